@@ -1,0 +1,78 @@
+"""The convenience layer: :class:`Model` (constructors store, ``fit`` computes) and :func:`fit`."""
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+import pandas as pd
+
+from .design import build_design
+from .errors import DataError
+from .families import check_response, get_family
+from .fit import Fit
+from .formula import parse_formula
+from .priors import priors_frame, resolve_priors
+
+__all__ = ["Model", "fit"]
+
+
+class Model:
+    """A mixed model: formula + data + family + priors, checked and ready to sample.
+
+    >>> import bayesmm as bmm
+    >>> model = bmm.Model("Reaction ~ Days + (Days | Subject)", bmm.datasets.load("sleepstudy"))
+    >>> list(model.priors["class"])
+    ['Intercept', 'b', 'sd', 'sd', 'cor', 'sigma']
+    """
+
+    def __init__(self, formula: str, data, family="gaussian", priors=None, link: str | None = None,
+                 na_action: str = "omit"):
+        self.spec = parse_formula(formula)
+        self.family = get_family(family, link)
+        design = build_design(self.spec, data, na_action)
+        y, trials = check_response(self.family, design.y, design.trials, design.response_name, design.row_labels)
+        self.design = dataclasses.replace(design, y=y, trials=trials)
+        self._check_levels()
+        self.prior_entries = resolve_priors(self.design, self.family, priors)
+        self.data_name = (data.attrs.get("name") if isinstance(data, pd.DataFrame) else None) or "data"
+
+    def _check_levels(self) -> None:
+        for block in self.design.blocks:
+            if block.n_levels >= self.design.n_obs and self.family.name == "gaussian":
+                raise DataError(f"Grouping factor '{block.group}' has as many levels ({block.n_levels}) as there "
+                                "are observations: with a gaussian family its variance cannot be told apart from "
+                                "the residual variance. An observation-level effect needs a non-gaussian family "
+                                "(e.g. poisson); otherwise drop the term.")
+
+    @property
+    def priors(self) -> pd.DataFrame:
+        """Every prior in effect, after autoscaling, with the rule that produced it."""
+        return priors_frame(self.prior_entries)
+
+    def fit(self, chains: int = 4, draws: int = 1000, warmup: int = 1000, seed: int = 0,
+            target_accept: float = 0.8, max_tree_depth: int = 10, progress: bool | None = None) -> Fit:
+        """Sample the posterior with NUTS and return a :class:`~bayesmm.fit.Fit`.
+
+        ``progress``: show a progress bar (default: only for long runs in a terminal).
+        """
+        from . import __version__
+        from .inference import SamplerSettings, sample_posterior
+        from .model import compile_model
+        from .posterior import build_idata
+
+        settings = SamplerSettings(chains, draws, warmup, seed, target_accept, max_tree_depth, progress)
+        start = time.perf_counter()
+        structure, data = compile_model(self.design, self.family, self.prior_entries)
+        samples = sample_posterior(structure, data, settings)
+        attrs = {"formula": self.spec.text, "family": self.family.name, "link": self.family.link,
+                 "bayesmm_version": __version__, "seed": int(seed), "n_dropped_rows": self.design.n_dropped}
+        idata = build_idata(samples, self.design, self.family, attrs)
+        return Fit(idata, self.design, self.family, self.priors, settings, self.data_name,
+                   time.perf_counter() - start)
+
+
+def fit(formula: str, data, family="gaussian", priors=None, link: str | None = None, na_action: str = "omit",
+        **sampler) -> Fit:
+    """Build a :class:`Model` and fit it in one call: ``bmm.fit("y ~ x + (1|g)", df, seed=1)``."""
+    return Model(formula, data, family, priors, link, na_action).fit(**sampler)

@@ -1,0 +1,112 @@
+"""User data -> a clean :class:`pandas.DataFrame` holding only complete rows of the formula's columns.
+
+This is where lme4's ``na.action = na.omit`` happens (with a warning that says how many rows and which
+columns), and where data problems are caught before any matrix is built: a non-DataFrame, duplicated or
+unknown columns, nullable dtypes with missing values, infinite values, an empty result.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .errors import BayesMMWarning, DataError, closest
+
+__all__ = ["CleanData", "as_dataframe", "prepare_data"]
+
+
+@dataclass(frozen=True)
+class CleanData:
+    """Complete rows of the columns a formula uses. ``row_labels`` are the original index labels kept;
+    ``dropped`` counts missing values per column among the dropped rows."""
+
+    frame: pd.DataFrame
+    row_labels: pd.Index
+    n_dropped: int
+    dropped: dict
+
+
+def as_dataframe(data, what: str = "data") -> pd.DataFrame:
+    """Accept a pandas DataFrame, a dict of equal-length columns, or anything with ``to_pandas()``
+    (polars, pyarrow); refuse the rest with a message that says what is accepted."""
+    if isinstance(data, pd.DataFrame):
+        frame = data
+    elif isinstance(data, dict):
+        try:
+            frame = pd.DataFrame(data)
+        except (ValueError, TypeError) as err:
+            raise DataError(f"{what} is a dict that does not convert to a table ({err}); "
+                            "pass a pandas DataFrame or a dict of equal-length columns.") from None
+    elif hasattr(data, "to_pandas"):
+        try:
+            frame = data.to_pandas()
+        except Exception as err:  # noqa: BLE001 - a foreign library's failure, re-raised with context
+            raise DataError(f"{what} could not be converted with .to_pandas(): {err}.") from None
+    else:
+        raise DataError(f"{what} must be a pandas DataFrame (or a dict of columns, or a polars/pyarrow "
+                        f"table), not {type(data).__name__}.")
+    if frame.columns.duplicated().any():
+        dup = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+        raise DataError(f"{what} has duplicated column names {dup}; rename them so each is unique.")
+    if len(frame) == 0:
+        raise DataError(f"{what} has no rows.")
+    return frame
+
+
+def _check_columns(frame: pd.DataFrame, variables, formula: str) -> None:
+    for name in variables:
+        if name not in frame.columns:
+            where = formula.find(name)
+            pos = f" (at position {where} of the formula)" if where >= 0 else ""
+            raise DataError(f"Column '{name}'{pos} is not in the data.{closest(name, frame.columns)} "
+                            f"Available columns: {', '.join(map(str, frame.columns))}.")
+
+
+def _plain_column(series: pd.Series) -> pd.Series:
+    """Nullable pandas dtypes (Int64, boolean, Float64) -> numpy dtypes, after missing rows are gone."""
+    dtype = series.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        return series.cat.remove_unused_categories()
+    if pd.api.types.is_extension_array_dtype(dtype) and not pd.api.types.is_string_dtype(dtype):
+        if pd.api.types.is_bool_dtype(dtype):
+            return series.astype(bool)
+        if pd.api.types.is_numeric_dtype(dtype):
+            return series.astype(float if pd.api.types.is_float_dtype(dtype) else np.int64)
+    return series
+
+
+def prepare_data(data, variables, formula: str, na_action: str = "omit") -> CleanData:
+    """Select the formula's columns, drop (or refuse) incomplete rows and check for infinite values."""
+    if na_action not in ("omit", "error"):
+        raise DataError(f"na_action must be 'omit' or 'error', not {na_action!r}.")
+    frame = as_dataframe(data)
+    _check_columns(frame, variables, formula)
+    used = frame[list(variables)]
+    for name in variables:
+        if used[name].isna().all():
+            raise DataError(f"Column '{name}' is entirely missing; it cannot be used in the formula.")
+    missing = used.isna()
+    incomplete = missing.any(axis=1)
+    dropped = {str(c): int(missing[c].sum()) for c in used.columns if missing[c].any()}
+    if incomplete.any():
+        detail = ", ".join(f"{c} ({k})" for c, k in dropped.items())
+        if na_action == "error":
+            raise DataError(f"{int(incomplete.sum())} rows have missing values in {detail}; "
+                            "remove or impute them, or use na_action='omit'.")
+        warnings.warn(f"Dropped {int(incomplete.sum())} of {len(used)} rows with missing values "
+                      f"(missing per column: {detail}).", BayesMMWarning, stacklevel=3)
+    kept = used.loc[~incomplete.to_numpy()]
+    if len(kept) == 0:
+        raise DataError(f"No complete rows remain after dropping missing values ({detail}).")
+    kept = kept.apply(_plain_column)
+    for name in kept.columns:
+        column = kept[name]
+        if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+            infinite = ~np.isfinite(column.to_numpy(dtype=float))
+            if infinite.any():
+                rows = list(kept.index[infinite][:5])
+                raise DataError(f"Column '{name}' has {int(infinite.sum())} infinite values (rows {rows}); "
+                                "remove them or replace them with missing values.")
+    return CleanData(kept.reset_index(drop=True), kept.index, int(incomplete.sum()), dropped)

@@ -1,0 +1,46 @@
+"""Classic mixed-model data sets, shipped with the package: ``bmm.datasets.load("sleepstudy")``.
+
+Grouping columns and factors are read as strings (their levels as lme4 sees them); see each
+set's source in ``tests/reference/README.md``.
+"""
+from __future__ import annotations
+
+from importlib import resources
+
+import pandas as pd
+
+from ..errors import DataError, closest
+
+__all__ = ["load", "names"]
+
+#: Columns read as factors (strings), as in the lme4 / glmmTMB reference fits.
+FACTORS = {
+    "cbpp": ["herd", "period"],
+    "dyestuff": ["Batch"],
+    "grouseticks": ["INDEX", "BROOD", "YEAR", "LOCATION"],
+    "insteval": ["s", "d", "studage", "lectage", "service", "dept"],
+    "orthodont": ["Subject", "Sex"],
+    "owls": ["Nest", "FoodTreatment", "SexParent"],
+    "pastes": ["batch", "cask", "sample"],
+    "penicillin": ["plate", "sample"],
+    "salamanders": ["site", "mined", "spp"],
+    "sleepstudy": ["Subject"],
+    "verbagg": ["item", "id", "Gender", "btype", "situ", "mode", "resp", "r2"],
+}
+
+
+def names() -> list[str]:
+    """The bundled data sets."""
+    return sorted(FACTORS)
+
+
+def load(name: str) -> pd.DataFrame:
+    """Load a bundled data set as a DataFrame (factor columns as strings)."""
+    key = str(name).lower()
+    if key not in FACTORS:
+        raise DataError(f"No bundled data set '{name}'.{closest(key, FACTORS)} Available: {', '.join(names())}.")
+    path = resources.files(__package__).joinpath(f"{key}.csv")
+    with resources.as_file(path) as file:
+        frame = pd.read_csv(file, dtype={c: str for c in FACTORS[key]})
+    frame.attrs["name"] = key
+    return frame

@@ -1,0 +1,205 @@
+"""FormulaSpec + data -> :class:`Design`: the response, the fixed-effect matrix and one record per
+random-effect block.
+
+A block is stored as MixedModels.jl stores a ``ReMat``: one level index per row (``group_index``), the
+per-row covariate columns ``Z`` (rows x q), the level names and the column names.  The model adds
+``sum_j Z[:, j] * b[group_index, j]``, a gather, so memory is O(rows x q): there is no rows x levels
+dummy matrix anywhere.  Fixed-effect columns that are linear combinations of earlier ones are dropped
+with a warning, as lme4 does (``fixef.add.aliased``).
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .data import CleanData, prepare_data
+from .errors import BayesMMWarning, DataError, FormulaError
+from .formula import FormulaSpec, RandomTerm
+
+__all__ = ["Design", "RandomBlock", "build_design", "evaluate_expression", "NAMESPACE"]
+
+#: Functions available to formula expressions (formulae adds its own: I, C, scale, center, poly, ...).
+NAMESPACE = {
+    "np": np, "log": np.log, "log1p": np.log1p, "log2": np.log2, "log10": np.log10, "exp": np.exp,
+    "sqrt": np.sqrt, "abs": np.abs, "sin": np.sin, "cos": np.cos, "round": np.round, "floor": np.floor,
+    "logit": lambda p: np.log(p) - np.log1p(-p), "expit": lambda x: 1.0 / (1.0 + np.exp(-x)),
+}
+
+
+@dataclass(frozen=True)
+class RandomBlock:
+    """One random-effect block (a covariance block): ``q`` columns varying over ``len(levels)`` levels."""
+
+    group: str
+    group_factors: tuple[str, ...]
+    group_index: np.ndarray
+    levels: tuple[str, ...]
+    Z: np.ndarray
+    columns: tuple[str, ...]
+    correlated: bool
+    column_scale: np.ndarray
+    term: RandomTerm | None = None
+    column_slice: slice | None = None
+
+    @property
+    def n_levels(self) -> int:
+        return len(self.levels)
+
+    @property
+    def n_columns(self) -> int:
+        return len(self.columns)
+
+
+@dataclass(frozen=True)
+class Design:
+    """Arrays the model needs, with names; ``X`` excludes aliased columns (listed in ``aliased``)."""
+
+    spec: FormulaSpec
+    y: np.ndarray
+    response_name: str
+    X: np.ndarray
+    fixed_names: tuple[str, ...]
+    blocks: tuple[RandomBlock, ...]
+    offset: np.ndarray | None = None
+    trials: np.ndarray | None = None
+    aliased: tuple[str, ...] = ()
+    n_dropped: int = 0
+    dropped: dict = field(default_factory=dict)
+    row_labels: pd.Index | None = None
+    fixed_encoder: object = None
+
+    @property
+    def n_obs(self) -> int:
+        return int(self.y.shape[0])
+
+
+def evaluate_expression(expr: str, frame: pd.DataFrame, what: str) -> np.ndarray:
+    """Evaluate a response or offset expression (``size - incidence``, ``log(y)``) on the data."""
+    env = dict(NAMESPACE)
+    env.update({str(c): frame[c].to_numpy() for c in frame.columns})
+    try:
+        value = eval(compile(expr, f"<{what}>", "eval"), {"__builtins__": {}}, env)  # noqa: S307
+    except NameError as err:
+        raise DataError(f"Cannot evaluate the {what} '{expr}': {err}.") from None
+    except (TypeError, ValueError) as err:
+        raise DataError(f"Cannot evaluate the {what} '{expr}': {err}. Is a column of strings used "
+                        "as a number?") from None
+    except SyntaxError as err:
+        raise FormulaError(f"The {what} '{expr}' is not a valid expression: {err.msg}.") from None
+    value = np.asarray(value)
+    if value.ndim == 0:
+        value = np.full(len(frame), value)
+    return value
+
+
+def _formulae_matrix(rhs: str, frame: pd.DataFrame, spec: FormulaSpec, what: str):
+    from formulae import design_matrices  # imported lazily: formulae is slow to import
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            matrices = design_matrices(rhs, frame, na_action="pass", extra_namespace=NAMESPACE)
+    except Exception as err:  # noqa: BLE001 - formulae raises many types; re-raised with context
+        message = str(err) or type(err).__name__
+        if isinstance(err, TypeError) or "could not convert" in message or "unsupported operand" in message:
+            raise DataError(f"The {what} '{rhs}' cannot be built: {message}. A column of strings used as a "
+                            "number? Convert it with pd.to_numeric or use it as a factor.") from None
+        raise FormulaError(f"The {what} '{rhs}' cannot be built: {message}.", spec.text) from None
+    common = matrices.common
+    frame_out = common.as_dataframe()
+    values = frame_out.to_numpy(dtype=float)
+    if not np.all(np.isfinite(values)):
+        bad = [c for c in frame_out.columns if not np.all(np.isfinite(frame_out[c].to_numpy(dtype=float)))]
+        raise DataError(f"The {what} produced non-finite values in {bad} (log or sqrt of a non-positive "
+                        "value?). Check the transform and the column's range.")
+    return values, tuple(str(c) for c in frame_out.columns), common
+
+
+def _drop_aliased(X: np.ndarray, names: tuple[str, ...]):
+    """Keep columns in order, dropping each one that is a linear combination of the kept ones."""
+    keep, kept_cols = [], np.zeros((X.shape[0], 0))
+    for j in range(X.shape[1]):
+        column = X[:, j]
+        norm = np.linalg.norm(column)
+        if norm == 0:
+            continue
+        if kept_cols.shape[1]:
+            coef, *_ = np.linalg.lstsq(kept_cols, column, rcond=None)
+            residual = np.linalg.norm(column - kept_cols @ coef)
+        else:
+            residual = norm
+        if residual > 1e-7 * norm:
+            keep.append(j)
+            kept_cols = X[:, keep]
+    aliased = tuple(n for j, n in enumerate(names) if j not in keep)
+    return X[:, keep], tuple(names[j] for j in keep), aliased
+
+
+def _factor(series: pd.Series) -> pd.Categorical:
+    """A grouping column as a factor; numeric columns become factors with numerically sorted levels."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        return series.cat.remove_unused_categories().array
+    if pd.api.types.is_float_dtype(series) and np.all(np.mod(series.to_numpy(), 1) == 0):
+        series = series.astype(np.int64)
+    return pd.Categorical(series)
+
+
+def _group_index(frame: pd.DataFrame, factors: tuple[str, ...], group: str):
+    factor_values = [_factor(frame[f]) for f in factors]
+    codes = np.stack([np.asarray(c.codes) for c in factor_values], axis=1)
+    unique, index = np.unique(codes, axis=0, return_inverse=True)
+    levels = tuple(":".join(str(factor_values[k].categories[u[k]]) for k in range(len(factors))) for u in unique)
+    if len(levels) < 2:
+        raise DataError(f"Grouping factor '{group}' has a single level ('{levels[0]}'): a variance needs at "
+                        "least 2 levels (5 or more to estimate it well). Drop the term or use a fixed effect.")
+    return index.reshape(-1).astype(np.int32), levels
+
+
+def _blocks(term: RandomTerm, frame: pd.DataFrame, spec: FormulaSpec) -> list[RandomBlock]:
+    group_index, levels = _group_index(frame, term.group_factors, term.group)
+    Z, columns, _ = _formulae_matrix(term.lhs, frame, spec, f"random-effect term {term}")
+    scale = np.array([1.0 if c == "Intercept" else (np.std(Z[:, j]) or 1.0) for j, c in enumerate(columns)])
+    if term.correlated or Z.shape[1] == 1:
+        return [RandomBlock(term.group, term.group_factors, group_index, levels, Z, columns, term.correlated,
+                            scale, term, slice(0, len(columns)))]
+    return [RandomBlock(term.group, term.group_factors, group_index, levels, Z[:, [j]], (c,), False,
+                        scale[[j]], term, slice(j, j + 1)) for j, c in enumerate(columns)]
+
+
+def _response(spec: FormulaSpec, frame: pd.DataFrame):
+    response = spec.response
+    if response.kind == "expr":
+        expr = response.exprs[0]
+        value = frame[expr].to_numpy() if expr in frame.columns else evaluate_expression(expr, frame, "response")
+        return value, None
+    first = evaluate_expression(response.exprs[0], frame, "response")
+    second = evaluate_expression(response.exprs[1], frame, "response")
+    for expr, value in zip(response.exprs, (first, second)):
+        if not np.issubdtype(np.asarray(value).dtype, np.number):
+            raise DataError(f"'{expr}' in the response {response.text} must be numeric counts.")
+    if response.kind == "cbind":
+        return first.astype(float), (first + second).astype(float)
+    return first.astype(float), second.astype(float)
+
+
+def build_design(spec: FormulaSpec, data, na_action: str = "omit") -> Design:
+    """Build the :class:`Design` of ``spec`` on ``data``; see the module docstring."""
+    clean: CleanData = prepare_data(data, spec.variables, spec.text, na_action)
+    frame = clean.frame
+    y, trials = _response(spec, frame)
+    X, names, encoder = _formulae_matrix(spec.fixed, frame, spec, "fixed part")
+    X, names, aliased = _drop_aliased(X, names)
+    if aliased:
+        warnings.warn(f"Fixed-effect columns {list(aliased)} are linear combinations of other columns "
+                      "(rank-deficient design) and were dropped, as lme4 does.", BayesMMWarning, stacklevel=3)
+    offset = None
+    if spec.offsets:
+        offset = sum(evaluate_expression(o, frame, "offset").astype(float) for o in spec.offsets)
+        if not np.all(np.isfinite(offset)):
+            raise DataError(f"The offset {list(spec.offsets)} has non-finite values; check the transform.")
+    blocks = tuple(b for term in spec.random for b in _blocks(term, frame, spec))
+    return Design(spec, y, spec.response.text, X, names, blocks, offset, trials, aliased, clean.n_dropped,
+                  clean.dropped, clean.row_labels, encoder)

@@ -1,0 +1,161 @@
+"""Response distributions as records: :class:`Family`.
+
+A family is data, not code: its name and aliases, its links (default first), its auxiliary parameters
+with the rule for their default prior, and the support its response must lie in.  The likelihood itself
+is built by ``bayesmm.model.likelihoods`` from the family's ``name`` (the only place that builds numpyro
+distributions).  Adding a family is one record here and one entry in that table.
+
+Default priors of auxiliary parameters are templates filled in by ``bayesmm.priors`` with ``scale_y``
+(the response's SD for gaussian-type families, 1 on link scales).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import DataError, FamilyError
+
+__all__ = ["Family", "AuxParam", "get_family", "FAMILIES", "LINKS", "check_response"]
+
+#: Link functions g (numpy), used to put the intercept prior where the data are.
+LINKS = {
+    "identity": lambda mu: mu,
+    "log": np.log,
+    "logit": lambda p: np.log(p) - np.log1p(-p),
+    "probit": lambda p: __import__("scipy.stats", fromlist=["norm"]).norm.ppf(p),
+    "cloglog": lambda p: np.log(-np.log1p(-p)),
+    "inverse": lambda mu: 1.0 / mu,
+    "sqrt": np.sqrt,
+}
+
+
+@dataclass(frozen=True)
+class AuxParam:
+    """A family parameter other than the mean: name, constraint and default prior template."""
+
+    name: str
+    support: str
+    default_prior: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Family:
+    """A response distribution. ``response`` is the support kind checked by :func:`check_response`:
+    ``real``, ``binary``, ``binomial`` (successes of trials), ``count``, ``positive`` or ``unit``."""
+
+    name: str
+    links: tuple[str, ...]
+    response: str
+    aux: tuple[AuxParam, ...] = ()
+    aliases: tuple[str, ...] = ()
+    link: str = ""
+    description: str = ""
+
+    def __post_init__(self):
+        if not self.link:
+            object.__setattr__(self, "link", self.links[0])
+
+    @property
+    def scale_from_data(self) -> bool:
+        """True when priors are scaled by the response's SD (identity-link continuous families)."""
+        return self.response == "real" and self.link == "identity"
+
+    def with_link(self, link: str | None) -> "Family":
+        if link is None:
+            return self
+        if link not in self.links:
+            raise FamilyError(f"Family '{self.name}' has no link '{link}'. Valid links: {', '.join(self.links)}.")
+        return Family(self.name, self.links, self.response, self.aux, self.aliases, link, self.description)
+
+
+_SIGMA = AuxParam("sigma", "positive", "half_student_t(3, {scale_y})", "residual standard deviation")
+
+FAMILIES = {
+    f.name: f
+    for f in (
+        Family("gaussian", ("identity", "log"), "real", (_SIGMA,), ("normal",),
+               description="y ~ Normal(mu, sigma)"),
+        Family("bernoulli", ("logit", "probit", "cloglog"), "binary", (), ("binary", "logistic"),
+               description="y in {0, 1} ~ Bernoulli(p)"),
+        Family("binomial", ("logit", "probit", "cloglog"), "binomial", (), (),
+               description="successes ~ Binomial(trials, p)"),
+        Family("poisson", ("log", "identity", "sqrt"), "count", (), (),
+               description="y ~ Poisson(mu)"),
+    )
+}
+
+
+def get_family(family, link: str | None = None) -> Family:
+    """Look a family up by name or alias (case-insensitive); pass a :class:`Family` through."""
+    if isinstance(family, Family):
+        return family.with_link(link)
+    if not isinstance(family, str):
+        raise FamilyError(f"family must be a name such as 'gaussian' or 'poisson', not {type(family).__name__}.")
+    key = family.strip().lower().replace("-", "_")
+    for record in FAMILIES.values():
+        if key == record.name or key in record.aliases:
+            return record.with_link(link)
+    names = sorted(FAMILIES) + sorted(a for f in FAMILIES.values() for a in f.aliases)
+    raise FamilyError(f"Unknown family '{family}'. Valid families: {', '.join(names)}.")
+
+
+def _fail(family: Family, column: str, what: str, bad: np.ndarray, row_labels) -> None:
+    rows = np.flatnonzero(bad)
+    labels = [row_labels[i] if row_labels is not None else i for i in rows[:5]]
+    raise FamilyError(f"Family '{family.name}' needs {what}, but the response '{column}' has {len(rows)} rows "
+                      f"that are not (first rows: {labels}). Check the response or choose another family.")
+
+
+def _binary(values: np.ndarray, family: Family, column: str, row_labels) -> np.ndarray:
+    """0/1, booleans, or a two-level factor (first level = failure, as R's glm does)."""
+    if values.dtype == bool:
+        return values.astype(float)
+    if not np.issubdtype(values.dtype, np.number):
+        levels = sorted(set(values.tolist()))
+        if len(levels) != 2:
+            raise FamilyError(f"Family '{family.name}' needs a 0/1 response; '{column}' has {len(levels)} distinct "
+                              f"values {levels[:5]}. Recode it to two levels.")
+        return (values == levels[1]).astype(float)
+    values = values.astype(float)
+    _check(family, column, "values 0 or 1", ~np.isin(values, (0.0, 1.0)), row_labels)
+    return values
+
+
+def _check(family, column, what, bad, row_labels):
+    if np.any(bad):
+        _fail(family, column, what, bad, row_labels)
+
+
+def check_response(family: Family, y, trials, column: str, row_labels=None):
+    """Validate (and convert) the response for ``family``; return float arrays ``(y, trials)``."""
+    y = np.asarray(y)
+    kind = family.response
+    if kind == "binary":
+        if trials is not None:
+            raise FamilyError(f"Family 'bernoulli' takes a 0/1 response, not {column}; use family='binomial'.")
+        return _binary(y, family, column, row_labels), None
+    if trials is None and kind == "binomial":
+        y01 = _binary(y, family, column, row_labels)
+        return y01, np.ones_like(y01)
+    if not np.issubdtype(y.dtype, np.number) and y.dtype != bool:
+        raise DataError(f"The response '{column}' is not numeric (dtype {y.dtype}); family '{family.name}' "
+                        "needs numbers.")
+    y = y.astype(float)
+    if trials is not None and kind != "binomial":
+        raise FamilyError(f"{column} gives successes and trials, which only binomial-type families take, "
+                          f"not '{family.name}'.")
+    if kind == "binomial":
+        trials = np.asarray(trials, dtype=float)
+        _check(family, column, "non-negative whole successes", (y < 0) | (y != np.round(y)), row_labels)
+        _check(family, column, "whole trials of at least 1", (trials < 1) | (trials != np.round(trials)), row_labels)
+        _check(family, column, "successes no larger than trials", y > trials, row_labels)
+        return y, trials
+    if kind == "count":
+        _check(family, column, "non-negative whole counts", (y < 0) | (y != np.round(y)), row_labels)
+    elif kind == "positive":
+        _check(family, column, "values above 0", y <= 0, row_labels)
+    elif kind == "unit":
+        _check(family, column, "values strictly between 0 and 1", (y <= 0) | (y >= 1), row_labels)
+    return y, None

@@ -1,0 +1,160 @@
+"""Draws -> :class:`Fit`: an ArviZ InferenceData with named coordinates, and tidy tables.
+
+Posterior variables (dimensions in brackets):
+
+* ``b`` [``coef``]: fixed effects by their formulae names, ``Intercept`` on the data's scale;
+* ``sd_<group>`` [``<group>__term``]: random-effect SDs; ``cor_<group>`` [term x term]: correlations
+  (0 between terms in different blocks, as lme4's VarCorr);
+* ``r_<group>`` [``<group>__level``, ``<group>__term``]: random effects with level names;
+* family parameters by name (``sigma``, ...).
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", FutureWarning)
+    import arviz as az
+
+from .design import Design
+from .families import Family
+
+__all__ = ["build_idata", "parameter_table", "TIDY_COLUMNS", "group_terms"]
+
+TIDY_COLUMNS = ["effect", "component", "group", "term", "estimate", "std_error", "conf_low", "conf_high",
+                "rhat", "ess_bulk", "ess_tail"]
+
+
+def group_terms(design: Design) -> dict:
+    """group -> (terms in order, [(block index, slice of the group's terms)])."""
+    groups = {}
+    for k, block in enumerate(design.blocks):
+        terms, parts = groups.setdefault(block.group, ([], []))
+        parts.append((k, slice(len(terms), len(terms) + block.n_columns)))
+        terms.extend(block.columns)
+    return groups
+
+
+def _dims(group: str) -> tuple[str, str, str]:
+    return f"{group}__level", f"{group}__term", f"{group}__term_bis"
+
+
+def build_idata(samples, design: Design, family: Family, attrs: dict) -> az.InferenceData:
+    """Assemble the InferenceData from :class:`~bayesmm.inference.Samples`."""
+    draws, gen = samples.draws, samples.generated
+    chains, n_draws = next(iter(gen.values())).shape[:2]
+    names = list(design.fixed_names)
+    b = np.zeros((chains, n_draws, len(names)))
+    slopes = [j for j, n in enumerate(names) if n != "Intercept"]
+    if slopes:
+        b[..., slopes] = draws["b"]
+    if "Intercept" in names:
+        b[..., names.index("Intercept")] = gen["Intercept"]
+    posterior = {"b": (("chain", "draw", "coef"), b)}
+    coords = {"coef": names}
+    for group, (terms, parts) in group_terms(design).items():
+        level_dim, term_dim, bis_dim = _dims(group)
+        levels = design.blocks[parts[0][0]].levels
+        q = len(terms)
+        sd = np.zeros((chains, n_draws, q))
+        r = np.zeros((chains, n_draws, len(levels), q))
+        cor = np.broadcast_to(np.eye(q), (chains, n_draws, q, q)).copy()
+        for k, part in parts:
+            sd[..., part] = draws[f"sd_{k}"]
+            r[..., part] = gen[f"r_{k}"]
+            if f"L_{k}" in draws:
+                chol = draws[f"L_{k}"]
+                cor[..., part, part] = chol @ np.swapaxes(chol, -1, -2)
+        posterior[f"sd_{group}"] = (("chain", "draw", term_dim), sd)
+        posterior[f"r_{group}"] = (("chain", "draw", level_dim, term_dim), r)
+        if any(f"L_{k}" in draws for k, _ in parts):
+            posterior[f"cor_{group}"] = (("chain", "draw", term_dim, bis_dim), cor)
+            coords[bis_dim] = terms
+        coords[level_dim], coords[term_dim] = list(levels), terms
+    for aux in family.aux:
+        posterior[aux.name] = (("chain", "draw"), draws[aux.name])
+    coords.update(chain=np.arange(chains), draw=np.arange(n_draws))
+    obs = np.arange(design.n_obs)
+    stats = samples.stats
+    sample_stats = {
+        "diverging": stats["diverging"].astype(bool),
+        "n_steps": stats["num_steps"],
+        "tree_depth": np.floor(np.log2(stats["num_steps"] + 1)).astype(int),
+        "acceptance_rate": stats["accept_prob"],
+        "energy": stats["energy"],
+        "lp": -stats["potential_energy"],
+        "step_size": stats["step_size"],
+    }
+    constant = {"trials": ("obs_id", design.trials)} if design.trials is not None else {}
+    idata = az.InferenceData(
+        posterior=xr.Dataset(posterior, coords=coords, attrs=attrs),
+        sample_stats=xr.Dataset({k: (("chain", "draw"), v) for k, v in sample_stats.items()},
+                                coords={"chain": coords["chain"], "draw": coords["draw"]}, attrs=attrs),
+        log_likelihood=xr.Dataset({"y": (("chain", "draw", "obs_id"), gen["log_lik"])},
+                                  coords={"chain": coords["chain"], "draw": coords["draw"], "obs_id": obs}),
+        observed_data=xr.Dataset({"y": ("obs_id", design.y)}, coords={"obs_id": obs}, attrs=attrs),
+    )
+    if constant:
+        idata.add_groups(constant_data=xr.Dataset(constant, coords={"obs_id": obs}))
+    return idata
+
+
+@dataclass
+class _Table:
+    """Draws of named scalar quantities, stacked as (chain, draw, quantity), with row labels."""
+
+    rows: list
+    values: np.ndarray
+
+    def frame(self, prob: float, interval: str = "eti") -> pd.DataFrame:
+        flat = self.values.reshape(-1, self.values.shape[-1])
+        if interval == "hdi":
+            bounds = np.array([az.hdi(flat[:, j], hdi_prob=prob) for j in range(flat.shape[1])]).reshape(-1, 2)
+        else:
+            tail = (1 - prob) / 2
+            bounds = np.quantile(flat, [tail, 1 - tail], axis=0).T
+        data = xr.Dataset({"x": (("chain", "draw", "p"), self.values)})
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            rhat = az.rhat(data)["x"].values if self.values.shape[0] > 1 else np.full(flat.shape[1], np.nan)
+            bulk = az.ess(data, method="bulk")["x"].values
+            tail_ess = az.ess(data, method="tail")["x"].values
+        table = pd.DataFrame(self.rows, columns=["effect", "component", "group", "term"])
+        table["estimate"] = flat.mean(axis=0)
+        table["std_error"] = flat.std(axis=0, ddof=1)
+        table["conf_low"], table["conf_high"] = bounds[:, 0], bounds[:, 1]
+        table["rhat"], table["ess_bulk"], table["ess_tail"] = rhat, bulk, tail_ess
+        return table[TIDY_COLUMNS]
+
+
+def parameter_table(idata, design: Design, family: Family) -> _Table:
+    """Every reported scalar parameter in broom.mixed's order: fixed, ran_pars, family."""
+    post = idata.posterior
+    rows, columns = [], []
+    for j, name in enumerate(post["coef"].values):
+        rows.append(("fixed", "cond", "", str(name)))
+        columns.append(post["b"].values[..., j])
+    for group, (terms, parts) in group_terms(design).items():
+        for j, term in enumerate(terms):
+            rows.append(("ran_pars", "cond", group, f"sd__{term}"))
+            columns.append(post[f"sd_{group}"].values[..., j])
+        for k, part in parts:
+            if not (design.blocks[k].correlated and design.blocks[k].n_columns > 1):
+                continue
+            for a in range(part.start, part.stop):
+                for c in range(a + 1, part.stop):
+                    rows.append(("ran_pars", "cond", group, f"cor__{terms[a]}.{terms[c]}"))
+                    columns.append(post[f"cor_{group}"].values[..., a, c])
+    for aux in family.aux:
+        if aux.name == "sigma" and family.name == "gaussian":
+            rows.append(("ran_pars", "cond", "Residual", "sd__Observation"))
+        else:
+            rows.append(("family", "cond", "", aux.name))
+        columns.append(post[aux.name].values)
+    return _Table(rows, np.stack(columns, axis=-1))
+

@@ -1,0 +1,92 @@
+"""The brms-like text summary printed by ``print(fit)``."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["summary_text"]
+
+_HEADER = ["Estimate", "Est.Error", "l-95% CI", "u-95% CI", "Rhat", "Bulk_ESS", "Tail_ESS"]
+
+
+def _section(table: pd.DataFrame, labels: list[str]) -> str:
+    frame = pd.DataFrame({
+        "Estimate": table["estimate"].map(_num), "Est.Error": table["std_error"].map(_num),
+        "l-95% CI": table["conf_low"].map(_num), "u-95% CI": table["conf_high"].map(_num),
+        "Rhat": table["rhat"].map(lambda v: "NA" if not np.isfinite(v) else f"{v:.2f}"),
+        "Bulk_ESS": table["ess_bulk"].map(_ess), "Tail_ESS": table["ess_tail"].map(_ess)})
+    frame.index = labels
+    return frame.to_string() + "\n"
+
+
+def _num(value: float) -> str:
+    if not np.isfinite(value):
+        return "NA"
+    return f"{value:.2f}" if abs(value) >= 0.01 or value == 0 else f"{value:.2e}"
+
+
+def _ess(value: float) -> str:
+    return "NA" if not np.isfinite(value) else f"{value:.0f}"
+
+
+def _links(fit) -> str:
+    links = [f"mu = {fit.family.link}"] + [f"{aux.name} = identity" for aux in fit.family.aux]
+    return "; ".join(links)
+
+
+def summary_text(fit) -> str:
+    """Family, links, formula, data size, draws; group-level, population-level and family sections;
+    warnings for Rhat > 1.01 and divergences."""
+    table = fit.tidy(0.95)
+    s = fit.settings
+    design = fit.design
+    lines = [f" Family: {fit.family.name} ", f"  Links: {_links(fit)} ", f"Formula: {fit.formula} ",
+             f"   Data: {fit.data_name} (Number of observations: {design.n_obs})"
+             + (f"; {design.n_dropped} rows with missing values dropped" if design.n_dropped else ""),
+             f"  Draws: {s.chains} chains, each with iter = {s.warmup + s.draws}; warmup = {s.warmup}; thin = 1;",
+             f"         total post-warmup draws = {s.chains * s.draws}", ""]
+    ran = table[(table["effect"] == "ran_pars") & (table["group"] != "Residual")]
+    if len(ran):
+        lines.append("Group-Level Effects: ")
+        for group, rows in ran.groupby("group", sort=False):
+            block = next(b for b in design.blocks if b.group == group)
+            lines.append(f"~{group} (Number of levels: {block.n_levels}) ")
+            labels = [_label(term) for term in rows["term"]]
+            lines.append(_section(rows, labels))
+    fixed = table[table["effect"] == "fixed"]
+    lines.append("Population-Level Effects: ")
+    lines.append(_section(fixed, list(fixed["term"])))
+    family_rows = table[(table["effect"] == "family") | (table["group"] == "Residual")]
+    if len(family_rows):
+        lines.append("Family Specific Parameters: ")
+        names = ["sigma" if t == "sd__Observation" else t for t in family_rows["term"]]
+        lines.append(_section(family_rows, names))
+    lines.append("Draws were sampled using NUTS (numpyro). For each parameter, Bulk_ESS and Tail_ESS are "
+                 "effective sample size measures, and Rhat is the potential scale reduction factor on split "
+                 "chains (at convergence, Rhat = 1).")
+    lines += _warnings(fit, table)
+    return "\n".join(lines)
+
+
+def _label(term: str) -> str:
+    kind, _, names = term.partition("__")
+    if kind == "cor":
+        a, _, b = names.partition(".")
+        return f"cor({a},{b})"
+    return f"sd({names})"
+
+
+def _warnings(fit, table: pd.DataFrame) -> list[str]:
+    out = []
+    bad_rhat = table[table["rhat"] > 1.01]
+    if len(bad_rhat):
+        out.append(f"Warning: {len(bad_rhat)} parameters have Rhat > 1.01 (max {bad_rhat['rhat'].max():.3f}): "
+                   "the chains have not converged; run longer chains before using these results.")
+    low_ess = table[table["ess_bulk"] < 100]
+    if len(low_ess):
+        out.append(f"Warning: {len(low_ess)} parameters have bulk ESS < 100; estimates are unreliable, run "
+                   "more draws.")
+    if fit.n_divergent:
+        out.append(f"Warning: {fit.n_divergent} divergent transitions after warmup. Increase target_accept "
+                   "(e.g. 0.95) or simplify the model; see fit.diagnose() when available.")
+    return out
