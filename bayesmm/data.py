@@ -86,7 +86,8 @@ def prepare_data(data, variables, formula: str, na_action: str = "omit") -> Clea
     used = frame[list(variables)]
     for name in variables:
         if used[name].isna().all():
-            raise DataError(f"Column '{name}' is entirely missing; it cannot be used in the formula.")
+            raise DataError(f"Column '{name}' is entirely missing; it cannot be used in the formula. Remove it "
+                            "from the formula, or check that the data were read correctly.")
     missing = used.isna()
     incomplete = missing.any(axis=1)
     dropped = {str(c): int(missing[c].sum()) for c in used.columns if missing[c].any()}
@@ -99,7 +100,8 @@ def prepare_data(data, variables, formula: str, na_action: str = "omit") -> Clea
                       f"(missing per column: {detail}).", BayesMMWarning, stacklevel=3)
     kept = used.loc[~incomplete.to_numpy()]
     if len(kept) == 0:
-        raise DataError(f"No complete rows remain after dropping missing values ({detail}).")
+        raise DataError(f"No complete rows remain after dropping missing values (missing per column: {detail}). "
+                        "Remove the terms that use the most incomplete columns, or impute their missing values.")
     kept = kept.apply(_plain_column)
     for name in kept.columns:
         column = kept[name]

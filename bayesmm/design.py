@@ -81,7 +81,8 @@ def evaluate_expression(expr: str, frame: pd.DataFrame, what: str) -> np.ndarray
     env = dict(NAMESPACE)
     env.update({str(c): frame[c].to_numpy() for c in frame.columns})
     try:
-        value = eval(compile(expr, f"<{what}>", "eval"), {"__builtins__": {}}, env)  # noqa: S307
+        with np.errstate(all="ignore"):  # non-finite results are reported by the callers
+            value = eval(compile(expr, f"<{what}>", "eval"), {"__builtins__": {}}, env)  # noqa: S307
     except NameError as err:
         raise DataError(f"Cannot evaluate the {what} '{expr}': {err}.") from None
     except (TypeError, ValueError) as err:
@@ -98,6 +99,14 @@ def evaluate_expression(expr: str, frame: pd.DataFrame, what: str) -> np.ndarray
 def _formulae_matrix(rhs: str, frame: pd.DataFrame, spec: FormulaSpec, what: str):
     from formulae import design_matrices  # imported lazily: formulae is slow to import
 
+    # formulae sorts the levels of an unordered pandas Categorical alphabetically; mark them ordered so the
+    # declared level order (the first level is the reference, as in R) is kept, as in the grouping factors.
+    unordered = [c for c in frame.columns
+                 if isinstance(frame[c].dtype, pd.CategoricalDtype) and not frame[c].cat.ordered]
+    if unordered:
+        frame = frame.copy()
+        for name in unordered:
+            frame[name] = frame[name].cat.as_ordered()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -169,17 +178,30 @@ def _blocks(term: RandomTerm, frame: pd.DataFrame, spec: FormulaSpec) -> list[Ra
                         scale[[j]], term, slice(j, j + 1)) for j, c in enumerate(columns)]
 
 
-def _response(spec: FormulaSpec, frame: pd.DataFrame):
+def _check_finite(value: np.ndarray, what: str, row_labels) -> None:
+    """A transformed response (``log(y)``, ``y / n``) must be finite, as the raw columns are."""
+    if np.issubdtype(value.dtype, np.number) and value.dtype != bool:
+        bad = np.flatnonzero(~np.isfinite(value.astype(float)))
+        if len(bad):
+            rows = [row_labels[i] if row_labels is not None else i for i in bad[:5]]
+            raise DataError(f"{what} has {len(bad)} non-finite values (first rows: {rows}): log or "
+                            "sqrt of a non-positive value, or a division by zero? Check the transform and the "
+                            "column's range.")
+
+
+def _response(spec: FormulaSpec, frame: pd.DataFrame, row_labels=None):
     response = spec.response
     if response.kind == "expr":
         expr = response.exprs[0]
         value = frame[expr].to_numpy() if expr in frame.columns else evaluate_expression(expr, frame, "response")
+        _check_finite(value, f"The response '{response.text}'", row_labels)
         return value, None
     first = evaluate_expression(response.exprs[0], frame, "response")
     second = evaluate_expression(response.exprs[1], frame, "response")
     for expr, value in zip(response.exprs, (first, second)):
         if not np.issubdtype(np.asarray(value).dtype, np.number):
             raise DataError(f"'{expr}' in the response {response.text} must be numeric counts.")
+        _check_finite(value, f"'{expr}' in the response {response.text}", row_labels)
     if response.kind == "cbind":
         return first.astype(float), (first + second).astype(float)
     return first.astype(float), second.astype(float)
@@ -189,7 +211,7 @@ def build_design(spec: FormulaSpec, data, na_action: str = "omit") -> Design:
     """Build the :class:`Design` of ``spec`` on ``data``; see the module docstring."""
     clean: CleanData = prepare_data(data, spec.variables, spec.text, na_action)
     frame = clean.frame
-    y, trials = _response(spec, frame)
+    y, trials = _response(spec, frame, clean.row_labels)
     X, names, encoder = _formulae_matrix(spec.fixed, frame, spec, "fixed part")
     X, names, aliased = _drop_aliased(X, names)
     if aliased:

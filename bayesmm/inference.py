@@ -48,6 +48,8 @@ class SamplerSettings:
                 raise SamplerError(f"{name} must be at least {low}, not {value}.")
         if not isinstance(self.seed, (int, np.integer)) or isinstance(self.seed, bool) or self.seed < 0:
             raise SamplerError(f"seed must be a non-negative whole number, not {self.seed!r}.")
+        if isinstance(self.target_accept, bool) or not isinstance(self.target_accept, (int, float, np.number)):
+            raise SamplerError(f"target_accept must be a number between 0 and 1, e.g. 0.9, not {self.target_accept!r}.")
         if not 0 < float(self.target_accept) < 1:
             raise SamplerError(f"target_accept must lie strictly between 0 and 1, not {self.target_accept}.")
 

@@ -118,6 +118,9 @@ def parse_prior(text) -> PriorSpec:
 
 def _for_class(spec: PriorSpec, cls: str, support: str, where: str) -> PriorSpec:
     """Check the prior's support fits the parameter; a location-0 real prior on an SD becomes its half form."""
+    if spec.dist == "flat" and cls not in ("b", "Intercept"):
+        raise PriorError(f"{where}: a flat prior on {cls} can leave the posterior improper; use a proper prior "
+                         "such as half_student_t(3, 1) (or lkj(1) for correlations).")
     if support == "positive" and spec.support == "real" and spec.dist in _HALF:
         loc = spec.args[-2]
         if loc != 0:
@@ -234,10 +237,6 @@ def resolve_priors(design: Design, family: Family, priors=None) -> list[PriorEnt
                               aux.default_prior.replace("{scale_y}", "s_y"), aux.support))
     classes = sorted({e.cls for e in entries} | {"b", "Intercept", "sd", "cor"})
     overrides.check_names(entries, classes)
-    for entry in entries:
-        if entry.prior.dist == "flat" and entry.cls not in ("b", "Intercept"):
-            raise PriorError(f"A flat prior on {entry.cls} {entry.group} {entry.coef} can leave the posterior "
-                             "improper; use a proper prior such as half_student_t(3, 1).")
     return entries
 
 

@@ -11,7 +11,7 @@ import pandas as pd
 
 from ..errors import DataError, closest
 
-__all__ = ["load", "names"]
+__all__ = ["load", "names", "EXAMPLES", "FACTORS"]
 
 #: Columns read as factors (strings), as in the lme4 / glmmTMB reference fits.
 FACTORS = {
@@ -26,6 +26,19 @@ FACTORS = {
     "salamanders": ["site", "mined", "spp"],
     "sleepstudy": ["Subject"],
     "verbagg": ["item", "id", "Gender", "btype", "situ", "mode", "resp", "r2"],
+}
+
+
+#: Worked examples for ``bayesmm example NAME``: data set, formula, family (the reference fits' models).
+EXAMPLES = {
+    "sleepstudy": ("sleepstudy", "Reaction ~ Days + (Days | Subject)", "gaussian"),
+    "cbpp": ("cbpp", "cbind(incidence, size - incidence) ~ period + (1 | herd)", "binomial"),
+    "penicillin": ("penicillin", "diameter ~ 1 + (1 | plate) + (1 | sample)", "gaussian"),
+    "pastes": ("pastes", "strength ~ 1 + (1 | batch/cask)", "gaussian"),
+    "orthodont": ("orthodont", "distance ~ age * Sex + (age | Subject)", "gaussian"),
+    "dyestuff": ("dyestuff", "Yield ~ 1 + (1 | Batch)", "gaussian"),
+    "grouseticks": ("grouseticks", "TICKS ~ YEAR + cHEIGHT + (1 | BROOD) + (1 | INDEX) + (1 | LOCATION)", "poisson"),
+    "verbagg": ("verbagg", "r2 ~ Anger + Gender + btype + situ + (1 | id) + (1 | item)", "bernoulli"),
 }
 
 

@@ -1,0 +1,85 @@
+"""End-to-end NUTS fits of classic data sets against lme4 (REML / Laplace) and brms 2.18 (tests/reference).
+
+Tolerances (issue 2): fixed effects within 0.5 posterior SD of lme4's estimate; each lme4 SD inside the
+95% interval; posterior means within 0.3 posterior SD of brms's for fixed effects and sigma and within
+0.5 for SDs and correlations; Rhat < 1.01.  4 chains x 1000 draws keep the Monte Carlo error of a mean
+near 0.03 posterior SD, small against these tolerances.
+"""
+import warnings
+
+import numpy as np
+import pytest
+
+import bayesmm as bmm
+from reference_tools import brms, lme4, r_name, tidy_key
+
+CASES = {
+    "sleepstudy_corr": ("sleepstudy", "Reaction ~ Days + (Days | Subject)", "gaussian"),
+    "sleepstudy_uncorr": ("sleepstudy", "Reaction ~ Days + (Days || Subject)", "gaussian"),
+    "cbpp_binomial": ("cbpp", "cbind(incidence, size - incidence) ~ period + (1 | herd)", "binomial"),
+    "penicillin_crossed": ("penicillin", "diameter ~ 1 + (1 | plate) + (1 | sample)", "gaussian"),
+    "pastes_nested": ("pastes", "strength ~ 1 + (1 | batch/cask)", "gaussian"),
+    "orthodont_slopes": ("orthodont", "distance ~ age * Sex + (age | Subject)", "gaussian"),
+    "dyestuff": ("dyestuff", "Yield ~ 1 + (1 | Batch)", "gaussian"),
+}
+
+_FITS = {}
+
+
+def fitted(case):
+    if case not in _FITS:
+        data, formula, family = CASES[case]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", bmm.BayesMMWarning)
+            _FITS[case] = bmm.fit(formula, bmm.datasets.load(data), family=family, seed=2024)
+    return _FITS[case]
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_fixed_effects_match_lme4(case):
+    table = fitted(case).tidy()
+    ref = lme4(case)
+    fixed = table[table["effect"] == "fixed"]
+    assert {r_name(t) for t in fixed["term"]} == set(ref["fixef"])
+    for _, row in fixed.iterrows():
+        expected = ref["fixef"][r_name(row["term"])]
+        assert abs(row["estimate"] - expected) < 0.5 * row["std_error"], (row["term"], row["estimate"], expected)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_lme4_sds_inside_95_interval(case):
+    table = fitted(case).tidy()
+    ref = lme4(case)
+    rows = {tidy_key(r)[1:]: r for _, r in table.iterrows() if r["effect"] == "ran_pars"}
+    for (group, term), value in ref["sd"].items():
+        row = rows[(group, f"sd__{term}")]
+        assert row["conf_low"] < value < row["conf_high"], (group, term, value, row["conf_low"], row["conf_high"])
+    if ref["sigma"] is not None:
+        row = rows[(frozenset({"Residual"}), "sd__Observation")]
+        assert row["conf_low"] < ref["sigma"] < row["conf_high"]
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_posterior_means_match_brms(case):
+    fit = fitted(case)
+    table = fit.tidy()
+    ref = brms(case)["rows"]
+    matched = 0
+    for _, row in table.iterrows():
+        key = tidy_key(row)
+        if key not in ref:
+            continue
+        matched += 1
+        tolerance = 0.3 if row["effect"] == "fixed" or row["term"] == "sd__Observation" else 0.5
+        gap = abs(row["estimate"] - ref[key]["mean"]) / row["std_error"]
+        assert gap < tolerance, (row["term"], row["group"], row["estimate"], ref[key]["mean"], gap)
+    assert matched == len(ref) == len(table)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_converged(case):
+    fit = fitted(case)
+    table = fit.tidy()
+    assert table["rhat"].max() < 1.01
+    assert table["ess_bulk"].min() > 400
+    assert fit.n_divergent == 0
