@@ -51,10 +51,13 @@ class Model:
         return priors_frame(self.prior_entries)
 
     def fit(self, chains: int = 4, draws: int = 1000, warmup: int = 1000, seed: int = 0,
-            target_accept: float = 0.8, max_tree_depth: int = 10, progress: bool | None = None) -> Fit:
+            target_accept: float = 0.8, max_tree_depth: int = 10, progress: bool | None = None,
+            marginalize: bool | None = None) -> Fit:
         """Sample the posterior with NUTS and return a :class:`~bayesmm.fit.Fit`.
 
         ``progress``: show a progress bar (default: only for long runs in a terminal).
+        ``marginalize``: for gaussian models, integrate the random effects out exactly and draw them from
+        their conditional afterwards (default: whenever the model allows it; ``False`` samples them).
         """
         from . import __version__
         from .inference import SamplerSettings, sample_posterior
@@ -63,10 +66,11 @@ class Model:
 
         settings = SamplerSettings(chains, draws, warmup, seed, target_accept, max_tree_depth, progress)
         start = time.perf_counter()
-        structure, data = compile_model(self.design, self.family, self.prior_entries)
+        structure, data = compile_model(self.design, self.family, self.prior_entries, marginalize)
         samples = sample_posterior(structure, data, settings)
         attrs = {"formula": self.spec.text, "family": self.family.name, "link": self.family.link,
-                 "bayesmm_version": __version__, "seed": int(seed), "n_dropped_rows": self.design.n_dropped}
+                 "bayesmm_version": __version__, "seed": int(seed), "n_dropped_rows": self.design.n_dropped,
+                 "marginalized": int(structure.marginal)}
         idata = build_idata(samples, self.design, self.family, attrs)
         return Fit(idata, self.design, self.family, self.priors, settings, self.data_name,
                    time.perf_counter() - start)

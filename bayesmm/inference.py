@@ -14,10 +14,12 @@ from dataclasses import dataclass
 import jax
 import numpy as np
 import numpyro
-from numpyro.infer import MCMC, NUTS, init_to_median
+from numpyro.infer import MCMC, NUTS
+from threadpoolctl import threadpool_limits
 
 from .errors import SamplerError
-from .model import ModelData, ModelStructure, generated, make_model
+from .model import ModelData, ModelStructure, generated
+from .model.potential import constrain, finite_everywhere, initial_values, make_potential, sites_of
 
 __all__ = ["SamplerSettings", "Samples", "sample_posterior"]
 
@@ -77,22 +79,37 @@ def _show_progress(settings: SamplerSettings, data: ModelData) -> bool:
 
 
 def sample_posterior(structure: ModelStructure, data: ModelData, settings: SamplerSettings) -> Samples:
-    """Run NUTS and return the draws, the sampler statistics and the replayed generated quantities."""
-    kernel = NUTS(make_model(structure), target_accept_prob=float(settings.target_accept),
-                  max_tree_depth=int(settings.max_tree_depth), init_strategy=init_to_median(num_samples=15))
+    """Run NUTS and return the draws (constrained), the sampler statistics and the generated quantities."""
+    key = jax.random.PRNGKey(int(settings.seed))
+    sites = sites_of(structure, data)
+    potential = jax.jit(make_potential(structure, sites))
+    init = initial_values(structure, data, sites, jax.random.fold_in(key, 2), int(settings.chains))
+    if not finite_everywhere(jax.jit(jax.vmap(potential, (0, None)))(init, data)):
+        raise SamplerError("The log density is not finite at the initial values: check the data's scale, the "
+                           "offset and the priors.")
+    kernel = NUTS(potential_fn=lambda z: potential(z, data), target_accept_prob=float(settings.target_accept),
+                  max_tree_depth=int(settings.max_tree_depth))
     mcmc = MCMC(kernel, num_warmup=int(settings.warmup), num_samples=int(settings.draws),
                 num_chains=int(settings.chains), chain_method=_chain_method(settings.chains),
-                progress_bar=_show_progress(settings, data), jit_model_args=True)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            mcmc.run(jax.random.PRNGKey(int(settings.seed)), data, extra_fields=_EXTRA)
-    except (RuntimeError, ValueError, FloatingPointError) as err:
-        raise SamplerError(f"NUTS failed: {err}. Check the data's scale and the priors.") from None
-    draws = {k: np.asarray(v) for k, v in mcmc.get_samples(group_by_chain=True).items()}
+                progress_bar=_show_progress(settings, data))
+    if settings.chains == 1:
+        init = {name: value[0] for name, value in init.items()}
+    # Parallel chains each call LAPACK (Cholesky in the marginalised gaussian model); a multi-threaded BLAS
+    # under them oversubscribes the cores (3x slower on 2 cores), so BLAS is single-threaded until the
+    # (asynchronous) run has finished. Draws from parallel chains are sharded over the CPU devices: they are
+    # gathered on the host, or the replay below would become a cross-device program (very slow on CPU).
+    with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
+        warnings.simplefilter("ignore", UserWarning)
+        try:
+            mcmc.run(key, init_params=init, extra_fields=_EXTRA)
+            unconstrained = {k: np.asarray(v) for k, v in mcmc.get_samples(group_by_chain=False).items()}
+        except (RuntimeError, ValueError, FloatingPointError) as err:
+            raise SamplerError(f"NUTS failed: {err}. Check the data's scale and the priors.") from None
+    flat = jax.jit(lambda z: constrain(sites, z))(unconstrained)
     stats = {k.split(".")[-1]: np.asarray(v) for k, v in mcmc.get_extra_fields(group_by_chain=True).items()}
-    flat = {k: v.reshape((-1,) + v.shape[2:]) for k, v in draws.items()}
-    extra = generated(structure, data, flat)
+    extra = generated(structure, data, flat, key=jax.random.fold_in(key, 1))
     shape = (settings.chains, settings.draws)
+    draws = {k: np.asarray(v).reshape(shape + v.shape[1:]) for k, v in {**flat, **extra}.items()
+             if k != "log_lik"}
     extra = {k: np.asarray(v).reshape(shape + v.shape[1:]) for k, v in extra.items()}
     return Samples(draws, stats, extra)

@@ -12,12 +12,15 @@ import numpy as np
 from ..design import Design
 from ..families import Family
 from ..priors import PriorEntry
+from ..errors import BayesMMError
 from .likelihoods import INVERSE_LINKS, likelihood
+from .marginal import MAX_COEFFICIENTS, marginal_data, n_coefficients
 from .program import (BlockStructure, ModelData, ModelStructure, generated, linear_predictor, make_model,
                       prior_distribution)
 
 __all__ = ["compile_model", "make_model", "generated", "linear_predictor", "ModelStructure", "ModelData",
-           "BlockStructure", "prior_distribution", "likelihood", "INVERSE_LINKS", "model_data"]
+           "BlockStructure", "prior_distribution", "likelihood", "INVERSE_LINKS", "model_data",
+           "can_marginalize"]
 
 
 def _lookup(entries: list[PriorEntry], cls: str, group: str = "", coef: str = ""):
@@ -28,13 +31,20 @@ def _lookup(entries: list[PriorEntry], cls: str, group: str = "", coef: str = ""
 
 
 def model_data(design: Design, X: np.ndarray | None = None, y=None, offset=None, trials=None,
-               group_index=None, Z=None) -> ModelData:
-    """Arrays for the model; ``X`` etc. default to the design's (new data passes its own)."""
+               group_index=None, Z=None, marginal: bool = False) -> ModelData:
+    """Arrays for the model; ``X`` etc. default to the design's (new data passes its own). ``marginal``
+    adds the cross-products the marginalised gaussian likelihood needs."""
     names = list(design.fixed_names)
     keep = [j for j, n in enumerate(names) if n != "Intercept"]
     x_full = design.X if X is None else X
     x_means = design.X[:, keep].mean(axis=0)
     as_float = lambda a: None if a is None else jnp.asarray(a, dtype=jnp.result_type(float))  # noqa: E731
+    cross = None
+    if marginal:
+        centred = design.X[:, keep] - x_means
+        Xa = np.column_stack([np.ones(design.n_obs), centred]) if "Intercept" in names else centred
+        target = design.y - (design.offset if design.offset is not None else 0.0)
+        cross = marginal_data(design.blocks, Xa, target)
     return ModelData(
         y=as_float(design.y if y is None else y),
         X=as_float(x_full[:, keep] - x_means),
@@ -43,11 +53,26 @@ def model_data(design: Design, X: np.ndarray | None = None, y=None, offset=None,
         trials=as_float(design.trials if trials is None else trials),
         group_index=tuple(jnp.asarray(g) for g in (group_index or [b.group_index for b in design.blocks])),
         Z=tuple(as_float(z) for z in (Z or [b.Z for b in design.blocks])),
+        marginal=cross,
     )
 
 
-def compile_model(design: Design, family: Family, entries: list[PriorEntry]) -> tuple[ModelStructure, ModelData]:
-    """The static structure and the data arrays of a model."""
+def can_marginalize(design: Design, family: Family) -> bool:
+    """Gaussian, identity link, random effects present and few enough for the dense Woodbury algebra."""
+    q = n_coefficients(design.blocks)
+    return family.name == "gaussian" and family.link == "identity" and 0 < q <= MAX_COEFFICIENTS
+
+
+def compile_model(design: Design, family: Family, entries: list[PriorEntry],
+                  marginalize: bool | None = None) -> tuple[ModelStructure, ModelData]:
+    """The static structure and the data arrays of a model. ``marginalize``: integrate the random effects
+    out (gaussian models; default: whenever :func:`can_marginalize`), ``False`` to sample them."""
+    possible = can_marginalize(design, family)
+    if marginalize and not possible:
+        raise BayesMMError(f"marginalize=True needs a gaussian identity-link model with at most {MAX_COEFFICIENTS} "
+                           f"random-effect coefficients (this one: {family.name}/{family.link}, "
+                           f"{n_coefficients(design.blocks)}); use marginalize=None or False.")
+    marginal = possible if marginalize is None else bool(marginalize)
     names = list(design.fixed_names)
     blocks = tuple(
         BlockStructure(
@@ -66,5 +91,6 @@ def compile_model(design: Design, family: Family, entries: list[PriorEntry]) -> 
         b_priors=tuple(_lookup(entries, "b", "", n) for n in names if n != "Intercept"),
         blocks=blocks,
         aux_priors=tuple((aux.name, _lookup(entries, aux.name)) for aux in family.aux),
+        marginal=marginal,
     )
-    return structure, model_data(design)
+    return structure, model_data(design, marginal=marginal)

@@ -30,6 +30,7 @@ from numpyro.handlers import substitute, trace
 
 from ..priors import PriorSpec
 from .likelihoods import likelihood
+from .marginal import MarginalData, conditional_effects, marginal_log_likelihood
 
 __all__ = ["BlockStructure", "ModelStructure", "ModelData", "make_model", "prior_distribution", "generated"]
 
@@ -53,6 +54,7 @@ class ModelStructure(NamedTuple):
     b_priors: tuple[PriorSpec, ...]
     blocks: tuple[BlockStructure, ...]
     aux_priors: tuple[tuple[str, PriorSpec], ...]
+    marginal: bool = False
 
 
 class ModelData(NamedTuple):
@@ -65,6 +67,7 @@ class ModelData(NamedTuple):
     trials: jnp.ndarray | None
     group_index: tuple
     Z: tuple
+    marginal: MarginalData | None = None
 
 
 def prior_distribution(spec: PriorSpec, shape=(), size: int | None = None):
@@ -130,6 +133,22 @@ def _sample_vector(name: str, specs: tuple[PriorSpec, ...]):
     return numpyro.deterministic(name, out)
 
 
+def _block_factor(k: int, block: BlockStructure):
+    """diag(sd_k) L_k: the per-level factor of block k's covariance (L_k = I for independent columns)."""
+    sd = _sample_vector(f"sd_{k}", block.sd_priors)
+    if block.correlated and block.n_columns > 1:
+        chol = numpyro.sample(f"L_{k}", dist.LKJCholesky(block.n_columns, block.cor_prior.args[0]))
+        return sd[:, None] * chol
+    return jnp.diag(sd)
+
+
+def _beta(structure: ModelStructure, params: dict):
+    """[Intercept_c, b]: the coefficients of the marginal model's fixed design."""
+    parts = ([params["Intercept_c"][None]] if structure.intercept_prior is not None else [])
+    parts += [params["b"]] if structure.b_priors else []
+    return jnp.concatenate(parts) if parts else jnp.zeros(0)
+
+
 def _block_effects(k: int, block: BlockStructure):
     sd = _sample_vector(f"sd_{k}", block.sd_priors)
     z = numpyro.sample(f"z_{k}", dist.Normal(0.0, 1.0).expand([block.n_levels, block.n_columns]).to_event(2))
@@ -166,6 +185,12 @@ def make_model(structure: ModelStructure):
                 numpyro.deterministic("Intercept", params["Intercept_c"] - data.x_means @ params["b"])
         elif structure.intercept_prior is not None:
             numpyro.deterministic("Intercept", params["Intercept_c"])
+        if structure.marginal:
+            factors = [_block_factor(k, block) for k, block in enumerate(structure.blocks)]
+            sigma = numpyro.sample("sigma", prior_distribution(dict(structure.aux_priors)["sigma"]))
+            numpyro.factor("y_marginal", marginal_log_likelihood(structure.blocks, factors, _beta(structure, params),
+                                                                 sigma, data.marginal))
+            return
         for k, block in enumerate(structure.blocks):
             params[f"r_{k}"] = _block_effects(k, block)
         aux = {name: numpyro.sample(name, prior_distribution(spec)) for name, spec in structure.aux_priors}
@@ -176,15 +201,38 @@ def make_model(structure: ModelStructure):
     return model
 
 
-def generated(structure: ModelStructure, data: ModelData, samples: dict, batch_size: int = 256) -> dict:
-    """Replay the model on each draw: deterministic sites (``Intercept``, ``r_k``) and the pointwise
-    log-likelihood ``log_lik``. ``samples`` are flat over draws (leading axis)."""
-    model = make_model(structure)
+def _marginal_draw(structure: ModelStructure, data: ModelData, sample: dict, key):
+    """Random effects from their exact conditional, then the conditional pointwise log-likelihood."""
+    factors = []
+    for k, block in enumerate(structure.blocks):
+        sd = sample[f"sd_{k}"]
+        factors.append(sd[:, None] * sample[f"L_{k}"] if f"L_{k}" in sample else jnp.diag(sd))
+    noise = jax.random.normal(key, (data.marginal.ZtZ.shape[0],))
+    effects = conditional_effects(structure.blocks, factors, _beta(structure, sample), sample["sigma"],
+                                  data.marginal, noise)
+    params = dict(sample, **{f"r_{k}": r for k, r in enumerate(effects)})
+    eta = linear_predictor(structure, data, params)
+    out = {f"r_{k}": r for k, r in enumerate(effects)}
+    out["log_lik"] = likelihood(structure.family, structure.link, eta, {"sigma": sample["sigma"]}).log_prob(data.y)
+    return out
 
-    def one(sample):
+
+def generated(structure: ModelStructure, data: ModelData, samples: dict, key=None, batch_size: int = 256) -> dict:
+    """Replay the model on each draw: deterministic sites (``Intercept``, ``r_k``; for marginalised models
+    the random effects drawn from their conditional with ``key``) and the pointwise log-likelihood
+    ``log_lik``. ``samples`` are flat over draws (leading axis)."""
+    model = make_model(structure)
+    n_draws = next(iter(samples.values())).shape[0]
+    keys = jax.random.split(jax.random.PRNGKey(0) if key is None else key, n_draws)
+
+    def one(args):
+        sample, k = args
         tr = trace(substitute(model, data=sample)).get_trace(data)
         out = {name: site["value"] for name, site in tr.items() if site["type"] == "deterministic"}
-        out["log_lik"] = tr["y"]["fn"].log_prob(tr["y"]["value"])
+        if structure.marginal:
+            out.update(_marginal_draw(structure, data, {**sample, **out}, k))
+        else:
+            out["log_lik"] = tr["y"]["fn"].log_prob(tr["y"]["value"])
         return out
 
-    return jax.lax.map(jax.jit(one), samples, batch_size=batch_size)
+    return jax.lax.map(jax.jit(one), (samples, keys), batch_size=batch_size)
