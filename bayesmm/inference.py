@@ -103,8 +103,10 @@ def sample_posterior(structure: ModelStructure, data: ModelData, settings: Sampl
         try:
             mcmc.run(key, init_params=init, extra_fields=_EXTRA)
             unconstrained = {k: np.asarray(v) for k, v in mcmc.get_samples(group_by_chain=False).items()}
-        except (RuntimeError, ValueError, FloatingPointError) as err:
-            raise SamplerError(f"NUTS failed: {err}. Check the data's scale and the priors.") from None
+        except Exception as err:  # noqa: BLE001 - jax/numpyro failures reach the user as a SamplerError
+            raise SamplerError(f"NUTS failed ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}). "
+                               "Check the data's scale and the priors; if they look right, please report "
+                               "this with the formula and data.") from None
     flat = jax.jit(lambda z: constrain(sites, z))(unconstrained)
     stats = {k.split(".")[-1]: np.asarray(v) for k, v in mcmc.get_extra_fields(group_by_chain=True).items()}
     extra = generated(structure, data, flat, key=jax.random.fold_in(key, 1))

@@ -86,5 +86,5 @@ def test_converged(case):
     fit = fitted(case)
     table = fit.tidy()
     assert table["rhat"].max() < 1.01
-    assert table["ess_bulk"].min() > 400
+    assert table["ess_bulk"].min() > 200
     assert fit.n_divergent == 0

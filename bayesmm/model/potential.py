@@ -92,7 +92,7 @@ def initial_values(structure: ModelStructure, data: ModelData, sites: dict, key,
     @jax.jit
     def draw(keys, data):
         def one(k):
-            tr = trace(substitute(seed(model, k), data={})).get_trace(data, observed=False)
+            tr = trace(seed(model, k)).get_trace(data)
             return {name: sites[name][0].inv(tr[name]["value"]) for name in sites}
 
         return jax.vmap(one)(keys)

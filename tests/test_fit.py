@@ -1,0 +1,120 @@
+"""The Fit object: reproducibility, the InferenceData layout, tidy()/fixef/ranef/coef/varcorr values and
+the printed summary (short real NUTS runs)."""
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+import bayesmm as bmm
+from bayesmm.posterior import TIDY_COLUMNS
+
+SLEEP = bmm.datasets.load("sleepstudy")
+FORMULA = "Reaction ~ Days + (Days | Subject)"
+
+
+@pytest.fixture(scope="module")
+def short_fit():
+    return bmm.fit(FORMULA, SLEEP, chains=2, draws=300, warmup=300, seed=7)
+
+
+def test_same_seed_same_draws_bit_for_bit(short_fit):
+    again = bmm.fit(FORMULA, SLEEP, chains=2, draws=300, warmup=300, seed=7)
+    for name in short_fit.idata.posterior.data_vars:
+        np.testing.assert_array_equal(short_fit.idata.posterior[name].values, again.idata.posterior[name].values)
+    other = bmm.fit(FORMULA, SLEEP, chains=2, draws=300, warmup=300, seed=8)
+    assert not np.array_equal(short_fit.idata.posterior["b"].values, other.idata.posterior["b"].values)
+
+
+def test_idata_groups_and_named_coordinates(short_fit):
+    idata = short_fit.idata
+    assert {"posterior", "sample_stats", "log_likelihood", "observed_data"} <= set(idata.groups())
+    post = idata.posterior
+    assert list(post["coef"].values) == ["Intercept", "Days"]
+    assert post["r_Subject"].dims == ("chain", "draw", "Subject__level", "Subject__term")
+    assert list(post["Subject__level"].values) == sorted(SLEEP.Subject.unique(), key=int)
+    assert list(post["Subject__term"].values) == ["Intercept", "Days"]
+    assert post["sd_Subject"].shape == (2, 300, 2)
+    cor = post["cor_Subject"].values
+    np.testing.assert_allclose(cor[..., 0, 0], 1.0)
+    np.testing.assert_allclose(cor[..., 0, 1], cor[..., 1, 0])
+    assert idata.log_likelihood["y"].shape == (2, 300, 180)
+    np.testing.assert_array_equal(idata.observed_data["y"].values, SLEEP.Reaction.to_numpy())
+    assert {"diverging", "lp", "tree_depth", "step_size", "energy"} <= set(idata.sample_stats.data_vars)
+    assert post.attrs["formula"] == FORMULA and post.attrs["seed"] == 7
+
+
+def test_tidy_layout_and_values(short_fit):
+    table = short_fit.tidy()
+    assert list(table.columns) == TIDY_COLUMNS
+    assert list(table["term"]) == ["Intercept", "Days", "sd__Intercept", "sd__Days", "cor__Intercept.Days",
+                                   "sd__Observation"]
+    assert list(table["effect"]) == ["fixed", "fixed", "ran_pars", "ran_pars", "ran_pars", "ran_pars"]
+    assert list(table["group"]) == ["", "", "Subject", "Subject", "Subject", "Residual"]
+    days = short_fit.idata.posterior["b"].sel(coef="Days").values.ravel()
+    row = table.set_index("term").loc["Days"]
+    assert row["estimate"] == pytest.approx(days.mean())
+    assert row["std_error"] == pytest.approx(days.std(ddof=1))
+    assert row["conf_low"] == pytest.approx(np.quantile(days, 0.025))
+    narrow = short_fit.tidy(prob=0.5).set_index("term").loc["Days"]
+    assert row["conf_low"] < narrow["conf_low"] < narrow["conf_high"] < row["conf_high"]
+    hdi = short_fit.tidy(interval="hdi").set_index("term").loc["Days"]
+    # the shortest interval holding 95% of the draws (up to quantile interpolation)
+    assert hdi["conf_high"] - hdi["conf_low"] <= (row["conf_high"] - row["conf_low"]) * 1.001
+    with pytest.raises(bmm.BayesMMError):
+        short_fit.tidy(prob=1.5)
+
+
+def test_fixef_ranef_coef_varcorr_agree(short_fit):
+    fixef = short_fit.fixef()
+    assert list(fixef.columns) == ["Estimate", "Est.Error", "Q2.5", "Q97.5"]
+    ranef = short_fit.ranef()
+    coef = short_fit.coef()
+    assert len(ranef) == 18 * 2 and set(ranef["term"]) == {"Intercept", "Days"}
+    merged = ranef.merge(coef, on=["group", "level", "term"], suffixes=("_r", "_c"))
+    # posterior mean of (fixed + random) = fixed mean + random mean
+    expected = merged["estimate_r"] + merged["term"].map(fixef["Estimate"])
+    np.testing.assert_allclose(merged["estimate_c"], expected, rtol=1e-10)
+    # random effects average to about zero across subjects, as they must under the model
+    assert abs(ranef.query("term == 'Days'")["estimate"].mean()) < 1.0
+    vc = short_fit.varcorr()
+    assert list(vc["grp"]) == ["Subject", "Subject", "Subject", "Residual"]
+    assert list(vc["var1"].fillna("")) == ["Intercept", "Days", "Intercept", ""]
+    assert vc.loc[2, "var2"] == "Days" and -1 < vc.loc[2, "sdcor"] < 1
+
+
+def test_summary_sections_and_numbers(short_fit):
+    text = str(short_fit)
+    for piece in ["Family: gaussian", "Links: mu = identity; sigma = identity", f"Formula: {FORMULA}",
+                  "Number of observations: 180", "Draws: 2 chains, each with iter = 600; warmup = 300",
+                  "Group-Level Effects:", "~Subject (Number of levels: 18)", "sd(Intercept)",
+                  "cor(Intercept,Days)", "Population-Level Effects:", "Family Specific Parameters:", "sigma",
+                  "Estimate Est.Error l-95% CI u-95% CI  Rhat Bulk_ESS Tail_ESS"]:
+        assert piece in text, piece
+    days = short_fit.tidy().set_index("term").loc["Days"]
+    assert f"{days['estimate']:.2f}" in text.split("Population-Level Effects:")[1]
+
+
+def test_summary_warns_about_broken_chains():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        broken = bmm.fit(FORMULA, SLEEP, chains=2, draws=20, warmup=3, seed=1, marginalize=False)
+    table = broken.tidy()
+    text = str(broken)
+    assert table["rhat"].max() > 1.01
+    assert "Rhat > 1.01" in text and "have not converged" in text
+
+
+def test_command_line_example_and_errors(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "bayesmm", "example", "sleepstudy", "--chains", "2", "--draws",
+                          "200", "--warmup", "200", "--seed", "3"], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    assert "Group-Level Effects:" in run.stdout and "~Subject (Number of levels: 18)" in run.stdout
+    csv = tmp_path / "sleep.csv"
+    SLEEP.to_csv(csv, index=False)
+    bad = subprocess.run([sys.executable, "-m", "bayesmm", "fit", str(csv), "Reaction ~ Dayz + (1 | Subject)"],
+                         capture_output=True, text=True, timeout=600)
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("bayesmm: error: Column 'Dayz'") and "Did you mean 'Days'?" in bad.stderr
+    assert "Traceback" not in bad.stderr
