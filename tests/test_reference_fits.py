@@ -81,7 +81,16 @@ def test_posterior_means_match_brms(case):
     assert matched == len(ref) == len(table)
 
 
-@pytest.mark.parametrize("case", list(CASES))
+KNOWN_DIVERGENT = {
+    # Observation-level effect with counts up to 85: very informative single observations, where the
+    # non-centred parameterisation diverges (brms 2.18 too: 136 divergences). Per-level centring is the
+    # planned fix (issue 6); strict, so the marker must go once it is fixed.
+    "grouseticks_olre": "non-centred OLRE poisson diverges (brms: 136 divergences)",
+}
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=KNOWN_DIVERGENT[c]))
+                                  if c in KNOWN_DIVERGENT else c for c in CASES])
 def test_converged(case):
     fit = fitted(case)
     table = fit.tidy()
