@@ -27,10 +27,10 @@ class Model:
     """
 
     def __init__(self, formula: str, data, family="gaussian", priors=None, link: str | None = None,
-                 na_action: str = "omit"):
+                 na_action: str = "omit", weights: str | None = None):
         self.spec = parse_formula(formula)
         self.family = get_family(family, link)
-        design = build_design(self.spec, data, na_action)
+        design = build_design(self.spec, data, na_action, weights)
         y, trials = check_response(self.family, design.y, design.trials, design.response_name, design.row_labels)
         self.design = dataclasses.replace(design, y=y, trials=trials)
         self._check_levels()
@@ -77,6 +77,7 @@ class Model:
 
 
 def fit(formula: str, data, family="gaussian", priors=None, link: str | None = None, na_action: str = "omit",
-        **sampler) -> Fit:
-    """Build a :class:`Model` and fit it in one call: ``bmm.fit("y ~ x + (1|g)", df, seed=1)``."""
-    return Model(formula, data, family, priors, link, na_action).fit(**sampler)
+        weights: str | None = None, **sampler) -> Fit:
+    """Build a :class:`Model` and fit it in one call: ``bmm.fit("y ~ x + (1|g)", df, seed=1)``.
+    ``weights`` names a column of frequency weights (each row counts that many times)."""
+    return Model(formula, data, family, priors, link, na_action, weights).fit(**sampler)

@@ -70,6 +70,7 @@ class Design:
     dropped: dict = field(default_factory=dict)
     row_labels: pd.Index | None = None
     fixed_encoder: object = None
+    weights: np.ndarray | None = None
 
     @property
     def n_obs(self) -> int:
@@ -207,9 +208,31 @@ def _response(spec: FormulaSpec, frame: pd.DataFrame, row_labels=None):
     return first.astype(float), second.astype(float)
 
 
-def build_design(spec: FormulaSpec, data, na_action: str = "omit") -> Design:
-    """Build the :class:`Design` of ``spec`` on ``data``; see the module docstring."""
-    clean: CleanData = prepare_data(data, spec.variables, spec.text, na_action)
+def _weights(frame: pd.DataFrame, column: str | None, row_labels) -> np.ndarray | None:
+    """Frequency weights: each row counts ``w`` times in the likelihood (brms's ``weights()``)."""
+    if column is None:
+        return None
+    values = frame[column]
+    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        raise DataError(f"The weights column '{column}' must be numeric (dtype {values.dtype}).")
+    w = values.to_numpy(dtype=float)
+    bad = np.flatnonzero(~np.isfinite(w) | (w < 0))
+    if len(bad):
+        rows = [row_labels[i] for i in bad[:5]]
+        raise DataError(f"The weights column '{column}' has {len(bad)} negative or non-finite values (first rows: "
+                        f"{rows}); frequency weights must be >= 0.")
+    if not np.any(w > 0):
+        raise DataError(f"All weights in '{column}' are zero: no row would count.")
+    return w
+
+
+def build_design(spec: FormulaSpec, data, na_action: str = "omit", weights: str | None = None) -> Design:
+    """Build the :class:`Design` of ``spec`` on ``data``; see the module docstring. ``weights`` names a
+    column of frequency weights (it takes part in dropping incomplete rows)."""
+    if weights is not None and not isinstance(weights, str):
+        raise DataError(f"weights must be the name of a column, not {type(weights).__name__}.")
+    variables = spec.variables + ((weights,) if weights and weights not in spec.variables else ())
+    clean: CleanData = prepare_data(data, variables, spec.text, na_action)
     frame = clean.frame
     y, trials = _response(spec, frame, clean.row_labels)
     X, names, encoder = _formulae_matrix(spec.fixed, frame, spec, "fixed part")
@@ -224,4 +247,4 @@ def build_design(spec: FormulaSpec, data, na_action: str = "omit") -> Design:
             raise DataError(f"The offset {list(spec.offsets)} has non-finite values; check the transform.")
     blocks = tuple(b for term in spec.random for b in _blocks(term, frame, spec))
     return Design(spec, y, spec.response.text, X, names, blocks, offset, trials, aliased, clean.n_dropped,
-                  clean.dropped, clean.row_labels, encoder)
+                  clean.dropped, clean.row_labels, encoder, _weights(frame, weights, clean.row_labels))

@@ -44,7 +44,7 @@ def model_data(design: Design, X: np.ndarray | None = None, y=None, offset=None,
         centred = design.X[:, keep] - x_means
         Xa = np.column_stack([np.ones(design.n_obs), centred]) if "Intercept" in names else centred
         target = design.y - (design.offset if design.offset is not None else 0.0)
-        cross = marginal_data(design.blocks, Xa, target)
+        cross = marginal_data(design.blocks, Xa, target, design.weights)
     return ModelData(
         y=as_float(design.y if y is None else y),
         X=as_float(x_full[:, keep] - x_means),
@@ -54,6 +54,7 @@ def model_data(design: Design, X: np.ndarray | None = None, y=None, offset=None,
         group_index=tuple(jnp.asarray(g) for g in (group_index or [b.group_index for b in design.blocks])),
         Z=tuple(as_float(z) for z in (Z or [b.Z for b in design.blocks])),
         marginal=cross,
+        weights=as_float(design.weights),
     )
 
 

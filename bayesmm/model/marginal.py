@@ -58,10 +58,13 @@ def full_z(blocks, n: int) -> np.ndarray:
     return columns
 
 
-def marginal_data(blocks, Xa: np.ndarray, y: np.ndarray) -> MarginalData:
+def marginal_data(blocks, Xa: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None) -> MarginalData:
+    """Cross-products; frequency weights ``w`` make each row count ``w`` times (``Z'WZ``, ..., ``n = sum w``)."""
     Z = full_z(blocks, len(y))
+    w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=float)
+    Zw, Xw = Z * w[:, None], Xa * w[:, None]
     return MarginalData(*(jnp.asarray(a, dtype=jnp.float64) for a in
-                          (Z.T @ Z, Z.T @ Xa, Z.T @ y, Xa.T @ Xa, Xa.T @ y, y @ y, float(len(y)))))
+                          (Zw.T @ Z, Zw.T @ Xa, Zw.T @ y, Xw.T @ Xa, Xw.T @ y, (w * y) @ y, float(w.sum()))))
 
 
 def _t_pattern(blocks):

@@ -68,6 +68,7 @@ class ModelData(NamedTuple):
     group_index: tuple
     Z: tuple
     marginal: MarginalData | None = None
+    weights: jnp.ndarray | None = None
 
 
 def prior_distribution(spec: PriorSpec, shape=(), size: int | None = None):
@@ -195,8 +196,9 @@ def make_model(structure: ModelStructure):
             params[f"r_{k}"] = _block_effects(k, block)
         aux = {name: numpyro.sample(name, prior_distribution(spec)) for name, spec in structure.aux_priors}
         eta = linear_predictor(structure, data, params)
-        numpyro.sample("y", likelihood(structure.family, structure.link, eta, aux, data.trials),
-                       obs=data.y if observed else None)
+        with numpyro.handlers.scale(scale=1.0 if data.weights is None else data.weights):
+            numpyro.sample("y", likelihood(structure.family, structure.link, eta, aux, data.trials),
+                           obs=data.y if observed else None)
 
     return model
 
@@ -213,7 +215,8 @@ def _marginal_draw(structure: ModelStructure, data: ModelData, sample: dict, key
     params = dict(sample, **{f"r_{k}": r for k, r in enumerate(effects)})
     eta = linear_predictor(structure, data, params)
     out = {f"r_{k}": r for k, r in enumerate(effects)}
-    out["log_lik"] = likelihood(structure.family, structure.link, eta, {"sigma": sample["sigma"]}).log_prob(data.y)
+    law = likelihood(structure.family, structure.link, eta, {"sigma": sample["sigma"]})
+    out["log_lik"] = law.log_prob(data.y) * (1.0 if data.weights is None else data.weights)
     return out
 
 
@@ -232,7 +235,7 @@ def generated(structure: ModelStructure, data: ModelData, samples: dict, key=Non
         if structure.marginal:
             out.update(_marginal_draw(structure, data, {**sample, **out}, k))
         else:
-            out["log_lik"] = tr["y"]["fn"].log_prob(tr["y"]["value"])
+            out["log_lik"] = tr["y"]["fn"].log_prob(tr["y"]["value"]) * (1.0 if data.weights is None else data.weights)
         return out
 
     return jax.lax.map(jax.jit(one), (samples, keys), batch_size=batch_size)
