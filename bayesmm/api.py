@@ -39,11 +39,11 @@ class Model:
 
     def _check_levels(self) -> None:
         for block in self.design.blocks:
-            if block.n_levels >= self.design.n_obs and self.family.name == "gaussian":
+            if block.n_levels >= self.design.n_obs and any(a.name == "sigma" for a in self.family.aux):
                 raise DataError(f"Grouping factor '{block.group}' has as many levels ({block.n_levels}) as there "
-                                "are observations: with a gaussian family its variance cannot be told apart from "
-                                "the residual variance. An observation-level effect needs a non-gaussian family "
-                                "(e.g. poisson); otherwise drop the term.")
+                                f"are observations: with the {self.family.name} family its variance cannot be told "
+                                "apart from the residual variance (sigma). An observation-level effect needs a "
+                                "non-gaussian family without a residual SD (e.g. poisson); otherwise drop the term.")
 
     @property
     def priors(self) -> pd.DataFrame:

@@ -6,11 +6,31 @@ is built by ``bayesmm.model.likelihoods`` from the family's ``name`` (the only p
 distributions).  Adding a family is one record here and one entry in that table.
 
 Default priors of auxiliary parameters are templates filled in by ``bayesmm.priors`` with ``scale_y``
-(the response's SD for gaussian-type families, 1 on link scales).
+(the response's SD for identity-link continuous families, the SD of log(y) for lognormal, 1 on link
+scales).  The choices, one line each:
+
+* gaussian, student_t, lognormal ``sigma``: ``half_student_t(3, s_y)`` -- brms's default, in the units of
+  the response (of log y for lognormal).
+* student_t ``nu``: ``gamma(2, 0.1)`` -- brms's default (Juarez & Steel 2010): mean 20, yet half its mass
+  below 17, so heavy tails are reachable and near-normal data are not pushed to small ``nu``.
+* negbinomial / zero_inflated_negbinomial / hurdle_negbinomial ``phi``: ``inverse_gamma(0.5, 0.5)`` -- exactly
+  ``1/sqrt(phi) ~ half_normal(1)`` (the Stan prior-choice recommendation): mode at the Poisson model
+  (``phi`` -> infinity), median 2.2, yet strong overdispersion (``phi`` = 0.3) keeps 7% prior mass;
+  brms's ``gamma(0.01, 0.01)`` is nearly improper and piles its mass at ``phi`` -> 0.
+* nbinom1 ``alpha`` (var = mu (1 + alpha)): ``half_student_t(3, 2.5)`` -- mode at 0 (Poisson), heavy tail
+  for variance-to-mean ratios well above 10.
+* gamma ``shape``: ``inverse_gamma(0.5, 0.5)`` -- the coefficient of variation ``1/sqrt(shape)`` gets
+  ``half_normal(1)``, the analogue of the half-t on gaussian ``sigma``; shapes from 0.3 to 1000 all keep
+  prior mass (brms's ``gamma(0.01, 0.01)`` again is nearly improper).
+* beta ``phi`` (precision, var = mu (1 - mu) / (1 + phi)): ``gamma(2, 0.1)`` -- mean 20, 95% in (2.4, 56),
+  keeps ``phi`` off 0 where the density piles up at both ends of (0, 1); the data dominate beyond that.
+* beta_binomial ``phi``: ``inverse_gamma(0.5, 0.5)`` -- as for the negative binomial: mode at the
+  binomial model (``phi`` -> infinity), strong overdispersion still reachable.
+* ``zi``, ``hu`` (probability of a structural zero): ``beta(1, 1)`` -- uniform on (0, 1).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -52,6 +72,8 @@ class Family:
     aliases: tuple[str, ...] = ()
     link: str = ""
     description: str = ""
+    #: the linear predictor models log(y) (lognormal): default priors autoscale from log(y)
+    log_response: bool = False
 
     def __post_init__(self):
         if not self.link:
@@ -59,18 +81,23 @@ class Family:
 
     @property
     def scale_from_data(self) -> bool:
-        """True when priors are scaled by the response's SD (identity-link continuous families)."""
-        return self.response == "real" and self.link == "identity"
+        """True when priors are scaled by the response's SD (identity-link continuous families: the mean is
+        in the response's units; for lognormal in the units of log(y))."""
+        return self.response in ("real", "positive") and self.link == "identity"
 
     def with_link(self, link: str | None) -> "Family":
         if link is None:
             return self
         if link not in self.links:
             raise FamilyError(f"Family '{self.name}' has no link '{link}'. Valid links: {', '.join(self.links)}.")
-        return Family(self.name, self.links, self.response, self.aux, self.aliases, link, self.description)
+        return replace(self, link=link)
 
 
 _SIGMA = AuxParam("sigma", "positive", "half_student_t(3, {scale_y})", "residual standard deviation")
+_NB_PHI = AuxParam("phi", "positive", "inverse_gamma(0.5, 0.5)",
+                   "negative binomial shape (precision): var = mu + mu^2 / phi")
+_ZI = AuxParam("zi", "unit", "beta(1, 1)", "probability of a structural zero")
+_HU = AuxParam("hu", "unit", "beta(1, 1)", "probability of a zero (the hurdle)")
 
 FAMILIES = {
     f.name: f
@@ -83,6 +110,35 @@ FAMILIES = {
                description="successes ~ Binomial(trials, p)"),
         Family("poisson", ("log", "identity", "sqrt"), "count", (), (),
                description="y ~ Poisson(mu)"),
+        Family("negbinomial", ("log", "identity", "sqrt"), "count", (_NB_PHI,), ("nbinom2", "negative_binomial"),
+               description="y ~ NegativeBinomial(mean mu, shape phi): var = mu + mu^2 / phi (NB2)"),
+        Family("nbinom1", ("log",), "count",
+               (AuxParam("alpha", "positive", "half_student_t(3, 2.5)", "NB1 dispersion: var = mu (1 + alpha)"),),
+               description="y ~ NegativeBinomial(mean mu, shape mu / alpha): var = mu (1 + alpha) (glmmTMB nbinom1)"),
+        Family("gamma", ("log", "inverse", "identity"), "positive",
+               (AuxParam("shape", "positive", "inverse_gamma(0.5, 0.5)", "gamma shape: CV = 1 / sqrt(shape)"),),
+               description="y > 0 ~ Gamma(shape, rate = shape / mu)"),
+        Family("beta", ("logit", "probit", "cloglog"), "unit",
+               (AuxParam("phi", "positive", "gamma(2, 0.1)", "precision: var = mu (1 - mu) / (1 + phi)"),),
+               description="0 < y < 1 ~ Beta(mu phi, (1 - mu) phi)"),
+        Family("beta_binomial", ("logit",), "binomial",
+               (AuxParam("phi", "positive", "inverse_gamma(0.5, 0.5)",
+                         "precision of the success probability: Beta(mu phi, (1 - mu) phi)"),),
+               aliases=("betabinomial",),
+               description="successes ~ BetaBinomial(trials, mu phi, (1 - mu) phi)"),
+        Family("student_t", ("identity", "log"), "real",
+               (_SIGMA, AuxParam("nu", "positive", "gamma(2, 0.1)", "degrees of freedom")), ("student",),
+               description="y ~ StudentT(nu, mu, sigma)"),
+        Family("lognormal", ("identity",), "positive", (_SIGMA,), (), log_response=True,
+               description="y > 0, log(y) ~ Normal(mu, sigma)"),
+        Family("zero_inflated_poisson", ("log",), "count", (_ZI,), ("zip",),
+               description="y ~ zi * 0 + (1 - zi) * Poisson(mu)"),
+        Family("zero_inflated_negbinomial", ("log",), "count", (_NB_PHI, _ZI), ("zinb",),
+               description="y ~ zi * 0 + (1 - zi) * NegativeBinomial(mu, phi)"),
+        Family("hurdle_poisson", ("log",), "count", (_HU,), (),
+               description="P(y = 0) = hu; y > 0 ~ (1 - hu) * zero-truncated Poisson(mu)"),
+        Family("hurdle_negbinomial", ("log",), "count", (_NB_PHI, _HU), (),
+               description="P(y = 0) = hu; y > 0 ~ (1 - hu) * zero-truncated NegativeBinomial(mu, phi)"),
     )
 }
 
@@ -137,6 +193,10 @@ def check_response(family: Family, y, trials, column: str, row_labels=None):
             raise FamilyError(f"Family 'bernoulli' takes a 0/1 response, not {column}; use family='binomial'.")
         return _binary(y, family, column, row_labels), None
     if trials is None and kind == "binomial":
+        if family.name == "beta_binomial":
+            raise FamilyError(f"Family 'beta_binomial' needs successes and trials, e.g. cbind(successes, failures) "
+                              f"or p(successes, trials), not the single column '{column}': with one trial per row "
+                              "its phi cannot be told from the data. Use family='bernoulli' for 0/1 responses.")
         y01 = _binary(y, family, column, row_labels)
         return y01, np.ones_like(y01)
     if not np.issubdtype(y.dtype, np.number) and y.dtype != bool:

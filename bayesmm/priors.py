@@ -3,10 +3,12 @@
 Default priors (weakly informative, proper on every parameter, scaled so that the same formula gives
 sensible answers whatever the units; after rstanarm's autoscaling and brms's defaults):
 
-* ``s_y`` is the response's SD for identity-link gaussian models and 1 for models on a link scale
+* ``s_y`` is the response's SD for identity-link continuous models (gaussian, student_t, gamma; for
+  lognormal, whose ``mu`` is the mean of ``log y``, the SD of ``log y``) and 1 for models on a link scale
   (logit, log, ...): a unit change on those scales is already large.
 * ``Intercept`` (the intercept at the means of the predictors, which the sampler uses; the reported
-  ``Intercept`` is transformed back): ``student_t(3, m, 2.5 s_y)`` where ``m`` is ``link(mean(y))``.
+  ``Intercept`` is transformed back): ``student_t(3, m, 2.5 s_y)`` where ``m`` is ``link(mean(y))``
+  (``mean(y)`` on identity-link continuous models, ``mean(log y)`` for lognormal).
 * ``b`` (each coefficient): ``normal(0, 2.5 s_y / s_x)`` with ``s_x`` the SD of its design column
   (rstanarm's autoscaled default). It keeps logistic coefficients finite under complete separation.
 * ``sd`` (each random-effect SD): ``half_student_t(3, s_y / s_z)`` for gaussian and
@@ -14,8 +16,9 @@ sensible answers whatever the units; after rstanarm's autoscaling and brms's def
   intercept): brms's heavy-tailed default, but in the units of the slope.
 * ``cor`` (each correlation block): ``lkj(2)``, mildly away from +/-1 where maximum likelihood often
   lands (a singular fit); ``lkj(1)`` would be uniform.
-* family parameters: as their :class:`~bayesmm.families.Family` record says, e.g. gaussian ``sigma``:
-  ``half_student_t(3, s_y)``.
+* family parameters: as their :class:`~bayesmm.families.Family` record says (the reasons are in
+  ``bayesmm.families``), e.g. gaussian ``sigma``: ``half_student_t(3, s_y)``, negative binomial ``phi``:
+  ``inverse_gamma(0.5, 0.5)``, ``zi``/``hu``: ``beta(1, 1)``.
 
 Overrides are a plain dict per class, term and group::
 
@@ -129,6 +132,12 @@ def _for_class(spec: PriorSpec, cls: str, support: str, where: str) -> PriorSpec
         return PriorSpec(_HALF[spec.dist], spec.args[:-2] + spec.args[-1:])
     if support == "positive" and spec.dist == "uniform" and spec.args[0] >= 0:
         return spec
+    if support == "unit" and spec.dist == "uniform" and spec.args[0] >= 0 and spec.args[1] <= 1:
+        return spec
+    if support in ("positive", "unit") and spec.dist == "uniform":
+        bounds = "bounds of at least 0" if support == "positive" else "bounds within [0, 1]"
+        raise PriorError(f"{where}: '{spec}' reaches outside the values {cls} takes "
+                         f"({'positive' if support == 'positive' else 'between 0 and 1'}); use {bounds}.")
     if support == "correlation" and spec.dist != "lkj":
         raise PriorError(f"{where}: correlations take an lkj(eta) prior, not '{spec}'.")
     if spec.support != support and not (support == "real" and spec.dist == "uniform"):
@@ -209,6 +218,8 @@ def resolve_priors(design: Design, family: Family, priors=None) -> list[PriorEnt
     """Every prior in effect for ``design`` and ``family``, defaults filled in as the module docstring says."""
     overrides = _Overrides(priors)
     y = design.y if design.trials is None else design.y / design.trials
+    if family.log_response:
+        y = np.log(y)
     gaussian = family.scale_from_data
     scale_y = float(np.std(y)) if gaussian else 1.0
     scale_y = scale_y if scale_y > 0 else 1.0

@@ -25,6 +25,9 @@ COUNTS = pd.DataFrame({
     "g": np.repeat(list("abcde"), 4),
 })
 COUNTS["t"] = COUNTS["y"] + RNG.poisson(3, N) + 1
+#: positive (non-integer) and (0, 1) responses for gamma/lognormal and beta
+POSITIVE = COUNTS.assign(y=COUNTS["t"] + 0.5)
+UNIT = COUNTS.assign(y=(COUNTS["y"] + 0.5) / (COUNTS["t"] + 1))
 SLEEP_FORMULA = "Reaction ~ Days + (Days | Subject)"
 
 
@@ -39,6 +42,13 @@ def counts(**changes) -> pd.DataFrame:
             data.loc[rows, name] = value
         else:
             data[name] = change
+    return data
+
+
+def with_y(frame: pd.DataFrame, rows, value) -> pd.DataFrame:
+    data = frame.copy()
+    data["y"] = data["y"].astype(float)
+    data.loc[rows, "y"] = value
     return data
 
 
@@ -115,6 +125,55 @@ CASES = {
     "binomial-cbind-negative-failures": Case(
         lambda: bmm.Model("cbind(y, t - y - 100) ~ x + (1 | g)", COUNTS, family="binomial"), FamilyError,
         ("'binomial'", "cbind(y, t - y - 100)", "trials")),
+    "negbinomial-non-integer": Case(
+        lambda: bmm.Model("y ~ x + (1 | g)", counts(y=(4, 2.5)), family="negbinomial"), FamilyError,
+        ("'negbinomial'", "'y'", "non-negative whole counts", "1 rows", "[4]", "choose another family")),
+    "negbinomial-alias-negative": Case(
+        # the message names the family, not the alias it was asked for by
+        lambda: bmm.Model("y ~ x + (1 | g)", counts(y=([1, 6], -2)), family="nbinom2"), FamilyError,
+        ("'negbinomial'", "'y'", "non-negative whole counts", "2 rows", "[1, 6]")),
+    "nbinom1-non-integer": Case(
+        lambda: bmm.Model("y ~ x + (1 | g)", counts(y=(7, 0.5)), family="nbinom1"), FamilyError,
+        ("'nbinom1'", "'y'", "non-negative whole counts", "[7]")),
+    "zero-inflated-poisson-non-integer": Case(
+        lambda: bmm.Model("y ~ x + (1 | g)", counts(y=(2, 3.25)), family="zero_inflated_poisson"), FamilyError,
+        ("'zero_inflated_poisson'", "'y'", "non-negative whole counts", "[2]")),
+    "zero-inflated-negbinomial-negative": Case(
+        lambda: bmm.Model("y ~ x + (1 | g)", counts(y=(9, -1)), family="zero_inflated_negbinomial"), FamilyError,
+        ("'zero_inflated_negbinomial'", "'y'", "non-negative whole counts", "[9]")),
+    "hurdle-poisson-non-integer": Case(
+        lambda: bmm.Model("y ~ x + (1 | g)", counts(y=(0, 1.5)), family="hurdle_poisson"), FamilyError,
+        ("'hurdle_poisson'", "'y'", "non-negative whole counts", "[0]")),
+    "hurdle-negbinomial-negative": Case(
+        lambda: bmm.Model("y ~ x + (1 | g)", counts(y=(11, -3)), family="hurdle_negbinomial"), FamilyError,
+        ("'hurdle_negbinomial'", "'y'", "non-negative whole counts", "[11]")),
+    "gamma-zero": Case(
+        lambda: bmm.Model("y ~ x + (1 | g)", with_y(POSITIVE, 3, 0.0), family="gamma"), FamilyError,
+        ("'gamma'", "'y'", "values above 0", "1 rows", "[3]", "choose another family")),
+    "gamma-negative": Case(
+        lambda: bmm.Model("y ~ x + (1 | g)", with_y(POSITIVE, [5, 8, 13], -1.0), family="gamma", link="identity"),
+        FamilyError, ("'gamma'", "'y'", "values above 0", "3 rows", "[5, 8, 13]")),
+    "lognormal-zero": Case(
+        lambda: bmm.Model("y ~ x + (1 | g)", with_y(POSITIVE, [2, 5], 0.0), family="lognormal"), FamilyError,
+        ("'lognormal'", "'y'", "values above 0", "2 rows", "[2, 5]")),
+    "beta-zero": Case(
+        lambda: bmm.Model("y ~ x + (1 | g)", with_y(UNIT, 4, 0.0), family="beta"), FamilyError,
+        ("'beta'", "'y'", "strictly between 0 and 1", "1 rows", "[4]", "choose another family")),
+    "beta-one": Case(
+        lambda: bmm.Model("y ~ x + (1 | g)", with_y(UNIT, [6, 7], 1.0), family="beta", link="probit"), FamilyError,
+        ("'beta'", "'y'", "strictly between 0 and 1", "2 rows", "[6, 7]")),
+    "beta-percent": Case(
+        lambda: bmm.Model("y ~ x + (1 | g)", POSITIVE, family="beta"), FamilyError,
+        ("'beta'", "'y'", "strictly between 0 and 1", f"{N} rows")),
+    "beta-binomial-without-trials": Case(
+        lambda: bmm.Model("y ~ x + (1 | g)", counts(y=COUNTS["y"] > 2), family="beta_binomial"), FamilyError,
+        ("'beta_binomial'", "successes and trials", "cbind(successes, failures)", "'y'", "bernoulli")),
+    "beta-binomial-successes-above-trials": Case(
+        lambda: bmm.Model("p(y, t) ~ x + (1 | g)", counts(y=(5, 60)), family="beta_binomial"), FamilyError,
+        ("'beta_binomial'", "p(y, t)", "successes no larger than trials", "[5]")),
+    "student-t-with-trials": Case(
+        lambda: bmm.Model("cbind(y, t - y) ~ x + (1 | g)", COUNTS, family="student_t"), FamilyError,
+        ("cbind(y, t - y)", "binomial-type families", "'student_t'")),
     "string-response-gaussian": Case(
         lambda: bmm.Model("g ~ x + (1 | t)", COUNTS), DataError,
         ("'g'", "not numeric", "needs numbers")),
@@ -181,13 +240,33 @@ CASES = {
     # ---------------------------------------------------------------------------------- family
     "unknown-family": Case(
         lambda: bmm.Model("y ~ x + (1 | g)", COUNTS, family="poison"), FamilyError,
-        ("'poison'", "Valid families", "gaussian", "poisson", "binomial", "bernoulli")),
+        ("'poison'", "Valid families", "gaussian", "poisson", "binomial", "bernoulli", "negbinomial", "nbinom1",
+         "nbinom2", "negative_binomial", "gamma", "beta", "beta_binomial", "student_t", "lognormal",
+         "zero_inflated_poisson", "zero_inflated_negbinomial", "hurdle_poisson", "hurdle_negbinomial")),
+    "unknown-family-gamma-typo": Case(
+        lambda: bmm.Model("y ~ x + (1 | g)", POSITIVE, family="gama"), FamilyError,
+        ("'gama'", "Valid families", "gamma")),
     "family-not-a-string": Case(
         lambda: bmm.Model("y ~ x + (1 | g)", COUNTS, family=3), FamilyError,
         ("family must be a name", "'gaussian'", "int")),
     "unknown-link": Case(
         lambda: bmm.Model("y ~ x + (1 | g)", COUNTS, family="poisson", link="logit"), FamilyError,
         ("'poisson'", "no link 'logit'", "Valid links: log, identity, sqrt")),
+    "unknown-link-negbinomial": Case(
+        lambda: bmm.Model("y ~ x + (1 | g)", COUNTS, family="negative_binomial", link="logit"), FamilyError,
+        ("'negbinomial'", "no link 'logit'", "Valid links: log, identity, sqrt")),
+    "unknown-link-gamma": Case(
+        lambda: bmm.Model("y ~ x + (1 | g)", POSITIVE, family="gamma", link="sqrt"), FamilyError,
+        ("'gamma'", "no link 'sqrt'", "Valid links: log, inverse, identity")),
+    "unknown-link-beta": Case(
+        lambda: bmm.Model("y ~ x + (1 | g)", UNIT, family="beta", link="log"), FamilyError,
+        ("'beta'", "no link 'log'", "Valid links: logit, probit, cloglog")),
+    "unknown-link-lognormal": Case(
+        lambda: bmm.Model("y ~ x + (1 | g)", POSITIVE, family="lognormal", link="log"), FamilyError,
+        ("'lognormal'", "no link 'log'", "Valid links: identity")),
+    "unknown-link-hurdle": Case(
+        lambda: bmm.Model("y ~ x + (1 | g)", COUNTS, family="hurdle_poisson", link="identity"), FamilyError,
+        ("'hurdle_poisson'", "no link 'identity'", "Valid links: log")),
     # ---------------------------------------------------------------------------------- priors
     "prior-misspelt": Case(
         sleep_priors({"b": "nromal(0, 5)"}), PriorError,
@@ -225,6 +304,24 @@ CASES = {
     "prior-class-absent-in-family": Case(
         lambda: bmm.Model("y ~ x + (1 | g)", COUNTS, family="poisson", priors={"sigma": "half_normal(1)"}),
         PriorError, ("'sigma'", "Classes:")),
+    "prior-class-absent-negbinomial": Case(
+        lambda: bmm.Model("y ~ x + (1 | g)", COUNTS, family="negbinomial", priors={"shape": "gamma(2, 1)"}),
+        PriorError, ("'shape'", "Classes:", "phi")),
+    "prior-real-dist-on-zi": Case(
+        lambda: bmm.Model("y ~ x + (1 | g)", COUNTS, family="zero_inflated_poisson", priors={"zi": "normal(0.5, 1)"}),
+        PriorError, ("zi", "'normal(0.5, 1)'", "any real value", "values in (0, 1)")),
+    "prior-positive-dist-on-hu": Case(
+        lambda: bmm.Model("y ~ x + (1 | g)", COUNTS, family="hurdle_poisson", priors={"hu": "gamma(2, 2)"}),
+        PriorError, ("hu", "'gamma(2, 2)'", "positive values", "values in (0, 1)")),
+    "prior-uniform-beyond-one-on-zi": Case(
+        lambda: bmm.Model("y ~ x + (1 | g)", COUNTS, family="zero_inflated_poisson", priors={"zi": "uniform(0, 2)"}),
+        PriorError, ("zi", "'uniform(0, 2)'", "between 0 and 1", "bounds within [0, 1]")),
+    "prior-unit-dist-on-phi": Case(
+        lambda: bmm.Model("y ~ x + (1 | g)", COUNTS, family="negbinomial", priors={"phi": "beta(2, 2)"}),
+        PriorError, ("phi", "'beta(2, 2)'", "values in (0, 1)", "positive values")),
+    "prior-located-t-on-nu": Case(
+        lambda: bmm.Model("y ~ x + (1 | g)", POSITIVE, family="student_t", priors={"nu": "student_t(3, 10, 5)"}),
+        PriorError, ("nu", "location 0", "gamma")),
     "prior-flat-on-sd": Case(
         sleep_priors({"sd": "flat"}), PriorError,
         ("flat", "sd", "improper", "half_student_t(3, 1)")),
@@ -407,3 +504,11 @@ def test_categorical_levels_unused_after_dropping_rows():
     with pytest.warns(bmm.BayesMMWarning):
         block = bmm.Model("y ~ 1 + (1 | g)", data).design.blocks[0]
     assert block.levels == ("a", "b")
+
+
+@pytest.mark.parametrize("family", ["gaussian", "student_t", "lognormal"])
+def test_observation_level_effect_refused_with_a_residual_sd(family):
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"y": rng.uniform(1, 2, 20), "id": np.arange(20)})
+    with pytest.raises(DataError, match=f"with the {family} family its variance cannot be told apart"):
+        bmm.Model("y ~ 1 + (1 | id)", df, family=family)

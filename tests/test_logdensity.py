@@ -33,7 +33,10 @@ N_ROWS, N_GROUPS = 60, 6
 CASES = [(name, link) for name, family in FAMILIES.items() for link in family.links]
 
 # Links with a restricted range: keep the test point's linear predictor where the mean is valid.
-_POSITIVE_ETA = {("poisson", "identity")}
+_POSITIVE_ETA = {("poisson", "identity"), ("negbinomial", "identity"), ("gamma", "identity"), ("gamma", "inverse")}
+#: the auxiliary parameters at the test point
+_AUX = {"sigma": 0.8, "phi": 2.5, "alpha": 1.5, "shape": 3.0, "nu": 4.5, "zi": 0.25, "hu": 0.35}
+_AUX_BY_FAMILY = {("beta", "phi"): 12.0, ("beta_binomial", "phi"): 6.0}
 
 
 # ------------------------------------------------------------------------------------------- data
@@ -45,7 +48,35 @@ def _inverse_link(link: str, eta: np.ndarray) -> np.ndarray:
         "probit": stats.norm.cdf,
         "cloglog": lambda e: -np.expm1(-np.exp(e)),
         "sqrt": np.square,
+        "inverse": lambda e: 1.0 / e,
     }[link](eta)
+
+
+def _simulation_mean(link: str, x: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """A mean in the valid range of ``link``'s family (counts, positive values or probabilities)."""
+    return {
+        "log": lambda: np.exp(1.0 + 0.3 * x + u),
+        "identity": lambda: np.maximum(6.0 + 0.4 * x + u, 0.5),
+        "sqrt": lambda: np.square(1.8 + 0.2 * x + u),
+        "inverse": lambda: 1.0 / (0.6 + 0.05 * x + 0.1 * u),
+        "logit": lambda: special.expit(-0.3 + 0.8 * x + u),
+        "probit": lambda: stats.norm.cdf(-0.2 + 0.5 * x + u),
+        "cloglog": lambda: -np.expm1(-np.exp(-0.5 + 0.5 * x + u)),
+    }[link]()
+
+
+def _nb(rng, mu, phi):
+    """NB2 draws: scipy's nbinom(n=phi, p=phi/(phi+mu))."""
+    return rng.negative_binomial(phi, phi / (phi + mu))
+
+
+def _zero_truncated(rng, draw, mu):
+    """Draws of ``draw(mu)`` conditioned on being positive (redrawn until positive)."""
+    out = draw(mu)
+    while np.any(out == 0):
+        zero = out == 0
+        out[zero] = draw(mu[zero])
+    return out
 
 
 def _frame(family: str, link: str, seed: int = 0) -> tuple[pd.DataFrame, str]:
@@ -70,7 +101,36 @@ def _frame(family: str, link: str, seed: int = 0) -> tuple[pd.DataFrame, str]:
     if family == "poisson":
         df["y"] = rng.poisson(np.exp(1.0 + 0.3 * x + u))
         return df, "y ~ x + (x | g)"
-    raise AssertionError(f"no simulator for family {family!r}: add one to this test")
+    mu = _simulation_mean(link, x, u)
+    if family == "negbinomial":
+        df["y"] = _nb(rng, mu, 2.0)
+    elif family == "nbinom1":
+        df["y"] = _nb(rng, mu, mu / 1.2)
+    elif family == "gamma":
+        df["y"] = rng.gamma(2.5, mu / 2.5)
+    elif family == "beta":
+        df["y"] = np.clip(rng.beta(mu * 10, (1 - mu) * 10), 1e-6, 1 - 1e-6)
+    elif family == "beta_binomial":
+        n = rng.integers(1, 15, N_ROWS)
+        df["s"] = rng.binomial(n, rng.beta(mu * 5, (1 - mu) * 5))
+        df["f"] = n - df["s"]
+        return df, "cbind(s, f) ~ x + (x | g)"
+    elif family == "student_t":
+        mu = 2.0 + 0.5 * x + u if link == "identity" else mu
+        df["y"] = mu + 0.7 * rng.standard_t(4, N_ROWS)
+    elif family == "lognormal":
+        df["y"] = np.exp(rng.normal(0.5 + 0.3 * x + u, 0.6))
+    elif family == "zero_inflated_poisson":
+        df["y"] = rng.poisson(mu) * (rng.uniform(size=N_ROWS) > 0.3)
+    elif family == "zero_inflated_negbinomial":
+        df["y"] = _nb(rng, mu, 2.0) * (rng.uniform(size=N_ROWS) > 0.3)
+    elif family == "hurdle_poisson":
+        df["y"] = _zero_truncated(rng, rng.poisson, mu) * (rng.uniform(size=N_ROWS) > 0.3)
+    elif family == "hurdle_negbinomial":
+        df["y"] = _zero_truncated(rng, lambda m: _nb(rng, m, 2.0), mu) * (rng.uniform(size=N_ROWS) > 0.3)
+    else:
+        raise AssertionError(f"no simulator for family {family!r}: add one to this test")
+    return df, "y ~ x + (x | g)"
 
 
 def _model(family: str, link: str, seed: int = 0, priors=None):
@@ -88,9 +148,9 @@ def _params(family: str, link: str, seed: int = 0, r: float = 0.3) -> dict:
     rng = np.random.default_rng(100 + seed)
     if (family, link) in _POSITIVE_ETA:
         intercept, b, sd = 6.0, 0.4, np.array([0.3, 0.2])
-    elif family == "gaussian" and link == "identity":
+    elif family in ("gaussian", "student_t") and link == "identity":
         intercept, b, sd = 2.1, 0.45, np.array([0.5, 0.25])
-    elif family == "poisson" and link == "sqrt":
+    elif link == "sqrt":
         intercept, b, sd = 1.8, 0.2, np.array([0.3, 0.15])
     else:
         intercept, b, sd = 0.4 - 0.1 * seed, 0.35, np.array([0.6, 0.3])
@@ -102,7 +162,7 @@ def _params(family: str, link: str, seed: int = 0, r: float = 0.3) -> dict:
         "L_0": _cholesky_2x2(r),
     }
     for aux in FAMILIES[family].aux:
-        params[aux.name] = {"sigma": 0.8}[aux.name]
+        params[aux.name] = _AUX_BY_FAMILY.get((family, aux.name), _AUX[aux.name])
     return {k: jnp.asarray(v, dtype=jnp.float64) for k, v in params.items()}
 
 
@@ -182,6 +242,34 @@ def _hand_pointwise(family: str, link: str, df: pd.DataFrame, params: dict, eta:
         return stats.binom.logpmf(s, s + f, mu)
     if family == "poisson":
         return stats.poisson.logpmf(df["y"].to_numpy(), mu)
+    p = {k: float(params[k]) for k in ("sigma", "phi", "alpha", "shape", "nu", "zi", "hu") if k in params}
+    if family == "beta_binomial":
+        s, f = df["s"].to_numpy(), df["f"].to_numpy()
+        return stats.betabinom.logpmf(s, s + f, mu * p["phi"], (1 - mu) * p["phi"])
+    y = df["y"].to_numpy(float)
+    if family == "negbinomial":
+        return stats.nbinom.logpmf(y, p["phi"], p["phi"] / (p["phi"] + mu))
+    if family == "nbinom1":
+        n = mu / p["alpha"]
+        return stats.nbinom.logpmf(y, n, n / (n + mu))
+    if family == "gamma":
+        return stats.gamma.logpdf(y, p["shape"], scale=mu / p["shape"])
+    if family == "beta":
+        return stats.beta.logpdf(y, mu * p["phi"], (1 - mu) * p["phi"])
+    if family == "student_t":
+        return stats.t.logpdf(y, p["nu"], mu, p["sigma"])
+    if family == "lognormal":
+        return stats.lognorm.logpdf(y, p["sigma"], scale=np.exp(mu))
+    if family.endswith("poisson"):
+        pmf = lambda k: stats.poisson.pmf(k, mu)  # noqa: E731
+    else:
+        pmf = lambda k: stats.nbinom.pmf(k, p["phi"], p["phi"] / (p["phi"] + mu))  # noqa: E731
+    if family.startswith("zero_inflated"):
+        zi = p["zi"]
+        return np.where(y == 0, np.log(zi + (1 - zi) * pmf(0)), np.log(1 - zi) + np.log(pmf(y)))
+    if family.startswith("hurdle"):
+        hu = p["hu"]
+        return np.where(y == 0, np.log(hu), np.log(1 - hu) + np.log(pmf(y)) - np.log(1 - pmf(0)))
     raise AssertionError(f"no scipy likelihood for family {family!r}: add one to this test")
 
 
@@ -209,11 +297,31 @@ def _numpyro_log_density(model, params: dict, with_trace: bool = False):
 
 # ------------------------------------------------------------------------------------------- tests
 def test_every_family_and_link_is_covered():
-    assert len(CASES) == 11
+    assert len(CASES) == 29
     assert set(CASES) == {("gaussian", "identity"), ("gaussian", "log"), ("bernoulli", "logit"),
                           ("bernoulli", "probit"), ("bernoulli", "cloglog"), ("binomial", "logit"),
                           ("binomial", "probit"), ("binomial", "cloglog"), ("poisson", "log"),
-                          ("poisson", "identity"), ("poisson", "sqrt")}
+                          ("poisson", "identity"), ("poisson", "sqrt"),
+                          ("negbinomial", "log"), ("negbinomial", "identity"), ("negbinomial", "sqrt"),
+                          ("nbinom1", "log"), ("gamma", "log"), ("gamma", "inverse"), ("gamma", "identity"),
+                          ("beta", "logit"), ("beta", "probit"), ("beta", "cloglog"), ("beta_binomial", "logit"),
+                          ("student_t", "identity"), ("student_t", "log"), ("lognormal", "identity"),
+                          ("zero_inflated_poisson", "log"), ("zero_inflated_negbinomial", "log"),
+                          ("hurdle_poisson", "log"), ("hurdle_negbinomial", "log")}
+    # the default link comes first
+    assert {name: f.links[0] for name, f in FAMILIES.items()} == {
+        "gaussian": "identity", "bernoulli": "logit", "binomial": "logit", "poisson": "log",
+        "negbinomial": "log", "nbinom1": "log", "gamma": "log", "beta": "logit", "beta_binomial": "logit",
+        "student_t": "identity", "lognormal": "identity", "zero_inflated_poisson": "log",
+        "zero_inflated_negbinomial": "log", "hurdle_poisson": "log", "hurdle_negbinomial": "log"}
+    # every auxiliary parameter is sampled and reported under its name, with a support its prior fits
+    assert {name: tuple((a.name, a.support) for a in f.aux) for name, f in FAMILIES.items() if f.aux} == {
+        "gaussian": (("sigma", "positive"),), "negbinomial": (("phi", "positive"),),
+        "nbinom1": (("alpha", "positive"),), "gamma": (("shape", "positive"),), "beta": (("phi", "positive"),),
+        "beta_binomial": (("phi", "positive"),), "student_t": (("sigma", "positive"), ("nu", "positive")),
+        "lognormal": (("sigma", "positive"),), "zero_inflated_poisson": (("zi", "unit"),),
+        "zero_inflated_negbinomial": (("phi", "positive"), ("zi", "unit")), "hurdle_poisson": (("hu", "unit"),),
+        "hurdle_negbinomial": (("phi", "positive"), ("hu", "unit"))}
 
 
 def test_float64_is_on():

@@ -3,16 +3,36 @@
 One entry per family: a function ``(eta, aux, trials) -> numpyro distribution`` where ``eta`` is the
 linear predictor and ``aux`` holds the family's auxiliary parameters by name.  Logit-link bernoulli and
 binomial are parameterised by logits (no probability is ever formed), poisson's log link by its rate.
+Where a link can give a mean outside the family's range, counts (poisson, negbinomial) keep it above
+``1e-12``: a positive count then has a steep, finite penalty (about ``-27 y``). For gamma's identity and
+inverse links that does not work: at ``mu = 1e-12`` the gradient drives the shape to 0, where the density
+no longer depends on ``mu`` and the chains stick (seen: Rhat 2.3). There the log density is ``-1000 (1 - eta)``
+wherever ``eta <= 0`` (:class:`OutsideRange`): no mass in practice, finite for initial values, and pointing
+back into the range (``-inf``, Stan's rejection, leaves the prior-median initial values unusable).
+Probabilities are kept in ``(1e-12, 1 - 1e-12)`` except on the logit scale, where ``mu`` and ``1 - mu``
+are each computed directly.
+
+Parameterisations follow brms: negative binomial NB2 (``var = mu + mu^2 / phi``), NB1 as NB2 with
+shape ``mu / alpha`` (glmmTMB's nbinom1, ``var = mu (1 + alpha)``), gamma by shape and mean
+(``rate = shape / mu``), beta and beta-binomial by mean and precision (``Beta(mu phi, (1 - mu) phi)``),
+lognormal by the mean of ``log y``.  Zero-inflated and hurdle models are :class:`ZeroInflated` and
+:class:`Hurdle` below, both computed on the log scale.
 """
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import jax.scipy.special as jsp
 import numpyro.distributions as dist
+from jax import lax
+from numpyro.distributions import constraints
+from numpyro.distributions.util import promote_shapes, validate_sample
 
-__all__ = ["INVERSE_LINKS", "LIKELIHOODS", "likelihood"]
+__all__ = ["INVERSE_LINKS", "LIKELIHOODS", "likelihood", "ZeroInflated", "Hurdle", "NegativeBinomial2",
+           "BetaBinomial", "OutsideRange"]
 
 _TINY = 1e-12
+_BARRIER = 1000.0
 
 INVERSE_LINKS = {
     "identity": lambda eta: eta,
@@ -27,6 +47,169 @@ INVERSE_LINKS = {
 
 def _probability(eta, link):
     return jnp.clip(INVERSE_LINKS[link](eta), _TINY, 1 - _TINY)
+
+
+def _positive(eta, link):
+    mu = INVERSE_LINKS[link](eta)
+    return mu if link == "log" else jnp.maximum(mu, _TINY)
+
+
+def _mean_in_range(eta, link):
+    """(mu, barrier): the positive mean and, for the identity and inverse links (``mu <= 0`` exactly where
+    ``eta <= 0``), the rows' barrier ``1000 (1 - eta)`` there (0 elsewhere; ``mu`` is computed at ``eta = 1``
+    there so that nothing downstream is NaN, gradients included)."""
+    if link == "log":
+        return jnp.exp(eta), None
+    valid = eta > 0
+    return INVERSE_LINKS[link](jnp.where(valid, eta, 1.0)), jnp.where(valid, 0.0, _BARRIER * (1.0 - eta))
+
+
+def _restricted(base, barrier):
+    return base if barrier is None else OutsideRange(base, barrier)
+
+
+class OutsideRange(dist.Distribution):
+    """``base`` where ``barrier`` is 0; elsewhere (the linear predictor left the mean's range) the log
+    density is ``-barrier`` (at least 1000, growing with the distance): zero mass in practice, but finite
+    and pointing back into the range, so that initial values are usable and chains are not trapped. Draws
+    are the base's."""
+
+    pytree_data_fields = ("base_dist", "barrier")
+
+    def __init__(self, base_dist, barrier, *, validate_args=None):
+        self.base_dist, self.barrier = base_dist, jnp.broadcast_to(barrier, base_dist.batch_shape)
+        super().__init__(base_dist.batch_shape, base_dist.event_shape, validate_args=validate_args)
+
+    @constraints.dependent_property(is_discrete=False, event_dim=0)
+    def support(self):
+        return self.base_dist.support
+
+    def log_prob(self, value):
+        return jnp.where(self.barrier > 0, -self.barrier, self.base_dist.log_prob(value))
+
+    def sample(self, key, sample_shape=()):
+        return self.base_dist.sample(key, sample_shape)
+
+
+def _beta_shapes(eta, link, phi):
+    """(mu phi, (1 - mu) phi): on the logit scale both from expit, so neither rounds to 0."""
+    if link == "logit":
+        return jsp.expit(eta) * phi, jsp.expit(-eta) * phi
+    mu = _probability(eta, link)
+    return mu * phi, (1 - mu) * phi
+
+
+def _log1mexp(a):
+    """log(1 - exp(a)) for a <= 0, accurate at both ends (Maechler 2012)."""
+    a = jnp.minimum(a, -1e-300)
+    return jnp.where(a > -0.6931471805599453, jnp.log(-jnp.expm1(a)), jnp.log1p(-jnp.exp(a)))
+
+
+def _log_beta(a, b):
+    """log B(a, b) from log-gammas: jax's ``betaln`` switches to a float32-accurate asymptotic series once
+    ``max(a, b) >= 8`` (errors near 1e-6 in float64), which the NB and beta-binomial would inherit."""
+    return jsp.gammaln(a) + jsp.gammaln(b) - jsp.gammaln(a + b)
+
+
+class NegativeBinomial2(dist.NegativeBinomial2):
+    """numpyro's NB2 (mean ``mu``, shape ``phi``) with its log-pmf from log-gammas (see :func:`_log_beta`):
+    ``lgamma(y + phi) - lgamma(phi) - lgamma(y + 1) - phi log1p(mu / phi) + y log(mu / (mu + phi))``."""
+
+    pytree_data_fields = ("_mu",)
+
+    def __init__(self, mean, concentration, *, validate_args=None):
+        self._mu = mean
+        super().__init__(mean, concentration, validate_args=validate_args)
+
+    @validate_sample
+    def log_prob(self, value):
+        mu, phi = self._mu, self.concentration
+        return (jsp.gammaln(value + phi) - jsp.gammaln(phi) - jsp.gammaln(value + 1)
+                - phi * jnp.log1p(mu / phi) + jsp.xlogy(value, mu) - jsp.xlogy(value, mu + phi))
+
+
+class BetaBinomial(dist.BetaBinomial):
+    """numpyro's beta-binomial with its log-pmf from log-gammas (see :func:`_log_beta`)."""
+
+    @validate_sample
+    def log_prob(self, value):
+        n, a, b = self.total_count, self.concentration1, self.concentration0
+        return (jsp.gammaln(n + 1) - jsp.gammaln(value + 1) - jsp.gammaln(n - value + 1)
+                + _log_beta(value + a, n - value + b) - _log_beta(a, b))
+
+
+class ZeroInflated(dist.ZeroInflatedProbs):
+    """``P(0) = gate + (1 - gate) f(0)``, ``P(y) = (1 - gate) f(y)`` for ``y > 0``, with a log-sum-exp at zero
+    (numpyro's :class:`~numpyro.distributions.ZeroInflatedProbs` forms ``gate + exp(log f(0))``); sampling
+    is numpyro's."""
+
+    @validate_sample
+    def log_prob(self, value):
+        nonzero = jnp.log1p(-self.gate) + self.base_dist.log_prob(value)
+        return jnp.where(value == 0, jnp.logaddexp(jnp.log(self.gate), nonzero), nonzero)
+
+
+class Hurdle(dist.Distribution):
+    """Hurdle count distribution: ``P(0) = gate``; for ``y > 0``,
+    ``P(y) = (1 - gate) f(y) / (1 - f(0))`` with ``f`` Poisson(``mu``) or, given ``phi``,
+    NegativeBinomial2(``mu``, ``phi``) (zero-truncated).
+
+    ``log(1 - f(0))`` comes from the closed form of ``log f(0)`` (``-mu``; ``-phi log1p(mu / phi)``) through
+    a stable ``log1mexp``. Sampling is exact and loop-free: a count is positive when the first event of a
+    Poisson process on [0, 1] falls before 1; that time is drawn from its truncated law (exponential for
+    Poisson; with the NB's gamma-distributed rate marginalised, ``P(t1 <= t) = 1 - (b / (b + t))^phi``,
+    ``b = phi / mu``, after which the rate is ``Gamma(phi + 1, b + t1)``), and the events in ``(t1, 1]``
+    are Poisson.
+    """
+
+    arg_constraints = {"mu": constraints.positive, "phi": constraints.positive, "gate": constraints.unit_interval}
+    support = constraints.nonnegative_integer
+    pytree_data_fields = ("mu", "phi", "gate")
+    pytree_aux_fields = ("poisson",)
+
+    def __init__(self, mu, gate, phi=None, *, validate_args=None):
+        self.poisson = phi is None
+        phi = jnp.ones(()) if phi is None else phi
+        batch_shape = lax.broadcast_shapes(jnp.shape(mu), jnp.shape(gate), jnp.shape(phi))
+        self.mu, self.gate, self.phi = (jnp.broadcast_to(a, batch_shape) for a in promote_shapes(mu, gate, phi))
+        super().__init__(batch_shape, validate_args=validate_args)
+
+    def _base(self):
+        return dist.Poisson(self.mu) if self.poisson else NegativeBinomial2(self.mu, self.phi)
+
+    def _log_p0(self):
+        """log f(0) of the untruncated count distribution."""
+        if self.poisson:
+            return -self.mu
+        return -self.phi * jnp.log1p(self.mu / self.phi)
+
+    @validate_sample
+    def log_prob(self, value):
+        positive = (jnp.log1p(-self.gate) + self._base().log_prob(jnp.maximum(value, 1))
+                    - _log1mexp(self._log_p0()))
+        return jnp.where(value == 0, jnp.log(self.gate), positive)
+
+    def sample(self, key, sample_shape=()):
+        shape = sample_shape + self.batch_shape
+        k_gate, k_time, k_rate, k_rest = jax.random.split(key, 4)
+        u = jax.random.uniform(k_time, shape)
+        mu = jnp.broadcast_to(self.mu, shape)
+        if self.poisson:
+            t1 = -jnp.log1p(u * jnp.expm1(-mu)) / mu  # Exponential(mu) truncated to [0, 1]
+            rate = mu
+        else:
+            phi = jnp.broadcast_to(self.phi, shape)
+            b = phi / mu
+            q = u * -jnp.expm1(jnp.broadcast_to(self._log_p0(), shape))  # uniform on (0, 1 - f(0))
+            t1 = jnp.clip(b * jnp.expm1(-jnp.log1p(-q) / phi), 0.0, 1.0)
+            rate = jax.random.gamma(k_rate, phi + 1) / (b + t1)
+        rest = jax.random.poisson(k_rest, rate * (1.0 - jnp.clip(t1, 0.0, 1.0)), shape)
+        zero = jax.random.bernoulli(k_gate, jnp.broadcast_to(self.gate, shape))
+        return jnp.where(zero, 0, 1 + rest)
+
+    @property
+    def mean(self):
+        return (1 - self.gate) * self.mu / -jnp.expm1(self._log_p0())
 
 
 def _gaussian(eta, link, aux, trials):
@@ -50,11 +233,69 @@ def _poisson(eta, link, aux, trials):
     return dist.Poisson(jnp.maximum(rate, _TINY) if link != "log" else rate)
 
 
+def _negbinomial(eta, link, aux, trials):
+    return NegativeBinomial2(_positive(eta, link), aux["phi"])
+
+
+def _nbinom1(eta, link, aux, trials):
+    mu = _positive(eta, link)
+    return NegativeBinomial2(mu, mu / aux["alpha"])
+
+
+def _gamma(eta, link, aux, trials):
+    shape = aux["shape"]
+    mu, barrier = _mean_in_range(eta, link)
+    return _restricted(dist.Gamma(shape, shape / mu), barrier)
+
+
+def _beta(eta, link, aux, trials):
+    return dist.Beta(*_beta_shapes(eta, link, aux["phi"]))
+
+
+def _beta_binomial(eta, link, aux, trials):
+    return BetaBinomial(*_beta_shapes(eta, link, aux["phi"]), total_count=trials)
+
+
+def _student_t(eta, link, aux, trials):
+    return dist.StudentT(aux["nu"], INVERSE_LINKS[link](eta), aux["sigma"])
+
+
+def _lognormal(eta, link, aux, trials):
+    return dist.LogNormal(eta, aux["sigma"])
+
+
+def _zero_inflated_poisson(eta, link, aux, trials):
+    return ZeroInflated(dist.Poisson(_positive(eta, link)), aux["zi"])
+
+
+def _zero_inflated_negbinomial(eta, link, aux, trials):
+    return ZeroInflated(NegativeBinomial2(_positive(eta, link), aux["phi"]), aux["zi"])
+
+
+def _hurdle_poisson(eta, link, aux, trials):
+    return Hurdle(jnp.maximum(INVERSE_LINKS[link](eta), _TINY), aux["hu"])
+
+
+def _hurdle_negbinomial(eta, link, aux, trials):
+    return Hurdle(jnp.maximum(INVERSE_LINKS[link](eta), _TINY), aux["hu"], phi=aux["phi"])
+
+
 LIKELIHOODS = {
     "gaussian": _gaussian,
     "bernoulli": _bernoulli,
     "binomial": _binomial,
     "poisson": _poisson,
+    "negbinomial": _negbinomial,
+    "nbinom1": _nbinom1,
+    "gamma": _gamma,
+    "beta": _beta,
+    "beta_binomial": _beta_binomial,
+    "student_t": _student_t,
+    "lognormal": _lognormal,
+    "zero_inflated_poisson": _zero_inflated_poisson,
+    "zero_inflated_negbinomial": _zero_inflated_negbinomial,
+    "hurdle_poisson": _hurdle_poisson,
+    "hurdle_negbinomial": _hurdle_negbinomial,
 }
 
 
