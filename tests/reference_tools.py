@@ -33,7 +33,12 @@ def lme4(case: str, method: str = "REML") -> dict:
             for j in range(i + 1, len(terms)):
                 if "cor" in entry:
                     cor[(group_key(group), a.strip("()"), terms[j].strip("()"))] = entry["cor"][i][j]
-    return {"fixef": fixef, "se": block.get("se", {}), "sd": sd, "cor": cor, "sigma": block.get("sigma")}
+    return {"fixef": fixef, "se": block.get("se", {}), "sd": sd, "cor": cor, "sigma": block.get("sigma"),
+            "dispersion": raw.get("dispersion")}
+
+
+def has_brms(case: str) -> bool:
+    return (REFERENCE / f"{case}.brms.json").exists()
 
 
 def brms(case: str) -> dict:
@@ -52,12 +57,14 @@ def brms(case: str) -> dict:
             key = ("ran_pars", group_key(group), f"cor__{a}.{b}")
         elif var == "sigma":
             key = ("ran_pars", group_key("Residual"), "sd__Observation")
-        else:
-            key = ("family", frozenset(), var)
+        else:  # brms calls the negative binomial's phi 'shape'
+            key = ("family", frozenset(), {"shape": "phi"}.get(var, var))
         rows[key] = row
     return {"rows": rows, "divergences": raw["divergences"]}
 
 
-def tidy_key(row) -> tuple:
+def tidy_key(row, brms_names: bool = False) -> tuple:
+    """(effect, group key, R-style term); brms also writes a '-' in a level name as 'M' ('EC-A' -> 'ECMA')."""
     group = group_key(row["group"]) if row["group"] else frozenset()
-    return (row["effect"], group, r_name(row["term"]))
+    term = r_name(row["term"])
+    return (row["effect"], group, term.replace("-", "M") if brms_names else term)
