@@ -9,7 +9,8 @@ import pandas as pd
 
 from .design import build_design
 from .errors import DataError
-from .families import check_response, get_family
+from .errors import FormulaError
+from .families import check_response, get_family, part_parameter
 from .fit import Fit
 from .formula import parse_formula
 from .priors import priors_frame, resolve_priors
@@ -27,15 +28,32 @@ class Model:
     """
 
     def __init__(self, formula: str, data, family="gaussian", priors=None, link: str | None = None,
-                 na_action: str = "omit", weights: str | None = None):
+                 na_action: str = "omit", weights: str | None = None, zi: str | None = None,
+                 hu: str | None = None, dispersion: str | None = None):
         self.spec = parse_formula(formula)
         self.family = get_family(family, link)
-        design = build_design(self.spec, data, na_action, weights)
+        parts = self._parts({"zi": zi, "hu": hu, "dispersion": dispersion})
+        design = build_design(self.spec, data, na_action, weights, parts)
         y, trials = check_response(self.family, design.y, design.trials, design.response_name, design.row_labels)
         self.design = dataclasses.replace(design, y=y, trials=trials)
         self._check_levels()
         self.prior_entries = resolve_priors(self.design, self.family, priors)
         self.data_name = (data.attrs.get("name") if isinstance(data, pd.DataFrame) else None) or "data"
+
+    def _parts(self, formulas: dict) -> dict:
+        """One-sided formulas for family parameters (``zi="~ mined"``): fixed effects only, for now."""
+        parts = {}
+        for argument, text in formulas.items():
+            if text is None:
+                continue
+            if not isinstance(text, str) or not text.strip().startswith("~"):
+                raise FormulaError(f"{argument}= takes a one-sided formula such as '~ x', not {text!r}.")
+            part = parse_formula(f"{self.spec.response.text} {text.strip()}")
+            if part.random or part.offsets:
+                raise FormulaError(f"The {argument}= formula '{text}' has random effects or an offset; only fixed "
+                                   "effects are supported there so far. Move them to the main formula.")
+            parts[part_parameter(self.family, argument)] = part
+        return parts
 
     def _check_levels(self) -> None:
         for block in self.design.blocks:
@@ -77,7 +95,13 @@ class Model:
 
 
 def fit(formula: str, data, family="gaussian", priors=None, link: str | None = None, na_action: str = "omit",
-        weights: str | None = None, **sampler) -> Fit:
+        weights: str | None = None, zi: str | None = None, hu: str | None = None, dispersion: str | None = None,
+        **sampler) -> Fit:
     """Build a :class:`Model` and fit it in one call: ``bmm.fit("y ~ x + (1|g)", df, seed=1)``.
-    ``weights`` names a column of frequency weights (each row counts that many times)."""
-    return Model(formula, data, family, priors, link, na_action, weights).fit(**sampler)
+
+    ``weights`` names a column of frequency weights (each row counts that many times). ``zi``, ``hu`` and
+    ``dispersion`` take one-sided formulas (``zi="~ mined"``) for the zero-inflation or hurdle probability
+    (logit link) and the family's dispersion parameter (log link), as glmmTMB's ``ziformula`` /
+    ``dispformula`` and brms's ``bf(y ~ ..., zi ~ ...)``; their rows in ``tidy()`` carry component
+    ``zi``, ``hu`` or ``disp``."""
+    return Model(formula, data, family, priors, link, na_action, weights, zi, hu, dispersion).fit(**sampler)

@@ -71,6 +71,7 @@ class Design:
     row_labels: pd.Index | None = None
     fixed_encoder: object = None
     weights: np.ndarray | None = None
+    parts: dict = field(default_factory=dict)
 
     @property
     def n_obs(self) -> int:
@@ -226,12 +227,17 @@ def _weights(frame: pd.DataFrame, column: str | None, row_labels) -> np.ndarray 
     return w
 
 
-def build_design(spec: FormulaSpec, data, na_action: str = "omit", weights: str | None = None) -> Design:
+def build_design(spec: FormulaSpec, data, na_action: str = "omit", weights: str | None = None,
+                 parts: dict | None = None) -> Design:
     """Build the :class:`Design` of ``spec`` on ``data``; see the module docstring. ``weights`` names a
-    column of frequency weights (it takes part in dropping incomplete rows)."""
+    column of frequency weights; ``parts`` maps a family parameter (``zi``, ``phi``, ...) to the
+    :class:`FormulaSpec` of its own fixed-effects formula. Both take part in dropping incomplete rows."""
     if weights is not None and not isinstance(weights, str):
         raise DataError(f"weights must be the name of a column, not {type(weights).__name__}.")
+    parts = parts or {}
     variables = spec.variables + ((weights,) if weights and weights not in spec.variables else ())
+    for part in parts.values():
+        variables += tuple(v for v in part.variables if v not in variables)
     clean: CleanData = prepare_data(data, variables, spec.text, na_action)
     frame = clean.frame
     y, trials = _response(spec, frame, clean.row_labels)
@@ -246,5 +252,13 @@ def build_design(spec: FormulaSpec, data, na_action: str = "omit", weights: str 
         if not np.all(np.isfinite(offset)):
             raise DataError(f"The offset {list(spec.offsets)} has non-finite values; check the transform.")
     blocks = tuple(b for term in spec.random for b in _blocks(term, frame, spec))
+    part_matrices = {}
+    for name, part in parts.items():
+        Xp, part_names, _ = _formulae_matrix(part.fixed, frame, part, f"formula of {name}")
+        Xp, part_names, part_aliased = _drop_aliased(Xp, part_names)
+        if part_aliased:
+            warnings.warn(f"Columns {list(part_aliased)} of the {name} formula are aliased and were dropped.",
+                          BayesMMWarning, stacklevel=3)
+        part_matrices[name] = (Xp, part_names)
     return Design(spec, y, spec.response.text, X, names, blocks, offset, trials, aliased, clean.n_dropped,
-                  clean.dropped, clean.row_labels, encoder, _weights(frame, weights, clean.row_labels))
+                  clean.dropped, clean.row_labels, encoder, _weights(frame, weights, clean.row_labels), part_matrices)

@@ -36,7 +36,8 @@ import numpy as np
 
 from .errors import DataError, FamilyError
 
-__all__ = ["Family", "AuxParam", "get_family", "FAMILIES", "LINKS", "check_response"]
+__all__ = ["Family", "AuxParam", "get_family", "FAMILIES", "LINKS", "check_response", "part_parameter", "part_link",
+           "part_component", "PART_ARGUMENTS"]
 
 #: Link functions g (numpy), used to put the intercept prior where the data are.
 LINKS = {
@@ -141,6 +142,37 @@ FAMILIES = {
                description="P(y = 0) = hu; y > 0 ~ (1 - hu) * zero-truncated NegativeBinomial(mu, phi)"),
     )
 }
+
+
+#: The formula arguments of Model/fit for family parameters, as brms's bf(y ~ ., zi ~ .) and glmmTMB's
+#: ziformula / dispformula: argument -> how the parameter is picked from the family.
+PART_ARGUMENTS = ("zi", "hu", "dispersion")
+#: Labels of the parts in tidy() (``component``), by the family parameter they model.
+COMPONENTS = {"zi": "zi", "hu": "hu"}
+
+
+def part_parameter(family: Family, argument: str) -> str:
+    """The family parameter a formula argument models: ``zi``/``hu`` as named, ``dispersion`` the family's
+    scale or dispersion (sigma, phi, alpha, shape)."""
+    names = [aux.name for aux in family.aux]
+    if argument in ("zi", "hu"):
+        if argument not in names:
+            raise FamilyError(f"Family '{family.name}' has no '{argument}' parameter, so it takes no {argument}= "
+                              f"formula; use a zero-inflated or hurdle family.")
+        return argument
+    dispersion = [aux.name for aux in family.aux if aux.support == "positive" and aux.name != "nu"]
+    if not dispersion:
+        raise FamilyError(f"Family '{family.name}' has no dispersion parameter, so it takes no dispersion= formula.")
+    return dispersion[0]
+
+
+def part_link(parameter: str) -> str:
+    """Probabilities get a logit link, positive parameters a log link."""
+    return "logit" if parameter in ("zi", "hu") else "log"
+
+
+def part_component(parameter: str) -> str:
+    return COMPONENTS.get(parameter, "disp")
 
 
 def get_family(family, link: str | None = None) -> Family:

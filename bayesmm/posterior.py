@@ -22,7 +22,7 @@ with warnings.catch_warnings():
     import arviz as az
 
 from .design import Design
-from .families import Family
+from .families import Family, part_component
 
 __all__ = ["build_idata", "parameter_table", "TIDY_COLUMNS", "group_terms"]
 
@@ -77,7 +77,12 @@ def build_idata(samples, design: Design, family: Family, attrs: dict) -> az.Infe
             coords[bis_dim] = terms
         coords[level_dim], coords[term_dim] = list(levels), terms
     for aux in family.aux:
-        posterior[aux.name] = (("chain", "draw"), draws[aux.name])
+        if aux.name in design.parts:
+            component = part_component(aux.name)
+            posterior[f"b_{component}"] = (("chain", "draw", f"{component}_coef"), draws[f"b_{aux.name}"])
+            coords[f"{component}_coef"] = list(design.parts[aux.name][1])
+        else:
+            posterior[aux.name] = (("chain", "draw"), draws[aux.name])
     coords.update(chain=np.arange(chains), draw=np.arange(n_draws))
     obs = np.arange(design.n_obs)
     stats = samples.stats
@@ -151,6 +156,12 @@ def parameter_table(idata, design: Design, family: Family) -> _Table:
                     rows.append(("ran_pars", "cond", group, f"cor__{terms[a]}.{terms[c]}"))
                     columns.append(post[f"cor_{group}"].values[..., a, c])
     for aux in family.aux:
+        if aux.name in design.parts:
+            component = part_component(aux.name)
+            for j, name in enumerate(post[f"{component}_coef"].values):
+                rows.append(("fixed", component, "", str(name)))
+                columns.append(post[f"b_{component}"].values[..., j])
+            continue
         if aux.name == "sigma" and family.name == "gaussian":
             rows.append(("ran_pars", "cond", "Residual", "sd__Observation"))
         else:

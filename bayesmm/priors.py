@@ -214,6 +214,24 @@ def _intercept_location(y: np.ndarray, family: Family, gaussian: bool) -> float:
     return float(np.clip(location, -10, 10)) if np.isfinite(location) else 0.0
 
 
+def _part_entries(overrides, design: Design, aux, scale_y: float) -> list[PriorEntry]:
+    """Priors of a family parameter's own regression (logit link for probabilities, log link otherwise):
+    ``Intercept_<name>``: ``student_t(3, m, 2.5)`` with ``m = log(s_y)`` for ``sigma`` and 0 otherwise
+    (probability 0.5, or a dispersion of 1); ``b_<name>``: ``normal(0, 2.5 / s_x)``."""
+    X, names = design.parts[aux.name]
+    entries = []
+    for j, name in enumerate(names):
+        if name == "Intercept":
+            loc = float(np.log(scale_y)) if aux.name == "sigma" else 0.0
+            entries.append(_entry(overrides, f"Intercept_{aux.name}", "", "", f"student_t(3, {loc:.6g}, 2.5)",
+                                  "student_t(3, log(s_y) for sigma else 0, 2.5)", "real"))
+        else:
+            sx = float(np.std(X[:, j])) or 1.0
+            entries.append(_entry(overrides, f"b_{aux.name}", "", name, f"normal(0, {2.5 / sx:.6g})",
+                                  "normal(0, 2.5 / s_x)", "real"))
+    return entries
+
+
 def resolve_priors(design: Design, family: Family, priors=None) -> list[PriorEntry]:
     """Every prior in effect for ``design`` and ``family``, defaults filled in as the module docstring says."""
     overrides = _Overrides(priors)
@@ -244,6 +262,9 @@ def resolve_priors(design: Design, family: Family, priors=None) -> list[PriorEnt
         if block.correlated and block.n_columns > 1:
             entries.append(_entry(overrides, "cor", block.group, "", "lkj(2)", "lkj(2)", "correlation"))
     for aux in family.aux:
+        if aux.name in design.parts:
+            entries += _part_entries(overrides, design, aux, scale_y)
+            continue
         entries.append(_entry(overrides, aux.name, "", "", aux.default_prior.format(scale_y=f"{scale_y:.6g}"),
                               aux.default_prior.replace("{scale_y}", "s_y"), aux.support))
     classes = sorted({e.cls for e in entries} | {"b", "Intercept", "sd", "cor"})

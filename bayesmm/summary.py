@@ -30,7 +30,11 @@ def _ess(value: float) -> str:
 
 
 def _links(fit) -> str:
-    links = [f"mu = {fit.family.link}"] + [f"{aux.name} = identity" for aux in fit.family.aux]
+    from .families import part_link
+
+    parts = fit.design.parts
+    links = [f"mu = {fit.family.link}"] + [f"{aux.name} = {part_link(aux.name) if aux.name in parts else 'identity'}"
+                                           for aux in fit.family.aux]
     return "; ".join(links)
 
 
@@ -55,7 +59,8 @@ def summary_text(fit) -> str:
             lines.append(_section(rows, labels))
     fixed = table[table["effect"] == "fixed"]
     lines.append("Population-Level Effects: ")
-    lines.append(_section(fixed, list(fixed["term"])))
+    labels = [t if c == "cond" else f"{c}_{t}" for c, t in zip(fixed["component"], fixed["term"])]
+    lines.append(_section(fixed, labels))
     family_rows = table[(table["effect"] == "family") | (table["group"] == "Residual")]
     if len(family_rows):
         lines.append("Family Specific Parameters: ")

@@ -14,6 +14,7 @@ from ..families import Family
 from ..priors import PriorEntry
 from ..errors import BayesMMError
 from .likelihoods import INVERSE_LINKS, likelihood
+from ..families import part_link
 from .marginal import MAX_COEFFICIENTS, marginal_data, n_coefficients
 from .program import (BlockStructure, ModelData, ModelStructure, generated, linear_predictor, make_model,
                       prior_distribution)
@@ -61,7 +62,7 @@ def model_data(design: Design, X: np.ndarray | None = None, y=None, offset=None,
 def can_marginalize(design: Design, family: Family) -> bool:
     """Gaussian, identity link, random effects present and few enough for the dense Woodbury algebra."""
     q = n_coefficients(design.blocks)
-    return family.name == "gaussian" and family.link == "identity" and 0 < q <= MAX_COEFFICIENTS
+    return family.name == "gaussian" and family.link == "identity" and 0 < q <= MAX_COEFFICIENTS and not design.parts
 
 
 def compile_model(design: Design, family: Family, entries: list[PriorEntry],
@@ -91,7 +92,11 @@ def compile_model(design: Design, family: Family, entries: list[PriorEntry],
         intercept_prior=_lookup(entries, "Intercept") if "Intercept" in names else None,
         b_priors=tuple(_lookup(entries, "b", "", n) for n in names if n != "Intercept"),
         blocks=blocks,
-        aux_priors=tuple((aux.name, _lookup(entries, aux.name)) for aux in family.aux),
+        aux_priors=tuple((aux.name, _lookup(entries, aux.name)) for aux in family.aux if aux.name not in design.parts),
         marginal=marginal,
+        parts=tuple((name, part_link(name), tuple(_lookup(entries, "Intercept_" + name) if c == "Intercept"
+                                                  else _lookup(entries, "b_" + name, "", c) for c in columns))
+                    for name, (_, columns) in design.parts.items()),
     )
-    return structure, model_data(design, marginal=marginal)
+    part_X = tuple(jnp.asarray(X, dtype=jnp.result_type(float)) for X, _ in design.parts.values())
+    return structure, model_data(design, marginal=marginal)._replace(part_X=part_X)

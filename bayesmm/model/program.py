@@ -29,7 +29,7 @@ from numpyro.distributions import constraints
 from numpyro.handlers import substitute, trace
 
 from ..priors import PriorSpec
-from .likelihoods import likelihood
+from .likelihoods import INVERSE_LINKS, likelihood
 from .marginal import MarginalData, conditional_effects, marginal_log_likelihood
 
 __all__ = ["BlockStructure", "ModelStructure", "ModelData", "make_model", "prior_distribution", "generated"]
@@ -55,6 +55,7 @@ class ModelStructure(NamedTuple):
     blocks: tuple[BlockStructure, ...]
     aux_priors: tuple[tuple[str, PriorSpec], ...]
     marginal: bool = False
+    parts: tuple = ()
 
 
 class ModelData(NamedTuple):
@@ -69,6 +70,7 @@ class ModelData(NamedTuple):
     Z: tuple
     marginal: MarginalData | None = None
     weights: jnp.ndarray | None = None
+    part_X: tuple = ()
 
 
 def prior_distribution(spec: PriorSpec, shape=(), size: int | None = None):
@@ -195,6 +197,8 @@ def make_model(structure: ModelStructure):
         for k, block in enumerate(structure.blocks):
             params[f"r_{k}"] = _block_effects(k, block)
         aux = {name: numpyro.sample(name, prior_distribution(spec)) for name, spec in structure.aux_priors}
+        for (name, link, priors), X in zip(structure.parts, data.part_X):
+            aux[name] = INVERSE_LINKS[link](X @ _sample_vector(f"b_{name}", priors))
         eta = linear_predictor(structure, data, params)
         with numpyro.handlers.scale(scale=1.0 if data.weights is None else data.weights):
             numpyro.sample("y", likelihood(structure.family, structure.link, eta, aux, data.trials),
