@@ -25,6 +25,26 @@ __all__ = ["SamplerSettings", "Samples", "sample_posterior"]
 
 numpyro.enable_x64()
 
+
+def _enable_compilation_cache() -> None:
+    """JAX's persistent compilation cache in a user cache directory (``BAYESMM_CACHE_DIR``, default
+    ``~/.cache/bayesmm/jax``; set it to an empty string to turn the cache off): a fresh process that fits a
+    model compiled before skips XLA compilation."""
+    directory = os.environ.get("BAYESMM_CACHE_DIR")
+    if directory is None:
+        directory = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "bayesmm", "jax")
+    if not directory or jax.config.jax_compilation_cache_dir:
+        return
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError:
+        return  # a read-only home: run without the cache
+    jax.config.update("jax_compilation_cache_dir", directory)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+
+
+_enable_compilation_cache()
+
 _EXTRA = ("diverging", "num_steps", "accept_prob", "energy", "potential_energy", "adapt_state.step_size")
 
 
