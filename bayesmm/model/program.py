@@ -161,6 +161,11 @@ def _block_effects(k: int, block: BlockStructure):
     return numpyro.deterministic(f"r_{k}", z * sd)
 
 
+def _row_weights(data: ModelData):
+    """Frequency weights of the rows (1 when there are none): each row's log-likelihood is multiplied by it."""
+    return 1.0 if data.weights is None else data.weights
+
+
 def linear_predictor(structure: ModelStructure, data: ModelData, params: dict):
     """eta = Intercept_c + X b + offset + sum of block gathers (``params`` holds b, r_k, Intercept_c)."""
     eta = data.X @ params["b"] if structure.b_priors else jnp.zeros(data.y.shape[0])
@@ -200,7 +205,7 @@ def make_model(structure: ModelStructure):
         for (name, link, priors), X in zip(structure.parts, data.part_X):
             aux[name] = INVERSE_LINKS[link](X @ _sample_vector(f"b_{name}", priors))
         eta = linear_predictor(structure, data, params)
-        with numpyro.handlers.scale(scale=1.0 if data.weights is None else data.weights):
+        with numpyro.handlers.scale(scale=_row_weights(data)):
             numpyro.sample("y", likelihood(structure.family, structure.link, eta, aux, data.trials),
                            obs=data.y if observed else None)
 
@@ -220,7 +225,7 @@ def _marginal_draw(structure: ModelStructure, data: ModelData, sample: dict, key
     eta = linear_predictor(structure, data, params)
     out = {f"r_{k}": r for k, r in enumerate(effects)}
     law = likelihood(structure.family, structure.link, eta, {"sigma": sample["sigma"]})
-    out["log_lik"] = law.log_prob(data.y) * (1.0 if data.weights is None else data.weights)
+    out["log_lik"] = law.log_prob(data.y) * _row_weights(data)
     return out
 
 
@@ -239,7 +244,7 @@ def generated(structure: ModelStructure, data: ModelData, samples: dict, key=Non
         if structure.marginal:
             out.update(_marginal_draw(structure, data, {**sample, **out}, k))
         else:
-            out["log_lik"] = tr["y"]["fn"].log_prob(tr["y"]["value"]) * (1.0 if data.weights is None else data.weights)
+            out["log_lik"] = tr["y"]["fn"].log_prob(tr["y"]["value"]) * _row_weights(data)
         return out
 
     return jax.lax.map(jax.jit(one), (samples, keys), batch_size=batch_size)
