@@ -38,6 +38,7 @@ class Model:
         self.design = dataclasses.replace(design, y=y, trials=trials)
         self._check_levels()
         self.prior_entries = resolve_priors(self.design, self.family, priors)
+        self.data = data
         self.data_name = (data.attrs.get("name") if isinstance(data, pd.DataFrame) else None) or "data"
 
     def _parts(self, formulas: dict) -> dict:
@@ -91,7 +92,7 @@ class Model:
                  "marginalized": int(structure.marginal)}
         idata = build_idata(samples, self.design, self.family, attrs)
         return Fit(idata, self.design, self.family, self.priors, settings, self.data_name,
-                   time.perf_counter() - start)
+                   time.perf_counter() - start, model=self)
 
 
 def fit(formula: str, data, family="gaussian", priors=None, link: str | None = None, na_action: str = "omit",

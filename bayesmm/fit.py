@@ -22,7 +22,8 @@ class Fit:
     """A fitted model: the InferenceData plus what produced it.
 
     Attributes: ``idata`` (ArviZ InferenceData), ``design``, ``family``, ``priors`` (DataFrame of the
-    priors in effect), ``settings`` (sampler settings) and ``formula``.
+    priors in effect), ``settings`` (sampler settings), ``formula`` and ``model`` (the
+    :class:`~bayesmm.api.Model` that was fitted, which keeps the training data for predictions).
     """
 
     idata: object
@@ -32,6 +33,7 @@ class Fit:
     settings: object
     data_name: str = "data"
     seconds: float = float("nan")
+    model: object = field(default=None, repr=False)
     _cache: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -102,6 +104,12 @@ class Fit:
                          "var2": var2 or None, "sdcor": row["estimate"], "std_error": row["std_error"],
                          "conf_low": row["conf_low"], "conf_high": row["conf_high"]})
         return pd.DataFrame(rows, columns=["grp", "var1", "var2", "sdcor", "std_error", "conf_low", "conf_high"])
+
+    # ------------------------------------------------------------------ diagnostics (priors issue)
+
+    # ------------------------------------------------------------- evidence, comparison, save/load
+
+    # -------------------------------------------------------------- predictions, checks, plots
 
     # ----------------------------------------------------------------------------------- display
     @property
