@@ -70,10 +70,13 @@ class Model:
         return priors_frame(self.prior_entries)
 
     def fit(self, chains: int = 4, draws: int = 1000, warmup: int = 1000, seed: int = 0,
-            target_accept: float = 0.8, max_tree_depth: int = 10, progress: bool | None = None,
+            target_accept: float | None = None, max_tree_depth: int = 10, progress: bool | None = None,
             marginalize: bool | None = None) -> Fit:
         """Sample the posterior with NUTS and return a :class:`~bayesmm.fit.Fit`.
 
+        ``target_accept``: NUTS's target acceptance rate (default: the family's, 0.8 for most and 0.95 for
+        beta_binomial and zero_inflated_negbinomial, whose parameters trade off along a ridge); raise it
+        towards 0.99 if a fit reports divergent transitions.
         ``progress``: show a progress bar (default: only for long runs in a terminal).
         ``marginalize``: for gaussian models, integrate the random effects out exactly and draw them from
         their conditional afterwards (default: whenever the model allows it; ``False`` samples them).
@@ -83,6 +86,8 @@ class Model:
         from .model import compile_model
         from .posterior import build_idata
 
+        if target_accept is None:
+            target_accept = self.family.target_accept
         settings = SamplerSettings(chains, draws, warmup, seed, target_accept, max_tree_depth, progress)
         start = time.perf_counter()
         structure, data = compile_model(self.design, self.family, self.prior_entries, marginalize)

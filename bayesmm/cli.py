@@ -17,7 +17,8 @@ def _sampler_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--draws", type=int, default=1000, help="post-warmup draws per chain (default 1000)")
     group.add_argument("--warmup", type=int, default=1000, help="warmup iterations per chain (default 1000)")
     group.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same draws")
-    group.add_argument("--target-accept", type=float, default=0.8, help="NUTS target acceptance (default 0.8)")
+    group.add_argument("--target-accept", type=float, default=None,
+                       help="NUTS target acceptance (default: the family's, 0.8 for most)")
     group.add_argument("--max-tree-depth", type=int, default=10, help="NUTS maximum tree depth (default 10)")
     group.add_argument("--progress", action="store_true", help="show a progress bar")
     parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")

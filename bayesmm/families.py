@@ -75,6 +75,10 @@ class Family:
     description: str = ""
     #: the linear predictor models log(y) (lognormal): default priors autoscale from log(y)
     log_response: bool = False
+    #: NUTS's default target acceptance rate. 0.95 where two parameters explain the same feature of the data
+    #: (beta-binomial phi and the group SD both explain extra-binomial variance; zero-inflated NB zi and phi
+    #: both explain zeros): the ridge between them needs smaller steps, as brms users set adapt_delta.
+    target_accept: float = 0.8
 
     def __post_init__(self):
         if not self.link:
@@ -125,7 +129,7 @@ FAMILIES = {
         Family("beta_binomial", ("logit",), "binomial",
                (AuxParam("phi", "positive", "inverse_gamma(0.5, 0.5)",
                          "precision of the success probability: Beta(mu phi, (1 - mu) phi)"),),
-               aliases=("betabinomial",),
+               aliases=("betabinomial",), target_accept=0.95,
                description="successes ~ BetaBinomial(trials, mu phi, (1 - mu) phi)"),
         Family("student_t", ("identity", "log"), "real",
                (_SIGMA, AuxParam("nu", "positive", "gamma(2, 0.1)", "degrees of freedom")), ("student",),
@@ -134,7 +138,7 @@ FAMILIES = {
                description="y > 0, log(y) ~ Normal(mu, sigma)"),
         Family("zero_inflated_poisson", ("log",), "count", (_ZI,), ("zip",),
                description="y ~ zi * 0 + (1 - zi) * Poisson(mu)"),
-        Family("zero_inflated_negbinomial", ("log",), "count", (_NB_PHI, _ZI), ("zinb",),
+        Family("zero_inflated_negbinomial", ("log",), "count", (_NB_PHI, _ZI), ("zinb",), target_accept=0.95,
                description="y ~ zi * 0 + (1 - zi) * NegativeBinomial(mu, phi)"),
         Family("hurdle_poisson", ("log",), "count", (_HU,), (),
                description="P(y = 0) = hu; y > 0 ~ (1 - hu) * zero-truncated Poisson(mu)"),

@@ -19,7 +19,7 @@ from threadpoolctl import threadpool_limits
 
 from .errors import SamplerError
 from .model import ModelData, ModelStructure, generated
-from .model.potential import constrain, finite_everywhere, initial_values, make_potential, sites_of
+from .model.potential import constrain, initial_values, make_potential, sites_of, usable_start
 
 __all__ = ["SamplerSettings", "Samples", "sample_posterior"]
 
@@ -103,8 +103,9 @@ def sample_posterior(structure: ModelStructure, data: ModelData, settings: Sampl
     key = jax.random.PRNGKey(int(settings.seed))
     sites = sites_of(structure, data)
     potential = jax.jit(make_potential(structure, sites))
-    init = initial_values(structure, data, sites, jax.random.fold_in(key, 2), int(settings.chains))
-    if not finite_everywhere(jax.jit(jax.vmap(potential, (0, None)))(init, data)):
+    centre, jitter = initial_values(structure, data, sites, jax.random.fold_in(key, 2), int(settings.chains))
+    init, finite = usable_start(potential, data, centre, jitter)
+    if not finite:
         raise SamplerError("The log density is not finite at the initial values: check the data's scale, the "
                            "offset and the priors.")
     kernel = NUTS(potential_fn=lambda z: potential(z, data), target_accept_prob=float(settings.target_accept),

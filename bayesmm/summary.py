@@ -92,6 +92,8 @@ def _warnings(fit, table: pd.DataFrame) -> list[str]:
         out.append(f"Warning: {len(low_ess)} parameters have bulk ESS < 100; estimates are unreliable, run "
                    "more draws.")
     if fit.n_divergent:
+        current = float(fit.settings.target_accept)
         out.append(f"Warning: {fit.n_divergent} divergent transitions after warmup. Increase target_accept "
-                   "(e.g. 0.95) or simplify the model; see fit.diagnose() when available.")
+                   f"(now {current:g}; e.g. {0.95 if current < 0.95 else 0.99}) or simplify the model; see "
+                   "fit.diagnose() when available.")
     return out

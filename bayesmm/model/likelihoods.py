@@ -6,9 +6,10 @@ binomial are parameterised by logits (no probability is ever formed), poisson's 
 Where a link can give a mean outside the family's range, counts (poisson, negbinomial) keep it above
 ``1e-12``: a positive count then has a steep, finite penalty (about ``-27 y``). For gamma's identity and
 inverse links that does not work: at ``mu = 1e-12`` the gradient drives the shape to 0, where the density
-no longer depends on ``mu`` and the chains stick (seen: Rhat 2.3). There the log density is ``-1000 (1 - eta)``
-wherever ``eta <= 0`` (:class:`OutsideRange`): no mass in practice, finite for initial values, and pointing
-back into the range (``-inf``, Stan's rejection, leaves the prior-median initial values unusable).
+no longer depends on ``mu`` and the chains stick (seen: Rhat 2.3). There the density is 0 (log density
+``-inf``, Stan's rejection) wherever ``eta <= 0`` (:class:`OutsideRange`); a finite penalty there (tried:
+``-1000 (1 - eta)``) is a trap, since the density just inside the range falls to ``-inf`` (seen: three
+chains of four stuck outside). Chains start inside the range (:func:`~bayesmm.model.potential.usable_start`).
 Probabilities are kept in ``(1e-12, 1 - 1e-12)`` except on the logit scale, where ``mu`` and ``1 - mu``
 are each computed directly.
 
@@ -32,7 +33,6 @@ __all__ = ["INVERSE_LINKS", "LIKELIHOODS", "likelihood", "ZeroInflated", "Hurdle
            "BetaBinomial", "OutsideRange"]
 
 _TINY = 1e-12
-_BARRIER = 1000.0
 
 INVERSE_LINKS = {
     "identity": lambda eta: eta,
@@ -55,13 +55,13 @@ def _positive(eta, link):
 
 
 def _mean_in_range(eta, link):
-    """(mu, barrier): the positive mean and, for the identity and inverse links (``mu <= 0`` exactly where
-    ``eta <= 0``), the rows' barrier ``1000 (1 - eta)`` there (0 elsewhere; ``mu`` is computed at ``eta = 1``
+    """(mu, outside): the positive mean and, for the identity and inverse links (``mu <= 0`` exactly where
+    ``eta <= 0``), ``inf`` on the rows outside the range (0 elsewhere; ``mu`` is computed at ``eta = 1``
     there so that nothing downstream is NaN, gradients included)."""
     if link == "log":
         return jnp.exp(eta), None
     valid = eta > 0
-    return INVERSE_LINKS[link](jnp.where(valid, eta, 1.0)), jnp.where(valid, 0.0, _BARRIER * (1.0 - eta))
+    return INVERSE_LINKS[link](jnp.where(valid, eta, 1.0)), jnp.where(valid, 0.0, jnp.inf)
 
 
 def _restricted(base, barrier):
@@ -70,9 +70,7 @@ def _restricted(base, barrier):
 
 class OutsideRange(dist.Distribution):
     """``base`` where ``barrier`` is 0; elsewhere (the linear predictor left the mean's range) the log
-    density is ``-barrier`` (at least 1000, growing with the distance): zero mass in practice, but finite
-    and pointing back into the range, so that initial values are usable and chains are not trapped. Draws
-    are the base's."""
+    density is ``-barrier`` (``-inf``: NUTS rejects the step). Draws are the base's."""
 
     pytree_data_fields = ("base_dist", "barrier")
 
