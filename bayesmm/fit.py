@@ -110,6 +110,34 @@ class Fit:
     # ------------------------------------------------------------- evidence, comparison, save/load
 
     # -------------------------------------------------------------- predictions, checks, plots
+    def predict(self, newdata=None, kind: str = "mean", re: str = "all", new_levels: str = "sample",
+                prob: float = 0.95, draws: int | None = None, seed: int = 0, summary: bool = True,
+                trials=None) -> pd.DataFrame:
+        """Predictions for the training rows or ``newdata``: ``kind="mean"`` the expected response (brms's
+        ``fitted``/``posterior_epred``), ``"response"`` posterior predictive draws (brms's ``predict``),
+        ``"link"`` the linear predictor. ``re="none"``: without random effects (brms's ``re_formula = NA``).
+        ``new_levels``: ``"sample"`` (from the fitted random-effect distribution, seeded by ``seed``),
+        ``"population"`` (effects 0) or ``"error"``. ``draws``: use that many posterior draws (default all).
+        ``trials``: binomial trials for new rows (default: from the response columns). Returns Estimate,
+        Est.Error and the equal-tailed ``prob`` interval per row, or the draws with ``summary=False``.
+        See :mod:`bayesmm.predict`.
+
+        >>> fit.predict(pd.DataFrame({"Days": [0, 9], "Subject": ["308", "new"]}))  # doctest: +SKIP
+        """
+        from .predict import predict_table
+
+        return predict_table(self, newdata, kind, re, new_levels, prob, draws, seed, summary, trials)
+
+    def posterior_predictive(self, seed: int = 0):
+        """Fill ``idata.posterior_predictive`` with one replicated response per draw for every training row
+        (variable ``y``, dims chain, draw, obs_id) and return the InferenceData."""
+        from .predict import posterior_predictive
+
+        dataset = posterior_predictive(self, seed)
+        if "posterior_predictive" in self.idata.groups():
+            del self.idata.posterior_predictive
+        self.idata.add_groups(posterior_predictive=dataset)
+        return self.idata
 
     # ----------------------------------------------------------------------------------- display
     @property
