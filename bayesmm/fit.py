@@ -139,6 +139,19 @@ class Fit:
         self.idata.add_groups(posterior_predictive=dataset)
         return self.idata
 
+    def check_overdispersion(self, draws: int | None = None, seed: int = 0) -> pd.DataFrame:
+        """Poisson/binomial overdispersion: the GLMM FAQ's Pearson ratio with its chi-square p-value and the
+        posterior predictive version (see :mod:`bayesmm.checks`)."""
+        from .checks import check_overdispersion
+
+        return check_overdispersion(self, draws, seed)
+
+    def check_zero_inflation(self, prob: float = 0.95, draws: int | None = None, seed: int = 0) -> pd.DataFrame:
+        """Observed zeros against their posterior predictive distribution (the FAQ's simulation recipe)."""
+        from .checks import check_zero_inflation
+
+        return check_zero_inflation(self, prob, draws, seed)
+
     # ----------------------------------------------------------------------------------- display
     @property
     def n_divergent(self) -> int:
