@@ -152,6 +152,36 @@ class Fit:
 
         return check_zero_inflation(self, prob, draws, seed)
 
+    def plot_trace(self, var_names=None):
+        """Trace plots (ArviZ) of fixed effects, SDs and family parameters, or ``var_names``; returns the figure."""
+        from .plots import plot_trace
+
+        return plot_trace(self, var_names)
+
+    def plot_posterior(self, var_names=None, prob: float = 0.95):
+        """Posterior densities with HDIs (ArviZ), default the fixed effects; returns the figure."""
+        from .plots import plot_posterior
+
+        return plot_posterior(self, var_names, prob)
+
+    def plot_ppc(self, draws: int = 100, prob: float = 0.9, seed: int = 0):
+        """Posterior predictive check: densities (continuous) or bars of counts and zeros (discrete)."""
+        from .plots import plot_ppc
+
+        return plot_ppc(self, draws, prob, seed)
+
+    def plot_ranef(self, group: str | None = None, prob: float = 0.95):
+        """Caterpillar plot of the random effects, per group and term; returns the figure."""
+        from .plots import plot_ranef
+
+        return plot_ranef(self, group, prob)
+
+    def plot_effects(self, effect: str, prob: float = 0.95, re: str = "none", resolution: int = 100):
+        """Conditional effect of one predictor with its band (brms's ``conditional_effects``)."""
+        from .plots import plot_effects
+
+        return plot_effects(self, effect, prob, re, resolution)
+
     # ----------------------------------------------------------------------------------- display
     @property
     def n_divergent(self) -> int:

@@ -21,14 +21,15 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .data import as_dataframe
+from .data import as_dataframe, prepare_data
 from .design import _formulae_matrix, evaluate_expression
 from .errors import BayesMMError, DataError, closest
 from .families import part_component, part_link
 from .formula import expression_variables
 from .posterior import group_terms
 
-__all__ = ["PredictionDesign", "prediction_design", "draw_quantities", "predict_table", "posterior_predictive"]
+__all__ = ["PredictionDesign", "prediction_design", "training_frame", "draw_quantities", "predict_table",
+           "posterior_predictive"]
 
 KINDS = ("mean", "response", "link")
 
@@ -88,17 +89,27 @@ def _part_specs(fit) -> dict:
     return getattr(fit.model, "part_specs", None) or {}
 
 
+def training_frame(fit) -> pd.DataFrame:
+    """The training rows the model used (after dropping incomplete ones), with the formulas' columns."""
+    if fit.model is None:
+        raise BayesMMError("This fit does not keep its training data, which predictions on new data need "
+                           "(for the encodings of random-effect terms); refit it with bmm.fit or Model.fit.")
+    variables = list(fit.design.spec.variables)
+    for part in _part_specs(fit).values():
+        variables += [v for v in part.variables if v not in variables]
+    data = as_dataframe(fit.model.data)
+    if data.index.is_unique:
+        return data.loc[fit.design.row_labels, variables].reset_index(drop=True)
+    with warnings.catch_warnings():  # repeated index labels: drop incomplete rows again, as the design did
+        warnings.simplefilter("ignore")
+        return prepare_data(data, variables, fit.design.spec.text).frame
+
+
 def _encoders(fit) -> dict:
     """Formula pieces other than the fixed part, with encoders rebuilt on the training rows (cached)."""
     if "predict_encoders" not in fit._cache:
-        if fit.model is None:
-            raise BayesMMError("This fit does not keep its training data, which predictions on new data need "
-                               "(for the encodings of random-effect terms); refit it with bmm.fit or Model.fit.")
         design, spec = fit.design, fit.design.spec
-        variables = list(spec.variables)
-        for part in _part_specs(fit).values():
-            variables += [v for v in part.variables if v not in variables]
-        frame = as_dataframe(fit.model.data).loc[design.row_labels, variables].reset_index(drop=True)
+        frame = training_frame(fit)
         encoders = {"blocks": {}, "parts": {}}
         for k, block in enumerate(design.blocks):
             if block.term is not None and block.term.lhs not in encoders["blocks"]:

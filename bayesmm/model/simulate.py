@@ -38,7 +38,8 @@ def response_quantity(family: str, link: str, eta: np.ndarray, aux: dict, trials
     for name, value in aux.items():
         value = jnp.asarray(value, dtype=jnp.float64)
         params[name] = value[:, None] if value.ndim == 1 else value
-    total = None if trials is None else jnp.asarray(trials, dtype=jnp.float64)
+    # numpyro's binomial sampler indexes a table by the trials: they must be integers to draw
+    total = None if trials is None else jnp.asarray(trials, dtype=jnp.float64 if kind == "mean" else jnp.int64)
     law = likelihood(family, link, eta, params, total)
     if kind == "mean":
         value = _mean(family, law)
