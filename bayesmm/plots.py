@@ -117,8 +117,8 @@ def plot_ranef(fit, group: str | None = None, prob: float = 0.95):
     for ax, (name, term) in zip(axes[0], panels):
         rows = table[(table["group"] == name) & (table["term"] == term)].sort_values("estimate")
         position = np.arange(len(rows))
-        ax.errorbar(rows["estimate"], position, xerr=[rows["estimate"] - rows["conf_low"],
-                                                      rows["conf_high"] - rows["estimate"]], fmt="o", ms=3)
+        estimate, low, high = (rows[c].to_numpy(dtype=float) for c in ("estimate", "conf_low", "conf_high"))
+        ax.errorbar(estimate, position, xerr=[estimate - low, high - estimate], fmt="o", ms=3)
         ax.axvline(0, color="grey", lw=0.8)
         ax.set_yticks(position if len(rows) <= 60 else [])
         ax.set_yticklabels(list(rows["level"]) if len(rows) <= 60 else [])
