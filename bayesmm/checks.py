@@ -53,10 +53,13 @@ def _dispersion_family(fit) -> None:
                           "by the mean (GLMM FAQ). Aggregate to successes out of trials per group, or check the "
                           "fit with fit.plot_ppc().")
     if family.name not in ("poisson", "binomial"):
+        dispersion = [a.name for a in family.aux if a.name not in ("zi", "hu")]
         raise FamilyError(f"The overdispersion check applies to poisson and binomial models, whose variance is "
                           f"fixed by the mean. Family '{family.name}' "
-                          + ("has its own dispersion parameter: look at its posterior in fit.tidy() instead."
-                             if family.aux else "is not a count model."))
+                          + (f"estimates its own dispersion ({', '.join(dispersion)}): look at its posterior in "
+                             "fit.tidy() instead." if dispersion else
+                             "models extra zeros, not extra variance: use fit.check_zero_inflation() and "
+                             "fit.plot_ppc() instead."))
 
 
 def check_overdispersion(fit, draws: int | None = None, seed: int = 0) -> pd.DataFrame:
