@@ -11,8 +11,11 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+import numpyro
 
 from .likelihoods import OutsideRange, likelihood
+
+numpyro.enable_x64()  # as bayesmm.inference: a fit loaded from disk predicts without importing the sampler
 
 __all__ = ["response_quantity"]
 
