@@ -39,6 +39,7 @@ class Model:
         self._check_levels()
         self.prior_entries = resolve_priors(self.design, self.family, priors)
         self.data = data
+        self.part_specs = parts  # formulas of family parameters, for predictions on new data
         self.data_name = (data.attrs.get("name") if isinstance(data, pd.DataFrame) else None) or "data"
 
     def _parts(self, formulas: dict) -> dict:

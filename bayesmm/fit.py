@@ -110,6 +110,77 @@ class Fit:
     # ------------------------------------------------------------- evidence, comparison, save/load
 
     # -------------------------------------------------------------- predictions, checks, plots
+    def predict(self, newdata=None, kind: str = "mean", re: str = "all", new_levels: str = "sample",
+                prob: float = 0.95, draws: int | None = None, seed: int = 0, summary: bool = True,
+                trials=None) -> pd.DataFrame:
+        """Predictions for the training rows or ``newdata``: ``kind="mean"`` the expected response (brms's
+        ``fitted``/``posterior_epred``), ``"response"`` posterior predictive draws (brms's ``predict``),
+        ``"link"`` the linear predictor. ``re="none"``: without random effects (brms's ``re_formula = NA``).
+        ``new_levels``: ``"sample"`` (from the fitted random-effect distribution, seeded by ``seed``),
+        ``"population"`` (effects 0) or ``"error"``. ``draws``: use that many posterior draws (default all).
+        ``trials``: binomial trials for new rows (default: from the response columns). Returns Estimate,
+        Est.Error and the equal-tailed ``prob`` interval per row, or the draws with ``summary=False``.
+        See :mod:`bayesmm.predict`.
+
+        >>> fit.predict(pd.DataFrame({"Days": [0, 9], "Subject": ["308", "new"]}))  # doctest: +SKIP
+        """
+        from .predict import predict_table
+
+        return predict_table(self, newdata, kind, re, new_levels, prob, draws, seed, summary, trials)
+
+    def posterior_predictive(self, seed: int = 0):
+        """Fill ``idata.posterior_predictive`` with one replicated response per draw for every training row
+        (variable ``y``, dims chain, draw, obs_id) and return the InferenceData."""
+        from .predict import posterior_predictive
+
+        dataset = posterior_predictive(self, seed)
+        if "posterior_predictive" in self.idata.groups():
+            del self.idata.posterior_predictive
+        self.idata.add_groups(posterior_predictive=dataset)
+        return self.idata
+
+    def check_overdispersion(self, draws: int | None = None, seed: int = 0) -> pd.DataFrame:
+        """Poisson/binomial overdispersion: the GLMM FAQ's Pearson ratio with its chi-square p-value and the
+        posterior predictive version (see :mod:`bayesmm.checks`)."""
+        from .checks import check_overdispersion
+
+        return check_overdispersion(self, draws, seed)
+
+    def check_zero_inflation(self, prob: float = 0.95, draws: int | None = None, seed: int = 0) -> pd.DataFrame:
+        """Observed zeros against their posterior predictive distribution (the FAQ's simulation recipe)."""
+        from .checks import check_zero_inflation
+
+        return check_zero_inflation(self, prob, draws, seed)
+
+    def plot_trace(self, var_names=None):
+        """Trace plots (ArviZ) of fixed effects, SDs and family parameters, or ``var_names``; returns the figure."""
+        from .plots import plot_trace
+
+        return plot_trace(self, var_names)
+
+    def plot_posterior(self, var_names=None, prob: float = 0.95):
+        """Posterior densities with HDIs (ArviZ), default the fixed effects; returns the figure."""
+        from .plots import plot_posterior
+
+        return plot_posterior(self, var_names, prob)
+
+    def plot_ppc(self, draws: int = 100, prob: float = 0.9, seed: int = 0):
+        """Posterior predictive check: densities (continuous) or bars of counts and zeros (discrete)."""
+        from .plots import plot_ppc
+
+        return plot_ppc(self, draws, prob, seed)
+
+    def plot_ranef(self, group: str | None = None, prob: float = 0.95):
+        """Caterpillar plot of the random effects, per group and term; returns the figure."""
+        from .plots import plot_ranef
+
+        return plot_ranef(self, group, prob)
+
+    def plot_effects(self, effect: str, prob: float = 0.95, re: str = "none", resolution: int = 100):
+        """Conditional effect of one predictor with its band (brms's ``conditional_effects``)."""
+        from .plots import plot_effects
+
+        return plot_effects(self, effect, prob, re, resolution)
 
     # ----------------------------------------------------------------------------------- display
     @property

@@ -1,0 +1,179 @@
+"""Figures of a fit (matplotlib, through ArviZ where it fits). Each function returns the figure.
+
+* :func:`plot_trace`, :func:`plot_posterior`: ArviZ's trace and posterior plots of the reported parameters;
+* :func:`plot_ppc`: posterior predictive check (Gabry et al. 2019, *JRSS A* 182, "Visualization in Bayesian
+  workflow"): overlaid densities for continuous responses (ArviZ's ``plot_ppc``); for discrete responses
+  bayesplot's ``ppc_bars`` (observed frequency of each value, with the replicates' mean and interval) beside
+  the replicated share of zeros against the observed share;
+* :func:`plot_ranef`: caterpillar plot of the random effects per group and term, levels sorted;
+* :func:`plot_effects`: brms's ``conditional_effects``: the expected response over one predictor with the
+  other numeric predictors at their means and factors at their reference level, without random effects.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from .errors import BayesMMError, closest
+from .formula import expression_variables
+from .predict import draw_quantities, predict_table, training_frame
+
+__all__ = ["plot_trace", "plot_posterior", "plot_ppc", "plot_ranef", "plot_effects", "default_var_names"]
+
+
+def _az():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        import arviz as az
+    return az
+
+
+def _figure(axes):
+    return np.ravel(axes)[0].figure
+
+
+def default_var_names(fit) -> list[str]:
+    """Fixed effects, random-effect SDs and family parameters (the parameters a summary reports)."""
+    post = fit.idata.posterior
+    names = [n for n in post.data_vars if n == "b" or n.startswith("b_") or n.startswith("sd_")]
+    return names + [a.name for a in fit.family.aux if a.name in post.data_vars]
+
+
+def _var_names(fit, var_names):
+    valid = list(fit.idata.posterior.data_vars)
+    names = default_var_names(fit) if var_names is None else [var_names] if isinstance(var_names, str) else var_names
+    for name in names:
+        if name not in valid:
+            raise BayesMMError(f"No posterior variable '{name}'.{closest(name, valid)} Valid: {valid}.")
+    return list(names)
+
+
+def plot_trace(fit, var_names=None):
+    """Trace and density per chain (ArviZ's ``plot_trace``) of ``var_names`` (default: fixed effects, SDs,
+    family parameters)."""
+    axes = _az().plot_trace(fit.idata, var_names=_var_names(fit, var_names), compact=True)
+    return _figure(axes)
+
+
+def plot_posterior(fit, var_names=None, prob: float = 0.95):
+    """Posterior densities with the ``prob`` HDI (ArviZ's ``plot_posterior``); default: fixed effects."""
+    axes = _az().plot_posterior(fit.idata, var_names=_var_names(fit, var_names or ["b"]), hdi_prob=prob)
+    return _figure(axes)
+
+
+def _discrete_ppc(y: np.ndarray, y_rep: np.ndarray, prob: float, max_value: int = 30):
+    import matplotlib.pyplot as plt
+
+    cap = int(min(np.max(y), max_value))
+    values = np.arange(cap + 1)
+    observed = np.array([np.sum(np.minimum(y, cap) == v) for v in values])
+    replicated = np.stack([np.sum(np.minimum(y_rep, cap) == v, axis=1) for v in values], axis=1)
+    tail = (1 - prob) / 2
+    low, high = np.quantile(replicated, [tail, 1 - tail], axis=0)
+    mean = replicated.mean(axis=0)
+    fig, (bars, zeros) = plt.subplots(1, 2, figsize=(10, 4))
+    bars.bar(values, observed, color="C0", alpha=0.6, label="observed")
+    bars.errorbar(values, mean, yerr=[mean - low, high - mean], fmt="o", color="k", label="replicated")
+    bars.set_xlabel(f"response (values of {cap} or more pooled)" if np.max(y) > cap else "response")
+    bars.set_ylabel("rows")
+    bars.legend()
+    share = np.mean(y_rep == 0, axis=1)
+    zeros.hist(share, bins=30, color="C1", alpha=0.7, label="replicated")
+    zeros.axvline(np.mean(y == 0), color="k", label="observed")
+    zeros.set_xlabel("proportion of zeros")
+    zeros.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_ppc(fit, draws: int = 100, prob: float = 0.9, seed: int = 0):
+    """Posterior predictive check: densities of ``draws`` replicated data sets over the observed one
+    (continuous responses), or bars of counts with the replicated proportion of zeros (discrete)."""
+    if fit.family.response in ("count", "binomial", "binary"):
+        y_rep, _ = draw_quantities(fit, kind="response", seed=seed)
+        return _discrete_ppc(fit.design.y, y_rep, prob)
+    if "posterior_predictive" not in fit.idata.groups():
+        fit.posterior_predictive(seed=seed)
+    axes = _az().plot_ppc(fit.idata, num_pp_samples=draws, random_seed=seed)
+    return _figure(axes)
+
+
+def plot_ranef(fit, group: str | None = None, prob: float = 0.95):
+    """Caterpillar plot: per group and term, each level's posterior mean with its ``prob`` interval, sorted."""
+    import matplotlib.pyplot as plt
+
+    table = fit.ranef(prob)
+    if table.empty:
+        raise BayesMMError("The model has no random effects to plot.")
+    if group is not None:
+        if group not in set(table["group"]):
+            raise BayesMMError(f"No grouping factor '{group}'. Valid: {sorted(set(table['group']))}.")
+        table = table[table["group"] == group]
+    panels = list(dict.fromkeys(zip(table["group"], table["term"])))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), max(3, 0.18 * table["level"].nunique())),
+                             squeeze=False)
+    for ax, (name, term) in zip(axes[0], panels):
+        rows = table[(table["group"] == name) & (table["term"] == term)].sort_values("estimate")
+        position = np.arange(len(rows))
+        estimate, low, high = (rows[c].to_numpy(dtype=float) for c in ("estimate", "conf_low", "conf_high"))
+        ax.errorbar(estimate, position, xerr=[estimate - low, high - estimate], fmt="o", ms=3)
+        ax.axvline(0, color="grey", lw=0.8)
+        ax.set_yticks(position if len(rows) <= 60 else [])
+        ax.set_yticklabels(list(rows["level"]) if len(rows) <= 60 else [])
+        ax.set_title(f"{name}: {term}")
+    fig.tight_layout()
+    return fig
+
+
+def _effect_grid(fit, effect: str, resolution: int) -> pd.DataFrame:
+    """The effect's values (a grid over its range, or its levels) with the other predictors held at their
+    means (numeric) or reference level (first level), as brms's ``conditional_effects``."""
+    frame = training_frame(fit)
+    response = {v for e in fit.design.spec.response.exprs for v in expression_variables(e)}
+    column = frame[effect]
+    numeric = pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+    if numeric:
+        values = np.linspace(column.min(), column.max(), resolution)
+    elif isinstance(column.dtype, pd.CategoricalDtype):
+        values = list(column.cat.categories)
+    else:
+        values = sorted(column.unique())
+    grid = pd.DataFrame({effect: values})
+    for name in frame.columns:
+        if name == effect or name in response:
+            continue
+        other = frame[name]
+        if pd.api.types.is_numeric_dtype(other) and not pd.api.types.is_bool_dtype(other):
+            grid[name] = other.mean()
+        else:
+            grid[name] = other.cat.categories[0] if isinstance(other.dtype, pd.CategoricalDtype) else sorted(
+                other.unique())[0]
+    return grid
+
+
+def plot_effects(fit, effect: str, prob: float = 0.95, re: str = "none", resolution: int = 100):
+    """Conditional effect of ``effect`` on the expected response (for binomial models, the success
+    probability), with its ``prob`` band (brms's ``conditional_effects``; random effects left out)."""
+    import matplotlib.pyplot as plt
+
+    fixed = [v for t in fit.design.spec.fixed_terms for v in expression_variables(t.lstrip("- "))]
+    if effect not in fixed:
+        raise BayesMMError(f"'{effect}' is not a predictor of the fixed part.{closest(effect, fixed)} "
+                           f"Valid: {list(dict.fromkeys(fixed))}.")
+    grid = _effect_grid(fit, effect, resolution)
+    trials = 1 if fit.family.response == "binomial" else None
+    table = predict_table(fit, grid, kind="mean", re=re, new_levels="population", prob=prob, trials=trials)
+    estimate, low, high = (table.iloc[:, k].to_numpy() for k in (0, 2, 3))
+    fig, ax = plt.subplots(figsize=(6, 4))
+    if pd.api.types.is_numeric_dtype(grid[effect]) and not pd.api.types.is_bool_dtype(grid[effect]):
+        ax.plot(grid[effect], estimate, color="C0")
+        ax.fill_between(grid[effect], low, high, color="C0", alpha=0.3)
+    else:
+        labels = [str(v) for v in grid[effect]]
+        ax.errorbar(labels, estimate, yerr=[estimate - low, high - estimate], fmt="o", color="C0", capsize=4)
+    ax.set_xlabel(effect)
+    ax.set_ylabel(("P(success)" if trials else fit.design.response_name) + " (expected)")
+    fig.tight_layout()
+    return fig

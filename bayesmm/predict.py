@@ -1,0 +1,330 @@
+"""Fit + (new) data -> per-draw linear predictors, expected responses and response draws.
+
+The design of new data is rebuilt with the training data's encodings: the fixed part through the
+:class:`~bayesmm.design.Design`'s ``fixed_encoder`` (formulae's stateful transforms, so ``scale(x)``,
+``center(x)`` and ``poly(x)`` use the training data's means and SDs, and factors the training levels), the
+random-effect covariates and family-parameter formulas through encoders rebuilt once on the training rows.
+Grouping levels are matched by name; a level the fit has not seen is handled by ``new_levels``:
+
+* ``"sample"``: per posterior draw, its effects are drawn from the fitted random-effect distribution
+  ``N(0, diag(sd) R diag(sd))`` (brms's ``sample_new_levels = "uncertainty"``), seeded;
+* ``"population"``: its effects are 0 (the population-level prediction for that row);
+* ``"error"``: refuse, listing the new levels.
+
+``re="none"`` leaves every random effect out (brms's ``re_formula = NA``; lme4's ``re.form = NA``).
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .data import as_dataframe, prepare_data
+from .design import _formulae_matrix, evaluate_expression
+from .errors import BayesMMError, DataError, closest
+from .families import part_component, part_link
+from .formula import expression_variables
+from .posterior import group_terms
+
+__all__ = ["PredictionDesign", "prediction_design", "training_frame", "draw_quantities", "predict_table",
+           "posterior_predictive"]
+
+KINDS = ("mean", "response", "link")
+
+
+@dataclass(frozen=True)
+class PredictionDesign:
+    """Arrays for predictions: ``X`` (rows x fixed effects, uncentred), ``offset`` and ``trials`` (rows or
+    None), per group ``(level index per row, Z rows x terms, names of new levels)`` (index ``>= n_levels``
+    points into the new levels), per family-parameter formula its X, and the row labels."""
+
+    X: np.ndarray
+    offset: np.ndarray | None
+    trials: np.ndarray | None
+    groups: dict
+    parts: dict
+    row_labels: pd.Index
+
+
+def _training_design(fit) -> PredictionDesign:
+    design = fit.design
+    groups = {}
+    for group, (_, parts) in group_terms(design).items():
+        blocks = [design.blocks[k] for k, _ in parts]
+        groups[group] = (blocks[0].group_index, np.column_stack([b.Z for b in blocks]), ())
+    labels = design.row_labels if design.row_labels is not None else pd.RangeIndex(design.n_obs)
+    return PredictionDesign(design.X, design.offset, design.trials, groups,
+                            {name: X for name, (X, _) in design.parts.items()}, labels)
+
+
+def _level_labels(series: pd.Series) -> np.ndarray:
+    """Level names as the design names them (a numeric column of whole numbers reads as integers)."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        series = series.astype(object)
+    elif pd.api.types.is_float_dtype(series) and np.all(np.mod(series.to_numpy(), 1) == 0):
+        series = series.astype(np.int64)
+    return series.astype(str).to_numpy(dtype=object)
+
+
+def _needed_columns(fit, re: str, need_trials: bool) -> list[str]:
+    spec, family = fit.design.spec, fit.family
+    pieces = list(spec.fixed_terms) + list(spec.offsets)
+    for part in _part_specs(fit).values():
+        pieces += list(part.fixed_terms)
+    if re == "all":
+        pieces += [t for r in spec.random for t in r.terms] + [f for r in spec.random for f in r.group_factors]
+    if need_trials and family.response == "binomial" and spec.response.kind != "expr":
+        pieces += list(spec.response.exprs[1:] if spec.response.kind == "trials" else spec.response.exprs)
+    names = []
+    for piece in pieces:
+        for name in expression_variables(piece.lstrip("- ")):
+            if name not in names:
+                names.append(name)
+    return names
+
+
+def _part_specs(fit) -> dict:
+    return getattr(fit.model, "part_specs", None) or {}
+
+
+def training_frame(fit) -> pd.DataFrame:
+    """The training rows the model used (after dropping incomplete ones), with the formulas' columns."""
+    if fit.model is None:
+        raise BayesMMError("This fit does not keep its training data, which predictions on new data need "
+                           "(for the encodings of random-effect terms); refit it with bmm.fit or Model.fit.")
+    variables = list(fit.design.spec.variables)
+    for part in _part_specs(fit).values():
+        variables += [v for v in part.variables if v not in variables]
+    data = as_dataframe(fit.model.data)
+    if data.index.is_unique:
+        return data.loc[fit.design.row_labels, variables].reset_index(drop=True)
+    with warnings.catch_warnings():  # repeated index labels: drop incomplete rows again, as the design did
+        warnings.simplefilter("ignore")
+        return prepare_data(data, variables, fit.design.spec.text).frame
+
+
+def _encoders(fit) -> dict:
+    """Formula pieces other than the fixed part, with encoders rebuilt on the training rows (cached)."""
+    if "predict_encoders" not in fit._cache:
+        design, spec = fit.design, fit.design.spec
+        frame = training_frame(fit)
+        encoders = {"blocks": {}, "parts": {}}
+        for k, block in enumerate(design.blocks):
+            if block.term is not None and block.term.lhs not in encoders["blocks"]:
+                encoders["blocks"][block.term.lhs] = _formulae_matrix(block.term.lhs, frame, spec, "random term")[2]
+        for name, part in _part_specs(fit).items():
+            encoders["parts"][name] = _formulae_matrix(part.fixed, frame, part, f"formula of {name}")[2]
+        fit._cache["predict_encoders"] = encoders
+    return fit._cache["predict_encoders"]
+
+
+def _evaluate(encoder, frame: pd.DataFrame, names, what: str) -> np.ndarray:
+    """Columns ``names`` of a training encoder evaluated on new data, with formulae's errors re-raised."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out = encoder.evaluate_new_data(frame).as_dataframe()
+    except Exception as err:  # noqa: BLE001 - formulae raises many types; re-raised with context
+        raise DataError(f"newdata cannot be encoded for the {what}: {err}. New data must use the levels and "
+                        "types of the training data.") from None
+    values = (out if names is None else out[list(names)]).to_numpy(dtype=float)
+    if not np.all(np.isfinite(values)):
+        raise DataError(f"newdata gives non-finite values in the {what} (log of a non-positive value?).")
+    return values
+
+
+def _check_newdata(fit, newdata, re: str, need_trials: bool) -> pd.DataFrame:
+    frame = as_dataframe(newdata, "newdata")
+    needed = _needed_columns(fit, re, need_trials)
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        hint = closest(missing[0], frame.columns)
+        raise DataError(f"newdata lacks the column(s) {missing} that the model needs for this prediction.{hint} "
+                        f"Needed: {needed}.")
+    incomplete = [c for c in needed if frame[c].isna().any()]
+    if incomplete:
+        raise DataError(f"newdata has missing values in {incomplete}; predictions need complete rows. Drop or "
+                        "fill them first.")
+    return frame
+
+
+def _new_groups(fit, frame: pd.DataFrame) -> dict:
+    design, groups = fit.design, {}
+    encoders = _encoders(fit)["blocks"]
+    for group, (_, parts) in group_terms(design).items():
+        blocks = [design.blocks[k] for k, _ in parts]
+        # a '||' term is one block per column: evaluate the whole term, keep the block's columns
+        Z = np.column_stack([_evaluate(encoders[b.term.lhs], frame, None, f"random term {b.term}")[:, b.column_slice]
+                             for b in blocks])
+        labels = _level_labels(frame[blocks[0].group_factors[0]])
+        for factor in blocks[0].group_factors[1:]:
+            labels = labels + ":" + _level_labels(frame[factor])
+        known = {level: i for i, level in enumerate(blocks[0].levels)}
+        new = tuple(dict.fromkeys(level for level in labels if level not in known))
+        known.update({level: blocks[0].n_levels + j for j, level in enumerate(new)})
+        groups[group] = (np.array([known[level] for level in labels], dtype=np.int64), Z, new)
+    return groups
+
+
+def _new_trials(fit, frame: pd.DataFrame, trials) -> np.ndarray | None:
+    """Binomial trials of the new rows: ``trials`` if given, else from the response's columns (1 for a 0/1
+    response)."""
+    if fit.family.response != "binomial":
+        return None
+    if trials is not None:
+        values = np.broadcast_to(np.asarray(trials, dtype=float), (len(frame),)).copy()
+    else:
+        response = fit.design.spec.response
+        if response.kind == "expr":
+            return np.ones(len(frame))
+        parts = [evaluate_expression(e, frame, "trials").astype(float) for e in response.exprs]
+        values = parts[0] + parts[1] if response.kind == "cbind" else parts[1]
+    if not np.all(np.isfinite(values)) or np.any(values < 0) or np.any(values != np.round(values)):
+        raise DataError("The binomial trials of newdata must be non-negative whole numbers.")
+    return values
+
+
+def prediction_design(fit, newdata=None, re: str = "all", need_trials: bool = True, trials=None) -> PredictionDesign:
+    """The :class:`PredictionDesign` of the training data (``newdata=None``) or of ``newdata``."""
+    if newdata is None:
+        base = _training_design(fit)
+        if trials is not None and base.trials is not None:
+            return PredictionDesign(base.X, base.offset, np.broadcast_to(np.asarray(trials, float), base.trials.shape),
+                                    base.groups, base.parts, base.row_labels)
+        return base
+    frame = _check_newdata(fit, newdata, re, need_trials and trials is None)
+    design = fit.design
+    X = _evaluate(design.fixed_encoder, frame, design.fixed_names, "fixed part")
+    offset = None
+    if design.spec.offsets:
+        offset = sum(evaluate_expression(o, frame, "offset").astype(float) for o in design.spec.offsets)
+        if not np.all(np.isfinite(offset)):
+            raise DataError(f"The offset {list(design.spec.offsets)} is not finite on newdata; check its columns.")
+    groups = _new_groups(fit, frame) if re == "all" else {}
+    parts = {name: _evaluate(encoder, frame, design.parts[name][1], f"formula of {name}")
+             for name, encoder in (_encoders(fit)["parts"].items() if design.parts else ())}
+    return PredictionDesign(X, offset, _new_trials(fit, frame, trials) if need_trials else None, groups, parts,
+                            frame.index)
+
+
+def _draw_index(fit, draws) -> np.ndarray:
+    """Indices into the flattened (chain x draw) posterior: all, or ``draws`` evenly spaced ones."""
+    post = fit.idata.posterior
+    total = post.sizes["chain"] * post.sizes["draw"]
+    if draws is None:
+        return np.arange(total)
+    if isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or draws < 1:
+        raise BayesMMError(f"draws must be a positive whole number (or None for all {total}), not {draws!r}.")
+    return np.unique(np.linspace(0, total - 1, min(int(draws), total)).round().astype(int))
+
+
+def _flat(fit, name: str, index: np.ndarray) -> np.ndarray:
+    values = fit.idata.posterior[name].values
+    return values.reshape((-1,) + values.shape[2:])[index]
+
+
+def _new_level_effects(fit, group: str, n_new: int, index, new_levels: str, rng) -> np.ndarray:
+    """(draws x new levels x terms) effects of levels the fit has not seen (see the module docstring)."""
+    sd = _flat(fit, f"sd_{group}", index)
+    if new_levels == "population" or n_new == 0:
+        return np.zeros((len(index), n_new, sd.shape[1]))
+    q = sd.shape[1]
+    cor = _flat(fit, f"cor_{group}", index) if f"cor_{group}" in fit.idata.posterior else np.eye(q)[None]
+    chol = np.linalg.cholesky(np.broadcast_to(cor, (len(index), q, q)) + 1e-12 * np.eye(q))
+    factor = sd[:, :, None] * chol
+    z = rng.standard_normal((len(index), n_new, q))
+    return np.einsum("sij,snj->sni", factor, z)
+
+
+def linear_predictor(fit, pd_: PredictionDesign, index, new_levels: str = "sample", seed: int = 0) -> np.ndarray:
+    """eta (draws x rows) = X b + offset + sum over groups and terms of ``Z[:, j] r[level, j]``."""
+    eta = _flat(fit, "b", index) @ pd_.X.T
+    if pd_.offset is not None:
+        eta = eta + pd_.offset
+    rng = np.random.default_rng(seed)
+    for group, (levels, Z, new) in pd_.groups.items():
+        if new and new_levels == "error":
+            raise DataError(f"newdata has {len(new)} level(s) of '{group}' that the fit has not seen "
+                            f"({list(new[:5])}). Use new_levels='sample' (draw them from the fitted distribution) "
+                            "or 'population' (leave their effects out).")
+        effects = np.concatenate([_flat(fit, f"r_{group}", index),
+                                  _new_level_effects(fit, group, len(new), index, new_levels, rng)], axis=1)
+        for j in range(Z.shape[1]):
+            eta = eta + effects[:, levels, j] * Z[:, j]
+    return eta
+
+
+def family_parameters(fit, pd_: PredictionDesign, index) -> dict:
+    """Family parameters per draw (vector), or per draw and row for those with their own formula."""
+    aux = {}
+    for param in fit.family.aux:
+        if param.name in pd_.parts:
+            linear = _flat(fit, f"b_{part_component(param.name)}", index) @ pd_.parts[param.name].T
+            aux[param.name] = 1 / (1 + np.exp(-linear)) if part_link(param.name) == "logit" else np.exp(linear)
+        else:
+            aux[param.name] = _flat(fit, param.name, index)
+    return aux
+
+
+def _check_options(kind: str, re: str, new_levels: str, prob: float) -> None:
+    if kind not in KINDS:
+        raise BayesMMError(f"kind must be one of {KINDS}, not {kind!r}.")
+    if re not in ("all", "none"):
+        raise BayesMMError(f"re must be 'all' (with the random effects) or 'none' (population level, brms's "
+                           f"re_formula = NA), not {re!r}.")
+    if new_levels not in ("sample", "population", "error"):
+        raise BayesMMError(f"new_levels must be 'sample', 'population' or 'error', not {new_levels!r}.")
+    if isinstance(prob, bool) or not isinstance(prob, (int, float)) or not 0 < prob < 1:
+        raise BayesMMError(f"prob must lie strictly between 0 and 1, not {prob!r}.")
+
+
+def draw_quantities(fit, newdata=None, kind: str = "mean", re: str = "all", new_levels: str = "sample",
+                    draws=None, seed: int = 0, trials=None):
+    """(draws x rows) array of the linear predictor (``kind="link"``), the expected response (``"mean"``,
+    brms's ``posterior_epred``) or response draws (``"response"``, brms's ``posterior_predict``), with the
+    design used; the draws are those of :func:`_draw_index`."""
+    from .model.simulate import response_quantity
+
+    _check_options(kind, re, new_levels, 0.5)
+    design = prediction_design(fit, newdata, re, kind != "link", trials)
+    index = _draw_index(fit, draws)
+    if re == "none" and newdata is None:
+        design = PredictionDesign(design.X, design.offset, design.trials, {}, design.parts, design.row_labels)
+    eta = linear_predictor(fit, design, index, new_levels, seed)
+    if kind == "link":
+        return eta, design
+    aux = family_parameters(fit, design, index)
+    values = response_quantity(fit.family.name, fit.family.link, eta, aux, design.trials, kind, seed)
+    if not np.all(np.isfinite(values)):
+        raise BayesMMError(f"The {kind} predictions have non-finite values (an extreme linear predictor?); "
+                           "try kind='link' to see where.")
+    return values, design
+
+
+def predict_table(fit, newdata=None, kind: str = "mean", re: str = "all", new_levels: str = "sample",
+                  prob: float = 0.95, draws=None, seed: int = 0, summary: bool = True, trials=None) -> pd.DataFrame:
+    """Posterior mean, SD and equal-tailed ``prob`` interval per row (brms's ``fitted``/``predict`` columns
+    Estimate, Est.Error, Q2.5, Q97.5), or with ``summary=False`` the draws (rows: draws, columns: rows)."""
+    _check_options(kind, re, new_levels, prob)
+    values, design = draw_quantities(fit, newdata, kind, re, new_levels, draws, seed, trials)
+    if not summary:
+        return pd.DataFrame(values, columns=design.row_labels).rename_axis(index="draw", columns="row")
+    tail = (1 - prob) / 2
+    low, high = np.quantile(values, [tail, 1 - tail], axis=0)
+    return pd.DataFrame({"Estimate": values.mean(axis=0), "Est.Error": values.std(axis=0, ddof=1),
+                         f"Q{100 * tail:g}": low, f"Q{100 * (1 - tail):g}": high}, index=design.row_labels)
+
+
+def posterior_predictive(fit, seed: int = 0):
+    """Replicated responses of the training rows, one per posterior draw, as an xarray Dataset ``y``
+    (chain, draw, obs_id), the layout of ArviZ's ``posterior_predictive`` group."""
+    import xarray as xr
+
+    values, _ = draw_quantities(fit, None, "response", "all", "sample", None, seed)
+    post = fit.idata.posterior
+    shaped = values.reshape(post.sizes["chain"], post.sizes["draw"], -1)
+    return xr.Dataset({"y": (("chain", "draw", "obs_id"), shaped)},
+                      coords={"chain": post["chain"].values, "draw": post["draw"].values,
+                              "obs_id": np.arange(shaped.shape[-1])})

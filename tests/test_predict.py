@@ -1,0 +1,139 @@
+"""fit.predict and fit.posterior_predictive on short real NUTS runs: values against the posterior draws
+(the linear predictor by hand), the fitted random-effect distribution, the training encodings, offsets and
+binomial trials."""
+import numpy as np
+import pandas as pd
+import pytest
+
+import bayesmm as bmm
+
+SLEEP = bmm.datasets.load("sleepstudy")
+
+
+@pytest.fixture(scope="module")
+def sleep_fit():
+    return bmm.fit("Reaction ~ Days + (Days | Subject)", SLEEP, chains=2, draws=400, warmup=400, seed=3)
+
+
+def _draws(fit, name):
+    values = fit.idata.posterior[name].values
+    return values.reshape((-1,) + values.shape[2:])
+
+
+def test_re_none_is_the_fixed_effects_linear_predictor(sleep_fit):
+    new = pd.DataFrame({"Days": [0.0, 2.5, 9.0]})  # no Subject column needed without random effects
+    link = sleep_fit.predict(new, kind="link", re="none", summary=False).to_numpy()
+    b = _draws(sleep_fit, "b")
+    expected = b[:, [0]] + b[:, [1]] * new["Days"].to_numpy()
+    np.testing.assert_allclose(link, expected, rtol=1e-12)
+    table = sleep_fit.predict(new, re="none")  # gaussian identity link: mean = linear predictor
+    np.testing.assert_allclose(table["Estimate"], expected.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(table["Q2.5"], np.quantile(expected, 0.025, axis=0), rtol=1e-12)
+
+
+def test_existing_subject_adds_its_draws_of_the_random_effects(sleep_fit):
+    new = pd.DataFrame({"Days": [3.0], "Subject": ["309"]})
+    link = sleep_fit.predict(new, kind="link", summary=False).to_numpy()[:, 0]
+    b, r = _draws(sleep_fit, "b"), _draws(sleep_fit, "r_Subject")
+    level = list(sleep_fit.idata.posterior["Subject__level"].values).index("309")
+    np.testing.assert_allclose(link, b[:, 0] + r[:, level, 0] + 3.0 * (b[:, 1] + r[:, level, 1]), rtol=1e-12)
+
+
+def test_new_data_path_matches_training_arrays(sleep_fit):
+    np.testing.assert_allclose(sleep_fit.predict(SLEEP).to_numpy(), sleep_fit.predict().to_numpy(), rtol=1e-12)
+
+
+def test_new_subject_has_a_wider_interval_than_an_existing_one(sleep_fit):
+    new = pd.DataFrame({"Days": [5.0, 5.0], "Subject": ["308", "new subject"]})
+    table = sleep_fit.predict(new)
+    width = (table["Q97.5"] - table["Q2.5"]).to_numpy()
+    assert width[1] > 2 * width[0]
+    # the new level's intercept effect is drawn from N(0, sd_Intercept^2), draw by draw
+    at_zero = pd.DataFrame({"Days": [0.0], "Subject": ["new subject"]})
+    effect = (sleep_fit.predict(at_zero, kind="link", summary=False, seed=5).to_numpy()[:, 0]
+              - sleep_fit.predict(at_zero, kind="link", re="none", summary=False).to_numpy()[:, 0])
+    sd = _draws(sleep_fit, "sd_Subject")[:, 0]
+    assert np.var(effect) == pytest.approx(np.mean(sd**2), rel=0.15)
+    assert abs(np.corrcoef(np.abs(effect), sd)[0, 1]) > 0.1  # scaled by each draw's SD, not a fixed one
+
+
+def test_new_levels_options(sleep_fit):
+    new = pd.DataFrame({"Days": [5.0], "Subject": ["new subject"]})
+    same = sleep_fit.predict(new, summary=False, seed=1).to_numpy()
+    np.testing.assert_array_equal(same, sleep_fit.predict(new, summary=False, seed=1).to_numpy())
+    assert not np.array_equal(same, sleep_fit.predict(new, summary=False, seed=2).to_numpy())
+    population = sleep_fit.predict(new, new_levels="population", summary=False).to_numpy()
+    np.testing.assert_allclose(population, sleep_fit.predict(new, re="none", summary=False).to_numpy())
+    with pytest.raises(bmm.DataError, match="new subject"):
+        sleep_fit.predict(new, new_levels="error")
+
+
+def test_response_draws_add_the_residual_sd(sleep_fit):
+    new = pd.DataFrame({"Days": [5.0], "Subject": ["308"]})
+    mean = sleep_fit.predict(new, summary=False).to_numpy()[:, 0]
+    response = sleep_fit.predict(new, kind="response", summary=False, seed=4).to_numpy()[:, 0]
+    sigma = _draws(sleep_fit, "sigma")
+    assert np.std(response - mean) == pytest.approx(np.sqrt(np.mean(sigma**2)), rel=0.1)
+
+
+def test_bad_newdata_and_options_are_bayesmm_errors(sleep_fit):
+    with pytest.raises(bmm.DataError, match="Days"):
+        sleep_fit.predict(pd.DataFrame({"Subject": ["308"]}))
+    with pytest.raises(bmm.DataError, match="Subject"):
+        sleep_fit.predict(pd.DataFrame({"Days": [1.0]}))  # re='all' needs the grouping column
+    with pytest.raises(bmm.DataError, match="missing values"):
+        sleep_fit.predict(pd.DataFrame({"Days": [1.0, None], "Subject": ["308", "309"]}))
+    for bad in ({"kind": "probability"}, {"re": "some"}, {"new_levels": "drop"}, {"prob": 1.0}, {"draws": 0}):
+        with pytest.raises(bmm.BayesMMError):
+            sleep_fit.predict(**bad)
+
+
+def test_draws_subsamples_evenly(sleep_fit):
+    assert sleep_fit.predict(draws=100, summary=False).shape == (100, 180)
+
+
+def test_posterior_predictive_group(sleep_fit):
+    idata = sleep_fit.posterior_predictive(seed=2)
+    y_rep = idata.posterior_predictive["y"]
+    assert y_rep.dims == ("chain", "draw", "obs_id") and y_rep.shape == (2, 400, 180)
+    mean = sleep_fit.predict(summary=False).to_numpy().reshape(2, 400, 180)
+    sigma = sleep_fit.idata.posterior["sigma"].values
+    z = (y_rep.values - mean) / sigma[..., None]
+    assert abs(z.mean()) < 0.02 and z.std() == pytest.approx(1.0, abs=0.02)
+
+
+def test_scale_is_reapplied_with_the_training_mean_and_sd():
+    fit = bmm.fit("Reaction ~ scale(Days) + (1 | Subject)", SLEEP, chains=2, draws=200, warmup=200, seed=1)
+    new = pd.DataFrame({"Days": [4.0]})  # a single row: scale() on its own would give NaN
+    link = fit.predict(new, kind="link", re="none", summary=False).to_numpy()[:, 0]
+    days = SLEEP["Days"].to_numpy(dtype=float)
+    scaled = (4.0 - days.mean()) / days.std()  # formulae's scale(): the training mean and (population) SD
+    b = _draws(fit, "b")
+    np.testing.assert_allclose(link, b[:, 0] + b[:, 1] * scaled, rtol=1e-12)
+
+
+def test_offsets_are_honoured():
+    rng = np.random.default_rng(11)
+    n = 120
+    data = pd.DataFrame({"g": np.repeat([f"g{i}" for i in range(8)], n // 8), "x": rng.normal(size=n),
+                         "exposure": rng.uniform(1, 5, size=n)})
+    data["y"] = rng.poisson(data["exposure"] * np.exp(0.3 + 0.5 * data["x"]))
+    fit = bmm.fit("y ~ x + offset(log(exposure)) + (1 | g)", data, family="poisson", chains=2, draws=200,
+                  warmup=200, seed=2)
+    new = pd.DataFrame({"x": [0.2, 0.2], "exposure": [1.0, 3.0], "g": ["g1", "g1"]})
+    mean = fit.predict(new, summary=False).to_numpy()
+    np.testing.assert_allclose(mean[:, 1] / mean[:, 0], 3.0, rtol=1e-10)
+
+
+def test_binomial_trials_are_honoured():
+    cbpp = bmm.datasets.load("cbpp")
+    binomial = bmm.fit("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp, family="binomial",
+                       chains=2, draws=200, warmup=200, seed=2)
+    rows = cbpp.iloc[:2].copy()
+    expected = binomial.predict(rows, summary=False).to_numpy()
+    probability = binomial.predict(rows, trials=1, summary=False).to_numpy()
+    np.testing.assert_allclose(expected, probability * rows["size"].to_numpy(), rtol=1e-10)
+    counts = binomial.predict(rows, kind="response", summary=False).to_numpy()
+    assert np.all(counts <= rows["size"].to_numpy()) and np.all(counts == np.round(counts))
+    with pytest.raises(bmm.DataError, match="size"):
+        binomial.predict(rows.drop(columns="size"))
