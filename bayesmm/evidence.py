@@ -28,7 +28,7 @@ from .errors import BayesMMError, BayesMMWarning, closest
 from .families import part_component
 from .posterior import group_terms
 
-__all__ = ["Parameter", "catalogue", "draws_of", "select", "intervals", "pvalues", "log_density_at",
+__all__ = ["AnswerTable", "Parameter", "catalogue", "draws_of", "select", "intervals", "pvalues", "log_density_at",
            "prior_log_density", "default_rope"]
 
 _BINARY = ("bernoulli", "binomial", "beta_binomial")
@@ -40,6 +40,24 @@ _CLOSED_FORM = {
     "laplace": lambda a: stats.laplace(a[0], a[1]),
     "uniform": lambda a: stats.uniform(a[0], a[1] - a[0]),
 }
+
+
+class AnswerTable(pd.DataFrame):
+    """A DataFrame that prints every column (4 significant digits); a ``bf_note`` column is printed as
+    footnotes under the table."""
+
+    @property
+    def _constructor(self):
+        return AnswerTable
+
+    def __repr__(self) -> str:
+        notes = self["bf_note"] if "bf_note" in self.columns else pd.Series(dtype=str)
+        shown = pd.DataFrame(self.drop(columns=["bf_note"], errors="ignore"))
+        with pd.option_context("display.max_columns", None, "display.width", 10_000, "display.max_rows", 60,
+                               "display.float_format", "{:.4g}".format):
+            text = repr(shown)
+        lines = [f"  {name}: {note}" for name, note in notes.items() if note]
+        return text + ("\nbf10 notes:\n" + "\n".join(lines) if lines else "")
 
 
 @dataclass(frozen=True)
@@ -143,7 +161,7 @@ def intervals(fit, parameters=None, prob: float = 0.95, interval: str = "eti") -
             low, high = np.quantile(flat, [(1 - prob) / 2, (1 + prob) / 2])
         rows.append({"parameter": parameter.name, "estimate": flat.mean(), "median": np.median(flat),
                      "std_error": flat.std(ddof=1), "conf_low": low, "conf_high": high})
-    return pd.DataFrame(rows).set_index("parameter")
+    return AnswerTable(pd.DataFrame(rows).set_index("parameter"))
 
 
 # ---------------------------------------------------------------------------------------- densities
@@ -277,4 +295,4 @@ def pvalues(fit, parameters=None, rope=None) -> pd.DataFrame:
         warnings.warn(f"No Bayes factor for {', '.join(flat_prior)}: a flat prior has no density to compare "
                       "with (Savage-Dickey needs a proper prior). Set one, e.g. priors={'b': 'normal(0, 5)'}.",
                       BayesMMWarning, stacklevel=3)
-    return pd.DataFrame(rows).set_index("parameter")
+    return AnswerTable(pd.DataFrame(rows).set_index("parameter"))

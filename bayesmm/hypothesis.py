@@ -24,10 +24,10 @@ import ast
 import re
 
 import numpy as np
-import pandas as pd
 
 from .errors import BayesMMError, closest
-from .evidence import _check_prob, _valid_names, catalogue, draws_of, log_density_at, prior_log_density
+from .evidence import (AnswerTable, _check_prob, _prior_entry, _valid_names, catalogue, draws_of, log_density_at,
+                       prior_log_density)
 
 __all__ = ["hypothesis", "parse_hypothesis"]
 
@@ -139,8 +139,6 @@ def _point_evidence(fit, tree, parameters: list, draws: np.ndarray) -> float:
         if note:
             return np.nan
         return float(np.exp(log_density_at(draws, 0.0)[0] - prior_log + log_jacobian))
-    from .evidence import _prior_entry
-
     specs = [_prior_entry(fit, p) if p.kind == "fixed" and p.term != "Intercept" else None for p in parameters]
     if any(s is None or s.dist != "normal" for s in specs):
         return np.nan
@@ -185,4 +183,4 @@ def hypothesis(fit, hypotheses, prob: float = 0.95) -> pd.DataFrame:
     if not isinstance(hypotheses, (list, tuple)) or not hypotheses:
         raise BayesMMError("hypothesis() takes a string such as 'Days > 5' or a list of them.")
     table = catalogue(fit)
-    return pd.DataFrame([_one(fit, h, table, prob) for h in hypotheses])
+    return AnswerTable([_one(fit, h, table, prob) for h in hypotheses])

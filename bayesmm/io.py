@@ -120,18 +120,24 @@ def _decode_frame(layout: dict, group: xr.Dataset) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------------------------------ metadata
-def _jsonable_priors(priors):
-    """The user's prior overrides with every PriorSpec written at full precision."""
-    from .priors import PriorSpec
+def _prior_text(spec) -> str:
+    """A PriorSpec at full precision (``str(spec)`` rounds to 4 digits)."""
+    return f"{spec.dist}({', '.join(repr(float(a)) for a in spec.args)})" if spec.args else spec.dist
 
-    if isinstance(priors, PriorSpec):
-        return f"{priors.dist}({', '.join(repr(float(a)) for a in priors.args)})"
-    if isinstance(priors, dict):
-        return {str(k): _jsonable_priors(v) for k, v in priors.items()}
-    if priors is None or isinstance(priors, (str, int, float, bool)):
-        return priors
-    raise BayesMMError(f"save(): the priors argument holds a {type(priors).__name__}, which cannot be stored; "
-                       "give priors as strings such as 'normal(0, 5)'.")
+
+def _explicit_priors(entries) -> dict:
+    """Every prior in effect as an override dict (``{"b": {coef: prior}, "sd": {group: {coef: prior}}, ...}``):
+    the rebuilt model then has exactly these priors whatever the defaults, presets or files were."""
+    out = {}
+    for entry in entries:
+        text = _prior_text(entry.prior)
+        if entry.group and entry.coef:
+            out.setdefault(entry.cls, {}).setdefault(entry.group, {})[entry.coef] = text
+        elif entry.group or entry.coef:
+            out.setdefault(entry.cls, {})[entry.group or entry.coef] = text
+        else:
+            out[entry.cls] = text
+    return out
 
 
 def _metadata(fit) -> dict:
@@ -139,10 +145,22 @@ def _metadata(fit) -> dict:
 
     model = fit.model
     arguments = dict(model.arguments, family=model.family.name, link=model.family.link,
-                     priors=_jsonable_priors(model.arguments["priors"]))
+                     priors=_explicit_priors(model.prior_entries))
+    try:
+        given = json.loads(json.dumps(model.arguments["priors"]))
+    except (TypeError, ValueError):
+        given = repr(model.arguments["priors"])
     return {"format": FORMAT, "format_version": FORMAT_VERSION, "bayesmm_version": __version__,
-            "arguments": arguments, "settings": dataclasses.asdict(fit.settings), "data_name": fit.data_name,
-            "seconds": float(fit.seconds), "priors": fit.priors.to_dict(orient="records")}
+            "arguments": arguments, "priors_argument": given, "settings": dataclasses.asdict(fit.settings),
+            "data_name": fit.data_name, "seconds": float(fit.seconds),
+            "prior_sources": [entry.source for entry in model.prior_entries],
+            "priors": fit.priors.to_dict(orient="records")}
+
+
+def _json_scalar(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def _rebuild(meta: dict, frame: pd.DataFrame):
@@ -152,6 +170,10 @@ def _rebuild(meta: dict, frame: pd.DataFrame):
         warnings.simplefilter("ignore", BayesMMWarning)
         model = Model(data=frame, **meta["arguments"])
     model.data_name = meta["data_name"]
+    sources = meta.get("prior_sources", [])
+    if len(sources) == len(model.prior_entries):
+        model.prior_entries = [dataclasses.replace(e, source=s) for e, s in zip(model.prior_entries, sources)]
+    model.arguments["priors"] = meta.get("priors_argument")
     return model
 
 
@@ -177,10 +199,11 @@ def save(fit, path) -> str:
         rebuilt = _rebuild(meta, _decode_frame(layout, xr.Dataset({k: ("row_" + k, v) for k, v in variables.items()})))
     except BayesMMError as err:
         raise BayesMMError(f"save(): the model cannot be rebuilt from the stored data ({err}).") from None
-    if not _same_design(rebuilt.design, fit.design):
+    same_priors = [e.prior for e in rebuilt.prior_entries] == [e.prior for e in fit.model.prior_entries]
+    if not _same_design(rebuilt.design, fit.design) or not same_priors:
         raise BayesMMError("save(): the model rebuilt from the stored data differs from the fitted one (a column "
                            "that cannot be stored exactly?); please report this with the data's dtypes.")
-    extra = xr.Dataset({k: ("row_" + k, v) for k, v in variables.items()}, attrs={"bayesmm": json.dumps(meta)})
+    extra = xr.Dataset({k: ("row_" + k, v) for k, v in variables.items()}, attrs={"bayesmm": json.dumps(meta, default=_json_scalar)})
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     handle, temporary = tempfile.mkstemp(suffix=".nc", dir=directory)
