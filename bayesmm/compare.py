@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import BayesMMError, BayesMMWarning
+from .evidence import AnswerTable
 
 __all__ = ["loo", "waic", "compare", "K_THRESHOLD"]
 
@@ -103,4 +104,5 @@ def compare(fits: dict, ic: str = "loo", method: str = "stacking") -> pd.DataFra
         scale_fn(fit)  # warns about Pareto k once per fit
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return _az().compare({name: fit.idata for name, fit in fits.items()}, ic=ic, method=method)
+        table = _az().compare({name: fit.idata for name, fit in fits.items()}, ic=ic, method=method)
+    return AnswerTable(table)

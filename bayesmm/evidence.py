@@ -262,7 +262,8 @@ def pvalues(fit, parameters=None, rope=None) -> pd.DataFrame:
     * ``pd``: probability of direction, the posterior share on the side of 0 where the median lies
       (bayestestR's ``p_direction``), between 0.5 and 1;
     * ``p_direction``: ``2 (1 - pd)``, MCMCglmm's ``pMCMC`` and bayestestR's ``pd_to_p``: it is close to a
-      two-sided frequentist p-value under flat priors, not the probability that the effect is 0;
+      two-sided frequentist p-value under flat priors, not the probability that the effect is 0 (0 means
+      below 1 / number of draws);
     * ``rope_low``, ``rope_high``, ``in_rope``: the region of practical equivalence and the share of the
       whole posterior inside it (bayestestR's ``p_rope``); defaults as :func:`default_rope`; ``rope=``
       takes a half-width, a (low, high) pair, or a dict of either by parameter name;
