@@ -195,7 +195,8 @@ def _prior_entry(fit, parameter: Parameter):
     if parameter.component == "cond":
         cls, coef = ("Intercept", "") if parameter.term == "Intercept" else ("b", parameter.term)
     else:
-        aux = next(a.name for a in fit.family.aux if part_component(a.name) == parameter.component)
+        aux = next(a.name for a in fit.family.aux
+                   if a.name in fit.design.parts and part_component(a.name) == parameter.component)
         cls, coef = (f"Intercept_{aux}", "") if parameter.term == "Intercept" else (f"b_{aux}", parameter.term)
     return next((e.prior for e in entries if e.cls == cls and e.coef == coef and not e.group), None)
 
@@ -250,8 +251,12 @@ def _rope_for(fit, parameter: Parameter, rope) -> tuple[float, float]:
         return -half, half
     if isinstance(value, (int, float, np.number)) and not isinstance(value, bool) and value > 0:
         return -float(value), float(value)
-    if isinstance(value, (tuple, list)) and len(value) == 2 and all(np.isfinite(value)) and value[0] < value[1]:
-        return float(value[0]), float(value[1])
+    try:
+        low, high = (float(v) for v in value)
+    except (TypeError, ValueError):
+        low = high = np.nan
+    if isinstance(value, (tuple, list)) and np.isfinite(low) and np.isfinite(high) and low < high:
+        return low, high
     raise BayesMMError(f"rope for '{parameter.name}' must be a positive half-width (0.1) or a (low, high) pair "
                        f"with low < high, not {value!r}.")
 

@@ -98,6 +98,7 @@ def _encode_frame(frame: pd.DataFrame) -> tuple[dict, dict]:
         columns.append({"name": name, "key": key, **description})
         variables.update(values)
     index = frame.index
+    index_name = index.name if isinstance(index.name, (str, int)) else None
     if isinstance(index, pd.RangeIndex):
         index_description = {"kind": "range", "start": index.start, "stop": index.stop, "step": index.step}
     else:
@@ -106,7 +107,7 @@ def _encode_frame(frame: pd.DataFrame) -> tuple[dict, dict]:
             variables.update(values)
         except TypeError:
             index_description = {"kind": "range", "start": 0, "stop": len(frame), "step": 1}
-    return {"columns": columns, "index": index_description}, variables
+    return {"columns": columns, "index": dict(index_description, name=index_name)}, variables
 
 
 def _decode_frame(layout: dict, group: xr.Dataset) -> pd.DataFrame:
@@ -116,6 +117,7 @@ def _decode_frame(layout: dict, group: xr.Dataset) -> pd.DataFrame:
         frame.index = pd.RangeIndex(index["start"], index["stop"], index["step"])
     else:
         frame.index = pd.Index(_decode_column(index, group, "index"))
+    frame.index.name = index.get("name")
     return frame
 
 
@@ -201,8 +203,9 @@ def save(fit, path) -> str:
         raise BayesMMError(f"save(): the model cannot be rebuilt from the stored data ({err}).") from None
     same_priors = [e.prior for e in rebuilt.prior_entries] == [e.prior for e in fit.model.prior_entries]
     if not _same_design(rebuilt.design, fit.design) or not same_priors:
-        raise BayesMMError("save(): the model rebuilt from the stored data differs from the fitted one (a column "
-                           "that cannot be stored exactly?); please report this with the data's dtypes.")
+        raise BayesMMError("save(): the model rebuilt from the stored data differs from the fitted one: was the "
+                           "data frame changed after fitting, or does a column have a dtype that cannot be stored "
+                           "exactly? Refit on an unchanged copy of the data.")
     extra = xr.Dataset({k: ("row_" + k, v) for k, v in variables.items()}, attrs={"bayesmm": json.dumps(meta, default=_json_scalar)})
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
@@ -228,12 +231,17 @@ def _read(path: str):
         with warnings.catch_warnings(), az.rc_context({"data.load": "eager"}):
             warnings.simplefilter("ignore")
             idata = az.from_netcdf(path)
+    except Exception as err:  # noqa: BLE001 - h5py/xarray raise many types for a damaged or foreign file
+        raise BayesMMError(f"load(): '{path}' is not a readable netCDF file (truncated or written by another "
+                           f"program?): {type(err).__name__}. Save fits with fit.save(path).") from None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             with xr.open_dataset(path, group=_GROUP, engine="h5netcdf") as group:
                 group = group.load()
-    except Exception as err:  # noqa: BLE001 - h5py/xarray raise many types for a damaged or foreign file
-        kind = "not a bayesmm fit file" if "group" in str(err).lower() else "not a readable netCDF file"
-        raise BayesMMError(f"load(): '{path}' is {kind} (truncated or written by another program?): "
-                           f"{type(err).__name__}. Save fits with fit.save(path).") from None
+    except Exception as err:  # noqa: BLE001 - as above
+        raise BayesMMError(f"load(): '{path}' is not a bayesmm fit file (no '{_GROUP}' group: written by another "
+                           f"program, or truncated?): {type(err).__name__}. Save fits with fit.save(path).") from None
     try:
         meta = json.loads(group.attrs["bayesmm"])
     except (KeyError, TypeError, ValueError):

@@ -94,6 +94,8 @@ def test_user_rope(sleep):
     assert sleep.pvalues(rope=2.0).loc["Days", "rope_high"] == 2.0
     with pytest.raises(bmm.BayesMMError, match="rope for 'Days'"):
         sleep.pvalues(rope={"Days": (3, 1)})
+    with pytest.raises(bmm.BayesMMError, match="rope for 'Intercept'"):
+        sleep.pvalues(rope=("a", "b"))
 
 
 def test_null_effect_pd_bf_and_p_map(null):
