@@ -84,7 +84,12 @@ def _check_syntax(expression: str, text: str, names, used: list) -> None:
                                        ast.Load, ast.USub, ast.UAdd, *_BINARY)):
                 tree = None
                 break
-            elif isinstance(node, ast.Call) and not (isinstance(node.func, ast.Name) and node.func.id in _FUNCTIONS):
+            elif isinstance(node, ast.Call) and not (isinstance(node.func, ast.Name) and node.func.id in _FUNCTIONS
+                                                     and len(node.args) == 1 and not node.keywords):
+                tree = None
+                break
+            elif isinstance(node, ast.Constant) and (isinstance(node.value, bool)
+                                                     or not isinstance(node.value, (int, float))):
                 tree = None
                 break
     if tree is None or unknown:

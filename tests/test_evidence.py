@@ -218,8 +218,12 @@ def test_hypothesis_errors(sleep):
         sleep.hypothesis("0 < Days < 5")
     with pytest.raises(bmm.BayesMMError, match="not finite"):
         sleep.hypothesis("log(Days - 100) > 0")
-    with pytest.raises(bmm.BayesMMError, match="Cannot read"):
-        sleep.hypothesis("Days % 2 > 0")
+    for text in ["Days % 2 > 0", "exp(Days, 2) > 0"]:
+        with pytest.raises(bmm.BayesMMError, match="Cannot read"):
+            sleep.hypothesis(text)
+    for text in ["Days > 1j", "Days > True", "Days > 'a'"]:
+        with pytest.raises(bmm.BayesMMError):
+            sleep.hypothesis(text)
     with pytest.raises(bmm.BayesMMError, match="not a parameter"):
         sleep.hypothesis("Days.__class__ > 0")
     with pytest.raises(bmm.BayesMMError, match="names no parameter"):
