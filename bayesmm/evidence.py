@@ -29,7 +29,7 @@ from .families import part_component
 from .posterior import group_terms
 
 __all__ = ["AnswerTable", "Parameter", "catalogue", "draws_of", "select", "intervals", "pvalues", "log_density_at",
-           "prior_log_density", "default_rope"]
+           "prior_of", "prior_log_density", "default_rope", "check_prob", "valid_names"]
 
 _BINARY = ("bernoulli", "binomial", "beta_binomial")
 _CLOSED_FORM = {
@@ -107,7 +107,8 @@ def draws_of(fit, parameter: Parameter) -> np.ndarray:
     return values[(Ellipsis, *parameter.index)] if parameter.index else values
 
 
-def _valid_names(names, limit: int = 40) -> str:
+def valid_names(names, limit: int = 40) -> str:
+    """The names for an error message: all but the random effects, which are summarised by their pattern."""
     names = [n for n in names if not n.startswith("r_")] + ["r_<group>[<level>,<term>]"]
     return ", ".join(names[:limit]) + (", ..." if len(names) > limit else "")
 
@@ -130,13 +131,14 @@ def select(fit, parameters, default: str = "summary") -> list:
             continue
         whole = [p for p in table.values() if p.variable == name]
         if not whole:
+            variables = ", ".join(fit.idata.posterior.data_vars)
             raise BayesMMError(f"The fit has no parameter '{name}'.{closest(name, table)} Valid names: "
-                               f"{_valid_names(table)} (or a whole variable: {', '.join(fit.idata.posterior.data_vars)}).")
+                               f"{valid_names(table)} (or a whole variable: {variables}).")
         chosen += whole
     return list(dict.fromkeys(chosen))
 
 
-def _check_prob(prob: float) -> float:
+def check_prob(prob: float) -> float:
     if isinstance(prob, bool) or not isinstance(prob, (int, float, np.floating)) or not 0 < prob < 1:
         raise BayesMMError(f"prob must be a number strictly between 0 and 1, e.g. 0.95, not {prob!r}.")
     return float(prob)
@@ -149,7 +151,7 @@ def intervals(fit, parameters=None, prob: float = 0.95, interval: str = "eti") -
     ``prob`` of the draws, ArviZ's ``hdi``)."""
     import arviz as az
 
-    prob = _check_prob(prob)
+    prob = check_prob(prob)
     if interval not in ("eti", "hdi"):
         raise BayesMMError(f"interval must be 'eti' or 'hdi', not {interval!r}.")
     rows = []
@@ -190,7 +192,8 @@ def _p_map(draws: np.ndarray, null: float = 0.0) -> float:
 
 
 # ------------------------------------------------------------------------------------------ priors
-def _prior_entry(fit, parameter: Parameter):
+def prior_of(fit, parameter: Parameter):
+    """The PriorSpec in effect for a fixed effect (``None`` when the fit has no prior record)."""
     entries = fit.model.prior_entries if fit.model is not None else []
     if parameter.component == "cond":
         cls, coef = ("Intercept", "") if parameter.term == "Intercept" else ("b", parameter.term)
@@ -208,7 +211,7 @@ def prior_log_density(fit, parameter: Parameter, point: float = 0.0) -> tuple[fl
     predictors' means; the reported Intercept's prior is its convolution with the slopes' priors)."""
     if parameter.kind != "fixed":
         return np.nan, "Bayes factors are computed for fixed effects only"
-    spec = _prior_entry(fit, parameter)
+    spec = prior_of(fit, parameter)
     if spec is None:
         return np.nan, "no prior record (a fit without its model)"
     if spec.dist == "flat":

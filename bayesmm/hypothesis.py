@@ -26,7 +26,7 @@ import re
 import numpy as np
 
 from .errors import BayesMMError, closest
-from .evidence import (AnswerTable, _check_prob, _prior_entry, _valid_names, catalogue, draws_of, log_density_at,
+from .evidence import (AnswerTable, check_prob, prior_of, valid_names, catalogue, draws_of, log_density_at,
                        prior_log_density)
 
 __all__ = ["hypothesis", "parse_hypothesis"]
@@ -98,7 +98,7 @@ def _check_syntax(expression: str, text: str, names, used: list) -> None:
         culprit = tokens[0] if tokens else None
         if culprit:
             raise BayesMMError(f"The hypothesis '{text}' names '{culprit}', which is not a parameter of the fit."
-                               f"{closest(culprit, names)} Valid names: {_valid_names(list(names))}.")
+                               f"{closest(culprit, names)} Valid names: {valid_names(list(names))}.")
         raise BayesMMError(f"Cannot read the hypothesis '{text}': use parameter names, numbers, + - * / ** and "
                            f"parentheses, and {', '.join(_FUNCTIONS)}().")
 
@@ -144,7 +144,7 @@ def _point_evidence(fit, tree, parameters: list, draws: np.ndarray) -> float:
         if note:
             return np.nan
         return float(np.exp(log_density_at(draws, 0.0)[0] - prior_log + log_jacobian))
-    specs = [_prior_entry(fit, p) if p.kind == "fixed" and p.term != "Intercept" else None for p in parameters]
+    specs = [prior_of(fit, p) if p.kind == "fixed" and p.term != "Intercept" else None for p in parameters]
     if any(s is None or s.dist != "normal" for s in specs):
         return np.nan
     mean = base + sum(c * s.args[0] for c, s in zip(coefs, specs))
@@ -158,7 +158,7 @@ def _one(fit, text: str, table: dict, prob: float) -> dict:
     parameters = [table[name] for name in used]
     if not parameters:
         raise BayesMMError(f"The hypothesis '{text}' names no parameter of the fit. Valid names: "
-                           f"{_valid_names(list(table))}.")
+                           f"{valid_names(list(table))}.")
     tree = ast.parse(expression, mode="eval")
     with np.errstate(all="ignore"):
         draws = np.broadcast_to(_evaluate(tree, [draws_of(fit, p) for p in parameters]),
@@ -182,7 +182,7 @@ def _one(fit, text: str, table: dict, prob: float) -> dict:
 
 def hypothesis(fit, hypotheses, prob: float = 0.95) -> pd.DataFrame:
     """brms's hypothesis table, one row per hypothesis (see the module docstring for each column)."""
-    prob = _check_prob(prob)
+    prob = check_prob(prob)
     if isinstance(hypotheses, str):
         hypotheses = [hypotheses]
     if not isinstance(hypotheses, (list, tuple)) or not hypotheses:

@@ -26,7 +26,7 @@ import xarray as xr
 
 from .errors import BayesMMError, BayesMMWarning
 
-__all__ = ["save", "load", "FORMAT"]
+__all__ = ["save", "load", "FORMAT", "encode_frame", "decode_frame"]
 
 FORMAT = "bayesmm-fit"
 FORMAT_VERSION = 1
@@ -85,7 +85,8 @@ def _decode_column(description: dict, group: xr.Dataset, key: str) -> pd.Series:
     return pd.Series(text).astype(description["dtype"])
 
 
-def _encode_frame(frame: pd.DataFrame) -> tuple[dict, dict]:
+def encode_frame(frame: pd.DataFrame) -> tuple[dict, dict]:
+    """(layout for the JSON record, {variable name: array}) of a data frame's columns and index."""
     columns, variables = [], {}
     for j, name in enumerate(frame.columns):
         key = f"column_{j}"
@@ -110,7 +111,8 @@ def _encode_frame(frame: pd.DataFrame) -> tuple[dict, dict]:
     return {"columns": columns, "index": dict(index_description, name=index_name)}, variables
 
 
-def _decode_frame(layout: dict, group: xr.Dataset) -> pd.DataFrame:
+def decode_frame(layout: dict, group: xr.Dataset) -> pd.DataFrame:
+    """The data frame :func:`encode_frame` stored."""
     frame = pd.DataFrame({c["name"]: _decode_column(c, group, c["key"]) for c in layout["columns"]})
     index = layout["index"]
     if index["kind"] == "range":
@@ -195,10 +197,10 @@ def save(fit, path) -> str:
         raise BayesMMError("save(): this Fit does not carry the Model it came from, so it cannot be rebuilt on "
                            "load; fit it with bmm.fit() or Model.fit().")
     meta = _metadata(fit)
-    layout, variables = _encode_frame(as_dataframe(fit.model.data))
+    layout, variables = encode_frame(as_dataframe(fit.model.data))
     meta["data"] = layout
     try:
-        rebuilt = _rebuild(meta, _decode_frame(layout, xr.Dataset({k: ("row_" + k, v) for k, v in variables.items()})))
+        rebuilt = _rebuild(meta, decode_frame(layout, xr.Dataset({k: ("row_" + k, v) for k, v in variables.items()})))
     except BayesMMError as err:
         raise BayesMMError(f"save(): the model cannot be rebuilt from the stored data ({err}).") from None
     same_priors = [e.prior for e in rebuilt.prior_entries] == [e.prior for e in fit.model.prior_entries]
@@ -206,7 +208,8 @@ def save(fit, path) -> str:
         raise BayesMMError("save(): the model rebuilt from the stored data differs from the fitted one: was the "
                            "data frame changed after fitting, or does a column have a dtype that cannot be stored "
                            "exactly? Refit on an unchanged copy of the data.")
-    extra = xr.Dataset({k: ("row_" + k, v) for k, v in variables.items()}, attrs={"bayesmm": json.dumps(meta, default=_json_scalar)})
+    extra = xr.Dataset({k: ("row_" + k, v) for k, v in variables.items()},
+                       attrs={"bayesmm": json.dumps(meta, default=_json_scalar)})
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     handle, temporary = tempfile.mkstemp(suffix=".nc", dir=directory)
@@ -266,7 +269,7 @@ def load(path):
     idata, group, meta = _read(path)
     if _GROUP in idata.groups():
         del idata[_GROUP]
-    model = _rebuild(meta, _decode_frame(meta["data"], group))
+    model = _rebuild(meta, decode_frame(meta["data"], group))
     observed = idata.observed_data["y"].values if "observed_data" in idata.groups() else None
     if observed is None or not np.array_equal(observed, model.design.y):
         raise BayesMMError(f"load(): the model rebuilt from '{path}' does not reproduce the stored response; the "

@@ -9,7 +9,7 @@ import xarray as xr
 
 import bayesmm as bmm
 from answers_fits import cbpp_fit, null_data, sleep_fit
-from bayesmm.io import _decode_frame, _encode_frame
+from bayesmm.io import decode_frame, encode_frame
 
 
 def quiet(call, *args, **kwargs):
@@ -52,7 +52,8 @@ def test_sleepstudy_round_trip_is_exact(tmp_path):
     fit = sleep_fit()
     loaded = round_trip(fit, tmp_path)
     assert_same_fit(fit, loaded)
-    pd.testing.assert_frame_equal(loaded.hypothesis(["Days > 5", "Days = 10"]), fit.hypothesis(["Days > 5", "Days = 10"]))
+    hypotheses = ["Days > 5", "Days = 10"]
+    pd.testing.assert_frame_equal(loaded.hypothesis(hypotheses), fit.hypothesis(hypotheses))
     pd.testing.assert_frame_equal(loaded.model.data, fit.model.data)
     assert loaded.idata.posterior.attrs["formula"] == fit.formula
     # a loaded fit saves again to the same content
@@ -76,8 +77,8 @@ def test_stateful_transforms_factors_and_priors_survive(tmp_path):
     data = null_data(3)
     data["f"] = pd.Categorical(data["f"], categories=["c", "a", "b"])
     data.index = [f"row{i}" for i in range(len(data))]
-    fit = bmm.fit("y ~ scale(x) + f + (1 | g)", data, priors={"b": {"scale(x)": "normal(0, 0.5)"}, "sigma": "exponential(1)"},
-                  chains=1, draws=300, warmup=300, seed=3)
+    priors = {"b": {"scale(x)": "normal(0, 0.5)"}, "sigma": "exponential(1)"}
+    fit = bmm.fit("y ~ scale(x) + f + (1 | g)", data, priors=priors, chains=1, draws=300, warmup=300, seed=3)
     loaded = round_trip(fit, tmp_path)
     assert_same_fit(fit, loaded)
     assert list(loaded.idata.posterior["coef"].values) == ["Intercept", "scale(x)", "f[a]", "f[b]"]
@@ -104,9 +105,9 @@ def test_stored_data_is_exact_for_every_supported_dtype():
         "nullable": pd.array([1, None, 3, 4], dtype="Int64"),
         "when": pd.to_datetime(["2020-01-01", "2021-06-30", "1999-12-31", "2024-02-29"]),
     }, index=pd.Index([10, 20, 30, 40], name="id"))
-    layout, variables = _encode_frame(frame)
+    layout, variables = encode_frame(frame)
     group = xr.Dataset({k: ("row_" + k, v) for k, v in variables.items()})
-    decoded = _decode_frame(layout, group)
+    decoded = decode_frame(layout, group)
     pd.testing.assert_frame_equal(decoded, frame)
     assert decoded["ordered"].cat.ordered and list(decoded["ordered"].cat.categories) == ["lo", "mid", "hi"]
 
