@@ -26,8 +26,8 @@ import re
 import numpy as np
 
 from .errors import BayesMMError, closest
-from .evidence import (AnswerTable, check_prob, prior_of, valid_names, catalogue, draws_of, log_density_at,
-                       prior_log_density)
+from .evidence import (AnswerTable, catalogue, check_prob, draws_of, log_density_at, prior_log_density, prior_of,
+                       valid_names)
 
 __all__ = ["hypothesis", "parse_hypothesis"]
 
