@@ -30,6 +30,9 @@ class Model:
     def __init__(self, formula: str, data, family="gaussian", priors=None, link: str | None = None,
                  na_action: str = "omit", weights: str | None = None, zi: str | None = None,
                  hu: str | None = None, dispersion: str | None = None):
+        #: The constructor's arguments except the data, kept so a saved fit can rebuild this model exactly.
+        self.arguments = {"formula": formula, "family": family, "priors": priors, "link": link,
+                          "na_action": na_action, "weights": weights, "zi": zi, "hu": hu, "dispersion": dispersion}
         self.spec = parse_formula(formula)
         self.family = get_family(family, link)
         parts = self._parts({"zi": zi, "hu": hu, "dispersion": dispersion})

@@ -108,6 +108,48 @@ class Fit:
     # ------------------------------------------------------------------ diagnostics (priors issue)
 
     # ------------------------------------------------------------- evidence, comparison, save/load
+    def intervals(self, parameters=None, prob: float = 0.95, interval: str = "eti") -> pd.DataFrame:
+        """Mean, median, SD and credible interval (``"eti"`` or ``"hdi"``) of any parameters by name
+        (``"Days"``, ``"sd_Subject__Days"``, ``"r_Subject[308,Intercept]"``, or a whole variable such as
+        ``"r_Subject"``); default: all but the random effects. See :mod:`bayesmm.evidence`."""
+        from .evidence import intervals
+
+        return intervals(self, parameters, prob, interval)
+
+    def pvalues(self, parameters=None, rope=None) -> pd.DataFrame:
+        """p-value analogues per fixed effect (or the named parameters): ``pd``, ``p_direction = 2 (1 - pd)``,
+        the share ``in_rope`` of the posterior inside the ROPE, ``p_map`` and the Savage-Dickey ``bf10``.
+        See :func:`bayesmm.evidence.pvalues` for what each is and is not."""
+        from .evidence import pvalues
+
+        return pvalues(self, parameters, rope)
+
+    def hypothesis(self, hypotheses, prob: float = 0.95) -> pd.DataFrame:
+        """brms's hypothesis table for ``"Days > 5"``, ``"period[2] - period[3] = 0"`` or a list of them:
+        Estimate, Est.Error, CI.Lower, CI.Upper, Evid.Ratio, Post.Prob, Star (:mod:`bayesmm.hypothesis`)."""
+        from .hypothesis import hypothesis
+
+        return hypothesis(self, hypotheses, prob)
+
+    def loo(self):
+        """PSIS-LOO through ArviZ (``elpd_loo``, ``p_loo``, Pareto k per observation)."""
+        from .compare import loo
+
+        return loo(self)
+
+    def waic(self):
+        """WAIC through ArviZ (``elpd_waic``, ``p_waic``)."""
+        from .compare import waic
+
+        return waic(self)
+
+    def save(self, path) -> str:
+        """Write the fit (draws, data, formula, family, priors, settings) to a netCDF file; read it back with
+        ``bmm.load(path)``."""
+        from .io import save
+
+        return save(self, path)
+
 
     # -------------------------------------------------------------- predictions, checks, plots
     def predict(self, newdata=None, kind: str = "mean", re: str = "all", new_levels: str = "sample",

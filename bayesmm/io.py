@@ -1,0 +1,289 @@
+"""Fit <-> one netCDF file: :func:`save` and :func:`load`.
+
+The file is ArviZ's netCDF layout of ``fit.idata`` (every group: posterior, sample_stats, log_likelihood,
+observed_data, and any other a fit has gained) plus one extra group, ``bayesmm_model``, that holds what
+rebuilds the model: the training data (one variable per column, stored exactly: numbers as themselves,
+categoricals as codes with their categories, strings as strings), and as JSON in its attributes the
+formula, family, link, the user's prior overrides, ``na_action``, ``weights``/``zi``/``hu``/``dispersion``,
+the sampler settings, the priors table in effect and the package version.
+
+:func:`load` rebuilds the :class:`~bayesmm.api.Model` from the data and arguments (deterministic: the same
+encodings, level names and ``scale()`` centres for new data) and attaches the stored draws, so a loaded fit
+gives the same ``tidy()``, ``pvalues()`` and predictions as the original. :func:`save` checks that
+rebuild before it writes, and writes through a temporary file so a failed save leaves no partial file.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+import warnings
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .errors import BayesMMError, BayesMMWarning
+
+__all__ = ["save", "load", "FORMAT", "encode_frame", "decode_frame"]
+
+FORMAT = "bayesmm-fit"
+FORMAT_VERSION = 1
+_GROUP = "bayesmm_model"
+
+
+def _az():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        import arviz as az
+    return az
+
+
+# ------------------------------------------------------------------------------------- data frames
+def _encode_column(series: pd.Series, key: str) -> tuple[dict, dict]:
+    """(description, {variable name: array}) for one column, or raise for a dtype we cannot store exactly."""
+    dtype = series.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        categories, values = _encode_column(pd.Series(dtype.categories), key + "_categories")
+        values[key] = series.cat.codes.to_numpy(dtype=np.int64)
+        return {"kind": "category", "ordered": bool(dtype.ordered), "categories": categories}, values
+    if pd.api.types.is_bool_dtype(dtype) and not series.isna().any():
+        return {"kind": "bool", "dtype": str(dtype)}, {key: series.to_numpy(dtype=np.int8)}
+    if isinstance(dtype, np.dtype) and dtype.kind in "iuf":
+        return {"kind": "numeric", "dtype": str(dtype)}, {key: series.to_numpy()}
+    if isinstance(dtype, np.dtype) and dtype.kind == "M":
+        return {"kind": "datetime", "dtype": str(dtype)}, {key: series.to_numpy().view(np.int64)}
+    if pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):  # nullable Int64, boolean, ...
+        return {"kind": "nullable", "dtype": str(dtype)}, {key: series.to_numpy(dtype=float, na_value=np.nan)}
+    missing = series.isna().to_numpy()
+    present = series[~missing]
+    if pd.api.types.is_string_dtype(dtype) and all(isinstance(v, str) for v in present):
+        text = np.array(["" if m else v for v, m in zip(series.tolist(), missing)], dtype=object)
+        return {"kind": "string", "dtype": str(dtype)}, {key: text, key + "_missing": missing.astype(np.int8)}
+    raise TypeError(f"dtype {dtype}")
+
+
+def _decode_column(description: dict, group: xr.Dataset, key: str) -> pd.Series:
+    kind = description["kind"]
+    values = group[key].values
+    if kind == "category":
+        categories = _decode_column(description["categories"], group, key + "_categories")
+        return pd.Series(pd.Categorical.from_codes(values.astype(int), categories=pd.Index(categories),
+                                                   ordered=description["ordered"]))
+    if kind == "bool":
+        return pd.Series(values.astype(bool))
+    if kind == "numeric":
+        return pd.Series(values.astype(description["dtype"]))
+    if kind == "datetime":
+        return pd.Series(values.astype(np.int64).view(description["dtype"]))
+    if kind == "nullable":
+        return pd.Series(values).astype(description["dtype"])
+    missing = group[key + "_missing"].values.astype(bool)
+    text = np.array([str(v) for v in values], dtype=object)
+    text[missing] = None
+    return pd.Series(text).astype(description["dtype"])
+
+
+def encode_frame(frame: pd.DataFrame) -> tuple[dict, dict]:
+    """(layout for the JSON record, {variable name: array}) of a data frame's columns and index."""
+    columns, variables = [], {}
+    for j, name in enumerate(frame.columns):
+        key = f"column_{j}"
+        try:
+            description, values = _encode_column(frame[name], key)
+        except TypeError:
+            warnings.warn(f"save(): column '{name}' (dtype {frame[name].dtype}) cannot be stored exactly and is left "
+                          "out of the saved training data.", BayesMMWarning, stacklevel=4)
+            continue
+        columns.append({"name": name, "key": key, **description})
+        variables.update(values)
+    index = frame.index
+    index_name = index.name if isinstance(index.name, (str, int)) else None
+    if isinstance(index, pd.RangeIndex):
+        index_description = {"kind": "range", "start": index.start, "stop": index.stop, "step": index.step}
+    else:
+        try:
+            index_description, values = _encode_column(pd.Series(index), "index")
+            variables.update(values)
+        except TypeError:
+            index_description = {"kind": "range", "start": 0, "stop": len(frame), "step": 1}
+    return {"columns": columns, "index": dict(index_description, name=index_name)}, variables
+
+
+def decode_frame(layout: dict, group: xr.Dataset) -> pd.DataFrame:
+    """The data frame :func:`encode_frame` stored."""
+    frame = pd.DataFrame({c["name"]: _decode_column(c, group, c["key"]) for c in layout["columns"]})
+    index = layout["index"]
+    if index["kind"] == "range":
+        frame.index = pd.RangeIndex(index["start"], index["stop"], index["step"])
+    else:
+        frame.index = pd.Index(_decode_column(index, group, "index"))
+    frame.index.name = index.get("name")
+    return frame
+
+
+# ------------------------------------------------------------------------------------------ metadata
+def _prior_text(spec) -> str:
+    """A PriorSpec at full precision (``str(spec)`` rounds to 4 digits)."""
+    return f"{spec.dist}({', '.join(repr(float(a)) for a in spec.args)})" if spec.args else spec.dist
+
+
+def _explicit_priors(entries) -> dict:
+    """Every prior in effect as an override dict (``{"b": {coef: prior}, "sd": {group: {coef: prior}}, ...}``):
+    the rebuilt model then has exactly these priors whatever the defaults, presets or files were."""
+    out = {}
+    for entry in entries:
+        text = _prior_text(entry.prior)
+        if entry.group and entry.coef:
+            out.setdefault(entry.cls, {}).setdefault(entry.group, {})[entry.coef] = text
+        elif entry.group or entry.coef:
+            out.setdefault(entry.cls, {})[entry.group or entry.coef] = text
+        else:
+            out[entry.cls] = text
+    return out
+
+
+def _metadata(fit) -> dict:
+    from . import __version__
+
+    model = fit.model
+    arguments = dict(model.arguments, family=model.family.name, link=model.family.link,
+                     priors=_explicit_priors(model.prior_entries))
+    try:
+        given = json.loads(json.dumps(model.arguments["priors"]))
+    except (TypeError, ValueError):
+        given = repr(model.arguments["priors"])
+    return {"format": FORMAT, "format_version": FORMAT_VERSION, "bayesmm_version": __version__,
+            "arguments": arguments, "priors_argument": given, "settings": dataclasses.asdict(fit.settings),
+            "data_name": fit.data_name, "seconds": float(fit.seconds),
+            "prior_sources": [entry.source for entry in model.prior_entries],
+            "priors": fit.priors.to_dict(orient="records")}
+
+
+def _json_scalar(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _rebuild(meta: dict, frame: pd.DataFrame):
+    from .api import Model
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BayesMMWarning)
+        model = Model(data=frame, **meta["arguments"])
+    model.data_name = meta["data_name"]
+    sources = meta.get("prior_sources", [])
+    if len(sources) == len(model.prior_entries):
+        model.prior_entries = [dataclasses.replace(e, source=s) for e, s in zip(model.prior_entries, sources)]
+    model.arguments["priors"] = meta.get("priors_argument")
+    return model
+
+
+def _same_design(a, b) -> bool:
+    same = (np.array_equal(a.y, b.y) and np.array_equal(a.X, b.X) and a.fixed_names == b.fixed_names
+            and len(a.blocks) == len(b.blocks))
+    return same and all(np.array_equal(p.group_index, q.group_index) and np.array_equal(p.Z, q.Z)
+                        and p.levels == q.levels for p, q in zip(a.blocks, b.blocks))
+
+
+# ---------------------------------------------------------------------------------------- save/load
+def save(fit, path) -> str:
+    """Write ``fit`` to the netCDF file ``path`` (overwritten if it exists); returns the path."""
+    from .data import as_dataframe
+
+    if fit.model is None:
+        raise BayesMMError("save(): this Fit does not carry the Model it came from, so it cannot be rebuilt on "
+                           "load; fit it with bmm.fit() or Model.fit().")
+    meta = _metadata(fit)
+    layout, variables = encode_frame(as_dataframe(fit.model.data))
+    meta["data"] = layout
+    try:
+        rebuilt = _rebuild(meta, decode_frame(layout, xr.Dataset({k: ("row_" + k, v) for k, v in variables.items()})))
+    except BayesMMError as err:
+        raise BayesMMError(f"save(): the model cannot be rebuilt from the stored data ({err}).") from None
+    same_priors = [e.prior for e in rebuilt.prior_entries] == [e.prior for e in fit.model.prior_entries]
+    if not _same_design(rebuilt.design, fit.design) or not same_priors:
+        raise BayesMMError("save(): the model rebuilt from the stored data differs from the fitted one: was the "
+                           "data frame changed after fitting, or does a column have a dtype that cannot be stored "
+                           "exactly? Refit on an unchanged copy of the data.")
+    extra = xr.Dataset({k: ("row_" + k, v) for k, v in variables.items()},
+                       attrs={"bayesmm": json.dumps(meta, default=_json_scalar)})
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    handle, temporary = tempfile.mkstemp(suffix=".nc", dir=directory)
+    os.close(handle)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fit.idata.to_netcdf(temporary)
+            extra.to_netcdf(temporary, mode="a", group=_GROUP, engine="h5netcdf")
+        os.replace(temporary, path)
+    except OSError as err:
+        raise BayesMMError(f"save(): cannot write '{path}': {err}.") from None
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+    return path
+
+
+def _read(path: str):
+    az = _az()
+    try:
+        with warnings.catch_warnings(), az.rc_context({"data.load": "eager"}):
+            warnings.simplefilter("ignore")
+            idata = az.from_netcdf(path)
+    except Exception as err:  # noqa: BLE001 - h5py/xarray raise many types for a damaged or foreign file
+        raise BayesMMError(f"load(): '{path}' is not a readable netCDF file (truncated or written by another "
+                           f"program?): {type(err).__name__}. Save fits with fit.save(path).") from None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with xr.open_dataset(path, group=_GROUP, engine="h5netcdf") as group:
+                group = group.load()
+    except Exception as err:  # noqa: BLE001 - as above
+        raise BayesMMError(f"load(): '{path}' is not a bayesmm fit file (no '{_GROUP}' group: written by another "
+                           f"program, or truncated?): {type(err).__name__}. Save fits with fit.save(path).") from None
+    try:
+        meta = json.loads(group.attrs["bayesmm"])
+    except (KeyError, TypeError, ValueError):
+        raise BayesMMError(f"load(): '{path}' is not a bayesmm fit file (no readable model record).") from None
+    if meta.get("format") != FORMAT:
+        raise BayesMMError(f"load(): '{path}' is not a bayesmm fit file.")
+    if meta.get("format_version", 0) > FORMAT_VERSION:
+        raise BayesMMError(f"load(): '{path}' was written by bayesmm {meta.get('bayesmm_version')} in a newer file "
+                           "format; upgrade bayesmm to read it.")
+    return idata, group, meta
+
+
+def load(path):
+    """Read a fit written by :func:`save`: rebuild its Model from the stored data and arguments and attach
+    the stored draws. A missing, truncated or foreign file is a :class:`BayesMMError`."""
+    from .fit import Fit
+    from .inference import SamplerSettings
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise BayesMMError(f"load(): no file '{path}'.")
+    idata, group, meta = _read(path)
+    if _GROUP in idata.groups():
+        del idata[_GROUP]
+    model = _rebuild(meta, decode_frame(meta["data"], group))
+    observed = idata.observed_data["y"].values if "observed_data" in idata.groups() else None
+    if observed is None or not np.array_equal(observed, model.design.y):
+        raise BayesMMError(f"load(): the model rebuilt from '{path}' does not reproduce the stored response; the "
+                           "file is damaged or was written by an incompatible bayesmm version.")
+    if meta["bayesmm_version"] != _version():
+        warnings.warn(f"load(): '{path}' was written by bayesmm {meta['bayesmm_version']} (this is {_version()}); "
+                      "the draws are as stored, derived tables use this version's code.", BayesMMWarning,
+                      stacklevel=2)
+    priors = pd.DataFrame(meta["priors"], columns=["class", "group", "coef", "prior", "source"])
+    settings = SamplerSettings(**meta["settings"])
+    return Fit(idata, model.design, model.family, priors, settings, meta["data_name"], meta["seconds"], model=model)
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
