@@ -14,8 +14,9 @@ from .errors import (BayesMMError, BayesMMWarning, DataError, FamilyError, Formu
                      SamplerError)
 from .fit import Fit  # noqa: E402
 from .formula import parse_formula  # noqa: E402
+from .priors import Prior, prior  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = ["Model", "fit", "Fit", "datasets", "parse_formula", "BayesMMError", "BayesMMWarning", "FormulaError",
-           "DataError", "FamilyError", "PriorError", "SamplerError", "__version__"]
+           "DataError", "FamilyError", "PriorError", "SamplerError", "__version__", "prior", "Prior"]
