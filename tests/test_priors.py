@@ -199,3 +199,27 @@ def test_fit_uses_the_preset():
         fit = bmm.fit(SLEEP_FORMULA, SLEEP, priors="brms", chains=2, draws=300, warmup=300, seed=2)
     assert list(fit.priors["prior"])[:2] == ["student_t(3, 288.7, 59.3)", "flat()"]
     assert fit.fixef().loc["Days", "Estimate"] == pytest.approx(10.45, abs=0.6)  # brms 2.18: 10.45 (1.67)
+
+
+BRMS_CASES = {
+    "sleepstudy_corr": (SLEEP, SLEEP_FORMULA, "gaussian"),
+    "cbpp_binomial": (CBPP, CBPP_FORMULA, "binomial"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", list(BRMS_CASES))
+def test_brms_preset_reproduces_brms(case):
+    """Posterior means within 0.15 posterior SD of brms 2.18's with its default priors (tests/reference)."""
+    from reference_tools import brms, tidy_key
+
+    data, formula, family = BRMS_CASES[case]
+    fit = bmm.fit(formula, data, family=family, priors="brms", chains=4, draws=1000, warmup=1000, seed=1)
+    reference = brms(case)["rows"]
+    table = fit.tidy()
+    assert len(table) == len(reference)
+    for _, row in table.iterrows():
+        ref = reference[tidy_key(row, brms_names=True)]
+        gap = abs(row["estimate"] - ref["mean"]) / ref["sd"]
+        assert gap < 0.15, (row["term"], row["estimate"], ref["mean"], ref["sd"])
+        assert row["std_error"] == pytest.approx(ref["sd"], rel=0.1), row["term"]
