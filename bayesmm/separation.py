@@ -60,6 +60,14 @@ def _extreme(A: np.ndarray, j: int, sense: int) -> float:
     return float(-result.fun * sense) if result.status == 0 else 0.0
 
 
+def _separated(A: np.ndarray) -> bool:
+    """Konis's single LP: max sum(A beta) subject to A beta >= 0, |beta| <= 1 is positive exactly when some
+    direction separates (with X of full rank, A beta = 0 only at beta = 0)."""
+    p = A.shape[1]
+    result = linprog(-A.sum(axis=0), A_ub=-A, b_ub=np.zeros(len(A)), bounds=[(-1, 1)] * p, method="highs")
+    return result.status == 0 and -result.fun > _TOLERANCE * len(A)
+
+
 def _complete(A: np.ndarray) -> bool:
     """Is there a direction with every inequality strict? max t subject to A beta >= t, |beta| <= 1."""
     p = A.shape[1]
@@ -76,6 +84,8 @@ def detect_separation(X: np.ndarray, names, y: np.ndarray, trials=None, weights=
     X = np.asarray(X, dtype=float)
     scale = np.where(np.abs(X).max(axis=0) > 0, np.abs(X).max(axis=0), 1.0)
     A = _signed_rows(X / scale, np.asarray(y, float), trials, weights)
+    if not _separated(A):
+        return Separation()
     directions = {}
     for j, name in enumerate(names):
         if _extreme(A, j, 1) > _TOLERANCE:
