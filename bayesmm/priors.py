@@ -1,6 +1,12 @@
-"""Priors: parse distribution strings, resolve defaults autoscaled from the data, apply overrides.
+"""Priors: parse distribution strings, resolve presets and user priors into numbers with the data's scales.
 
-Default priors (weakly informative, proper on every parameter, scaled so that the same formula gives
+``priors=`` takes a dict, a list of :func:`prior` objects, a preset name (``bayesmm/presets/*.toml``:
+default, boundary, separation, brms, rstanarm, vague), a TOML file path, or a list mixing them. The
+``default`` preset always lies underneath; a named preset on top of it, then the user's priors. User
+priors beat presets, per-coefficient/per-term ones beat class-wide ones, later ones beat earlier ones.
+Rules may be arithmetic of the data's scales (:mod:`bayesmm.prior_rules`).
+
+Default priors (the ``default`` preset; weakly informative, proper on every parameter, scaled so that the same formula gives
 sensible answers whatever the units; after rstanarm's autoscaling and brms's defaults):
 
 * ``s_y`` is the response's SD for identity-link continuous models (gaussian, student_t, gamma; for
@@ -20,7 +26,7 @@ sensible answers whatever the units; after rstanarm's autoscaling and brms's def
   ``bayesmm.families``), e.g. gaussian ``sigma``: ``half_student_t(3, s_y)``, negative binomial ``phi``:
   ``inverse_gamma(0.5, 0.5)``, ``zi``/``hu``: ``beta(1, 1)``.
 
-Overrides are a plain dict per class, term and group::
+Overrides, per class, term and group (as a dict; the same layout in a TOML file)::
 
     {"b": "normal(0, 5)", "sd": {"Subject": "half_normal(10)"}, "Intercept": "normal(250, 100)"}
     {"b": {"Days": "normal(10, 5)"}, "sd": {"Subject": {"Days": "half_normal(5)"}}, "cor": "lkj(1)"}
@@ -35,7 +41,7 @@ import pandas as pd
 
 from .design import Design
 from .errors import PriorError, closest
-from .families import LINKS, Family
+from .families import FAMILIES, LINKS, Family
 from .prior_rules import DataScales, brms_location_scale, evaluate_argument, load_preset, rules_for, split_prior
 
 __all__ = ["PriorSpec", "PriorEntry", "Prior", "prior", "parse_prior", "resolve_priors", "priors_frame", "DISTRIBUTIONS"]
@@ -184,6 +190,7 @@ def prior(text: str, cls: str = "b", coef: str = "", group: str = "") -> Prior:
     return Prior(text, cls, coef, group)
 
 
+_FAMILY_PARAMETERS = {aux.name for family in FAMILIES.values() for aux in family.aux}
 _ANY_VARIABLES = {name: 1.0 for name in ("s_y", "link_mean_y", "median_y", "mad_y", "s_x", "g_x", "s_z")}
 
 
@@ -220,7 +227,7 @@ def _layers(priors, link_scale: bool) -> list[_Layer]:
         elif isinstance(item, (str, Path)):
             label, rules = load_preset(item)
             user = _is_user_file(item)
-            layers.append(_Layer("user" if user else label, rules_for(rules, link_scale), user))
+            layers.append(_Layer(label, rules_for(rules, link_scale), user))
         else:
             raise PriorError(f"priors must be a dict such as {{'b': 'normal(0, 5)'}}, a preset name, a TOML file "
                              f"or a list of bmm.prior(...) objects; this list holds {item!r}.")
@@ -360,7 +367,10 @@ def resolve_priors(design: Design, family: Family, priors=None) -> list[PriorEnt
     classes = sorted({e.cls for e in entries} | {"b", "Intercept", "sd", "cor"})
     for layer in layers:
         if layer.user:
-            _check_names(layer.rules, entries, classes)
+            rules = layer.rules
+            if layer.label.startswith("file "):  # a user's preset file may name other families' parameters
+                rules = {k: v for k, v in rules.items() if k not in _FAMILY_PARAMETERS or k in classes}
+            _check_names(rules, entries, classes)
     return entries
 
 

@@ -223,3 +223,20 @@ def test_brms_preset_reproduces_brms(case):
         gap = abs(row["estimate"] - ref["mean"]) / ref["sd"]
         assert gap < 0.15, (row["term"], row["estimate"], ref["mean"], ref["sd"])
         assert row["std_error"] == pytest.approx(ref["sd"], rel=0.1), row["term"]
+
+
+def test_own_preset_file_works_across_families(tmp_path):
+    """A generic preset file may name family parameters the model lacks (sigma on a binomial model); its
+    rules autoscale and show the file they came from."""
+    path = tmp_path / "house.toml"
+    path.write_text('description = "house style"\nb = "normal(0, 1.5 s_y / s_x)"\nsigma = "exponential(1 / s_y)"\n'
+                    '[link_scale]\nb = "normal(0, 1 / g_x)"\n')
+    sleep = _entries(_sleep(str(path)))
+    assert sleep[("b", "", "Days")] == ("normal", (0.0, pytest.approx(1.5 * S_Y / S_X)))
+    assert sleep[("sigma", "", "")] == ("exponential", (pytest.approx(1 / S_Y),))
+    cbpp = _cbpp(path)
+    assert _entries(cbpp)[("b", "", "period[2]")] == ("normal", (0.0, 1.0))
+    assert cbpp.priors.set_index("coef").loc["period[2]", "source"] == "file house.toml: normal(0, 1 / g_x)"
+    path.write_text('sigmaa = "exponential(1)"\n')
+    with pytest.raises(PriorError, match="no parameter class 'sigmaa'"):
+        _sleep(path)
