@@ -33,8 +33,16 @@ __all__ = ["diagnose", "Diagnosis", "FINDING_COLUMNS"]
 
 FINDING_COLUMNS = ["kind", "parameter", "message", "advice"]
 RHAT_MAX, ESS_MIN, EBFMI_MIN, MIN_LEVELS = 1.01, 400, 0.3, 5
-_SIMPLIFY = ("simplify the random effects (drop the term, or write (x || g) to drop the correlations), use "
-             "priors='boundary' to keep the posterior mode off the boundary, or collect more levels")
+
+
+def _simplify(fit, group: str) -> str:
+    """The GLMM FAQ's advice for a singular fit, written for ``group``'s terms."""
+    terms = [t for b in fit.design.blocks if b.group == group for t in b.columns if t != "Intercept"]
+    independent = f"({' + '.join(terms)} || {group})" if terms else None
+    return ("Simplify the random effects of '" + group + "' (drop a term that carries no variance"
+            + (f", or write {independent} to drop the correlations" if independent else "")
+            + "), use priors='boundary' to keep the posterior mode off the boundary, or collect more levels of '"
+            + group + "'.")
 
 
 class Diagnosis(pd.DataFrame):
@@ -172,7 +180,7 @@ def _singular_sd(fit, group: str, term: str, draws: np.ndarray) -> dict | None:
     return _finding("singular_sd", f"sd_{group}__{term}",
                     f"the posterior is piled against zero (mode {mode:.3g}, 95% quantile {upper:.3g}; "
                     f"{evidence}): the data cannot tell this variance from zero (lme4 would report a singular "
-                    "fit).", f"If the term is not needed, drop it; otherwise {_SIMPLIFY} of '{group}'.")
+                    "fit).", _simplify(fit, group))
 
 
 def _block_findings(fit, block, terms: list[str], sd: np.ndarray, cor: np.ndarray | None) -> list[dict]:
@@ -190,7 +198,7 @@ def _block_findings(fit, block, terms: list[str], sd: np.ndarray, cor: np.ndarra
                                       f"the posterior is piled at {'+' if np.median(rho) > 0 else '-'}1 "
                                       f"({share:.0%} of it beyond 0.9 in absolute value): the terms vary "
                                       "together along one line, the block is (nearly) singular.",
-                                      f"Drop the correlation ((x || {block.group})) or a term; {_SIMPLIFY}."))
+                                      _simplify(fit, block.group)))
     scaled = sd[:, idx] * np.asarray(block.column_scale)[None, :]
     cov = scaled[:, :, None] * cor[:, idx][:, :, idx] * scaled[:, None, :]
     eigen = np.linalg.eigvalsh(cov)
@@ -200,7 +208,7 @@ def _block_findings(fit, block, terms: list[str], sd: np.ndarray, cor: np.ndarra
                               f"the covariance of ({' + '.join(block.columns)} | {block.group}), each term per SD "
                               f"of its column, has a near-zero eigenvalue (median smallest/largest {ratio:.2g}): "
                               "it spans fewer dimensions than it has terms.",
-                              f"Remove the term(s) that carry no variance; {_SIMPLIFY}."))
+                              _simplify(fit, block.group)))
     return found
 
 

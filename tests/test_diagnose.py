@@ -84,6 +84,26 @@ def test_boundary_preset_keeps_the_mode_off_zero(singular_default, singular_boun
     assert ("singular_sd", "sd_g__x") not in _kinds(singular_boundary.diagnose())
 
 
+def correlated_data(seed: int = 5) -> pd.DataFrame:
+    """30 groups x 10 rows; each group's slope is 0.3 + 0.3 x its intercept effect: correlation exactly +1."""
+    rng = np.random.default_rng(seed)
+    g = np.repeat(np.arange(30), 10)
+    x = np.tile(np.arange(10.0), 30)
+    u = rng.normal(0, 1.0, 30)
+    y = 2 + u[g] + (0.3 + 0.3 * u[g]) * x + rng.normal(0, 0.2, g.size)
+    return pd.DataFrame({"y": y, "x": x, "g": [f"g{i}" for i in g]})
+
+
+@pytest.mark.slow
+def test_correlation_piled_at_one_is_reported():
+    fit = _fit("y ~ x + (x | g)", correlated_data(), chains=2, draws=1000, warmup=500, seed=1)
+    rows = fit.diagnose().query("kind == 'singular_cor'")
+    assert list(rows["parameter"]) == ["cor_g__Intercept__x"]
+    assert "piled at +1" in rows["message"].iloc[0] and "(x || g)" in rows["advice"].iloc[0]
+    assert fit.tidy().set_index("term").loc["cor__Intercept.x", "conf_low"] > 0.85
+    assert fit.n_divergent == 0
+
+
 def test_a_healthy_fit_has_no_singular_or_separation_findings(sleep_fit):
     kinds = {k for k, _ in _kinds(sleep_fit.diagnose())}
     assert not kinds & {"singular_sd", "singular_cor", "singular_cov", "separation", "few_levels", "divergences",
