@@ -150,7 +150,8 @@ def _density_at_zero_and_mode(draws: np.ndarray) -> tuple[float, float]:
     spread = min(np.std(x), (np.quantile(x, 0.75) - np.quantile(x, 0.25)) / 1.34) or np.std(x)
     bandwidth = 0.9 * spread * x.size ** -0.2
     grid = np.linspace(0, np.quantile(x, 0.99), 200)
-    kernel = stats.norm.pdf((grid[:, None] - x[None, :]) / bandwidth) + stats.norm.pdf((grid[:, None] + x[None, :]) / bandwidth)
+    kernel = (stats.norm.pdf((grid[:, None] - x[None, :]) / bandwidth)
+              + stats.norm.pdf((grid[:, None] + x[None, :]) / bandwidth))
     density = kernel.sum(axis=1) / (x.size * bandwidth)
     return float(density[0]), float(grid[np.argmax(density)])
 

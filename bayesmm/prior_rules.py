@@ -32,9 +32,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .design import Design
 from .errors import PriorError, closest
+from .families import LINKS, Family
 
-__all__ = ["DataScales", "split_prior", "evaluate_argument", "load_preset", "PRESET_DIR", "preset_names"]
+__all__ = ["DataScales", "data_scales", "gelman_scale", "split_prior", "evaluate_argument", "load_preset", "rules_for",
+           "PRESET_DIR", "preset_names"]
 
 PRESET_DIR = Path(__file__).parent / "presets"
 _PHRASES = {"link(mean(y))": "link_mean_y"}
@@ -69,6 +72,37 @@ def brms_location_scale(y: np.ndarray, link: str) -> tuple[float, float]:
         median = float(np.median(transformed))
         mad = float(1.4826 * np.median(np.abs(transformed - median)))
     return (round(median, 1) if np.isfinite(median) else 0.0), (round(mad, 1) if np.isfinite(mad) else 0.0)
+
+
+def gelman_scale(column: np.ndarray) -> float:
+    """Gelman et al. (2008): a binary input is scaled by its range, any other by twice its SD."""
+    values = np.unique(column)
+    if len(values) == 2:
+        return float(values[1] - values[0])
+    return 2 * float(np.std(column)) or 1.0
+
+
+def data_scales(design: Design, family: Family) -> DataScales:
+    """The model-wide quantities of the module docstring, from the design's response."""
+    y = design.y if design.trials is None else design.y / design.trials
+    if family.log_response:
+        y = np.log(y)
+    gaussian = family.scale_from_data
+    scale_y = float(np.std(y)) if gaussian else 1.0
+    scale_y = scale_y if scale_y > 0 else 1.0
+    median, mad = brms_location_scale(np.asarray(y, dtype=float), family.link)
+    return DataScales(scale_y, _intercept_location(y, family, gaussian), median, mad, not gaussian)
+
+
+def _intercept_location(y: np.ndarray, family: Family, gaussian: bool) -> float:
+    """Where the intercept prior is centred: mean(y), or link(mean(y)) kept inside (-10, 10)."""
+    mean_y = float(np.mean(y))
+    if gaussian:
+        return mean_y
+    upper = 1 - 1e-3 if family.response in ("binary", "binomial", "unit") else None
+    with np.errstate(all="ignore"):
+        location = float(LINKS[family.link](np.clip(mean_y, 1e-3, upper)))
+    return float(np.clip(location, -10, 10)) if np.isfinite(location) else 0.0
 
 
 def split_prior(text: str) -> tuple[str, list[str]] | None:

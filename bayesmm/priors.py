@@ -6,8 +6,8 @@ default, boundary, separation, brms, rstanarm, vague), a TOML file path, or a li
 priors beat presets, per-coefficient/per-term ones beat class-wide ones, later ones beat earlier ones.
 Rules may be arithmetic of the data's scales (:mod:`bayesmm.prior_rules`).
 
-Default priors (the ``default`` preset; weakly informative, proper on every parameter, scaled so that the same formula gives
-sensible answers whatever the units; after rstanarm's autoscaling and brms's defaults):
+Default priors (the ``default`` preset; weakly informative, proper on every parameter, scaled so that the
+same formula gives sensible answers whatever the units; after rstanarm's autoscaling and brms's defaults):
 
 * ``s_y`` is the response's SD for identity-link continuous models (gaussian, student_t, gamma; for
   lognormal, whose ``mu`` is the mean of ``log y``, the SD of ``log y``) and 1 for models on a link scale
@@ -41,10 +41,11 @@ import pandas as pd
 
 from .design import Design
 from .errors import PriorError, closest
-from .families import FAMILIES, LINKS, Family
-from .prior_rules import DataScales, brms_location_scale, evaluate_argument, load_preset, rules_for, split_prior
+from .families import FAMILIES, Family
+from .prior_rules import DataScales, data_scales, evaluate_argument, gelman_scale, load_preset, rules_for, split_prior
 
-__all__ = ["PriorSpec", "PriorEntry", "Prior", "prior", "parse_prior", "resolve_priors", "priors_frame", "DISTRIBUTIONS"]
+__all__ = ["PriorSpec", "PriorEntry", "Prior", "prior", "parse_prior", "resolve_priors", "priors_frame",
+           "DISTRIBUTIONS"]
 
 # name -> (parameter names, indices that must be > 0, support)
 DISTRIBUTIONS = {
@@ -290,36 +291,6 @@ def _source(rule, label: str, cls: str, coef: str) -> str:
     return text if label in ("default", "preset default") else f"{label.removeprefix('preset ')}: {text}"
 
 
-def _gelman_scale(column: np.ndarray) -> float:
-    """Gelman et al. (2008): a binary input is scaled by its range, any other by twice its SD."""
-    values = np.unique(column)
-    if len(values) == 2:
-        return float(values[1] - values[0])
-    return 2 * float(np.std(column)) or 1.0
-
-
-def _data_scales(design: Design, family: Family) -> DataScales:
-    y = design.y if design.trials is None else design.y / design.trials
-    if family.log_response:
-        y = np.log(y)
-    gaussian = family.scale_from_data
-    scale_y = float(np.std(y)) if gaussian else 1.0
-    scale_y = scale_y if scale_y > 0 else 1.0
-    median, mad = brms_location_scale(np.asarray(y, dtype=float), family.link)
-    return DataScales(scale_y, _intercept_location(y, family, gaussian), median, mad, not gaussian)
-
-
-def _intercept_location(y: np.ndarray, family: Family, gaussian: bool) -> float:
-    """Where the intercept prior is centred: mean(y), or link(mean(y)) kept inside (-10, 10)."""
-    mean_y = float(np.mean(y))
-    if gaussian:
-        return mean_y
-    upper = 1 - 1e-3 if family.response in ("binary", "binomial", "unit") else None
-    with np.errstate(all="ignore"):
-        location = float(LINKS[family.link](np.clip(mean_y, 1e-3, upper)))
-    return float(np.clip(location, -10, 10)) if np.isfinite(location) else 0.0
-
-
 def _part_entries(resolve: _Resolver, design: Design, aux) -> list[PriorEntry]:
     """Priors of a family parameter's own regression (logit link for probabilities, log link otherwise):
     ``Intercept_<name>``: ``student_t(3, m, 2.5)`` with ``m = log(s_y)`` for ``sigma`` and 0 otherwise
@@ -333,14 +304,14 @@ def _part_entries(resolve: _Resolver, design: Design, aux) -> list[PriorEntry]:
         else:
             sx = float(np.std(X[:, j])) or 1.0
             entries.append(resolve.entry(f"b_{aux.name}", "", name, "normal(0, 2.5 / s_x)", "real",
-                                         s_x=sx, g_x=_gelman_scale(X[:, j])))
+                                         s_x=sx, g_x=gelman_scale(X[:, j])))
     return entries
 
 
 def resolve_priors(design: Design, family: Family, priors=None) -> list[PriorEntry]:
     """Every prior in effect for ``design`` and ``family``: the default preset (or the named one), then the
     user's priors; rules are turned into numbers with the data's scales (:mod:`bayesmm.prior_rules`)."""
-    scales = _data_scales(design, family)
+    scales = data_scales(design, family)
     layers = _layers(priors, scales.link_scale)
     resolve = _Resolver(layers, scales)
     entries = []
@@ -351,7 +322,7 @@ def resolve_priors(design: Design, family: Family, priors=None) -> list[PriorEnt
         if name != "Intercept":
             column = design.X[:, j]
             entries.append(resolve.entry("b", "", name, "normal(0, 2.5 s_y / s_x)", "real",
-                                         s_x=float(np.std(column)) or 1.0, g_x=_gelman_scale(column)))
+                                         s_x=float(np.std(column)) or 1.0, g_x=gelman_scale(column)))
     for block in design.blocks:
         for column, sz in zip(block.columns, block.column_scale):
             entries.append(resolve.entry("sd", block.group, column, "half_student_t(3, s_y / s_z)", "positive",
