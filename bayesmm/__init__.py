@@ -16,8 +16,10 @@ from .fit import Fit  # noqa: E402
 from .formula import parse_formula  # noqa: E402
 from .compare import compare  # noqa: E402
 from .io import load  # noqa: E402
+from .priors import Prior, prior  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = ["Model", "fit", "Fit", "datasets", "parse_formula", "BayesMMError", "BayesMMWarning", "FormulaError",
-           "DataError", "FamilyError", "PriorError", "SamplerError", "__version__", "compare", "load"]
+           "DataError", "FamilyError", "PriorError", "SamplerError", "__version__", "compare", "load", "prior",
+           "Prior"]

@@ -14,6 +14,7 @@ from .families import check_response, get_family, part_parameter
 from .fit import Fit
 from .formula import parse_formula
 from .priors import priors_frame, resolve_priors
+from .separation import check_separation, refuse_flat_priors
 
 __all__ = ["Model", "fit"]
 
@@ -41,6 +42,7 @@ class Model:
         self.design = dataclasses.replace(design, y=y, trials=trials)
         self._check_levels()
         self.prior_entries = resolve_priors(self.design, self.family, priors)
+        self.separation = check_separation(self.design, self.family, self.prior_entries)
         self.data = data
         self.part_specs = parts  # formulas of family parameters, for predictions on new data
         self.data_name = (data.attrs.get("name") if isinstance(data, pd.DataFrame) else None) or "data"
@@ -93,6 +95,7 @@ class Model:
         if target_accept is None:
             target_accept = self.family.target_accept
         settings = SamplerSettings(chains, draws, warmup, seed, target_accept, max_tree_depth, progress)
+        refuse_flat_priors(self.separation, self.prior_entries)
         start = time.perf_counter()
         structure, data = compile_model(self.design, self.family, self.prior_entries, marginalize)
         samples = sample_posterior(structure, data, settings)
@@ -102,6 +105,14 @@ class Model:
         idata = build_idata(samples, self.design, self.family, attrs)
         return Fit(idata, self.design, self.family, self.priors, settings, self.data_name,
                    time.perf_counter() - start, model=self)
+
+
+    def sample_prior(self, draws: int = 1000, seed: int = 0):
+        """Draws of every parameter from its prior and of the response from the prior predictive
+        distribution: an InferenceData with ``prior``, ``prior_predictive`` and ``observed_data``."""
+        from .prior_predictive import sample_prior
+
+        return sample_prior(self, draws, seed)
 
 
 def fit(formula: str, data, family="gaussian", priors=None, link: str | None = None, na_action: str = "omit",

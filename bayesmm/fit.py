@@ -106,6 +106,15 @@ class Fit:
         return pd.DataFrame(rows, columns=["grp", "var1", "var2", "sdcor", "std_error", "conf_low", "conf_high"])
 
     # ------------------------------------------------------------------ diagnostics (priors issue)
+    def diagnose(self) -> pd.DataFrame:
+        """Findings (kind, parameter, message, advice): convergence (Rhat, ESS, divergences, tree depth,
+        E-BFMI), singular random-effect SDs, correlations and covariances, separation, too few levels.
+        See :mod:`bayesmm.diagnostics`."""
+        from .diagnostics import diagnose
+
+        if "diagnose" not in self._cache:
+            self._cache["diagnose"] = diagnose(self)
+        return self._cache["diagnose"].copy()
 
     # ------------------------------------------------------------- evidence, comparison, save/load
     def intervals(self, parameters=None, prob: float = 0.95, interval: str = "eti") -> pd.DataFrame:

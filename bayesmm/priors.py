@@ -1,7 +1,13 @@
-"""Priors: parse distribution strings, resolve defaults autoscaled from the data, apply overrides.
+"""Priors: parse distribution strings, resolve presets and user priors into numbers with the data's scales.
 
-Default priors (weakly informative, proper on every parameter, scaled so that the same formula gives
-sensible answers whatever the units; after rstanarm's autoscaling and brms's defaults):
+``priors=`` takes a dict, a list of :func:`prior` objects, a preset name (``bayesmm/presets/*.toml``:
+default, boundary, separation, brms, rstanarm, vague), a TOML file path, or a list mixing them. The
+``default`` preset always lies underneath; a named preset on top of it, then the user's priors. User
+priors beat presets, per-coefficient/per-term ones beat class-wide ones, later ones beat earlier ones.
+Rules may be arithmetic of the data's scales (:mod:`bayesmm.prior_rules`).
+
+Default priors (the ``default`` preset; weakly informative, proper on every parameter, scaled so that the
+same formula gives sensible answers whatever the units; after rstanarm's autoscaling and brms's defaults):
 
 * ``s_y`` is the response's SD for identity-link continuous models (gaussian, student_t, gamma; for
   lognormal, whose ``mu`` is the mean of ``log y``, the SD of ``log y``) and 1 for models on a link scale
@@ -20,24 +26,26 @@ sensible answers whatever the units; after rstanarm's autoscaling and brms's def
   ``bayesmm.families``), e.g. gaussian ``sigma``: ``half_student_t(3, s_y)``, negative binomial ``phi``:
   ``inverse_gamma(0.5, 0.5)``, ``zi``/``hu``: ``beta(1, 1)``.
 
-Overrides are a plain dict per class, term and group::
+Overrides, per class, term and group (as a dict; the same layout in a TOML file)::
 
     {"b": "normal(0, 5)", "sd": {"Subject": "half_normal(10)"}, "Intercept": "normal(250, 100)"}
     {"b": {"Days": "normal(10, 5)"}, "sd": {"Subject": {"Days": "half_normal(5)"}}, "cor": "lkj(1)"}
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .design import Design
 from .errors import PriorError, closest
-from .families import LINKS, Family
+from .families import FAMILIES, Family
+from .prior_rules import DataScales, data_scales, evaluate_argument, gelman_scale, load_preset, rules_for, split_prior
 
-__all__ = ["PriorSpec", "PriorEntry", "parse_prior", "resolve_priors", "DISTRIBUTIONS"]
+__all__ = ["PriorSpec", "PriorEntry", "Prior", "prior", "parse_prior", "resolve_priors", "priors_frame",
+           "DISTRIBUTIONS"]
 
 # name -> (parameter names, indices that must be > 0, support)
 DISTRIBUTIONS = {
@@ -88,34 +96,35 @@ class PriorEntry:
     source: str
 
 
-def parse_prior(text) -> PriorSpec:
-    """Parse ``"student_t(3, 0, 2.5)"``; check the name, the number of arguments and their signs."""
+def parse_prior(text, variables: dict | None = None) -> PriorSpec:
+    """Parse ``"student_t(3, 0, 2.5)"``; check the name, the number of arguments and their signs. With
+    ``variables``, arguments may be arithmetic of them (``"normal(0, 2.5 s_y / s_x)"``, see
+    :mod:`bayesmm.prior_rules`)."""
     if isinstance(text, PriorSpec):
         return text
+    if isinstance(text, Prior):
+        text = text.text
     if not isinstance(text, str):
         raise PriorError(f"A prior must be a string such as 'normal(0, 2.5)', not {text!r}.")
-    match = re.fullmatch(r"\s*([A-Za-z_]+)\s*(?:\((.*)\))?\s*", text)
-    if not match:
+    parts = split_prior(text)
+    if parts is None:
         raise PriorError(f"Cannot read the prior '{text}': write it as name(arguments), e.g. 'normal(0, 2.5)'.")
-    name, body = match.group(1).lower(), match.group(2)
+    name, raw_args = parts
     if name not in DISTRIBUTIONS:
         raise PriorError(f"Unknown prior distribution '{name}'.{closest(name, DISTRIBUTIONS)} "
                          f"Valid names: {', '.join(DISTRIBUTIONS)}.")
     params, positive, _ = DISTRIBUTIONS[name]
-    try:
-        args = tuple(float(a) for a in body.split(",")) if body and body.strip() else ()
-    except ValueError:
-        raise PriorError(f"The arguments of '{text}' must be numbers.") from None
+    args = tuple(evaluate_argument(a, variables or {}, text) for a in raw_args)
     if len(args) != len(params):
         raise PriorError(f"'{name}' takes {len(params)} argument(s) ({', '.join(params) or 'none'}), "
                          f"but '{text}' gives {len(args)}.")
+    if not all(np.isfinite(args)):
+        raise PriorError(f"The arguments of '{text}' must be finite (they are {args}).")
     for i in positive:
         if not args[i] > 0:
             raise PriorError(f"The {params[i]} of '{text}' must be positive.")
     if name == "uniform" and not args[0] < args[1]:
         raise PriorError(f"'{text}': the lower bound must be below the upper bound.")
-    if not all(np.isfinite(args)):
-        raise PriorError(f"The arguments of '{text}' must be finite.")
     return PriorSpec(name, args)
 
 
@@ -148,73 +157,141 @@ def _for_class(spec: PriorSpec, cls: str, support: str, where: str) -> PriorSpec
     return spec
 
 
-class _Overrides:
-    """Looks user overrides up by class/group/coef and remembers which were used."""
+@dataclass(frozen=True)
+class Prior:
+    """One prior for a list of priors (brms's ``set_prior``): ``bmm.prior("student_t(3, 0, 2.5)", cls="b",
+    coef="Days")``; ``group`` and ``coef`` pick a random-effect group and term for ``sd``/``cor``."""
 
-    def __init__(self, priors):
-        if priors is None:
-            priors = {}
-        if not isinstance(priors, dict):
-            raise PriorError("priors must be a dict such as {'b': 'normal(0, 5)'} (presets come with a later "
-                             f"release), not {type(priors).__name__}.")
-        self.priors, self.used = priors, set()
+    text: str
+    cls: str = "b"
+    coef: str = ""
+    group: str = ""
 
-    def get(self, cls: str, group: str = "", coef: str = ""):
-        value = self.priors.get(cls)
-        if value is None:
-            return None
-        self.used.add(cls)
-        if isinstance(value, dict):
-            keys = [k for k in (group, coef) if k]
-            for key in keys[:1]:
-                value = value.get(key, value.get(f"sd__{key}") if cls == "sd" else None)
-                if isinstance(value, dict) and len(keys) > 1:
-                    value = value.get(keys[1], value.get(f"sd__{keys[1]}"))
-            if isinstance(value, dict) or value is None:
-                return None
-        return value
-
-    def check_names(self, entries: list[PriorEntry], classes) -> None:
-        for cls, value in self.priors.items():
-            if cls not in classes:
-                raise PriorError(f"The model has no parameter class '{cls}'.{closest(cls, classes)} "
-                                 f"Classes: {', '.join(classes)}.")
-            if not isinstance(value, dict):
-                continue
-            mine = [e for e in entries if e.cls == cls]
-            for key, sub in value.items():
-                names = {e.group or e.coef for e in mine}
-                if key not in names and (cls != "sd" or key.removeprefix("sd__") not in names):
-                    raise PriorError(f"Class '{cls}' has no {'group' if cls in ('sd', 'cor') else 'coefficient'} "
-                                     f"'{key}'.{closest(key, names)} Valid: {', '.join(sorted(names))}.")
-                if isinstance(sub, dict):
-                    terms = {e.coef for e in mine if e.group == key}
-                    for term in sub:
-                        if term not in terms and term.removeprefix("sd__") not in terms:
-                            raise PriorError(f"Group '{key}' has no term '{term}' with an SD.{closest(term, terms)} "
-                                             f"Valid: {', '.join(sorted(terms))}.")
+    def as_dict(self) -> dict:
+        if self.cls in ("sd", "cor") and self.group:
+            return {self.cls: {self.group: {self.coef: self.text} if self.coef else self.text}}
+        if self.group:
+            raise PriorError(f"bmm.prior(..., cls='{self.cls}', group='{self.group}'): only sd and cor priors take "
+                             "a group.")
+        return {self.cls: {self.coef: self.text} if self.coef else self.text}
 
 
-def _entry(overrides, cls, group, coef, default, rule, support) -> PriorEntry:
-    user = overrides.get(cls, group, coef)
-    where = f"prior on {cls}" + (f" {group}" if group else "") + (f" {coef}" if coef else "")
-    if user is not None:
-        return PriorEntry(cls, group, coef, _for_class(parse_prior(user), cls, support, where), "user")
-    return PriorEntry(cls, group, coef, parse_prior(default), rule)
+def prior(text: str, cls: str = "b", coef: str = "", group: str = "") -> Prior:
+    """A prior on class ``cls`` (``b``, ``Intercept``, ``sd``, ``cor``, ``sigma``, a family parameter, or a
+    distributional part's ``Intercept_zi``/``b_zi``), optionally one coefficient or group/term of it. Pass a
+    list of them as ``priors=``; the text may use the data scales of :mod:`bayesmm.prior_rules`.
+
+    >>> prior("student_t(3, 0, 2.5)", cls="b", coef="Days").as_dict()
+    {'b': {'Days': 'student_t(3, 0, 2.5)'}}
+    """
+    for name, value in (("text", text), ("cls", cls), ("coef", coef), ("group", group)):
+        if not isinstance(value, str):
+            raise PriorError(f"bmm.prior: {name} must be a string, not {value!r}.")
+    parse_prior(text, _ANY_VARIABLES)
+    return Prior(text, cls, coef, group)
 
 
-def _intercept_location(y: np.ndarray, family: Family, gaussian: bool) -> float:
-    """Where the intercept prior is centred: mean(y), or link(mean(y)) kept inside (-10, 10)."""
-    mean_y = float(np.mean(y))
-    if gaussian:
-        return mean_y
-    upper = 1 - 1e-3 if family.response in ("binary", "binomial", "unit") else None
-    with np.errstate(all="ignore"):
-        location = float(LINKS[family.link](np.clip(mean_y, 1e-3, upper)))
-    return float(np.clip(location, -10, 10)) if np.isfinite(location) else 0.0
+_FAMILY_PARAMETERS = {aux.name for family in FAMILIES.values() for aux in family.aux}
+_ANY_VARIABLES = {name: 1.0 for name in ("s_y", "link_mean_y", "median_y", "mad_y", "s_x", "g_x", "s_z")}
 
 
-def _part_entries(overrides, design: Design, aux, scale_y: float) -> list[PriorEntry]:
+@dataclass(frozen=True)
+class _Layer:
+    """One source of priors: a preset (generic rules) or what the user gave (checked against the model)."""
+
+    label: str
+    rules: dict
+    user: bool
+
+
+def _layers(priors, link_scale: bool) -> list[_Layer]:
+    """The default preset (unless a preset is named), then each item of ``priors`` in order: user priors
+    beat presets, more specific ones beat class-wide ones, later ones beat earlier ones."""
+    if priors is None:
+        items = []
+    elif isinstance(priors, list):
+        items = list(priors)
+    elif isinstance(priors, (dict, Prior, str, Path)):
+        items = [priors]
+    else:
+        raise PriorError("priors must be a dict such as {'b': 'normal(0, 5)'}, a preset name, a TOML file or a "
+                         f"list of bmm.prior(...) objects, not {type(priors).__name__}.")
+    items = ["default"] + items
+    layers = []
+    for item in items:
+        if isinstance(item, (Prior, dict)):
+            layers.append(_Layer("user", item.as_dict() if isinstance(item, Prior) else item, True))
+        elif isinstance(item, str) and split_prior(item) and split_prior(item)[0] in DISTRIBUTIONS:
+            raise PriorError(f"priors must be a dict such as {{'b': 'normal(0, 5)'}}, a preset name, a TOML file "
+                             f"or a list of bmm.prior(...) objects; this list holds the bare prior {item!r}: say "
+                             "which class it is for, e.g. bmm.prior('normal(0, 1)', cls='b').")
+        elif isinstance(item, (str, Path)):
+            label, rules = load_preset(item)
+            user = _is_user_file(item)
+            layers.append(_Layer(label, rules_for(rules, link_scale), user))
+        else:
+            raise PriorError(f"priors must be a dict such as {{'b': 'normal(0, 5)'}}, a preset name, a TOML file "
+                             f"or a list of bmm.prior(...) objects; this list holds {item!r}.")
+    return layers
+
+
+def _is_user_file(item) -> bool:
+    return isinstance(item, Path) or (isinstance(item, str) and item.endswith(".toml"))
+
+
+def _lookup(rules: dict, cls: str, group: str, coef: str):
+    """(rule, specificity) in one layer: 0 class-wide, 1 per group or coefficient, 2 per group and term."""
+    value = rules.get(cls)
+    if not isinstance(value, dict):
+        return (value, 0) if value is not None else None
+    keys = [k for k in (group, coef) if k]
+    depth = 0
+    for key in keys:
+        if not isinstance(value, dict):
+            break
+        value = value.get(key, value.get(f"sd__{key}") if cls == "sd" else None)
+        depth += 1
+    return None if value is None or isinstance(value, dict) else (value, depth)
+
+
+class _Resolver:
+    """Looks each parameter's rule up in the layers and turns it into numbers with the data's scales."""
+
+    def __init__(self, layers: list[_Layer], scales: DataScales):
+        self.layers, self.scales = layers, scales
+
+    def entry(self, cls, group, coef, fallback: str, support: str, **variables) -> PriorEntry:
+        found = []
+        for index, layer in enumerate(self.layers):
+            hit = _lookup(layer.rules, cls, group, coef)
+            if hit is not None:
+                found.append(((layer.user, hit[1], index), hit[0], layer))
+        where = f"prior on {cls}" + (f" {group}" if group else "") + (f" {coef}" if coef else "")
+        if not found:
+            rule, label = fallback, "default"
+        else:
+            _, rule, layer = max(found, key=lambda f: f[0])
+            label = layer.label
+        values = self.scales.variables(**variables)
+        spec = _for_class(parse_prior(rule, values), cls, support, where)
+        return PriorEntry(cls, group, coef, spec, _source(rule, label, cls, coef))
+
+
+def _source(rule, label: str, cls: str, coef: str) -> str:
+    """What ``model.priors`` shows next to the numbers: the rule and, unless it is the default, its origin."""
+    text = str(rule)
+    if cls == "sd" and coef == "Intercept":
+        text = text.replace(" / s_z", "")
+    if label == "user":
+        try:
+            parse_prior(text)
+            return "user"
+        except PriorError:
+            return f"user: {text}"
+    return text if label in ("default", "preset default") else f"{label.removeprefix('preset ')}: {text}"
+
+
+def _part_entries(resolve: _Resolver, design: Design, aux) -> list[PriorEntry]:
     """Priors of a family parameter's own regression (logit link for probabilities, log link otherwise):
     ``Intercept_<name>``: for a probability (``zi``, ``hu``) ``logistic(0, 1)``, which is uniform on the
     probability, as the ``beta(1, 1)`` of a constant ``zi`` and brms's default (a heavier-tailed prior lets
@@ -225,60 +302,77 @@ def _part_entries(overrides, design: Design, aux, scale_y: float) -> list[PriorE
     entries = []
     for j, name in enumerate(names):
         if name == "Intercept" and aux.support == "unit":
-            entries.append(_entry(overrides, f"Intercept_{aux.name}", "", "", "logistic(0, 1)",
-                                  "logistic(0, 1): uniform on the probability", "real"))
+            entries.append(resolve.entry(f"Intercept_{aux.name}", "", "", "logistic(0, 1)", "real"))
         elif name == "Intercept":
-            loc = float(np.log(scale_y)) if aux.name == "sigma" else 0.0
-            entries.append(_entry(overrides, f"Intercept_{aux.name}", "", "", f"student_t(3, {loc:.6g}, 2.5)",
-                                  "student_t(3, log(s_y) for sigma else 0, 2.5)", "real"))
+            loc = "log(s_y)" if aux.name == "sigma" else "0"
+            entries.append(resolve.entry(f"Intercept_{aux.name}", "", "", f"student_t(3, {loc}, 2.5)", "real"))
         else:
             sx = float(np.std(X[:, j])) or 1.0
-            entries.append(_entry(overrides, f"b_{aux.name}", "", name, f"normal(0, {2.5 / sx:.6g})",
-                                  "normal(0, 2.5 / s_x)", "real"))
+            entries.append(resolve.entry(f"b_{aux.name}", "", name, "normal(0, 2.5 / s_x)", "real",
+                                         s_x=sx, g_x=gelman_scale(X[:, j])))
     return entries
 
 
 def resolve_priors(design: Design, family: Family, priors=None) -> list[PriorEntry]:
-    """Every prior in effect for ``design`` and ``family``, defaults filled in as the module docstring says."""
-    overrides = _Overrides(priors)
-    y = design.y if design.trials is None else design.y / design.trials
-    if family.log_response:
-        y = np.log(y)
-    gaussian = family.scale_from_data
-    scale_y = float(np.std(y)) if gaussian else 1.0
-    scale_y = scale_y if scale_y > 0 else 1.0
-    location = _intercept_location(y, family, gaussian)
+    """Every prior in effect for ``design`` and ``family``: the default preset (or the named one), then the
+    user's priors; rules are turned into numbers with the data's scales (:mod:`bayesmm.prior_rules`)."""
+    scales = data_scales(design, family)
+    layers = _layers(priors, scales.link_scale)
+    resolve = _Resolver(layers, scales)
     entries = []
     names = list(design.fixed_names)
     if "Intercept" in names:
-        entries.append(_entry(overrides, "Intercept", "", "", f"student_t(3, {location:.6g}, {2.5 * scale_y:.6g})",
-                              "student_t(3, link(mean(y)), 2.5 s_y)", "real"))
+        entries.append(resolve.entry("Intercept", "", "", "student_t(3, link(mean(y)), 2.5 s_y)", "real"))
     for j, name in enumerate(names):
-        if name == "Intercept":
-            continue
-        sx = float(np.std(design.X[:, j])) or 1.0
-        entries.append(_entry(overrides, "b", "", name, f"normal(0, {2.5 * scale_y / sx:.6g})",
-                              "normal(0, 2.5 s_y / s_x)", "real"))
-    sd_mult = 1.0 if gaussian else 2.5
+        if name != "Intercept":
+            column = design.X[:, j]
+            entries.append(resolve.entry("b", "", name, "normal(0, 2.5 s_y / s_x)", "real",
+                                         s_x=float(np.std(column)) or 1.0, g_x=gelman_scale(column)))
     for block in design.blocks:
         for column, sz in zip(block.columns, block.column_scale):
-            rule = f"half_student_t(3, {'s_y' if gaussian else '2.5'}" + (" / s_z)" if column != "Intercept" else ")")
-            entries.append(_entry(overrides, "sd", block.group, column,
-                                  f"half_student_t(3, {sd_mult * scale_y / sz:.6g})", rule, "positive"))
+            entries.append(resolve.entry("sd", block.group, column, "half_student_t(3, s_y / s_z)", "positive",
+                                         s_z=float(sz)))
         if block.correlated and block.n_columns > 1:
-            entries.append(_entry(overrides, "cor", block.group, "", "lkj(2)", "lkj(2)", "correlation"))
+            entries.append(resolve.entry("cor", block.group, "", "lkj(2)", "correlation"))
     for aux in family.aux:
         if aux.name in design.parts:
-            entries += _part_entries(overrides, design, aux, scale_y)
-            continue
-        entries.append(_entry(overrides, aux.name, "", "", aux.default_prior.format(scale_y=f"{scale_y:.6g}"),
-                              aux.default_prior.replace("{scale_y}", "s_y"), aux.support))
+            entries += _part_entries(resolve, design, aux)
+        else:
+            entries.append(resolve.entry(aux.name, "", "", aux.default_prior.replace("{scale_y}", "s_y"),
+                                         aux.support))
     classes = sorted({e.cls for e in entries} | {"b", "Intercept", "sd", "cor"})
-    overrides.check_names(entries, classes)
+    for layer in layers:
+        if layer.user:
+            rules = layer.rules
+            if layer.label.startswith("file "):  # a user's preset file may name other families' parameters
+                rules = {k: v for k, v in rules.items() if k not in _FAMILY_PARAMETERS or k in classes}
+            _check_names(rules, entries, classes)
     return entries
 
 
+def _check_names(rules: dict, entries: list[PriorEntry], classes) -> None:
+    """Every class, coefficient, group and term the user named exists in the model."""
+    for cls, value in rules.items():
+        if cls not in classes:
+            raise PriorError(f"The model has no parameter class '{cls}'.{closest(cls, classes)} "
+                             f"Classes: {', '.join(classes)}.")
+        if not isinstance(value, dict):
+            continue
+        mine = [e for e in entries if e.cls == cls]
+        names = {e.group or e.coef for e in mine}
+        for key, sub in value.items():
+            if key not in names and (cls != "sd" or key.removeprefix("sd__") not in names):
+                raise PriorError(f"Class '{cls}' has no {'group' if cls in ('sd', 'cor') else 'coefficient'} "
+                                 f"'{key}'.{closest(key, names)} Valid: {', '.join(sorted(names))}.")
+            if isinstance(sub, dict):
+                terms = {e.coef for e in mine if e.group == key.removeprefix("sd__") or e.group == key}
+                for term in sub:
+                    if term not in terms and term.removeprefix("sd__") not in terms:
+                        raise PriorError(f"Group '{key}' has no term '{term}' with an SD.{closest(term, terms)} "
+                                         f"Valid: {', '.join(sorted(terms))}.")
+
+
 def priors_frame(entries: list[PriorEntry]) -> pd.DataFrame:
-    """The table ``Model.priors`` shows."""
+    """The table ``Model.priors`` shows: the numbers in effect and the rule that produced them."""
     return pd.DataFrame([{"class": e.cls, "group": e.group, "coef": e.coef, "prior": str(e.prior),
                           "source": e.source} for e in entries])

@@ -40,7 +40,7 @@ def _links(fit) -> str:
 
 def summary_text(fit) -> str:
     """Family, links, formula, data size, draws; group-level, population-level and family sections;
-    warnings for Rhat > 1.01 and divergences."""
+    one warning line per finding of ``fit.diagnose()``."""
     table = fit.tidy(0.95)
     s = fit.settings
     design = fit.design
@@ -82,18 +82,20 @@ def _label(term: str) -> str:
 
 
 def _warnings(fit, table: pd.DataFrame) -> list[str]:
+    """One line per finding of ``fit.diagnose()`` (Rhat and ESS findings one line per kind, listing the
+    parameters), then a pointer to the advice."""
+    findings = fit.diagnose()
+    if not len(findings):
+        return []
     out = []
-    bad_rhat = table[table["rhat"] > 1.01]
-    if len(bad_rhat):
-        out.append(f"Warning: {len(bad_rhat)} parameters have Rhat > 1.01 (max {bad_rhat['rhat'].max():.3f}): "
-                   "the chains have not converged; run longer chains before using these results.")
-    low_ess = table[table["ess_bulk"] < 100]
-    if len(low_ess):
-        out.append(f"Warning: {len(low_ess)} parameters have bulk ESS < 100; estimates are unreliable, run "
-                   "more draws.")
-    if fit.n_divergent:
-        current = float(fit.settings.target_accept)
-        out.append(f"Warning: {fit.n_divergent} divergent transitions after warmup. Increase target_accept "
-                   f"(now {current:g}; e.g. {0.95 if current < 0.95 else 0.99}) or simplify the model; see "
-                   "fit.diagnose() when available.")
+    grouped = {"rhat": "Rhat > 1.01", "ess_bulk": "bulk ESS < 400", "ess_tail": "tail ESS < 400"}
+    for kind, label in grouped.items():
+        rows = findings[findings["kind"] == kind]
+        if len(rows):
+            tail = (": the chains have not converged; run longer chains before using these results."
+                    if kind == "rhat" else ": estimates are imprecise; run more draws.")
+            out.append(f"Warning: {len(rows)} parameters have {label} ({', '.join(rows['parameter'])}){tail}")
+    for row in findings[~findings["kind"].isin(list(grouped))].itertuples():
+        out.append(f"Warning [{row.kind}]" + (f" {row.parameter}" if row.parameter else "") + f": {row.message}")
+    out.append("See fit.diagnose() for advice on each warning.")
     return out

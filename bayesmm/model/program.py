@@ -73,6 +73,14 @@ class ModelData(NamedTuple):
     part_X: tuple = ()
 
 
+class _Flat(dist.ImproperUniform):
+    """A flat (improper) prior whose ``sample`` gives zeros instead of raising, so that tracing the model to
+    find its sites (``potential.latent_sites``) works; the sampler never draws from it."""
+
+    def sample(self, key, sample_shape=()):
+        return jnp.zeros(tuple(sample_shape) + self.batch_shape + self.event_shape)
+
+
 def prior_distribution(spec: PriorSpec, shape=(), size: int | None = None):
     """A numpyro distribution for a parsed prior; ``shape`` broadcasts the arguments (for grouped priors,
     each argument may already be an array of length ``size``)."""
@@ -91,7 +99,7 @@ def prior_distribution(spec: PriorSpec, shape=(), size: int | None = None):
     if name == "uniform":
         return dist.Uniform(a[0], a[1])
     if name == "flat":
-        return dist.ImproperUniform(constraints.real, (size,) if size else (), ())
+        return _Flat(constraints.real, (size,) if size else (), ())
     if name == "half_normal":
         return dist.HalfNormal(a[0])
     if name == "half_student_t":

@@ -1,0 +1,255 @@
+"""``fit.diagnose()``: what can be wrong with a fit, each finding with a message and advice.
+
+Convergence (Vehtari et al. 2021, Stan's and brms's thresholds): ``rhat`` > 1.01, ``ess_bulk`` or
+``ess_tail`` < 400, ``divergences`` after warmup, ``treedepth`` (transitions that hit the maximum tree
+depth), ``ebfmi`` < 0.3 in a chain (Betancourt 2016).
+
+Where maximum likelihood breaks down (GLMM FAQ, "Singular models" and "Penalization/handling complete
+separation"):
+
+* ``singular_sd``: a random-effect SD whose posterior is piled against zero relative to its prior: its
+  posterior mode is at (or next to) zero and its posterior density at zero is at least the prior's (the
+  Savage-Dickey ratio p(0 | y) / p(0) >= 1: the data do not move it away from zero; with a prior that
+  vanishes at zero, a mode next to zero alone). lme4 reports such a fit as ``isSingular``.
+* ``singular_cor``: a correlation whose posterior is piled at +/-1 (more than half its mass beyond 0.9).
+* ``singular_cov``: the covariance matrix of a correlated block, with each term in units of one SD of its
+  column, has a near-zero smallest eigenvalue (posterior median of smallest / largest < 0.01): the block
+  has fewer dimensions than terms (lme4's ``rePCA``).
+* ``separation``: a coefficient whose maximum-likelihood estimate is infinite (:mod:`bayesmm.separation`).
+* ``few_levels``: a grouping factor with fewer than 5 levels carrying a variance.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .posterior import group_terms
+from .priors import parse_prior
+
+__all__ = ["diagnose", "Diagnosis", "FINDING_COLUMNS"]
+
+FINDING_COLUMNS = ["kind", "parameter", "message", "advice"]
+RHAT_MAX, ESS_MIN, EBFMI_MIN, MIN_LEVELS = 1.01, 400, 0.3, 5
+
+
+def _simplify(fit, group: str) -> str:
+    """The GLMM FAQ's advice for a singular fit, written for ``group``'s terms."""
+    terms = [t for b in fit.design.blocks if b.group == group for t in b.columns if t != "Intercept"]
+    independent = f"({' + '.join(terms)} || {group})" if terms else None
+    return ("Simplify the random effects of '" + group + "' (drop a term that carries no variance"
+            + (f", or write {independent} to drop the correlations" if independent else "")
+            + "), use priors='boundary' to keep the posterior mode off the boundary, or collect more levels of '"
+            + group + "'.")
+
+
+class Diagnosis(pd.DataFrame):
+    """The findings of :func:`diagnose`, one row each (kind, parameter, message, advice); prints readably."""
+
+    @property
+    def _constructor(self):
+        return Diagnosis
+
+    def lines(self) -> list[str]:
+        return [f"[{r.kind}] " + (f"{r.parameter}: " if r.parameter else "") + r.message
+                for r in self.itertuples()]
+
+    def __repr__(self) -> str:
+        if not len(self):
+            return "No problems found: convergence, singular fits, separation and group sizes all look fine."
+        out = []
+        for row in self.itertuples():
+            out.append(f"[{row.kind}] " + (f"{row.parameter}: " if row.parameter else "") + row.message)
+            out.append(f"    advice: {row.advice}")
+        return "\n".join(out)
+
+    def __str__(self) -> str:
+        return self.__repr__()
+
+
+def _finding(kind: str, parameter: str, message: str, advice: str) -> dict:
+    return {"kind": kind, "parameter": parameter, "message": message, "advice": advice}
+
+
+def _parameter_name(row) -> str:
+    """brms's variable names: b_Days, b_zi_Intercept, sd_Subject__Days, cor_Subject__Intercept__Days, sigma."""
+    if row["effect"] == "fixed":
+        return f"b_{row['term']}" if row["component"] == "cond" else f"b_{row['component']}_{row['term']}"
+    if row["group"] == "Residual":
+        return "sigma"
+    if row["effect"] == "ran_pars":
+        kind, _, names = row["term"].partition("__")
+        return f"{kind}_{row['group']}__{names.replace('.', '__')}"
+    return str(row["term"])
+
+
+def _convergence(fit) -> list[dict]:
+    table = fit.tidy()
+    found = []
+    for _, row in table.iterrows():
+        name = _parameter_name(row)
+        if row["rhat"] > RHAT_MAX:
+            found.append(_finding("rhat", name, f"Rhat = {row['rhat']:.3f} > {RHAT_MAX}: the chains disagree.",
+                                  "Run longer chains (more warmup and draws); if it stays, reparameterise or "
+                                  "simplify the model."))
+        for column, label in (("ess_bulk", "bulk"), ("ess_tail", "tail")):
+            if row[column] < ESS_MIN:
+                found.append(_finding(column, name, f"{label} ESS = {row[column]:.0f} < {ESS_MIN}: the "
+                                      f"{'mean' if label == 'bulk' else 'interval'} is estimated imprecisely.",
+                                      "Run more draws (or more chains)."))
+    stats_ = fit.idata.sample_stats
+    n_div = int(stats_["diverging"].values.sum())
+    total = stats_["diverging"].size
+    if n_div:
+        current = float(getattr(fit.settings, "target_accept", 0.8))
+        found.append(_finding("divergences", "", f"{n_div} of {total} transitions after warmup diverged: the "
+                              "posterior may be biased where the sampler could not go.",
+                              f"Increase target_accept (now {current:g}; e.g. {0.95 if current < 0.95 else 0.99}); "
+                              "if they remain, simplify the random effects "
+                              "or use more informative priors (e.g. priors='boundary' for SDs near zero)."))
+    depth = int(getattr(fit.settings, "max_tree_depth", 10))
+    hits = int((stats_["tree_depth"].values >= depth).sum())
+    if hits:
+        found.append(_finding("treedepth", "", f"{hits} of {total} transitions hit the maximum tree depth "
+                              f"({depth}): sampling was cut short, which is inefficient (not biased).",
+                              "Increase max_tree_depth, or rescale/reparameterise the model."))
+    if stats_["energy"].sizes["draw"] > 1:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            import arviz as az
+
+            bfmi = np.atleast_1d(az.bfmi(fit.idata))
+        for chain, value in enumerate(bfmi):
+            if value < EBFMI_MIN:
+                found.append(_finding("ebfmi", f"chain {chain}", f"E-BFMI = {value:.2f} < {EBFMI_MIN}: the "
+                                      "sampler explores the energy levels poorly (heavy tails, funnels).",
+                                      "Reparameterise or use more informative priors on the SDs."))
+    return found
+
+
+def _prior_density_at_zero(spec) -> float:
+    """The prior density of an SD at zero (infinite or zero for gamma shapes below or above 1)."""
+    a = spec.args
+    densities = {
+        "half_normal": lambda: 2 * stats.norm.pdf(0) / a[0],
+        "half_student_t": lambda: 2 * stats.t.pdf(0, a[0]) / a[1],
+        "half_cauchy": lambda: 2 / (np.pi * a[0]),
+        "exponential": lambda: a[0],
+        "gamma": lambda: np.inf if a[0] < 1 else (a[1] if a[0] == 1 else 0.0),
+        "uniform": lambda: 1 / (a[1] - a[0]) if a[0] == 0 else 0.0,
+    }
+    return float(densities.get(spec.dist, lambda: 0.0)())
+
+
+def _density_at_zero_and_mode(draws: np.ndarray) -> tuple[float, float]:
+    """Kernel density of positive draws, reflected at zero, with Silverman's robust bandwidth (so a long right
+    tail does not smear mass onto zero): its value at zero and the location of its maximum."""
+    x = np.sort(draws[np.isfinite(draws)])
+    if x.size < 10 or np.ptp(x) == 0:
+        return 0.0, float(np.median(x)) if x.size else 0.0
+    spread = min(np.std(x), (np.quantile(x, 0.75) - np.quantile(x, 0.25)) / 1.34) or np.std(x)
+    bandwidth = 0.9 * spread * x.size ** -0.2
+    grid = np.linspace(0, np.quantile(x, 0.99), 200)
+    kernel = (stats.norm.pdf((grid[:, None] - x[None, :]) / bandwidth)
+              + stats.norm.pdf((grid[:, None] + x[None, :]) / bandwidth))
+    density = kernel.sum(axis=1) / (x.size * bandwidth)
+    return float(density[0]), float(grid[np.argmax(density)])
+
+
+def _prior_spec(fit, group: str, term: str):
+    entries = getattr(fit.model, "prior_entries", None) if fit.model is not None else None
+    if entries is not None:
+        for e in entries:
+            if e.cls == "sd" and e.group == group and e.coef == term:
+                return e.prior
+    rows = fit.priors[(fit.priors["class"] == "sd") & (fit.priors["group"] == group) & (fit.priors["coef"] == term)]
+    return parse_prior(rows["prior"].iloc[0]) if len(rows) else None
+
+
+def _singular_sd(fit, group: str, term: str, draws: np.ndarray) -> dict | None:
+    at_zero, mode = _density_at_zero_and_mode(draws)
+    upper = float(np.quantile(draws, 0.95))
+    if not mode <= 0.05 * upper:
+        return None
+    spec = _prior_spec(fit, group, term)
+    prior_zero = _prior_density_at_zero(spec) if spec is not None else 0.0
+    ratio = at_zero / prior_zero if prior_zero > 0 else np.inf
+    if np.isfinite(prior_zero) and prior_zero > 0 and ratio < 1:
+        return None
+    evidence = (f"posterior density at zero {ratio:.1f} times the prior's" if np.isfinite(ratio)
+                else "although its prior vanishes at zero")
+    return _finding("singular_sd", f"sd_{group}__{term}",
+                    f"the posterior is piled against zero (mode {mode:.3g}, 95% quantile {upper:.3g}; "
+                    f"{evidence}): the data cannot tell this variance from zero (lme4 would report a singular "
+                    "fit).", _simplify(fit, group))
+
+
+def _block_findings(fit, block, terms: list[str], sd: np.ndarray, cor: np.ndarray | None) -> list[dict]:
+    """Correlations piled at +/-1 and a near-zero eigenvalue of the block's covariance draws."""
+    found = []
+    if cor is None:
+        return found
+    idx = [terms.index(c) for c in block.columns]
+    for a in range(len(idx)):
+        for b in range(a + 1, len(idx)):
+            rho = cor[:, idx[a], idx[b]]
+            share = float(np.mean(np.abs(rho) > 0.9))
+            if share > 0.5:
+                found.append(_finding("singular_cor", f"cor_{block.group}__{terms[idx[a]]}__{terms[idx[b]]}",
+                                      f"the posterior is piled at {'+' if np.median(rho) > 0 else '-'}1 "
+                                      f"({share:.0%} of it beyond 0.9 in absolute value): the terms vary "
+                                      "together along one line, the block is (nearly) singular.",
+                                      _simplify(fit, block.group)))
+    scaled = sd[:, idx] * np.asarray(block.column_scale)[None, :]
+    cov = scaled[:, :, None] * cor[:, idx][:, :, idx] * scaled[:, None, :]
+    eigen = np.linalg.eigvalsh(cov)
+    ratio = float(np.median(eigen[:, 0] / np.maximum(eigen[:, -1], 1e-300)))
+    if ratio < 0.01:
+        found.append(_finding("singular_cov", f"cov_{block.group}",
+                              f"the covariance of ({' + '.join(block.columns)} | {block.group}), each term per SD "
+                              f"of its column, has a near-zero eigenvalue (median smallest/largest {ratio:.2g}): "
+                              "it spans fewer dimensions than it has terms.",
+                              _simplify(fit, block.group)))
+    return found
+
+
+def _random_effects(fit) -> list[dict]:
+    post = fit.idata.posterior
+    found = []
+    for group, (terms, parts) in group_terms(fit.design).items():
+        sd = post[f"sd_{group}"].values.reshape(-1, len(terms))
+        cor = post[f"cor_{group}"].values.reshape(-1, len(terms), len(terms)) if f"cor_{group}" in post else None
+        for j, term in enumerate(terms):
+            hit = _singular_sd(fit, group, term, sd[:, j])
+            if hit:
+                found.append(hit)
+        for k, _ in parts:
+            block = fit.design.blocks[k]
+            if block.correlated and block.n_columns > 1:
+                found += _block_findings(fit, block, terms, sd, cor)
+    for group in dict.fromkeys(b.group for b in fit.design.blocks):
+        levels = next(b.n_levels for b in fit.design.blocks if b.group == group)
+        if levels < MIN_LEVELS:
+            found.append(_finding("few_levels", f"sd_{group}", f"'{group}' has only {levels} levels: a variance "
+                                  "estimated from so few is mostly prior (GLMM FAQ: at least 5-6 levels).",
+                                  f"Treat '{group}' as a fixed effect, or keep the prior's influence in mind "
+                                  "(compare priors='default' with priors='boundary')."))
+    return found
+
+
+def _separation(fit) -> list[dict]:
+    found = getattr(fit.model, "separation", None) if fit.model is not None else None
+    if not found:
+        return []
+    return [_finding("separation", f"b_{name}", f"{found.kind} separation: {detail}; its posterior is set by "
+                     "the prior.", "Keep a proper prior on it (the default, or priors='separation'), merge the "
+                     "level with another, or report it as a bound.")
+            for name, detail in found.details.items()]
+
+
+def diagnose(fit) -> Diagnosis:
+    """Every finding for ``fit`` (see the module docstring), convergence first."""
+    rows = _convergence(fit) + _random_effects(fit) + _separation(fit)
+    return Diagnosis(rows, columns=FINDING_COLUMNS)
