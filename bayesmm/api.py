@@ -81,8 +81,9 @@ class Model:
         """Sample the posterior with NUTS and return a :class:`~bayesmm.fit.Fit`.
 
         ``target_accept``: NUTS's target acceptance rate (default: the family's, 0.8 for most and 0.95 for
-        beta_binomial and zero_inflated_negbinomial, whose parameters trade off along a ridge); raise it
-        towards 0.99 if a fit reports divergent transitions.
+        beta_binomial and zero_inflated_negbinomial, whose parameters trade off along a ridge, and for
+        identity/inverse/sqrt links of positive means, whose edge rejects steps); raise it towards 0.99 if a
+        fit reports divergent transitions.
         ``progress``: show a progress bar (default: only for long runs in a terminal).
         ``marginalize``: for gaussian models, integrate the random effects out exactly and draw them from
         their conditional afterwards (default: whenever the model allows it; ``False`` samples them).
@@ -93,7 +94,7 @@ class Model:
         from .posterior import build_idata
 
         if target_accept is None:
-            target_accept = self.family.target_accept
+            target_accept = self.family.default_target_accept
         settings = SamplerSettings(chains, draws, warmup, seed, target_accept, max_tree_depth, progress)
         refuse_flat_priors(self.separation, self.prior_entries)
         start = time.perf_counter()

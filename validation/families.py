@@ -21,6 +21,10 @@ def simulated(kind: str, seed: int = 11) -> pd.DataFrame:
     eta = 0.5 + 0.4 * x + rng.normal(0, 0.5, groups)[g]
     if kind == "gamma":
         y = rng.gamma(3.0, np.exp(eta) / 3.0)
+    elif kind == "gamma_identity":
+        y = rng.gamma(3.0, (10 + 2 * x + 1.5 * rng.normal(0, 1, groups)[g]) / 3.0)
+    elif kind == "gamma_inverse":
+        y = rng.gamma(3.0, 1 / (0.2 + 0.03 * x + 0.02 * rng.normal(0, 1, groups)[g]) / 3.0)
     elif kind == "lognormal":
         y = np.exp(rng.normal(eta, 0.6))
     else:  # beta
@@ -41,6 +45,8 @@ CASES = [
     ("beta_binomial", "cbpp", bmm.datasets.load("cbpp"), "cbind(incidence, size - incidence) ~ period + (1 | herd)", {}),
     ("student_t", "sleepstudy", bmm.datasets.load("sleepstudy"), "Reaction ~ Days + (Days | Subject)", {}),
     ("gamma", "simulated", simulated("gamma"), "y ~ x + (1 | g)", {}),
+    ("gamma", "sim identity", simulated("gamma_identity"), "y ~ x + (1 | g)", {"link": "identity"}),
+    ("gamma", "sim inverse", simulated("gamma_inverse"), "y ~ x + (1 | g)", {"link": "inverse"}),
     ("lognormal", "simulated", simulated("lognormal"), "y ~ x + (1 | g)", {}),
     ("beta", "simulated", simulated("beta"), "y ~ x + (1 | g)", {}),
 ]
