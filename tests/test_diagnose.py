@@ -13,13 +13,6 @@ from bayesmm.diagnostics import FINDING_COLUMNS, _density_at_zero_and_mode
 SLEEP = bmm.datasets.load("sleepstudy")
 
 
-def singular_data(seed: int = 3) -> pd.DataFrame:
-    """5 groups x 30 rows; intercepts vary (SD 1), the slope of x does not (SD 0); residual SD 1."""
-    rng = np.random.default_rng(seed)
-    g = np.repeat(np.arange(5), 30)
-    x = np.tile(np.arange(10.0), 15)
-    y = 2 + rng.normal(0, 1.0, 5)[g] + 0.5 * x + rng.normal(0, 1.0, 150)
-    return pd.DataFrame({"y": y, "x": x, "g": [f"g{i}" for i in g]})
 
 
 def _fit(formula, data, **kwargs):
@@ -30,12 +23,12 @@ def _fit(formula, data, **kwargs):
 
 @pytest.fixture(scope="module")
 def singular_default():
-    return _fit("y ~ x + (x | g)", singular_data(), chains=2, draws=1000, warmup=500, seed=1)
+    return _fit("y ~ x + (x | g)", bmm.datasets.simulate("singular"), chains=2, draws=1000, warmup=500, seed=1)
 
 
 @pytest.fixture(scope="module")
 def singular_boundary():
-    return _fit("y ~ x + (x | g)", singular_data(), priors="boundary", chains=2, draws=1000, warmup=500, seed=1)
+    return _fit("y ~ x + (x | g)", bmm.datasets.simulate("singular"), priors="boundary", chains=2, draws=1000, warmup=500, seed=1)
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +140,7 @@ def test_low_ebfmi_is_found_on_random_walk_energies(sleep_fit):
 
 
 def test_too_few_levels_for_a_variance():
-    df = singular_data().query("g in ['g0', 'g1', 'g2']")
+    df = bmm.datasets.simulate("singular").query("g in ['g0', 'g1', 'g2']")
     fit = _fit("y ~ x + (1 | g)", df, chains=2, draws=300, warmup=300, seed=1)
     rows = fit.diagnose().query("kind == 'few_levels'")
     assert list(rows["parameter"]) == ["sd_g"] and "only 3 levels" in rows["message"].iloc[0]

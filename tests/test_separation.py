@@ -3,7 +3,6 @@ before sampling, the default prior's finite answer, and the refusal of flat prio
 import warnings
 
 import numpy as np
-import pandas as pd
 import pytest
 
 import bayesmm as bmm
@@ -62,16 +61,6 @@ def test_binomial_rows_with_all_trials_successful():
     assert not detect_separation(X, ["Intercept", "g[1]"], y_mixed, trials)
 
 
-def separated_data(seed: int = 2) -> pd.DataFrame:
-    """A bernoulli GLMM: random intercepts for 10 groups; treatment level 'c' is all successes."""
-    rng = np.random.default_rng(seed)
-    g = np.repeat(np.arange(10), 24)
-    treatment = np.tile(np.array(["a", "b", "c"]), 80)
-    x = rng.normal(size=g.size)
-    eta = -0.3 + 0.8 * x + rng.normal(0, 0.7, 10)[g] + np.where(treatment == "b", 0.5, 0.0)
-    y = (rng.random(g.size) < 1 / (1 + np.exp(-eta))).astype(int)
-    y[treatment == "c"] = 1
-    return pd.DataFrame({"y": y, "x": x, "treatment": treatment, "g": [f"g{i}" for i in g]})
 
 
 FORMULA = "y ~ x + treatment + (1 | g)"
@@ -79,7 +68,7 @@ FORMULA = "y ~ x + treatment + (1 | g)"
 
 def test_model_warns_naming_the_level_and_what_the_prior_does():
     with pytest.warns(BayesMMWarning) as record:
-        model = bmm.Model(FORMULA, separated_data(), family="bernoulli")
+        model = bmm.Model(FORMULA, bmm.datasets.simulate("separation"), family="bernoulli")
     text = " ".join(str(w.message) for w in record)
     assert "Quasi-complete separation" in text and "treatment[c]" in text and "level 'c'" in text
     assert f"the prior normal(0, {2.5 / np.std(np.arange(240) % 3 == 2):.4g}) keeps its posterior finite" in text
@@ -87,7 +76,7 @@ def test_model_warns_naming_the_level_and_what_the_prior_does():
 
 
 def test_gaussian_models_are_not_checked():
-    df = separated_data().assign(y=lambda d: d["y"] + d["x"])
+    df = bmm.datasets.simulate("separation").assign(y=lambda d: d["y"] + d["x"])
     with warnings.catch_warnings():
         warnings.simplefilter("error", BayesMMWarning)
         assert not bmm.Model(FORMULA, df).separation
@@ -95,18 +84,18 @@ def test_gaussian_models_are_not_checked():
 
 def test_flat_prior_under_separation_is_warned_about_then_refused():
     with pytest.warns(BayesMMWarning, match="flat prior leaves the posterior improper"):
-        model = bmm.Model(FORMULA, separated_data(), family="bernoulli", priors={"b": "flat"})
+        model = bmm.Model(FORMULA, bmm.datasets.simulate("separation"), family="bernoulli", priors={"b": "flat"})
     with pytest.raises(PriorError, match=r"treatment\[c\] have flat priors.*improper"):
         model.fit(chains=1, draws=10, warmup=10)
     with pytest.warns(BayesMMWarning), pytest.raises(PriorError, match="improper"):
-        bmm.fit(FORMULA, separated_data(), family="bernoulli", priors="brms", chains=1, draws=10, warmup=10)
+        bmm.fit(FORMULA, bmm.datasets.simulate("separation"), family="bernoulli", priors="brms", chains=1, draws=10, warmup=10)
 
 
 @pytest.fixture(scope="module")
 def separated_fit():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", BayesMMWarning)
-        return bmm.fit(FORMULA, separated_data(), family="bernoulli", chains=2, draws=1000, warmup=500, seed=1)
+        return bmm.fit(FORMULA, bmm.datasets.simulate("separation"), family="bernoulli", chains=2, draws=1000, warmup=500, seed=1)
 
 
 def test_default_prior_keeps_the_separated_coefficient_finite(separated_fit):

@@ -10,8 +10,9 @@ from importlib import resources
 import pandas as pd
 
 from ..errors import DataError, closest
+from .simulated import simulate
 
-__all__ = ["load", "names", "EXAMPLES", "FACTORS"]
+__all__ = ["load", "names", "simulate", "EXAMPLES", "FACTORS"]
 
 #: Columns read as factors (strings), as in the lme4 / glmmTMB reference fits.
 FACTORS = {
