@@ -24,6 +24,7 @@ import ast
 import re
 
 import numpy as np
+import pandas as pd
 
 from .errors import BayesMMError, closest
 from .evidence import (AnswerTable, catalogue, check_prob, draws_of, log_density_at, prior_log_density, prior_of,

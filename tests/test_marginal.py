@@ -2,7 +2,6 @@
 conditional draws of the random effects, checked against dense linear algebra by hand (scipy)."""
 import bayesmm.inference  # noqa: F401  (float64)
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd

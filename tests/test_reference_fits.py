@@ -7,7 +7,6 @@ near 0.03 posterior SD, small against these tolerances.
 """
 import warnings
 
-import numpy as np
 import pytest
 
 import bayesmm as bmm
