@@ -17,6 +17,11 @@ separation"):
   has fewer dimensions than terms (lme4's ``rePCA``).
 * ``separation``: a coefficient whose maximum-likelihood estimate is infinite (:mod:`bayesmm.separation`).
 * ``few_levels``: a grouping factor with fewer than 5 levels carrying a variance.
+
+Model checking: ``pareto_k``: observations whose PSIS-LOO Pareto k exceeds 0.7 (Vehtari et al. 2017, 2024):
+their leave-one-out estimates, and so ``fit.loo()`` and ``bmm.compare``, are unreliable. Computed when the
+pointwise log-likelihood has at most ``LOO_MAX_VALUES`` values (draws x rows); above that, ``fit.loo()``
+gives it on request.
 """
 from __future__ import annotations
 
@@ -33,6 +38,7 @@ __all__ = ["diagnose", "Diagnosis", "FINDING_COLUMNS"]
 
 FINDING_COLUMNS = ["kind", "parameter", "message", "advice"]
 RHAT_MAX, ESS_MIN, EBFMI_MIN, MIN_LEVELS = 1.01, 400, 0.3, 5
+LOO_MAX_VALUES = 20_000_000
 
 
 def _simplify(fit, group: str) -> str:
@@ -249,7 +255,31 @@ def _separation(fit) -> list[dict]:
             for name, detail in found.details.items()]
 
 
+def _pareto_k(fit) -> list[dict]:
+    from .compare import K_THRESHOLD, loo
+
+    log_lik = getattr(fit.idata, "log_likelihood", None)
+    if log_lik is None or sum(v.size for v in log_lik.data_vars.values()) > LOO_MAX_VALUES:
+        return []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            k = np.asarray(loo(fit).pareto_k)
+        except Exception:  # noqa: BLE001 - a non-finite log-likelihood is reported by convergence findings
+            return []
+    bad = np.flatnonzero(k > K_THRESHOLD)
+    if not bad.size:
+        return []
+    labels = fit.design.row_labels
+    rows = ", ".join(str(labels[i] if labels is not None else i) for i in bad[:8]) + (", ..." if bad.size > 8 else "")
+    return [_finding("pareto_k", "", f"{bad.size} of {k.size} observations have PSIS-LOO Pareto k > {K_THRESHOLD} "
+                     f"(rows {rows}): fit.loo() and bmm.compare() are unreliable for them.",
+                     "These are influential observations (an outlier, a small group, an observation-level effect). "
+                     "Compare models by K-fold cross-validation, or try a more robust family (student_t, "
+                     "negbinomial) and check the rows.")]
+
+
 def diagnose(fit) -> Diagnosis:
     """Every finding for ``fit`` (see the module docstring), convergence first."""
-    rows = _convergence(fit) + _random_effects(fit) + _separation(fit)
+    rows = _convergence(fit) + _random_effects(fit) + _separation(fit) + _pareto_k(fit)
     return Diagnosis(rows, columns=FINDING_COLUMNS)

@@ -151,3 +151,20 @@ def test_empty_diagnosis_prints_a_sentence():
     from bayesmm.diagnostics import Diagnosis
 
     assert repr(Diagnosis([], columns=FINDING_COLUMNS)).startswith("No problems found")
+
+
+def test_pareto_k_finding_counts_the_rows_loo_flags():
+    """cbpp (56 rows, one herd-period per row): PSIS-LOO flags some rows with k > 0.7; diagnose() reports
+    exactly those rows (the count in its message equals az.loo's), and print(fit) mentions it."""
+    from answers_fits import cbpp_fit
+
+    fit = cbpp_fit()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        k = np.asarray(fit.loo().pareto_k)
+    findings = fit.diagnose()
+    rows = findings[findings["kind"] == "pareto_k"]
+    n_bad = int((k > 0.7).sum())
+    assert n_bad > 0 and len(rows) == 1
+    assert rows["message"].iloc[0].startswith(f"{n_bad} of 56 observations")
+    assert "Pareto k" in str(fit)
