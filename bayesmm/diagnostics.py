@@ -34,7 +34,7 @@ from scipy import stats
 from .posterior import group_terms
 from .priors import parse_prior
 
-__all__ = ["diagnose", "Diagnosis", "FINDING_COLUMNS"]
+__all__ = ["diagnose", "Diagnosis", "FINDING_COLUMNS", "density_at_zero_and_mode"]
 
 FINDING_COLUMNS = ["kind", "parameter", "message", "advice"]
 RHAT_MAX, ESS_MIN, EBFMI_MIN, MIN_LEVELS = 1.01, 400, 0.3, 5
@@ -149,7 +149,7 @@ def _prior_density_at_zero(spec) -> float:
     return float(densities.get(spec.dist, lambda: 0.0)())
 
 
-def _density_at_zero_and_mode(draws: np.ndarray) -> tuple[float, float]:
+def density_at_zero_and_mode(draws: np.ndarray) -> tuple[float, float]:
     """Kernel density of positive draws, reflected at zero, with Silverman's robust bandwidth (so a long right
     tail does not smear mass onto zero): its value at zero and the location of its maximum."""
     x = np.sort(draws[np.isfinite(draws)])
@@ -175,7 +175,7 @@ def _prior_spec(fit, group: str, term: str):
 
 
 def _singular_sd(fit, group: str, term: str, draws: np.ndarray) -> dict | None:
-    at_zero, mode = _density_at_zero_and_mode(draws)
+    at_zero, mode = density_at_zero_and_mode(draws)
     upper = float(np.quantile(draws, 0.95))
     if not mode <= 0.05 * upper:
         return None

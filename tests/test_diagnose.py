@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import bayesmm as bmm
-from bayesmm.diagnostics import FINDING_COLUMNS, _density_at_zero_and_mode
+from bayesmm.diagnostics import FINDING_COLUMNS, density_at_zero_and_mode
 
 SLEEP = bmm.datasets.load("sleepstudy")
 
@@ -70,8 +70,8 @@ def test_default_settings_give_no_divergences_on_the_singular_model(singular_def
 def test_boundary_preset_keeps_the_mode_off_zero(singular_default, singular_boundary):
     default_sd = singular_default.idata.posterior["sd_g"].sel(g__term="x").values.ravel()
     boundary_sd = singular_boundary.idata.posterior["sd_g"].sel(g__term="x").values.ravel()
-    _, default_mode = _density_at_zero_and_mode(default_sd)
-    at_zero, boundary_mode = _density_at_zero_and_mode(boundary_sd)
+    _, default_mode = density_at_zero_and_mode(default_sd)
+    at_zero, boundary_mode = density_at_zero_and_mode(boundary_sd)
     assert default_mode < 0.05 * np.quantile(default_sd, 0.95)  # default: mode at the boundary
     assert boundary_mode > np.quantile(boundary_sd, 0.05) > 0.01  # boundary: mode inside the bulk
     assert ("singular_sd", "sd_g__x") not in _kinds(singular_boundary.diagnose())

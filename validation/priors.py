@@ -9,7 +9,7 @@ import warnings
 
 
 import bayesmm as bmm
-from bayesmm.diagnostics import _density_at_zero_and_mode
+from bayesmm.diagnostics import density_at_zero_and_mode
 
 
 
@@ -30,7 +30,7 @@ def main() -> None:
         start = time.perf_counter()
         fit = bmm.fit("y ~ x + (x | g)", bmm.datasets.simulate("singular"), priors=preset, **settings)
         draws = fit.idata.posterior["sd_g"].sel(g__term="x").values.ravel()
-        _, mode = _density_at_zero_and_mode(draws)
+        _, mode = density_at_zero_and_mode(draws)
         row = fit.tidy().set_index("term").loc["sd__x"]
         kinds = sorted({k for k in fit.diagnose()["kind"] if not k.startswith("ess")})
         print(f"singular / {preset:8s}: sd(x) mean {row['estimate']:.3f}, mode {mode:.3f}, 95% "
