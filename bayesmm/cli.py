@@ -13,7 +13,9 @@ Data files are CSV or Parquet (Parquet needs pyarrow). Errors print one line and
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tomllib
 import warnings
 
 __all__ = ["main"]
@@ -199,8 +201,6 @@ def _priors(args) -> int:
     from .errors import PriorError, closest
     from .prior_rules import PRESET_DIR, preset_names
 
-    import tomllib
-
     names = preset_names()
     if args.action == "list":
         for name in names:
@@ -227,6 +227,9 @@ def main(argv=None) -> int:
     warnings.formatwarning = lambda message, category, *rest: f"{category.__name__}: {message}\n"
     try:
         return _COMMANDS[args.command](args)
+    except BrokenPipeError:  # `bayesmm priors list | head`: the reader left; as Python's docs advise
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except Exception as err:  # noqa: BLE001 - the command line prints one line, never a traceback
         if args.debug:
             raise

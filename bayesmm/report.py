@@ -83,8 +83,7 @@ def _model_section(fit) -> Section:
 
 
 def _priors_section(fit) -> Section:
-    text = ("Every prior in effect, after autoscaling to the data; `rule` says which preset or argument set "
-            "it.")
+    text = "Every prior in effect, after autoscaling to the data; the source column gives the rule that set it."
     return Section("priors", SECTIONS["priors"], [("text", text), ("table", fit.priors)])
 
 

@@ -63,7 +63,6 @@ def test_notebook_runs(path, monkeypatch):
 
     # The kernel imports this checkout's bayesmm even when it is not installed.
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
-    monkeypatch.setenv("MPLBACKEND", "Agg")
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(notebook, timeout=600, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})
@@ -75,7 +74,7 @@ def test_notebook_runs(path, monkeypatch):
     print(f"{path.name}: {time.perf_counter() - start:.0f} s")
     images = sum("image/png" in output.get("data", {}) for cell in notebook.cells if cell.cell_type == "code"
                  for output in cell.outputs)
-    assert images >= 2, f"{path.name} drew {images} plots"
+    assert images >= 1, f"{path.name} drew no plots"
 
 
 def test_discrete_ppc_draws_when_a_mean_lies_outside_its_interval():
