@@ -1,14 +1,26 @@
-"""The ``bayesmm`` command line: ``bayesmm fit DATA.csv "FORMULA" --family F`` and ``bayesmm example NAME``.
+"""The ``bayesmm`` command line.
 
-Errors print one line and exit with status 2 (``--debug`` shows the traceback).
+    bayesmm fit DATA.csv "FORMULA" --family F [--priors PRESET|FILE] [--chains --draws --warmup --seed]
+                [--report out.html|out.md] [--save fit.nc]
+    bayesmm summary fit.nc
+    bayesmm predict fit.nc NEW.csv --out pred.csv
+    bayesmm example NAME
+    bayesmm priors list | bayesmm priors show NAME
+
+Data files are CSV or Parquet (Parquet needs pyarrow). Errors print one line and exit with status 2
+(``--debug`` shows the traceback).
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tomllib
 import warnings
 
 __all__ = ["main"]
+
+_PARQUET = (".parquet", ".pq")
 
 
 def _sampler_options(parser: argparse.ArgumentParser) -> None:
@@ -21,51 +33,116 @@ def _sampler_options(parser: argparse.ArgumentParser) -> None:
                        help="NUTS target acceptance (default: the family's, 0.8 for most)")
     group.add_argument("--max-tree-depth", type=int, default=10, help="NUTS maximum tree depth (default 10)")
     group.add_argument("--progress", action="store_true", help="show a progress bar")
+
+
+def _output_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("output")
+    group.add_argument("--report", metavar="PATH", default=None,
+                       help="also write a self-contained report (.html or .md, plots embedded)")
+    group.add_argument("--save", metavar="PATH", default=None,
+                       help="also save the fit (netCDF, e.g. fit.nc) for 'bayesmm summary' and 'bayesmm predict'")
+
+
+def _debug(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
+
+
+def _fit_parser(commands) -> None:
+    fit = commands.add_parser("fit", help="fit a model to a CSV or Parquet file and print the summary",
+                              description="Fit FORMULA to DATA with NUTS and print a brms-like summary.")
+    fit.add_argument("data", help="a .csv or .parquet file (Parquet needs pyarrow)")
+    fit.add_argument("formula", help="lme4-style formula, e.g. \"y ~ x + (x | g)\"")
+    fit.add_argument("--family", default="gaussian", help="response family (default gaussian), e.g. binomial, "
+                     "poisson, negbinomial, zero_inflated_poisson")
+    fit.add_argument("--link", default=None, help="link function (default: the family's first)")
+    fit.add_argument("--priors", metavar="PRESET|FILE", default=None,
+                     help="a prior preset (see 'bayesmm priors list') or a TOML file of priors")
+    fit.add_argument("--factors", default="", help="comma-separated columns to read as factors (strings)")
+    _sampler_options(fit)
+    _output_options(fit)
+    _debug(fit)
 
 
 def _parser() -> argparse.ArgumentParser:
     from . import __version__
+    from .datasets import EXAMPLES
 
     parser = argparse.ArgumentParser(prog="bayesmm", description="Bayesian mixed models from lme4-style formulas.")
     parser.add_argument("--version", action="version", version=f"bayesmm {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
-    fit = commands.add_parser("fit", help="fit a model to a CSV or Parquet file and print the summary",
-                              description="Fit FORMULA to DATA and print a brms-like summary.")
-    fit.add_argument("data", help="a .csv or .parquet file")
-    fit.add_argument("formula", help="lme4-style formula, e.g. \"y ~ x + (x | g)\"")
-    fit.add_argument("--family", default="gaussian", help="response family (default gaussian)")
-    fit.add_argument("--link", default=None, help="link function (default: the family's first)")
-    fit.add_argument("--factors", default="", help="comma-separated columns to read as factors (strings)")
-    _sampler_options(fit)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _fit_parser(commands)
+    summary = commands.add_parser("summary", help="print the summary of a saved fit",
+                                  description="Print the brms-like summary of a fit saved with --save.")
+    summary.add_argument("fit", help="a fit saved with 'bayesmm fit ... --save fit.nc' or fit.save()")
+    summary.add_argument("--report", metavar="PATH", default=None, help="also write a report (.html or .md)")
+    _debug(summary)
+    predict = commands.add_parser("predict", help="predict new data from a saved fit",
+                                  description="Predict the rows of NEW from a saved fit: Estimate, Est.Error and "
+                                              "the credible interval per row, appended to NEW's columns.")
+    predict.add_argument("fit", help="a saved fit (netCDF)")
+    predict.add_argument("newdata", help="a .csv or .parquet file with the predictors (and grouping columns)")
+    predict.add_argument("--out", metavar="PATH", default=None, help="write a CSV here (default: print it)")
+    predict.add_argument("--kind", choices=["mean", "response", "link"], default="mean",
+                         help="mean: expected response (default); response: new observations; link: linear predictor")
+    predict.add_argument("--re", choices=["all", "none"], default="all",
+                         help="all: include random effects (default); none: population level")
+    predict.add_argument("--new-levels", choices=["sample", "population", "error"], default="sample",
+                         help="levels not in the training data: draw their effects (default), set them to 0, or refuse")
+    predict.add_argument("--prob", type=float, default=0.95, help="credible interval probability (default 0.95)")
+    predict.add_argument("--seed", type=int, default=0, help="seed for new levels and --kind response")
+    _debug(predict)
     example = commands.add_parser("example", help="fit a bundled example and print the summary",
                                   description="Fit one of the bundled examples and print its summary.")
-    from .datasets import EXAMPLES
-
     example.add_argument("name", choices=sorted(EXAMPLES), help="which example")
     _sampler_options(example)
+    _output_options(example)
+    _debug(example)
+    priors = commands.add_parser("priors", help="list the prior presets or show one",
+                                 description="'bayesmm priors list' lists the presets; 'bayesmm priors show NAME' "
+                                             "prints a preset's TOML file (its rules and where they come from).")
+    priors.add_argument("action", choices=["list", "show"], help="list the presets or show one")
+    priors.add_argument("name", nargs="?", default=None, help="the preset to show")
+    _debug(priors)
     return parser
 
 
-def _read(path: str, factors: list[str]):
+def _read(path: str, factors=()):
+    """A CSV or Parquet file as a DataFrame; ``factors`` columns are read as strings."""
     import pandas as pd
 
     from .errors import DataError
 
+    factors, parquet = list(factors), path.lower().endswith(_PARQUET)
+    if parquet:
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise DataError(f"Reading the Parquet file {path} needs pyarrow: pip install pyarrow, or save the "
+                            "data as CSV.") from None
     try:
-        if path.endswith((".parquet", ".pq")):
+        if parquet:
             frame = pd.read_parquet(path)
+            for column in factors:
+                if column in frame.columns:
+                    frame[column] = frame[column].astype(str)
         else:
             frame = pd.read_csv(path, dtype={c: str for c in factors} or None)
     except FileNotFoundError:
         raise DataError(f"No such file: {path}") from None
-    except (ValueError, OSError, ImportError) as err:
+    except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as err:
         raise DataError(f"Cannot read {path}: {err}") from None
     frame.attrs["name"] = path
     return frame
 
 
-def _run(args) -> int:
+def _write_outputs(fit, args) -> None:
+    if getattr(args, "save", None):
+        print(f"Saved the fit to {fit.save(args.save)}")
+    if getattr(args, "report", None):
+        print(f"Wrote the report to {fit.report(args.report)}")
+
+
+def _fit(args) -> int:
     from . import datasets
     from .api import fit
 
@@ -74,27 +151,93 @@ def _run(args) -> int:
                    progress=True if args.progress else None)
     if args.command == "example":
         data_name, formula, family = datasets.EXAMPLES[args.name]
-        data, link = datasets.load(data_name), None
+        data, link, priors = datasets.load(data_name), None, None
     else:
         data = _read(args.data, [c.strip() for c in args.factors.split(",") if c.strip()])
-        formula, family, link = args.formula, args.family, args.link
-    print(fit(formula, data, family=family, link=link, **sampler))
+        formula, family, link, priors = args.formula, args.family, args.link, args.priors
+    result = fit(formula, data, family=family, link=link, priors=priors, **sampler)
+    print(result)
+    _write_outputs(result, args)
     return 0
 
 
+def _summary(args) -> int:
+    from .io import load
+
+    result = load(args.fit)
+    print(result)
+    if args.report:
+        print(f"Wrote the report to {result.report(args.report)}")
+    return 0
+
+
+def _predict(args) -> int:
+    import pandas as pd
+
+    from .io import load
+
+    result = load(args.fit)
+    training = result.model.data
+    factors = [c for c in training.columns if not pd.api.types.is_numeric_dtype(training[c])
+               or pd.api.types.is_bool_dtype(training[c])]
+    newdata = _read(args.newdata, factors)
+    table = result.predict(newdata, kind=args.kind, re=args.re, new_levels=args.new_levels, prob=args.prob,
+                           seed=args.seed)
+    out = pd.concat([newdata.reset_index(drop=True), table.reset_index(drop=True)], axis=1)
+    if args.out:
+        try:
+            out.to_csv(args.out, index=False)
+        except OSError as err:
+            from .errors import DataError
+
+            raise DataError(f"Cannot write {args.out}: {err.strerror}.") from None
+        print(f"Wrote {len(out)} predictions to {args.out}")
+    else:
+        print(out.to_csv(index=False), end="")
+    return 0
+
+
+def _priors(args) -> int:
+    from .errors import PriorError, closest
+    from .prior_rules import PRESET_DIR, preset_names
+
+    names = preset_names()
+    if args.action == "list":
+        for name in names:
+            description = tomllib.loads((PRESET_DIR / f"{name}.toml").read_text()).get("description", "")
+            print(f"{name:10s} {' '.join(description.split())[:100]}")
+        return 0
+    if args.name is None:
+        raise PriorError(f"'bayesmm priors show' needs a preset name: one of {', '.join(names)}.")
+    if args.name not in names:
+        raise PriorError(f"Unknown prior preset '{args.name}'.{closest(args.name, names)} Presets: {', '.join(names)}.")
+    print((PRESET_DIR / f"{args.name}.toml").read_text(), end="")
+    return 0
+
+
+_COMMANDS = {"fit": _fit, "example": _fit, "summary": _summary, "predict": _predict, "priors": _priors}
+
+
 def main(argv=None) -> int:
-    """Entry point of the ``bayesmm`` console script."""
+    """Entry point of the ``bayesmm`` console script: returns the exit status (0, or 2 on an error)."""
     from .errors import BayesMMError, BayesMMWarning
 
     args = _parser().parse_args(argv)
     warnings.simplefilter("always", BayesMMWarning)
     warnings.formatwarning = lambda message, category, *rest: f"{category.__name__}: {message}\n"
     try:
-        return _run(args)
-    except BayesMMError as err:
+        return _COMMANDS[args.command](args)
+    except BrokenPipeError:  # `bayesmm priors list | head`: the reader left; as Python's docs advise
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except Exception as err:  # noqa: BLE001 - the command line prints one line, never a traceback
         if args.debug:
             raise
-        print(f"bayesmm: error: {err}", file=sys.stderr)
+        if isinstance(err, BayesMMError):
+            print(f"bayesmm: error: {err}", file=sys.stderr)
+        else:
+            print(f"bayesmm: unexpected error ({type(err).__name__}): {err}. Run again with --debug for the "
+                  "traceback and report it.", file=sys.stderr)
         return 2
 
 

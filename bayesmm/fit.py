@@ -233,6 +233,15 @@ class Fit:
 
         return plot_effects(self, effect, prob, re, resolution)
 
+    # ------------------------------------------------------------------------------------ report
+    def report(self, path) -> str:
+        """Write one self-contained report (``.html`` or ``.md``, plots embedded): model, priors, summary,
+        p-value analogues, random-effect variances, diagnostics with advice, trace and posterior predictive
+        plots, versions and seed. Returns the path. See :mod:`bayesmm.report`."""
+        from .report import report
+
+        return report(self, path)
+
     # ----------------------------------------------------------------------------------- display
     @property
     def n_divergent(self) -> int:

@@ -75,7 +75,9 @@ def _discrete_ppc(y: np.ndarray, y_rep: np.ndarray, prob: float, max_value: int 
     mean = replicated.mean(axis=0)
     fig, (bars, zeros) = plt.subplots(1, 2, figsize=(10, 4))
     bars.bar(values, observed, color="C0", alpha=0.6, label="observed")
-    bars.errorbar(values, mean, yerr=[mean - low, high - mean], fmt="o", color="k", label="replicated")
+    # a skewed count's mean can lie outside its interval (rare large values): clip the bars at the mean
+    bars.errorbar(values, mean, yerr=[np.maximum(mean - low, 0), np.maximum(high - mean, 0)], fmt="o", color="k",
+                  label="replicated")
     bars.set_xlabel(f"response (values of {cap} or more pooled)" if np.max(y) > cap else "response")
     bars.set_ylabel("rows")
     bars.legend()

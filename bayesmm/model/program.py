@@ -96,8 +96,8 @@ def prior_distribution(spec: PriorSpec, shape=(), size: int | None = None):
         return dist.Logistic(a[0], a[1])
     if name == "laplace":
         return dist.Laplace(a[0], a[1])
-    if name == "uniform":
-        return dist.Uniform(a[0], a[1])
+    if name == "uniform":  # numpy bounds: the support (an interval) must not hold tracers (latent_sites)
+        return dist.Uniform(*(np.asarray(x, dtype=float) for x in spec.args))
     if name == "flat":
         return _Flat(constraints.real, (size,) if size else (), ())
     if name == "half_normal":

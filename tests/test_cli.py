@@ -1,0 +1,153 @@
+"""The command line: fit -> save -> summary -> predict on a bundled CSV, reports, priors, Parquet, help and
+one-line errors."""
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bayesmm as bmm
+from bayesmm.cli import _parser, _read, main
+from bayesmm.report import SECTIONS
+
+FORMULA = "Reaction ~ Days + (Days | Subject)"
+SAMPLER = ["--chains", "2", "--draws", "300", "--warmup", "300", "--seed", "5"]
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cli")
+    bmm.datasets.load("sleepstudy").to_csv(folder / "sleep.csv", index=False)
+    pd.DataFrame({"Days": [0, 9, 9], "Subject": ["308", "308", "new"]}).to_csv(folder / "new.csv", index=False)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def fitted(workdir):
+    """Runs ``bayesmm fit ... --priors boundary --save --report`` once; returns (exit status, stdout)."""
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        status = main(["fit", str(workdir / "sleep.csv"), FORMULA, "--factors", "Subject", "--priors", "boundary",
+                       "--save", str(workdir / "fit.nc"), "--report", str(workdir / "report.html"), *SAMPLER])
+    return status, out.getvalue()
+
+
+def test_fit_matches_the_python_api(fitted, workdir):
+    status, out = fitted
+    assert status == 0
+    frame = pd.read_csv(workdir / "sleep.csv", dtype={"Subject": str})
+    api = bmm.fit(FORMULA, frame, priors="boundary", chains=2, draws=300, warmup=300, seed=5)
+    saved = bmm.load(workdir / "fit.nc")
+    np.testing.assert_allclose(saved.tidy()["estimate"], api.tidy()["estimate"], rtol=1e-10)
+    assert f"{api.fixef().loc['Days', 'Estimate']:.2f}" in out
+    assert "boundary" in " ".join(saved.priors["source"])  # --priors reached the model
+    assert f"Saved the fit to {workdir / 'fit.nc'}" in out
+
+
+def test_summary_of_saved_fit_prints_the_same_table(fitted, workdir, capsys):
+    _, fit_out = fitted
+    assert main(["summary", str(workdir / "fit.nc")]) == 0
+    summary_out = capsys.readouterr().out
+    section = fit_out[fit_out.index("Population-Level Effects"):fit_out.index("Family Specific")]
+    assert section in summary_out
+
+
+def test_predict_round_trip(fitted, workdir, capsys):
+    assert main(["predict", str(workdir / "fit.nc"), str(workdir / "new.csv"), "--out",
+                 str(workdir / "pred.csv")]) == 0
+    assert "Wrote 3 predictions" in capsys.readouterr().out
+    pred = pd.read_csv(workdir / "pred.csv", dtype={"Subject": str})
+    assert list(pred.columns[:2]) == ["Days", "Subject"] and len(pred) == 3
+    saved = bmm.load(workdir / "fit.nc")
+    # Subject 308's expected reaction is the mean over draws of its own line: (b0 + r0) + Days (b1 + r1).
+    post = saved.idata.posterior
+    b = post["b"].values.reshape(-1, 2)
+    r = post["r_Subject"].sel(Subject__level="308").values.reshape(-1, 2)
+    truth = np.mean((b[:, 0] + r[:, 0]) + 9 * (b[:, 1] + r[:, 1]))
+    assert pred.loc[1, "Estimate"] == pytest.approx(truth, rel=1e-8)
+    expected = saved.predict(pd.DataFrame({"Days": [0, 9, 9], "Subject": ["308", "308", "new"]}))
+    np.testing.assert_allclose(pred["Estimate"], expected["Estimate"], rtol=1e-10)
+    assert pred.loc[2, "Est.Error"] > pred.loc[1, "Est.Error"]  # a new subject adds the between-subject spread
+
+
+def test_predict_population_level_to_stdout(fitted, workdir, capsys):
+    assert main(["predict", str(workdir / "fit.nc"), str(workdir / "new.csv"), "--re", "none"]) == 0
+    from io import StringIO
+
+    pred = pd.read_csv(StringIO(capsys.readouterr().out))
+    b = bmm.load(workdir / "fit.nc").idata.posterior["b"].values.reshape(-1, 2)
+    assert pred.loc[1, "Estimate"] == pytest.approx(np.mean(b[:, 0] + 9 * b[:, 1]), rel=1e-8)
+    assert pred.loc[1, "Estimate"] == pytest.approx(pred.loc[2, "Estimate"], rel=1e-12)
+
+
+def test_report_from_the_command_line(fitted, workdir):
+    text = (workdir / "report.html").read_text(encoding="utf-8")
+    for section in SECTIONS:
+        assert f'<section id="{section}">' in text
+    assert "data:image/png;base64," in text
+
+
+def test_priors_list_and_show(capsys):
+    assert main(["priors", "list"]) == 0
+    listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert listed == ["boundary", "brms", "default", "rstanarm", "separation", "vague"]
+    assert main(["priors", "show", "separation"]) == 0
+    assert "cauchy(0, 2.5" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["fit", "missing.csv", "y ~ x"], "No such file: missing.csv"),
+    (["summary", "missing.nc"], "no file 'missing.nc'"),
+    (["priors", "show", "bondary"], "Did you mean 'boundary'"),
+    (["priors", "show"], "needs a preset name"),
+])
+def test_errors_print_one_line(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("bayesmm: error: ") and message in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_bad_formula_and_family_are_one_line(workdir, capsys):
+    for argv in (["fit", str(workdir / "sleep.csv"), "Reaction ~ Days + (Days | Subjct)"],
+                 ["fit", str(workdir / "sleep.csv"), FORMULA, "--family", "poison"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("bayesmm: error: ") and len(err.strip().splitlines()) == 1
+    with pytest.raises(bmm.BayesMMError):
+        main(["fit", str(workdir / "sleep.csv"), FORMULA, "--family", "poison", "--debug"])
+
+
+def test_parquet_reads_like_csv(workdir):
+    pytest.importorskip("pyarrow")
+    frame = bmm.datasets.load("sleepstudy")
+    frame.to_parquet(workdir / "sleep.parquet")
+    from_parquet = _read(str(workdir / "sleep.parquet"), ["Subject"])
+    from_csv = _read(str(workdir / "sleep.csv"), ["Subject"])
+    pd.testing.assert_frame_equal(from_parquet.astype({"Subject": str}), from_csv.astype({"Subject": str}))
+
+
+def test_parquet_without_pyarrow_says_what_to_install(monkeypatch, workdir):
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    with pytest.raises(bmm.DataError, match="needs pyarrow: pip install pyarrow"):
+        _read(str(workdir / "data.parquet"))
+
+
+@pytest.mark.parametrize("command, options", [
+    ("fit", ["--family", "--link", "--priors", "--factors", "--chains", "--draws", "--warmup", "--seed",
+             "--target-accept", "--report", "--save", "--debug"]),
+    ("summary", ["--report", "--debug"]),
+    ("predict", ["--out", "--kind", "--re", "--new-levels", "--prob", "--seed", "--debug"]),
+    ("example", ["--chains", "--seed", "--report", "--save", "sleepstudy", "cbpp"]),
+    ("priors", ["list", "show"]),
+])
+def test_help_is_complete(command, options, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        _parser().parse_args([command, "--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    for option in options:
+        assert option in text

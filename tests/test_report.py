@@ -1,0 +1,108 @@
+"""fit.report(): one self-contained HTML or Markdown file with every section, valid HTML, embedded plots,
+and numbers that agree with the fit's own tables."""
+import base64
+import re
+from html.parser import HTMLParser
+
+import pytest
+
+import bayesmm as bmm
+from bayesmm.report import SECTIONS
+
+VOID = {"meta", "img", "br", "hr", "link", "input", "col", "area", "base", "embed", "source", "track", "wbr"}
+
+
+class _Checker(HTMLParser):
+    """Collects tag-balance errors, section ids, images and text."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.stack, self.errors, self.ids, self.images, self.text = [], [], [], [], []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "section":
+            self.ids.append(attrs.get("id"))
+        if tag == "img":
+            self.images.append(attrs.get("src", ""))
+        if tag not in VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag):
+        if tag in VOID:
+            return
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"</{tag}> closes {self.stack[-1] if self.stack else 'nothing'}")
+        else:
+            self.stack.pop()
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+@pytest.fixture(scope="module")
+def sleep_fit():
+    return bmm.fit("Reaction ~ Days + (Days | Subject)", bmm.datasets.load("sleepstudy"), chains=2, draws=300,
+                   warmup=300, seed=3)
+
+
+@pytest.fixture(scope="module")
+def html_report(sleep_fit, tmp_path_factory):
+    path = tmp_path_factory.mktemp("report") / "report.html"
+    assert sleep_fit.report(path) == str(path)
+    return path.read_text(encoding="utf-8")
+
+
+def test_html_is_balanced_and_has_every_section(html_report):
+    checker = _Checker()
+    checker.feed(html_report)
+    checker.close()
+    assert checker.errors == []
+    assert checker.stack == []
+    assert html_report.startswith("<!DOCTYPE html>")
+    assert checker.ids == list(SECTIONS)
+    text = " ".join(checker.text)
+    for title in SECTIONS.values():
+        assert title in text
+
+
+def test_html_is_self_contained_with_png_plots(html_report, sleep_fit):
+    checker = _Checker()
+    checker.feed(html_report)
+    assert len(checker.images) == 2  # trace and posterior predictive
+    for src in checker.images:
+        assert src.startswith("data:image/png;base64,")
+        assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not re.search(r'(src|href)="(https?:)?//', html_report)  # nothing fetched from the network
+
+
+def test_html_numbers_match_the_fit(html_report, sleep_fit):
+    tidy = sleep_fit.tidy().set_index("term")
+    assert f"{tidy.loc['Days', 'estimate']:.4g}" in html_report
+    assert f"{tidy.loc['sd__Observation', 'estimate']:.4g}" in html_report
+    pd_days = sleep_fit.pvalues().loc["Days", "pd"]
+    assert f"<td>{pd_days:.4g}</td>" in html_report
+    assert "Reaction ~ Days + (Days | Subject)" in html_report
+    assert "<td>180</td>" in html_report  # observations
+    assert "<th>seed</th><td>3</td>" in html_report
+    import numpyro
+
+    assert f"<td>{numpyro.__version__}</td>" in html_report
+    assert "seed=3" in html_report and "draws=300" in html_report  # the call that reproduces it
+
+
+def test_markdown_report(sleep_fit, tmp_path):
+    path = tmp_path / "report.md"
+    text = open(sleep_fit.report(str(path)), encoding="utf-8").read()
+    headings = re.findall(r"^## (.+)$", text, flags=re.M)
+    assert headings == list(SECTIONS.values())
+    assert text.count("](data:image/png;base64,") == 2
+    assert "| Days |" in text
+    assert f"{sleep_fit.tidy().set_index('term').loc['Days', 'estimate']:.4g}" in text
+
+
+def test_report_rejects_unknown_suffix_and_missing_folder(sleep_fit, tmp_path):
+    with pytest.raises(bmm.BayesMMError, match=r"\.html or \.md"):
+        sleep_fit.report(tmp_path / "report.pdf")
+    with pytest.raises(bmm.BayesMMError, match="does not exist"):
+        sleep_fit.report(tmp_path / "missing" / "report.html")
