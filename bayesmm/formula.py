@@ -244,6 +244,9 @@ def _call_args(expr: str, name: str, formula: str, position: int) -> list[str] |
 def _parse_response(text: str, formula: str, position: int) -> ResponseSpec:
     if not text:
         raise FormulaError("The formula has no response: write it as 'y ~ x + (1 | g)'.", formula, 0)
+    if "|" in text:
+        raise FormulaError("The response holds a '|': random-effect terms belong on the right of '~', "
+                           "e.g. y ~ x + (1 | g).", formula, position + text.index("|"))
     _check_fixed_piece(text, formula, position)
     for name, kind in (("cbind", "cbind"), ("p", "trials")):
         args = _call_args(text, name, formula, position)
