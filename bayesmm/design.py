@@ -120,6 +120,9 @@ def _formulae_matrix(rhs: str, frame: pd.DataFrame, spec: FormulaSpec, what: str
                             "number? Convert it with pd.to_numeric or use it as a factor.") from None
         raise FormulaError(f"The {what} '{rhs}' cannot be built: {message}.", spec.text) from None
     common = matrices.common
+    if common is None:  # '0' alone: formulae builds no matrix at all
+        raise FormulaError(f"The {what} '{rhs}' has no columns (no intercept and no terms). Add '1' for an "
+                           "intercept or a term; bayesmm does not fit models without fixed effects.", spec.text)
     frame_out = common.as_dataframe()
     values = frame_out.to_numpy(dtype=float)
     if not np.all(np.isfinite(values)):

@@ -343,6 +343,9 @@ def parse_formula(formula: str) -> FormulaSpec:
     tilde = tildes[0]
     lhs, lhs_pos = _strip(text[:tilde], 0)
     response = _parse_response(lhs, text, lhs_pos)
+    if response.kind == "expr" and not expression_variables(response.exprs[0], text, lhs_pos):
+        raise FormulaError(f"The response '{lhs}' uses no column of the data: write the response column's name "
+                           "before '~'.", text, lhs_pos)
     rhs_text = text[tilde + 1:]
     if not rhs_text.strip():
         raise FormulaError("Nothing after '~': write '~ 1' for an intercept-only model.", text, tilde + 1)
