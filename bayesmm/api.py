@@ -137,8 +137,9 @@ def fit(formula: str, data, family="gaussian", priors=None, link: str | None = N
 
 _SETTINGS = ("chains", "draws", "warmup", "seed", "target_accept", "max_tree_depth", "progress", "marginalize")
 #: brms / rstanarm / PyMC names users reach for, and what bayesmm calls them
-_ALIASES = {"iter": "draws (brms's iter counts warmup + draws: draws = iter - warmup)", "cores": "chains (chains already run in parallel over the CPU cores)",
-            "tune": "warmup", "samples": "draws", "adapt_delta": "target_accept", "random_seed": "seed",
+_ALIASES = {"iter": "draws (brms's iter counts warmup + draws: draws = iter - warmup)",
+            "cores": "chains (chains already run in parallel over the CPU cores)", "tune": "warmup",
+            "samples": "draws", "adapt_delta": "target_accept", "random_seed": "seed",
             "max_treedepth": "max_tree_depth", "num_samples": "draws", "num_warmup": "warmup",
             "num_chains": "chains"}
 
