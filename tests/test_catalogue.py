@@ -176,7 +176,8 @@ CATALOGUE: dict[str, dict[str, Case]] = {
                                                        "Subject": ["308", "309"]})),
             DataError, ("missing values", "['Days']", "Drop or fill")),
         "newdata-duplicated-columns": Case(
-            lambda fit, tmp: fit.predict(pd.concat([ONE_ROW, ONE_ROW[["Days"]]], axis=1)), DataError, ("duplicated column names", "['Days']")),
+            lambda fit, tmp: fit.predict(pd.concat([ONE_ROW, ONE_ROW[["Days"]]], axis=1)), DataError,
+            ("duplicated column names", "['Days']")),
         "new-level-with-new-levels-error": Case(
             lambda fit, tmp: fit.predict(ONE_ROW.assign(Subject=["999"]), new_levels="error"), DataError,
             ("'Subject'", "['999']", "new_levels='sample'")),
