@@ -134,13 +134,13 @@ def _worker_setup() -> None:
 
 
 def run(settings: Settings, families=FAMILIES, workers: int = 1, partial: str | None = None,
-        block: int = 10) -> pd.DataFrame:
+        block: int = 10, start: int = 0) -> pd.DataFrame:
     """Ranks of every replication of every family: a DataFrame with one row per fit. Work goes out in
     blocks of ``block`` replications, families interleaved; ``partial``: a CSV path rewritten as blocks
     finish, so that an interrupted run keeps an even share of every family."""
     simulated = {family: simulate(family, settings) for family in families}
     tasks = []
-    for first in range(0, settings.replications, block):
+    for first in range(start, settings.replications, block):  # ``start``: resume an interrupted run
         for family, (data, truth, ys) in simulated.items():
             reps = range(first, min(first + block, settings.replications))
             tasks.append((family, settings, data, [(rep, ys[rep], truth.iloc[rep].to_dict()) for rep in reps]))
@@ -226,6 +226,7 @@ def main(argv=None) -> int:
     parser.add_argument("--families", default=",".join(FAMILIES), help="comma-separated subset")
     parser.add_argument("--workers", type=int, default=None, help="processes (default: CPU cores - 1)")
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "sbc_results"))
+    parser.add_argument("--start", type=int, default=0, help="first replication (to resume a run)")
     parser.add_argument("--combine", nargs="+", default=None, metavar="CSV",
                         help="summarise rank files of earlier runs (e.g. one per family) instead of running")
     args = parser.parse_args(argv)
@@ -235,14 +236,16 @@ def main(argv=None) -> int:
 
         settings = replace(settings, replications=args.replications)
     if args.combine:
-        ranks = pd.concat([pd.read_csv(path) for path in args.combine]).sort_values(["family", "replication"])
+        ranks = pd.concat([pd.read_csv(path, dtype={"error": "string"}) for path in args.combine])
+        ranks = ranks.sort_values(["family", "replication"])
+        ranks = ranks.drop_duplicates(["family", "replication"])  # a resumed run may repeat a block
         ranks["error"] = ranks["error"].fillna("")
         return _report(ranks, settings, args.out)
     workers = args.workers if args.workers is not None else max(1, (os.cpu_count() or 2) - 1)
     families = tuple(args.families.split(","))
     start = time.perf_counter()
     os.makedirs(args.out, exist_ok=True)
-    ranks = run(settings, families, workers, partial=os.path.join(args.out, "ranks_partial.csv"))
+    ranks = run(settings, families, workers, partial=os.path.join(args.out, "ranks_partial.csv"), start=args.start)
     print(f"wall {time.perf_counter() - start:.0f} s, {workers} workers")
     return _report(ranks, settings, args.out)
 
