@@ -10,6 +10,7 @@ import pandas as pd
 from .design import build_design
 from .errors import DataError
 from .errors import FormulaError
+from .errors import SamplerError, closest
 from .families import check_response, get_family, part_parameter
 from .fit import Fit
 from .formula import parse_formula
@@ -63,6 +64,11 @@ class Model:
         return parts
 
     def _check_levels(self) -> None:
+        if any(a.name == "sigma" for a in self.family.aux) and np.ptp(self.design.y) == 0:
+            raise DataError(f"The response '{self.design.response_name}' has the same value "
+                            f"({self.design.y[0]:g}) in all {self.design.n_obs} rows: with the {self.family.name} "
+                            "family the residual SD would shrink to 0 (an improper posterior). Check the response "
+                            "column, or model a varying one.")
         for block in self.design.blocks:
             if block.n_levels >= self.design.n_obs and any(a.name == "sigma" for a in self.family.aux):
                 raise DataError(f"Grouping factor '{block.group}' has as many levels ({block.n_levels}) as there "
@@ -77,7 +83,7 @@ class Model:
 
     def fit(self, chains: int = 4, draws: int = 1000, warmup: int = 1000, seed: int = 0,
             target_accept: float | None = None, max_tree_depth: int = 10, progress: bool | None = None,
-            marginalize: bool | None = None) -> Fit:
+            marginalize: bool | None = None, **unknown) -> Fit:
         """Sample the posterior with NUTS and return a :class:`~bayesmm.fit.Fit`.
 
         ``target_accept``: NUTS's target acceptance rate (default: the family's, 0.8 for most and 0.95 for
@@ -93,6 +99,7 @@ class Model:
         from .model import compile_model
         from .posterior import build_idata
 
+        _check_switches(unknown, progress=progress, marginalize=marginalize)
         if target_accept is None:
             target_accept = self.family.default_target_accept
         settings = SamplerSettings(chains, draws, warmup, seed, target_accept, max_tree_depth, progress)
@@ -127,3 +134,23 @@ def fit(formula: str, data, family="gaussian", priors=None, link: str | None = N
     ``dispformula`` and brms's ``bf(y ~ ..., zi ~ ...)``; their rows in ``tidy()`` carry component
     ``zi``, ``hu`` or ``disp``."""
     return Model(formula, data, family, priors, link, na_action, weights, zi, hu, dispersion).fit(**sampler)
+
+
+_SETTINGS = ("chains", "draws", "warmup", "seed", "target_accept", "max_tree_depth", "progress", "marginalize")
+#: brms / rstanarm / PyMC names users reach for, and what bayesmm calls them
+_ALIASES = {"iter": "draws (brms's iter counts warmup + draws: draws = iter - warmup)",
+            "cores": "chains (chains already run in parallel over the CPU cores)", "tune": "warmup",
+            "samples": "draws", "adapt_delta": "target_accept", "random_seed": "seed",
+            "max_treedepth": "max_tree_depth", "num_samples": "draws", "num_warmup": "warmup",
+            "num_chains": "chains"}
+
+
+def _check_switches(unknown: dict, **switches) -> None:
+    """Refuse unknown sampler keywords (naming the nearest valid one) and switches that are not True,
+    False or None: a misspelt setting must never be ignored silently."""
+    for name in unknown:
+        hint = f" Use {_ALIASES[name]}." if name in _ALIASES else closest(name, _SETTINGS)
+        raise SamplerError(f"Unknown sampler setting {name!r}.{hint} Settings: {', '.join(_SETTINGS)}.")
+    for name, value in switches.items():
+        if value is not None and not isinstance(value, (bool, np.bool_)):
+            raise SamplerError(f"{name} must be True, False or None (automatic), not {value!r}.")

@@ -14,7 +14,7 @@ import pandas as pd
 
 from .errors import BayesMMWarning, DataError, closest
 
-__all__ = ["CleanData", "as_dataframe", "prepare_data"]
+__all__ = ["CleanData", "as_dataframe", "check_column_types", "prepare_data"]
 
 
 @dataclass(frozen=True)
@@ -64,11 +64,52 @@ def _check_columns(frame: pd.DataFrame, variables, formula: str) -> None:
                             f"Available columns: {', '.join(map(str, frame.columns))}.")
 
 
+#: magnitude above which squares overflow float64 (1e308): such columns must be rescaled
+_LARGEST = 1e150
+
+
+def _column_problem(series: pd.Series) -> str | None:
+    """Why a column cannot enter a model matrix (complex, dates, lists, mixed objects), or None."""
+    dtype = series.dtype
+    if pd.api.types.is_complex_dtype(dtype):
+        return "holds complex numbers; use its real part (.real) or its modulus (abs()) as a column"
+    if pd.api.types.is_datetime64_any_dtype(dtype) or isinstance(dtype, pd.PeriodDtype):
+        return ("holds dates; turn them into numbers first, e.g. days since the start: "
+                "(d - d.min()).dt.days, or into a categorical with .astype(str)")
+    if pd.api.types.is_timedelta64_dtype(dtype):
+        return "holds time spans; turn them into numbers first, e.g. .dt.total_seconds()"
+    if dtype == object:
+        kinds = {type(v).__name__ for v in series.dropna()
+                 if not isinstance(v, (str, bool, int, float, np.number, np.bool_))}
+        if kinds:
+            return (f"holds Python objects of type {', '.join(sorted(kinds))}; a column must hold numbers "
+                    "or strings")
+        has_text = any(isinstance(v, str) for v in series.dropna())
+        has_number = any(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) for v in series.dropna())
+        if has_text and has_number:
+            return ("mixes strings and numbers; convert it with pd.to_numeric(column, errors='coerce') for a "
+                    "number or .astype(str) for a factor")
+    return None
+
+
+def check_column_types(frame: pd.DataFrame, names, what: str = "data") -> None:
+    """Refuse columns that no formula term can use (complex numbers, dates, lists, mixed strings and
+    numbers), naming the column: formulae would otherwise fail with an unrelated message or, for complex
+    numbers, drop the imaginary part silently."""
+    for name in names:
+        problem = _column_problem(frame[name])
+        if problem:
+            raise DataError(f"Column '{name}' of {what} {problem}.")
+
+
 def _plain_column(series: pd.Series) -> pd.Series:
     """Nullable pandas dtypes (Int64, boolean, Float64) -> numpy dtypes, after missing rows are gone."""
     dtype = series.dtype
     if isinstance(dtype, pd.CategoricalDtype):
         return series.cat.remove_unused_categories()
+    if dtype == object and all(isinstance(v, (int, float, np.number)) and not isinstance(v, (bool, np.bool_))
+                               for v in series):
+        return pd.to_numeric(series)  # numbers stored as Python objects (e.g. a column once holding None)
     if pd.api.types.is_extension_array_dtype(dtype) and not pd.api.types.is_string_dtype(dtype):
         if pd.api.types.is_bool_dtype(dtype):
             return series.astype(bool)
@@ -84,6 +125,7 @@ def prepare_data(data, variables, formula: str, na_action: str = "omit") -> Clea
     frame = as_dataframe(data)
     _check_columns(frame, variables, formula)
     used = frame[list(variables)]
+    check_column_types(used, variables)
     for name in variables:
         if used[name].isna().all():
             raise DataError(f"Column '{name}' is entirely missing; it cannot be used in the formula. Remove it "
@@ -111,4 +153,8 @@ def prepare_data(data, variables, formula: str, na_action: str = "omit") -> Clea
                 rows = list(kept.index[infinite][:5])
                 raise DataError(f"Column '{name}' has {int(infinite.sum())} infinite values (rows {rows}); "
                                 "remove them or replace them with missing values.")
+            largest = float(np.max(np.abs(column.to_numpy(dtype=float))))
+            if largest > _LARGEST:
+                raise DataError(f"Column '{name}' has values as large as {largest:.3g}: squares and variances of "
+                                f"such numbers overflow. Rescale it (e.g. divide by 1e{int(np.log10(largest))}).")
     return CleanData(kept.reset_index(drop=True), kept.index, int(incomplete.sum()), dropped)

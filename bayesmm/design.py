@@ -120,6 +120,9 @@ def _formulae_matrix(rhs: str, frame: pd.DataFrame, spec: FormulaSpec, what: str
                             "number? Convert it with pd.to_numeric or use it as a factor.") from None
         raise FormulaError(f"The {what} '{rhs}' cannot be built: {message}.", spec.text) from None
     common = matrices.common
+    if common is None:  # '0' alone: formulae builds no matrix at all
+        raise FormulaError(f"The {what} '{rhs}' has no columns (no intercept and no terms). Add '1' for an "
+                           "intercept or a term; bayesmm does not fit models without fixed effects.", spec.text)
     frame_out = common.as_dataframe()
     values = frame_out.to_numpy(dtype=float)
     if not np.all(np.isfinite(values)):
@@ -132,8 +135,10 @@ def _formulae_matrix(rhs: str, frame: pd.DataFrame, spec: FormulaSpec, what: str
 def _drop_aliased(X: np.ndarray, names: tuple[str, ...]):
     """Keep columns in order, dropping each one that is a linear combination of the kept ones."""
     keep, kept_cols = [], np.zeros((X.shape[0], 0))
+    peak = np.max(np.abs(X), axis=0) if X.size else np.zeros(X.shape[1])
+    unit = X / np.where(peak > 0, peak, 1.0)  # scale-free: columns at 1e300 or 1e-300 are not aliased
     for j in range(X.shape[1]):
-        column = X[:, j]
+        column = unit[:, j]
         norm = np.linalg.norm(column)
         if norm == 0:
             continue
@@ -144,7 +149,7 @@ def _drop_aliased(X: np.ndarray, names: tuple[str, ...]):
             residual = norm
         if residual > 1e-7 * norm:
             keep.append(j)
-            kept_cols = X[:, keep]
+            kept_cols = unit[:, keep]
     aliased = tuple(n for j, n in enumerate(names) if j not in keep)
     return X[:, keep], tuple(names[j] for j in keep), aliased
 

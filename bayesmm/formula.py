@@ -244,6 +244,9 @@ def _call_args(expr: str, name: str, formula: str, position: int) -> list[str] |
 def _parse_response(text: str, formula: str, position: int) -> ResponseSpec:
     if not text:
         raise FormulaError("The formula has no response: write it as 'y ~ x + (1 | g)'.", formula, 0)
+    if "|" in text:
+        raise FormulaError("The response holds a '|': random-effect terms belong on the right of '~', "
+                           "e.g. y ~ x + (1 | g).", formula, position + text.index("|"))
     _check_fixed_piece(text, formula, position)
     for name, kind in (("cbind", "cbind"), ("p", "trials")):
         args = _call_args(text, name, formula, position)
@@ -340,6 +343,9 @@ def parse_formula(formula: str) -> FormulaSpec:
     tilde = tildes[0]
     lhs, lhs_pos = _strip(text[:tilde], 0)
     response = _parse_response(lhs, text, lhs_pos)
+    if response.kind == "expr" and not expression_variables(response.exprs[0], text, lhs_pos):
+        raise FormulaError(f"The response '{lhs}' uses no column of the data: write the response column's name "
+                           "before '~'.", text, lhs_pos)
     rhs_text = text[tilde + 1:]
     if not rhs_text.strip():
         raise FormulaError("Nothing after '~': write '~ 1' for an intercept-only model.", text, tilde + 1)

@@ -210,8 +210,11 @@ def save(fit, path) -> str:
                            "exactly? Refit on an unchanged copy of the data.")
     extra = xr.Dataset({k: ("row_" + k, v) for k, v in variables.items()},
                        attrs={"bayesmm": json.dumps(meta, default=_json_scalar)})
-    path = os.fspath(path)
+    path = _file_path(path, "save")
     directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise BayesMMError(f"save(): the folder '{directory}' does not exist; create it first or choose another "
+                           "path.")
     handle, temporary = tempfile.mkstemp(suffix=".nc", dir=directory)
     os.close(handle)
     try:
@@ -263,7 +266,7 @@ def load(path):
     from .fit import Fit
     from .inference import SamplerSettings
 
-    path = os.fspath(path)
+    path = _file_path(path, "load")
     if not os.path.isfile(path):
         raise BayesMMError(f"load(): no file '{path}'.")
     idata, group, meta = _read(path)
@@ -281,6 +284,15 @@ def load(path):
     priors = pd.DataFrame(meta["priors"], columns=["class", "group", "coef", "prior", "source"])
     settings = SamplerSettings(**meta["settings"])
     return Fit(idata, model.design, model.family, priors, settings, meta["data_name"], meta["seconds"], model=model)
+
+
+def _file_path(path, call: str) -> str:
+    """``path`` as a string, or a BayesMMError naming what was passed instead of a file name."""
+    try:
+        return os.fspath(path)
+    except TypeError:
+        raise BayesMMError(f"{call}(): the path must be a file name (a string or pathlib.Path), not "
+                           f"{type(path).__name__} {path!r}.") from None
 
 
 def _version() -> str:

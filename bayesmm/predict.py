@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .data import as_dataframe, prepare_data
+from .data import as_dataframe, check_column_types, prepare_data
 from .design import _formulae_matrix, evaluate_expression
 from .errors import BayesMMError, DataError, closest
 from .families import part_component, part_link
@@ -147,7 +147,26 @@ def _check_newdata(fit, newdata, re: str, need_trials: bool) -> pd.DataFrame:
     if incomplete:
         raise DataError(f"newdata has missing values in {incomplete}; predictions need complete rows. Drop or "
                         "fill them first.")
+    check_column_types(frame, needed, "newdata")
+    _check_numbers(fit, frame, needed)
     return frame
+
+
+def _check_numbers(fit, frame: pd.DataFrame, needed) -> None:
+    """Columns that were numbers in the training data must be finite numbers in newdata."""
+    training = as_dataframe(fit.model.data) if fit.model is not None else None
+    for name in needed:
+        was_number = (training is not None and name in training and pd.api.types.is_numeric_dtype(training[name])
+                      and not pd.api.types.is_bool_dtype(training[name]))
+        column = frame[name]
+        if was_number and not pd.api.types.is_numeric_dtype(column):
+            raise DataError(f"Column '{name}' of newdata holds {column.dtype} values but the model was fitted with "
+                            "numbers there; convert it with pd.to_numeric.")
+        if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+            infinite = ~np.isfinite(column.to_numpy(dtype=float))
+            if infinite.any():
+                raise DataError(f"Column '{name}' of newdata has {int(infinite.sum())} infinite values (rows "
+                                f"{list(frame.index[infinite][:5])}); predictions need finite values.")
 
 
 def _new_groups(fit, frame: pd.DataFrame) -> dict:

@@ -340,7 +340,7 @@ def resolve_priors(design: Design, family: Family, priors=None) -> list[PriorEnt
         else:
             entries.append(resolve.entry(aux.name, "", "", aux.default_prior.replace("{scale_y}", "s_y"),
                                          aux.support))
-    classes = sorted({e.cls for e in entries} | {"b", "Intercept", "sd", "cor"})
+    classes = sorted({e.cls for e in entries} | {"b", "Intercept"})  # sd, cor: only with such terms
     for layer in layers:
         if layer.user:
             rules = layer.rules
@@ -350,12 +350,16 @@ def resolve_priors(design: Design, family: Family, priors=None) -> list[PriorEnt
     return entries
 
 
+_ABSENT = {"sd": " It has no random-effect terms such as (1 | g); drop the 'sd' prior.",
+           "cor": " Correlations exist only in a block of two or more terms such as (x | g); drop the 'cor' prior."}
+
+
 def _check_names(rules: dict, entries: list[PriorEntry], classes) -> None:
     """Every class, coefficient, group and term the user named exists in the model."""
     for cls, value in rules.items():
         if cls not in classes:
-            raise PriorError(f"The model has no parameter class '{cls}'.{closest(cls, classes)} "
-                             f"Classes: {', '.join(classes)}.")
+            hint = _ABSENT.get(cls, "") or closest(cls, classes)
+            raise PriorError(f"The model has no parameter class '{cls}'.{hint} Classes: {', '.join(classes)}.")
         if not isinstance(value, dict):
             continue
         mine = [e for e in entries if e.cls == cls]
