@@ -87,9 +87,13 @@ _EXTRA = ("diverging", "num_steps", "accept_prob", "energy", "potential_energy",
 
 
 def _chain_method(chains: int) -> str:
+    """``parallel`` over local devices when there are enough (CPU devices from :mod:`bayesmm.config`, or
+    several GPUs); on one accelerator ``vectorized`` (chains share the data reads); else ``sequential``."""
     if chains == 1:
         return "sequential"
-    return "parallel" if jax.local_device_count() >= chains else "sequential"
+    if jax.local_device_count() >= chains:
+        return "parallel"
+    return "sequential" if jax.default_backend() == "cpu" else "vectorized"
 
 
 def _show_progress(settings: SamplerSettings, data: ModelData) -> bool:
@@ -108,13 +112,15 @@ def _sequential(program, init: dict, keys):
     return run
 
 
-def _parallel(helpers, structure: ModelStructure, shapes, init: dict, key, settings: SamplerSettings, data: ModelData):
-    """Chains in parallel over the CPU devices with numpyro's ``MCMC`` (``chain_method="parallel"``), then
-    the cached replay program for the constrained draws and generated quantities."""
+def _parallel(helpers, structure: ModelStructure, shapes, init: dict, key, settings: SamplerSettings, data: ModelData,
+              method: str = "parallel"):
+    """Chains in parallel over the local devices with numpyro's ``MCMC`` (``chain_method="parallel"``, or
+    ``"vectorized"`` on one accelerator), then the cached replay program for the constrained draws and
+    generated quantities."""
     kernel = NUTS(potential_fn=lambda z: helpers.potential(z, data), target_accept_prob=float(settings.target_accept),
                   max_tree_depth=int(settings.max_tree_depth))
     mcmc = MCMC(kernel, num_warmup=int(settings.warmup), num_samples=int(settings.draws),
-                num_chains=int(settings.chains), chain_method="parallel", progress_bar=_show_progress(settings, data))
+                num_chains=int(settings.chains), chain_method=method, progress_bar=_show_progress(settings, data))
     mcmc.run(key, init_params=init, extra_fields=_EXTRA)
     # Draws from parallel chains are sharded over the CPU devices: gather them on the host, or the replay
     # would become a cross-device program (very slow on CPU).
@@ -149,8 +155,9 @@ def sample_posterior(structure: ModelStructure, data: ModelData, settings: Sampl
     with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
         warnings.simplefilter("ignore", UserWarning)
         try:
-            if _chain_method(chains) == "parallel":
-                flat, stats, extra = _parallel(helpers, structure, shapes, init, key, settings, data)
+            method = _chain_method(chains)
+            if method != "sequential":
+                flat, stats, extra = _parallel(helpers, structure, shapes, init, key, settings, data, method)
             else:
                 program = chain_program(structure, shapes, int(settings.warmup), int(settings.draws),
                                         float(settings.target_accept), int(settings.max_tree_depth), False)
