@@ -55,7 +55,8 @@ def main() -> None:
           f"{table['ess_bulk'].min():.0f}; divergences {int(fit.idata.sample_stats['diverging'].sum())}")
     ref = None if args.rows else reference()
     if ref:
-        wanted = {("fixed", "Intercept"): ref["fixef"]["(Intercept)"], ("fixed", "service[1]"): ref["fixef"]["service1"],
+        wanted = {("fixed", "Intercept"): ref["fixef"]["(Intercept)"],
+                  ("fixed", "service[1]"): ref["fixef"]["service1"],
                   ("s", "sd__Intercept"): ref["varcorr"]["s"]["sd"]["(Intercept)"],
                   ("d", "sd__Intercept"): ref["varcorr"]["d"]["sd"]["(Intercept)"],
                   ("dept:service", "sd__Intercept"): ref["varcorr"]["dept:service"]["sd"]["(Intercept)"],

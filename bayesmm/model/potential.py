@@ -117,7 +117,8 @@ def initial_values(structure: ModelStructure, data: ModelData, sites: dict, key,
 
 
 def usable_start(potential, data, centre: dict, jitter: dict, values=None) -> tuple[dict, bool]:
-    """(starting points, whether the log density is finite at all of them): the jittered starting points, with the jitter halved (up to 12 times, then dropped) for any chain whose
+    """(starting points, whether the log density is finite at all of them): the jittered starting points,
+    with the jitter halved (up to 12 times, then dropped) for any chain whose
     log density is not finite there: a mean outside its range (gamma's identity or inverse link) has zero
     density, and such a chain could never move."""
     values = values or jax.jit(jax.vmap(potential, (0, None)))  # ``values``: the cached vmapped potential
