@@ -4,7 +4,7 @@
                                [--repeat 2] [--chains 4 --draws 1000 --warmup 1000]
 
 Each fit runs in a fresh process. bayesmm is measured with a warm persistent compilation cache (one
-untimed fit fills ``BAYESMM_CACHE_DIR``, default ``benchmarks/.cache``), as rstanarm compiles nothing;
+untimed fit fills the cache: ``BAYESMM_CACHE_DIR`` or bayesmm's default), as rstanarm compiles nothing;
 ``cold.py`` measures the cold and second-fit figures. Bambi needs formulae < 0.7 and bayesmm formulae 0.9,
 so Bambi runs in its own environment (``--bambi-python``); this script installs nothing. Prints wall
 seconds, min bulk ESS (fixed effects and hyperparameters), ESS/s, and the ratio of bayesmm's ESS/s to each
@@ -46,7 +46,6 @@ def main() -> None:
     args = parser.parse_args()
     sizes = ["--chains", args.chains, "--draws", args.draws, "--warmup", args.warmup]
     env = dict(os.environ, PYTHONPATH=str(HERE.parent))
-    env.setdefault("BAYESMM_CACHE_DIR", str(HERE / ".cache"))
     results = []
     for model in args.models:
         run(sys.executable, "bayesmm_fit.py", model, *sizes, env=env)  # fills the compilation cache
