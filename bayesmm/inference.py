@@ -18,8 +18,9 @@ from numpyro.infer import MCMC, NUTS
 from threadpoolctl import threadpool_limits
 
 from .errors import SamplerError
-from .model import ModelData, ModelStructure, generated
-from .model.potential import constrain, initial_values, make_potential, sites_of, usable_start
+from .model import ModelData, ModelStructure
+from .model.nuts import chain_program, compiled, shapes_key
+from .model.potential import initial_values, usable_start
 
 __all__ = ["SamplerSettings", "Samples", "sample_posterior"]
 
@@ -44,9 +45,6 @@ def _enable_compilation_cache() -> None:
 
 
 _enable_compilation_cache()
-
-_EXTRA = ("diverging", "num_steps", "accept_prob", "energy", "potential_energy", "adapt_state.step_size")
-
 
 @dataclass(frozen=True)
 class SamplerSettings:
@@ -85,10 +83,17 @@ class Samples:
     generated: dict
 
 
+_EXTRA = ("diverging", "num_steps", "accept_prob", "energy", "potential_energy", "adapt_state.step_size")
+
+
 def _chain_method(chains: int) -> str:
+    """``parallel`` over local devices when there are enough (CPU devices from :mod:`bayesmm.config`, or
+    several GPUs); on one accelerator ``vectorized`` (chains share the data reads); else ``sequential``."""
     if chains == 1:
         return "sequential"
-    return "parallel" if jax.local_device_count() >= chains else "sequential"
+    if jax.local_device_count() >= chains:
+        return "parallel"
+    return "sequential" if jax.default_backend() == "cpu" else "vectorized"
 
 
 def _show_progress(settings: SamplerSettings, data: ModelData) -> bool:
@@ -98,41 +103,69 @@ def _show_progress(settings: SamplerSettings, data: ModelData) -> bool:
     return work > 20_000_000 and sys.stderr.isatty() and not os.environ.get("CI")
 
 
+def _sequential(program, init: dict, keys):
+    """Chains one after another through the cached compiled program (no tracing on a second fit)."""
+    def run(data):
+        outs = [jax.tree.map(np.asarray, program({k: v[c] for k, v in init.items()}, keys[c], data))
+                for c in range(keys.shape[0])]
+        return jax.tree.map(lambda *parts: np.stack(parts), *outs)
+    return run
+
+
+def _parallel(helpers, structure: ModelStructure, shapes, init: dict, key, settings: SamplerSettings, data: ModelData,
+              method: str = "parallel"):
+    """Chains in parallel over the local devices with numpyro's ``MCMC`` (``chain_method="parallel"``, or
+    ``"vectorized"`` on one accelerator), then the cached replay program for the constrained draws and
+    generated quantities."""
+    kernel = NUTS(potential_fn=lambda z: helpers.potential(z, data), target_accept_prob=float(settings.target_accept),
+                  max_tree_depth=int(settings.max_tree_depth))
+    mcmc = MCMC(kernel, num_warmup=int(settings.warmup), num_samples=int(settings.draws),
+                num_chains=int(settings.chains), chain_method=method, progress_bar=_show_progress(settings, data))
+    mcmc.run(key, init_params=init, extra_fields=_EXTRA)
+    # Draws from parallel chains are sharded over the CPU devices: gather them on the host, or the replay
+    # would become a cross-device program (very slow on CPU).
+    unconstrained = {k: np.asarray(v) for k, v in mcmc.get_samples(group_by_chain=False).items()}
+    stats = {k.split(".")[-1]: np.asarray(v) for k, v in mcmc.get_extra_fields(group_by_chain=True).items()}
+    flat, extra = jax.tree.map(np.asarray, helpers.replay(unconstrained, jax.random.fold_in(key, 1), data))
+    shape = (int(settings.chains), int(settings.draws))
+    reshape = lambda tree: {k: v.reshape(shape + v.shape[1:]) for k, v in tree.items()}  # noqa: E731
+    return reshape(flat), stats, reshape(extra)
+
+
 def sample_posterior(structure: ModelStructure, data: ModelData, settings: SamplerSettings) -> Samples:
-    """Run NUTS and return the draws (constrained), the sampler statistics and the generated quantities."""
+    """Run NUTS and return the draws (constrained), the sampler statistics and the generated quantities.
+
+    Everything around the sampler is compiled once per model structure and data shapes
+    (:func:`bayesmm.model.nuts.compiled`); chains run one after another use one cached program for
+    warmup, sampling and generated quantities (:func:`bayesmm.model.nuts.chain_program`), so a second fit
+    of the same model neither traces nor compiles. Parallel chains use numpyro's ``MCMC`` (its ``pmap`` is
+    traced again per fit; the persistent compilation cache skips XLA compilation)."""
     key = jax.random.PRNGKey(int(settings.seed))
-    sites = sites_of(structure, data)
-    potential = jax.jit(make_potential(structure, sites))
-    centre, jitter = initial_values(structure, data, sites, jax.random.fold_in(key, 2), int(settings.chains))
-    init, finite = usable_start(potential, data, centre, jitter)
+    chains = int(settings.chains)
+    shapes = shapes_key(data)
+    helpers = compiled(structure, shapes)
+    centre, jitter = initial_values(structure, data, helpers.sites, jax.random.fold_in(key, 2), chains,
+                                    prior_draws=helpers.prior_draws)
+    init, finite = usable_start(helpers.potential, data, centre, jitter, values=helpers.potentials)
     if not finite:
         raise SamplerError("The log density is not finite at the initial values: check the data's scale, the "
                            "offset and the priors.")
-    kernel = NUTS(potential_fn=lambda z: potential(z, data), target_accept_prob=float(settings.target_accept),
-                  max_tree_depth=int(settings.max_tree_depth))
-    mcmc = MCMC(kernel, num_warmup=int(settings.warmup), num_samples=int(settings.draws),
-                num_chains=int(settings.chains), chain_method=_chain_method(settings.chains),
-                progress_bar=_show_progress(settings, data))
-    if settings.chains == 1:
-        init = {name: value[0] for name, value in init.items()}
     # Parallel chains each call LAPACK (Cholesky in the marginalised gaussian model); a multi-threaded BLAS
-    # under them oversubscribes the cores (3x slower on 2 cores), so BLAS is single-threaded until the
-    # (asynchronous) run has finished. Draws from parallel chains are sharded over the CPU devices: they are
-    # gathered on the host, or the replay below would become a cross-device program (very slow on CPU).
+    # under them oversubscribes the cores (3x slower on 2 cores), so BLAS is single-threaded while they run.
     with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
         warnings.simplefilter("ignore", UserWarning)
         try:
-            mcmc.run(key, init_params=init, extra_fields=_EXTRA)
-            unconstrained = {k: np.asarray(v) for k, v in mcmc.get_samples(group_by_chain=False).items()}
+            method = _chain_method(chains)
+            if method != "sequential":
+                flat, stats, extra = _parallel(helpers, structure, shapes, init, key, settings, data, method)
+            else:
+                program = chain_program(structure, shapes, int(settings.warmup), int(settings.draws),
+                                        float(settings.target_accept), int(settings.max_tree_depth), False)
+                keys = jax.random.split(jax.random.fold_in(key, 3), chains)
+                flat, stats, extra = _sequential(program, init, keys)(data)
         except Exception as err:  # noqa: BLE001 - jax/numpyro failures reach the user as a SamplerError
             raise SamplerError(f"NUTS failed ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}). "
                                "Check the data's scale and the priors; if they look right, please report "
                                "this with the formula and data.") from None
-    flat = jax.jit(lambda z: constrain(sites, z))(unconstrained)
-    stats = {k.split(".")[-1]: np.asarray(v) for k, v in mcmc.get_extra_fields(group_by_chain=True).items()}
-    extra = generated(structure, data, flat, key=jax.random.fold_in(key, 1))
-    shape = (settings.chains, settings.draws)
-    draws = {k: np.asarray(v).reshape(shape + v.shape[1:]) for k, v in {**flat, **extra}.items()
-             if k != "log_lik"}
-    extra = {k: np.asarray(v).reshape(shape + v.shape[1:]) for k, v in extra.items()}
+    draws = {k: v for k, v in {**flat, **extra}.items() if k != "log_lik"}
     return Samples(draws, stats, extra)

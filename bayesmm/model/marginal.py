@@ -26,6 +26,9 @@ import numpy as np
 
 __all__ = ["MarginalData", "marginal_data", "marginal_log_likelihood", "conditional_effects", "n_coefficients"]
 
+#: A single block with at most this many columns uses the per-level algebra (unrolled q x q Cholesky).
+PER_LEVEL_COLUMNS = 3
+
 #: Above this many random-effect coefficients the dense O(Q^3) algebra costs more than sampling them.
 MAX_COEFFICIENTS = 400
 
@@ -40,6 +43,11 @@ class MarginalData(NamedTuple):
     Xty: jnp.ndarray
     yty: jnp.ndarray
     n: jnp.ndarray
+    #: One block of few columns only: per-level (L, q, q), (L, q, p) and (L, q) slices of ZtZ, ZtX, Zty
+    #: (``ZtZ`` is then block diagonal and the algebra runs per level, see :func:`_per_level`).
+    level_ZtZ: jnp.ndarray | None = None
+    level_ZtX: jnp.ndarray | None = None
+    level_Zty: jnp.ndarray | None = None
 
 
 def n_coefficients(blocks) -> int:
@@ -63,8 +71,12 @@ def marginal_data(blocks, Xa: np.ndarray, y: np.ndarray, weights: np.ndarray | N
     Z = full_z(blocks, len(y))
     w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=float)
     Zw, Xw = Z * w[:, None], Xa * w[:, None]
-    return MarginalData(*(jnp.asarray(a, dtype=jnp.float64) for a in
-                          (Zw.T @ Z, Zw.T @ Xa, Zw.T @ y, Xw.T @ Xa, Xw.T @ y, (w * y) @ y, float(w.sum()))))
+    arrays = [Zw.T @ Z, Zw.T @ Xa, Zw.T @ y, Xw.T @ Xa, Xw.T @ y, (w * y) @ y, float(w.sum())]
+    if len(blocks) == 1 and blocks[0].n_columns <= PER_LEVEL_COLUMNS:
+        L, q = blocks[0].n_levels, blocks[0].n_columns
+        idx = np.arange(L * q).reshape(L, q)
+        arrays += [arrays[0][idx[:, :, None], idx[:, None, :]], arrays[1][idx], arrays[2][idx]]
+    return MarginalData(*(jnp.asarray(a, dtype=jnp.float64) for a in arrays))
 
 
 def _t_pattern(blocks):
@@ -98,10 +110,53 @@ def _woodbury(blocks, factors, beta, sigma, md: MarginalData):
     return T, chol, Wr
 
 
+def _small_cholesky(M):
+    """Lower Cholesky factors of a stack (..., q, q) of small SPD matrices, unrolled over q (no LAPACK
+    call: elementwise over the stack), as nested lists of (...) arrays."""
+    q = M.shape[-1]
+    C = [[None] * q for _ in range(q)]
+    for j in range(q):
+        C[j][j] = jnp.sqrt(M[..., j, j] - sum(C[j][k] ** 2 for k in range(j)))
+        for i in range(j + 1, q):
+            C[i][j] = (M[..., i, j] - sum(C[i][k] * C[j][k] for k in range(j))) / C[j][j]
+    return C
+
+
+def _forward(C, b):
+    """Solve C x = b per level (C lower, from :func:`_small_cholesky`; b (..., q))."""
+    x = []
+    for i in range(len(C)):
+        x.append((b[..., i] - sum(C[i][k] * x[k] for k in range(i))) / C[i][i])
+    return jnp.stack(x, axis=-1)
+
+
+def _backward(C, b):
+    """Solve C' x = b per level."""
+    q = len(C)
+    x = [None] * q
+    for i in reversed(range(q)):
+        x[i] = (b[..., i] - sum(C[k][i] * x[k] for k in range(i + 1, q))) / C[i][i]
+    return jnp.stack(x, axis=-1)
+
+
+def _per_level(factor, beta, sigma, md: MarginalData):
+    """One block, T = I_L (x) F: ``M`` is block diagonal, ``M_l = I + F' A_l F / sigma^2`` per level."""
+    M = jnp.eye(factor.shape[0]) + jnp.einsum("ji,ljk,km->lim", factor, md.level_ZtZ, factor) / sigma**2
+    C = _small_cholesky(M)
+    Wr = (md.level_Zty - md.level_ZtX @ beta) @ factor  # (L, q): F' (Z_l'y - Z_l'X beta) per level
+    return C, Wr
+
+
 def marginal_log_likelihood(blocks, factors, beta, sigma, md: MarginalData):
     """log N(y | Xa beta, sigma^2 I + Z T T' Z') by Woodbury."""
-    _, chol, Wr = _woodbury(blocks, factors, beta, sigma, md)
     rtr = md.yty - 2 * beta @ md.Xty + beta @ md.XtX @ beta
+    if md.level_ZtZ is not None:
+        C, Wr = _per_level(factors[0], beta, sigma, md)
+        half = _forward(C, Wr)
+        quad = (rtr - jnp.sum(half * half) / sigma**2) / sigma**2
+        logdet = md.n * jnp.log(sigma**2) + 2 * sum(jnp.sum(jnp.log(C[i][i])) for i in range(len(C)))
+        return -0.5 * (md.n * jnp.log(2 * jnp.pi) + logdet + quad)
+    _, chol, Wr = _woodbury(blocks, factors, beta, sigma, md)
     half = jla.solve_triangular(chol, Wr, lower=True)
     quad = (rtr - half @ half / sigma**2) / sigma**2
     logdet = md.n * jnp.log(sigma**2) + 2 * jnp.sum(jnp.log(jnp.diag(chol)))
@@ -110,6 +165,11 @@ def marginal_log_likelihood(blocks, factors, beta, sigma, md: MarginalData):
 
 def conditional_effects(blocks, factors, beta, sigma, md: MarginalData, noise):
     """One draw of the random effects from their exact conditional, split into (levels x q) per block."""
+    if md.level_ZtZ is not None:
+        C, Wr = _per_level(factors[0], beta, sigma, md)
+        mean = _backward(C, _forward(C, Wr)) / sigma**2
+        u = mean + _backward(C, noise.reshape(Wr.shape))
+        return [u @ factors[0].T]
     T, chol, Wr = _woodbury(blocks, factors, beta, sigma, md)
     mean = jla.cho_solve((chol, True), Wr) / sigma**2
     u = mean + jla.solve_triangular(chol.T, noise, lower=False)

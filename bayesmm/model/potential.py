@@ -91,10 +91,12 @@ def _starts_at_zero(name: str) -> bool:
     return name == "b" or name.startswith(("b_", "z_"))
 
 
-def initial_values(structure: ModelStructure, data: ModelData, sites: dict, key, chains: int, radius: float = 0.5):
+def initial_values(structure: ModelStructure, data: ModelData, sites: dict, key, chains: int, radius: float = 0.5,
+                   prior_draws=None):
     """Per chain: each site's starting point, unconstrained, jittered by U(-radius, radius). Coefficients and
     standardised random effects start at 0; the other sites (intercept, SDs, family parameters) at the median
-    of 15 prior draws (numpyro's ``init_to_median``), all in one jitted call."""
+    of 15 prior draws (numpyro's ``init_to_median``), all in one jitted call (``prior_draws(keys, data)``,
+    cached by :func:`bayesmm.model.nuts.compiled`; built here when not given)."""
     model = make_model(structure)
 
     @jax.jit
@@ -105,7 +107,7 @@ def initial_values(structure: ModelStructure, data: ModelData, sites: dict, key,
 
         return jax.vmap(one)(keys)
 
-    prior = draw(jax.random.split(key, 15), data)
+    prior = (prior_draws or draw)(jax.random.split(key, 15), data)
     centre = {name: jnp.zeros_like(v[0]) if _starts_at_zero(name) else jnp.median(v, axis=0)
               for name, v in prior.items()}
     jitter_keys = jax.random.split(jax.random.fold_in(key, 1), len(sites))
@@ -114,11 +116,12 @@ def initial_values(structure: ModelStructure, data: ModelData, sites: dict, key,
     return centre, jitter
 
 
-def usable_start(potential, data, centre: dict, jitter: dict) -> tuple[dict, bool]:
-    """(starting points, whether the log density is finite at all of them): the jittered starting points, with the jitter halved (up to 12 times, then dropped) for any chain whose
+def usable_start(potential, data, centre: dict, jitter: dict, values=None) -> tuple[dict, bool]:
+    """(starting points, whether the log density is finite at all of them): the jittered starting points,
+    with the jitter halved (up to 12 times, then dropped) for any chain whose
     log density is not finite there: a mean outside its range (gamma's identity or inverse link) has zero
     density, and such a chain could never move."""
-    values = jax.jit(jax.vmap(potential, (0, None)))
+    values = values or jax.jit(jax.vmap(potential, (0, None)))  # ``values``: the cached vmapped potential
     chains = next(iter(jitter.values())).shape[0]
     factor = np.ones(chains)
     for attempt in range(14):

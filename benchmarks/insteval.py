@@ -1,0 +1,73 @@
+"""Target 3 of issue 6: InstEval, ``y ~ service + (1|s) + (1|d) + (1|dept:service)``, 73,421 rows, 4,128
+random-effect coefficients (too many for the dense Woodbury marginal: they are sampled, non-centred).
+
+    python benchmarks/insteval.py [--chains 4 --draws 1000 --warmup 1000] [--rows N]
+
+Prints wall seconds, the largest Rhat over every parameter (random effects included), the smallest bulk
+ESS over fixed effects and SDs, and each estimate's distance from lme4's REML value in posterior SDs
+(``/work/shared/reference/insteval_large.lme4.json`` or ``tests/reference``). ``--rows`` fits a random
+subset instead (then lme4's values do not apply). Installs nothing; Bambi: ``suite.py --models insteval``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import time
+import warnings
+
+import numpy as np
+
+FORMULA = "y ~ service + (1 | s) + (1 | d) + (1 | dept:service)"
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def reference() -> dict | None:
+    for path in (ROOT.parent / "shared" / "reference", ROOT / "tests" / "reference"):
+        file = path / "insteval_large.lme4.json"
+        if file.exists():
+            block = json.loads(file.read_text())["REML"]
+            return eval(block) if isinstance(block, str) else block  # noqa: S307 - the file stores a dict literal
+    return None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--chains", type=int, default=4)
+    parser.add_argument("--draws", type=int, default=1000)
+    parser.add_argument("--warmup", type=int, default=1000)
+    parser.add_argument("--rows", type=int, default=0)
+    args = parser.parse_args()
+    import arviz as az
+    import bayesmm as bmm
+
+    df = bmm.datasets.load("insteval")
+    if args.rows:
+        df = df.sample(args.rows, random_state=1)
+    warnings.simplefilter("ignore")
+    start = time.perf_counter()
+    fit = bmm.fit(FORMULA, df, chains=args.chains, draws=args.draws, warmup=args.warmup, seed=1)
+    table = fit.tidy()
+    seconds = time.perf_counter() - start
+    rhat = az.rhat(fit.idata.posterior)
+    worst = max(float(np.nanmax(rhat[v].values)) for v in rhat.data_vars)
+    print(f"wall {seconds:.1f} s; max Rhat over all parameters {worst:.4f}; min bulk ESS (fixed, SDs) "
+          f"{table['ess_bulk'].min():.0f}; divergences {int(fit.idata.sample_stats['diverging'].sum())}")
+    ref = None if args.rows else reference()
+    if ref:
+        wanted = {("fixed", "Intercept"): ref["fixef"]["(Intercept)"],
+                  ("fixed", "service[1]"): ref["fixef"]["service1"],
+                  ("s", "sd__Intercept"): ref["varcorr"]["s"]["sd"]["(Intercept)"],
+                  ("d", "sd__Intercept"): ref["varcorr"]["d"]["sd"]["(Intercept)"],
+                  ("dept:service", "sd__Intercept"): ref["varcorr"]["dept:service"]["sd"]["(Intercept)"],
+                  ("Residual", "sd__Observation"): ref["sigma"]}
+        for _, row in table.iterrows():
+            key = ("fixed" if row["effect"] == "fixed" else row["group"], row["term"])
+            if key in wanted:
+                gap = (row["estimate"] - wanted[key]) / row["std_error"]
+                print(f"  {key[0]:>12} {key[1]:<16} {row['estimate']:.4f} (lme4 REML {wanted[key]:.4f}): "
+                      f"{gap:+.2f} posterior SD; Rhat {row['rhat']:.3f}; bulk ESS {row['ess_bulk']:.0f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""Performance plumbing (no timed assertions): compiled programs are reused between fits, the persistent
+compilation cache follows ``BAYESMM_CACHE_DIR``, and the cached program gives the same posterior as
+numpyro's ``MCMC``."""
+from __future__ import annotations
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+import bayesmm as bmm
+from bayesmm import inference
+from bayesmm.model.nuts import chain_program, compiled
+
+SLEEP = "Reaction ~ Days + (Days | Subject)"
+
+
+class _CompileCounter:
+    """Counts jaxpr traces and XLA compilations by listening to JAX's monitoring events."""
+
+    def __init__(self):
+        self.events = []
+        jax.monitoring.register_event_duration_secs_listener(self._listen)
+
+    def _listen(self, event, duration, **kwargs):
+        if "compile" in event or "trace" in event:
+            self.events.append(event)
+
+    def close(self):
+        jax.monitoring.unregister_event_duration_listener(self._listen)
+
+
+@pytest.fixture(scope="module")
+def sleepstudy():
+    return bmm.datasets.load("sleepstudy")
+
+
+def test_second_sequential_fit_does_not_trace_or_compile(sleepstudy):
+    """chains=1 runs the cached single program: a second fit of the same model (another seed) traces and
+    compiles nothing, and gives new draws of the same posterior. (Priors are autoscaled from the data and
+    are part of the model's structure, so new data of the same shape compiles a new program.)"""
+    model = bmm.Model(SLEEP, sleepstudy)
+    first = model.fit(chains=1, draws=300, warmup=300, seed=1)
+    counter = _CompileCounter()
+    try:
+        second = model.fit(chains=1, draws=300, warmup=300, seed=2)
+    finally:
+        counter.close()
+    assert counter.events == []
+    a, b = first.tidy().set_index("term"), second.tidy().set_index("term")
+    assert not np.allclose(first.idata.posterior["b"].values, second.idata.posterior["b"].values)
+    assert ((a["estimate"] - b["estimate"]).abs() < 0.5 * a["std_error"]).all()
+    assert abs(b.loc["Intercept", "estimate"] - 251.405) < 0.5 * b.loc["Intercept", "std_error"]
+
+
+def test_cached_programs_are_reused(sleepstudy):
+    model = bmm.Model(SLEEP, sleepstudy)
+    model.fit(chains=1, draws=300, warmup=300, seed=3)
+    before = chain_program.cache_info().hits, compiled.cache_info().hits
+    model.fit(chains=1, draws=300, warmup=300, seed=4)
+    after = chain_program.cache_info().hits, compiled.cache_info().hits
+    assert after[0] == before[0] + 1 and after[1] > before[1]
+
+
+def test_program_posterior_matches_reference(sleepstudy, monkeypatch):
+    """Forcing the sequential program for 2 chains: estimates within 0.35 posterior SD of the parallel
+    numpyro run's, fixed effects within 0.5 posterior SD of lme4's (251.405, 10.467); no divergences."""
+    model = bmm.Model(SLEEP, sleepstudy)
+    monkeypatch.setattr(inference, "_chain_method", lambda chains: "sequential")
+    seq = model.fit(chains=2, draws=500, warmup=500, seed=5)
+    monkeypatch.undo()
+    par = model.fit(chains=2, draws=500, warmup=500, seed=5)
+    a, b = seq.tidy().set_index("term"), par.tidy().set_index("term")
+    assert int(seq.idata.sample_stats["diverging"].sum()) == 0
+    assert (a["rhat"] < 1.02).all()
+    z = (a["estimate"] - b["estimate"]).abs() / b["std_error"]
+    assert (z < 0.35).all(), z
+    assert abs(a.loc["Intercept", "estimate"] - 251.4) < 0.5 * a.loc["Intercept", "std_error"]
+    assert abs(a.loc["Days", "estimate"] - 10.47) < 0.5 * a.loc["Days", "std_error"]
+
+
+def test_cache_dir_follows_environment(tmp_path):
+    """A fresh process writes its compiled programs under BAYESMM_CACHE_DIR; an empty value turns it off."""
+    code = ("import bayesmm as bmm, jax; bmm.fit('y ~ 1 + (1|g)', "
+            "__import__('pandas').DataFrame({'y': [1., 2, 3, 4, 5, 6, 2, 3], 'g': list('aabbccdd')}), "
+            "chains=1, draws=50, warmup=50); print(jax.config.jax_compilation_cache_dir)")
+    env = dict(os.environ, BAYESMM_CACHE_DIR=str(tmp_path / "cache"))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300,
+                         cwd=pathlib.Path(__file__).parents[1])
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == str(tmp_path / "cache")
+    assert any((tmp_path / "cache").iterdir())
+    env["BAYESMM_CACHE_DIR"] = ""
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300,
+                         cwd=pathlib.Path(__file__).parents[1])
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] in ("None", "")
+
+
+@pytest.mark.parametrize("formula", [SLEEP, "Reaction ~ Days + (1 | Subject)"])
+def test_per_level_marginal_equals_dense(sleepstudy, formula):
+    """One block of few columns: the per-level Woodbury algebra (unrolled q x q Cholesky) gives the dense
+    algebra's log-likelihood and conditional random effects, for weights too."""
+    from bayesmm.model import compile_model
+    from bayesmm.model.marginal import conditional_effects, marginal_log_likelihood
+
+    model = bmm.Model(formula, sleepstudy.assign(w=np.arange(len(sleepstudy)) % 3 + 1), weights="w")
+    structure, data = compile_model(model.design, model.family, model.prior_entries)
+    md = data.marginal
+    assert md.level_ZtZ is not None
+    dense = md._replace(level_ZtZ=None, level_ZtX=None, level_Zty=None)
+    q = structure.blocks[0].n_columns
+    factor = np.array([[20.0, 0.0], [1.5, 5.0]])[:q, :q]
+    beta, sigma = np.array([250.0, 10.0]), 25.0
+    noise = jax.random.normal(jax.random.PRNGKey(0), (md.ZtZ.shape[0],))
+    assert np.isclose(marginal_log_likelihood(structure.blocks, [factor], beta, sigma, md),
+                      marginal_log_likelihood(structure.blocks, [factor], beta, sigma, dense), rtol=1e-12)
+    a = conditional_effects(structure.blocks, [factor], beta, sigma, md, noise)[0]
+    b = conditional_effects(structure.blocks, [factor], beta, sigma, dense, noise)[0]
+    assert np.allclose(a, b, atol=1e-9)
