@@ -19,7 +19,7 @@ from .data import CleanData, prepare_data
 from .errors import BayesMMWarning, DataError, FormulaError
 from .formula import FormulaSpec, RandomTerm
 
-__all__ = ["Design", "RandomBlock", "build_design", "evaluate_expression", "NAMESPACE"]
+__all__ = ["Design", "RandomBlock", "build_design", "evaluate_expression", "formulae_matrix", "NAMESPACE"]
 
 #: Functions available to formula expressions (formulae adds its own: I, C, scale, center, poly, ...).
 NAMESPACE = {
@@ -98,7 +98,11 @@ def evaluate_expression(expr: str, frame: pd.DataFrame, what: str) -> np.ndarray
     return value
 
 
-def _formulae_matrix(rhs: str, frame: pd.DataFrame, spec: FormulaSpec, what: str):
+def formulae_matrix(rhs: str, frame: pd.DataFrame, spec: FormulaSpec, what: str):
+    """(matrix, column names, encoder) of one formula side by formulae (the fixed part, a random term's left
+    side, a part's formula); the encoder re-applies stateful transforms (``scale(x)``) to new data
+    (:mod:`bayesmm.predict`). formulae's errors become a :class:`FormulaError` or :class:`DataError` naming
+    ``what``."""
     from formulae import design_matrices  # imported lazily: formulae is slow to import
 
     # formulae sorts the levels of an unordered pandas Categorical alphabetically; mark them ordered so the
@@ -176,7 +180,7 @@ def _group_index(frame: pd.DataFrame, factors: tuple[str, ...], group: str):
 
 def _blocks(term: RandomTerm, frame: pd.DataFrame, spec: FormulaSpec) -> list[RandomBlock]:
     group_index, levels = _group_index(frame, term.group_factors, term.group)
-    Z, columns, _ = _formulae_matrix(term.lhs, frame, spec, f"random-effect term {term}")
+    Z, columns, _ = formulae_matrix(term.lhs, frame, spec, f"random-effect term {term}")
     scale = np.array([1.0 if c == "Intercept" else (np.std(Z[:, j]) or 1.0) for j, c in enumerate(columns)])
     if term.correlated or Z.shape[1] == 1:
         return [RandomBlock(term.group, term.group_factors, group_index, levels, Z, columns, term.correlated,
@@ -246,7 +250,7 @@ def build_design(spec: FormulaSpec, data, na_action: str = "omit", weights: str 
     clean: CleanData = prepare_data(data, variables, spec.text, na_action)
     frame = clean.frame
     y, trials = _response(spec, frame, clean.row_labels)
-    X, names, encoder = _formulae_matrix(spec.fixed, frame, spec, "fixed part")
+    X, names, encoder = formulae_matrix(spec.fixed, frame, spec, "fixed part")
     X, names, aliased = _drop_aliased(X, names)
     if aliased:
         warnings.warn(f"Fixed-effect columns {list(aliased)} are linear combinations of other columns "
@@ -259,7 +263,7 @@ def build_design(spec: FormulaSpec, data, na_action: str = "omit", weights: str 
     blocks = tuple(b for term in spec.random for b in _blocks(term, frame, spec))
     part_matrices = {}
     for name, part in parts.items():
-        Xp, part_names, _ = _formulae_matrix(part.fixed, frame, part, f"formula of {name}")
+        Xp, part_names, _ = formulae_matrix(part.fixed, frame, part, f"formula of {name}")
         Xp, part_names, part_aliased = _drop_aliased(Xp, part_names)
         if part_aliased:
             warnings.warn(f"Columns {list(part_aliased)} of the {name} formula are aliased and were dropped.",

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .data import as_dataframe, check_column_types, prepare_data
-from .design import _formulae_matrix, evaluate_expression
+from .design import formulae_matrix, evaluate_expression
 from .errors import BayesMMError, DataError, closest
 from .families import part_component, part_link
 from .formula import expression_variables
@@ -113,9 +113,9 @@ def _encoders(fit) -> dict:
         encoders = {"blocks": {}, "parts": {}}
         for k, block in enumerate(design.blocks):
             if block.term is not None and block.term.lhs not in encoders["blocks"]:
-                encoders["blocks"][block.term.lhs] = _formulae_matrix(block.term.lhs, frame, spec, "random term")[2]
+                encoders["blocks"][block.term.lhs] = formulae_matrix(block.term.lhs, frame, spec, "random term")[2]
         for name, part in _part_specs(fit).items():
-            encoders["parts"][name] = _formulae_matrix(part.fixed, frame, part, f"formula of {name}")[2]
+            encoders["parts"][name] = formulae_matrix(part.fixed, frame, part, f"formula of {name}")[2]
         fit._cache["predict_encoders"] = encoders
     return fit._cache["predict_encoders"]
 

@@ -18,7 +18,6 @@ import functools
 from typing import NamedTuple
 
 import jax
-import jax.numpy as jnp
 from numpyro.infer.hmc import hmc
 
 from .potential import _Hashable, _shapes, constrain, latent_sites, make_potential
