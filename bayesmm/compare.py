@@ -31,7 +31,8 @@ def _az():
 def _check_log_likelihood(fit, what: str) -> None:
     if "log_likelihood" not in fit.idata.groups() or "y" not in fit.idata.log_likelihood:
         raise BayesMMError(f"{what} needs the pointwise log-likelihood (idata.log_likelihood['y']), which this fit "
-                           "lacks; refit it with bayesmm.")
+                           "lacks: bayesmm does not keep it above 200 million draws x rows (memory). Refit with "
+                           "fewer draws (draws x chains x rows <= 2e8), or on a subset of the rows.")
     values = fit.idata.log_likelihood["y"].values
     if not np.all(np.isfinite(values)):
         raise BayesMMError(f"{what}: the pointwise log-likelihood is not finite for some draws and observations; "

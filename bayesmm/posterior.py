@@ -100,10 +100,12 @@ def build_idata(samples, design: Design, family: Family, attrs: dict) -> az.Infe
         posterior=xr.Dataset(posterior, coords=coords, attrs=attrs),
         sample_stats=xr.Dataset({k: (("chain", "draw"), v) for k, v in sample_stats.items()},
                                 coords={"chain": coords["chain"], "draw": coords["draw"]}, attrs=attrs),
-        log_likelihood=xr.Dataset({"y": (("chain", "draw", "obs_id"), gen["log_lik"])},
-                                  coords={"chain": coords["chain"], "draw": coords["draw"], "obs_id": obs}),
         observed_data=xr.Dataset({"y": ("obs_id", design.y)}, coords={"obs_id": obs}, attrs=attrs),
     )
+    if "log_lik" in gen:
+        idata.add_groups(log_likelihood=xr.Dataset({"y": (("chain", "draw", "obs_id"), gen["log_lik"])},
+                                                   coords={"chain": coords["chain"], "draw": coords["draw"],
+                                                           "obs_id": obs}))
     if constant:
         idata.add_groups(constant_data=xr.Dataset(constant, coords={"obs_id": obs}))
     return idata

@@ -3,6 +3,7 @@ sleepstudy comparison every mixed-models course makes (short NUTS runs, shared t
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import special
 
@@ -77,3 +78,20 @@ def test_compare_refuses_fits_of_different_data(correlated):
         bmm.compare({"a": correlated, "b": correlated.idata})
     with pytest.raises(bmm.BayesMMError, match="ic must be"):
         bmm.compare({"a": correlated, "b": correlated}, ic="aic")
+
+
+def test_large_fits_do_not_keep_the_log_likelihood(monkeypatch):
+    """Above LOG_LIK_MAX_VALUES draws x rows the pointwise log-likelihood is not kept (a 1M-row model with
+    4000 draws needs 32 GB for it: it ran an H100 out of memory after sampling); loo() then says why, and
+    the rest of the fit works. A 37-row data set gives the model shapes of its own (no cached program)."""
+    from bayesmm.model import program
+
+    monkeypatch.setattr(program, "LOG_LIK_MAX_VALUES", 1000)
+    rng = np.random.default_rng(4)
+    df = pd.DataFrame({"y": rng.poisson(3.0, 37), "g": [f"g{i % 4}" for i in range(37)]})
+    fit = bmm.fit("y ~ 1 + (1 | g)", df, family="poisson", chains=1, draws=100, warmup=100, seed=1)
+    assert "log_likelihood" not in fit.idata.groups() and "posterior" in fit.idata.groups()
+    with pytest.raises(bmm.BayesMMError, match="200 million"):
+        fit.loo()
+    assert abs(fit.tidy().set_index("term").loc["Intercept", "estimate"] - np.log(df["y"].mean())) < 0.5
+    assert "pareto_k" not in set(fit.diagnose()["kind"])

@@ -237,12 +237,24 @@ def _marginal_draw(structure: ModelStructure, data: ModelData, sample: dict, key
     return out
 
 
+#: Above this many draws x rows the pointwise log-likelihood is not kept (8 bytes each: 1.6 GB). A 1-million-row
+#: model with 4000 draws would need 32 GB for it, which ran a GPU out of memory after sampling.
+LOG_LIK_MAX_VALUES = 200_000_000
+
+
+def keeps_log_lik(n_draws: int, n_rows: int) -> bool:
+    """Whether :func:`generated` returns the pointwise log-likelihood for this many draws and rows."""
+    return n_draws * n_rows <= LOG_LIK_MAX_VALUES
+
+
 def generated(structure: ModelStructure, data: ModelData, samples: dict, key=None, batch_size: int = 256) -> dict:
     """Replay the model on each draw: deterministic sites (``Intercept``, ``r_k``; for marginalised models
     the random effects drawn from their conditional with ``key``) and the pointwise log-likelihood
-    ``log_lik``. ``samples`` are flat over draws (leading axis)."""
+    ``log_lik`` (only while draws x rows stays within ``LOG_LIK_MAX_VALUES``). ``samples`` are flat over
+    draws (leading axis)."""
     model = make_model(structure)
     n_draws = next(iter(samples.values())).shape[0]
+    with_log_lik = keeps_log_lik(n_draws, data.y.shape[0])
     keys = jax.random.split(jax.random.PRNGKey(0) if key is None else key, n_draws)
 
     def one(args):
@@ -253,6 +265,8 @@ def generated(structure: ModelStructure, data: ModelData, samples: dict, key=Non
             out.update(_marginal_draw(structure, data, {**sample, **out}, k))
         else:
             out["log_lik"] = tr["y"]["fn"].log_prob(tr["y"]["value"]) * _row_weights(data)
+        if not with_log_lik:
+            out.pop("log_lik")
         return out
 
     return jax.lax.map(jax.jit(one), (samples, keys), batch_size=batch_size)
