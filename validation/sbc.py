@@ -16,7 +16,7 @@ a chi-square test on equal-width bins at the 1% level. Explicit priors are neede
 are autoscaled from the data (Talts et al.'s argument needs the fit's prior to equal the prior the truth
 was drawn from).
 
-    python validation/sbc.py --full      # 100 replications per family, in parallel over all cores
+    python validation/sbc.py --full --replications 200 --workers 1   # the recorded run (validation/README.md)
     python validation/sbc.py             # the small version (tests/test_sbc.py runs it)
 
 The full version writes ``validation/sbc_results/{ranks.csv,pvalues.csv,ranks.png}``.
