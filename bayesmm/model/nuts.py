@@ -20,8 +20,8 @@ from typing import NamedTuple
 import jax
 from numpyro.infer.hmc import hmc
 
-from .potential import _Hashable, _shapes, constrain, latent_sites, make_potential
-from .program import ModelData, ModelStructure, generated, make_model
+from .potential import _Hashable, _shapes, constrain, latent_sites, make_potential, unconstrained_prior_draws
+from .program import ModelData, ModelStructure, generated
 
 __all__ = ["Compiled", "compiled", "chain_program", "replay_program", "shapes_key", "STAT_FIELDS"]
 
@@ -49,17 +49,8 @@ def compiled(structure: ModelStructure, shapes: _Hashable) -> Compiled:
     """The cached :class:`Compiled` helpers for a structure and data shapes."""
     sites = latent_sites(structure, shapes)
     potential = make_potential(structure, sites)
-    model = make_model(structure)
 
-    @jax.jit
-    def prior_draws(keys, data):
-        from numpyro.handlers import seed, trace
-
-        def one(k):
-            tr = trace(seed(model, k)).get_trace(data)
-            return {name: sites[name][0].inv(tr[name]["value"]) for name in sites}
-
-        return jax.vmap(one)(keys)
+    prior_draws = unconstrained_prior_draws(structure, sites)
 
     @jax.jit
     def replay(z, key, data):

@@ -18,7 +18,7 @@ from numpyro.infer.util import log_density
 
 from .program import ModelData, ModelStructure, make_model
 
-__all__ = ["latent_sites", "make_potential", "constrain", "initial_values", "usable_start"]
+__all__ = ["latent_sites", "make_potential", "constrain", "initial_values", "unconstrained_prior_draws", "usable_start"]
 
 
 @functools.lru_cache(maxsize=64)
@@ -91,12 +91,8 @@ def _starts_at_zero(name: str) -> bool:
     return name == "b" or name.startswith(("b_", "z_"))
 
 
-def initial_values(structure: ModelStructure, data: ModelData, sites: dict, key, chains: int, radius: float = 0.5,
-                   prior_draws=None):
-    """Per chain: each site's starting point, unconstrained, jittered by U(-radius, radius). Coefficients and
-    standardised random effects start at 0; the other sites (intercept, SDs, family parameters) at the median
-    of 15 prior draws (numpyro's ``init_to_median``), all in one jitted call (``prior_draws(keys, data)``,
-    cached by :func:`bayesmm.model.nuts.compiled`; built here when not given)."""
+def unconstrained_prior_draws(structure: ModelStructure, sites: dict):
+    """Jitted ``(keys, data) -> {site: unconstrained prior draw per key}``."""
     model = make_model(structure)
 
     @jax.jit
@@ -107,7 +103,17 @@ def initial_values(structure: ModelStructure, data: ModelData, sites: dict, key,
 
         return jax.vmap(one)(keys)
 
-    prior = (prior_draws or draw)(jax.random.split(key, 15), data)
+    return draw
+
+
+def initial_values(structure: ModelStructure, data: ModelData, sites: dict, key, chains: int, radius: float = 0.5,
+                   prior_draws=None):
+    """Per chain: each site's starting point, unconstrained, jittered by U(-radius, radius). Coefficients and
+    standardised random effects start at 0; the other sites (intercept, SDs, family parameters) at the median
+    of 15 prior draws (numpyro's ``init_to_median``), all in one jitted call (``prior_draws(keys, data)``,
+    cached by :func:`bayesmm.model.nuts.compiled`; built here when not given)."""
+    draw = prior_draws or unconstrained_prior_draws(structure, sites)
+    prior = draw(jax.random.split(key, 15), data)
     centre = {name: jnp.zeros_like(v[0]) if _starts_at_zero(name) else jnp.median(v, axis=0)
               for name, v in prior.items()}
     jitter_keys = jax.random.split(jax.random.fold_in(key, 1), len(sites))
