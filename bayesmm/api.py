@@ -83,7 +83,7 @@ class Model:
 
     def fit(self, chains: int = 4, draws: int = 1000, warmup: int = 1000, seed: int = 0,
             target_accept: float | None = None, max_tree_depth: int = 10, progress: bool | None = None,
-            marginalize: bool | None = None, **unknown) -> Fit:
+            marginalize: bool | None = None, centered: bool | None = None, **unknown) -> Fit:
         """Sample the posterior with NUTS and return a :class:`~bayesmm.fit.Fit`.
 
         ``target_accept``: NUTS's target acceptance rate (default: the family's, 0.8 for most and 0.95 for
@@ -93,23 +93,27 @@ class Model:
         ``progress``: show a progress bar (default: only for long runs in a terminal).
         ``marginalize``: for gaussian models, integrate the random effects out exactly and draw them from
         their conditional afterwards (default: whenever the model allows it; ``False`` samples them).
+        ``centered``: sample the random effects centred (``True``) or non-centred (``False``, as brms and
+        Bambi do); by default each level is centred where its data pin its effect down more than the prior
+        does (``bayesmm.model.centring``), which removes the funnel both ways.
         """
         from . import __version__
         from .inference import SamplerSettings, sample_posterior
         from .model import compile_model
         from .posterior import build_idata
 
-        _check_switches(unknown, progress=progress, marginalize=marginalize)
+        _check_switches(unknown, progress=progress, marginalize=marginalize, centered=centered)
         if target_accept is None:
             target_accept = self.family.default_target_accept
         settings = SamplerSettings(chains, draws, warmup, seed, target_accept, max_tree_depth, progress)
         refuse_flat_priors(self.separation, self.prior_entries)
         start = time.perf_counter()
-        structure, data = compile_model(self.design, self.family, self.prior_entries, marginalize)
+        structure, data = compile_model(self.design, self.family, self.prior_entries, marginalize, centered)
         samples = sample_posterior(structure, data, settings)
         attrs = {"formula": self.spec.text, "family": self.family.name, "link": self.family.link,
                  "bayesmm_version": __version__, "seed": int(seed), "n_dropped_rows": self.design.n_dropped,
-                 "marginalized": int(structure.marginal)}
+                 "marginalized": int(structure.marginal or structure.marginal_block >= 0),
+                 "centered_levels": int(sum(int(np.sum(m)) for m in data.centred)) if not structure.marginal else 0}
         idata = build_idata(samples, self.design, self.family, attrs)
         return Fit(idata, self.design, self.family, self.priors, settings, self.data_name,
                    time.perf_counter() - start, model=self)
@@ -136,13 +140,13 @@ def fit(formula: str, data, family="gaussian", priors=None, link: str | None = N
     return Model(formula, data, family, priors, link, na_action, weights, zi, hu, dispersion).fit(**sampler)
 
 
-_SETTINGS = ("chains", "draws", "warmup", "seed", "target_accept", "max_tree_depth", "progress", "marginalize")
+_SETTINGS = ("chains", "draws", "warmup", "seed", "target_accept", "max_tree_depth", "progress", "marginalize", "centered")
 #: brms / rstanarm / PyMC names users reach for, and what bayesmm calls them
 _ALIASES = {"iter": "draws (brms's iter counts warmup + draws: draws = iter - warmup)",
             "cores": "chains (chains already run in parallel over the CPU cores)", "tune": "warmup",
             "samples": "draws", "adapt_delta": "target_accept", "random_seed": "seed",
             "max_treedepth": "max_tree_depth", "num_samples": "draws", "num_warmup": "warmup",
-            "num_chains": "chains"}
+            "num_chains": "chains", "centred": "centered (numpyro's spelling)", "centered_levels": "centered"}
 
 
 def _check_switches(unknown: dict, **switches) -> None:

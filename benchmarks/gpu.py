@@ -34,7 +34,10 @@ def main() -> None:
     fit = bmm.fit(FORMULA, df, family="poisson", chains=args.chains, draws=args.draws, warmup=args.warmup, seed=1)
     table = fit.tidy()
     seconds = time.perf_counter() - start
-    print(f"wall {seconds:.1f} s, divergences {int(fit.idata.sample_stats['diverging'].sum())}")
+    stats = fit.idata.sample_stats
+    print(f"wall {seconds:.1f} s, divergences {int(stats['diverging'].sum())}, mean leapfrog steps per draw "
+          f"{float(stats['n_steps'].mean()):.1f}, levels sampled centred "
+          f"{fit.idata.posterior.attrs.get('centered_levels')}")
     print(table[["effect", "group", "term", "estimate", "std_error", "rhat", "ess_bulk"]].to_string())
     sds = table[table["effect"] == "ran_pars"]
     print(f"min bulk ESS/s of the SDs: {sds['ess_bulk'].min() / seconds:.1f} (target >= 20)")

@@ -290,7 +290,7 @@ def _hand_log_prior(model, params: dict) -> float:
 
 
 def _numpyro_log_density(model, params: dict, with_trace: bool = False):
-    structure, data = compile_model(model.design, model.family, model.prior_entries, marginalize=False)
+    structure, data = compile_model(model.design, model.family, model.prior_entries, marginalize=False, centred=False)
     value, trace = log_density(make_model(structure), (data,), {}, params)
     return (float(value), trace) if with_trace else float(value)
 
@@ -354,7 +354,7 @@ def test_joint_log_density_matches_scipy(family, link):
 @pytest.mark.parametrize("family,link", CASES, ids=[f"{f}-{k}" for f, k in CASES])
 def test_pointwise_log_lik_matches_scipy(family, link):
     df, model = _model(family, link, seed=1)
-    structure, data = compile_model(model.design, model.family, model.prior_entries, marginalize=False)
+    structure, data = compile_model(model.design, model.family, model.prior_entries, marginalize=False, centred=False)
     draws = [_params(family, link, seed=1, r=r) for r in (0.3, -0.55, 0.05)]
     # vary the draws beyond the correlation, too
     for i, d in enumerate(draws):
@@ -391,8 +391,8 @@ def test_offset_shifts_eta_exactly():
     params = _params("poisson", "log", seed=3)
     log_e = np.log(df["e"].to_numpy())
 
-    s1, d1 = compile_model(with_offset.design, with_offset.family, with_offset.prior_entries, marginalize=False)
-    s0, d0 = compile_model(without.design, without.family, without.prior_entries, marginalize=False)
+    s1, d1 = compile_model(with_offset.design, with_offset.family, with_offset.prior_entries, marginalize=False, centred=False)
+    s0, d0 = compile_model(without.design, without.family, without.prior_entries, marginalize=False, centred=False)
     np.testing.assert_array_equal(np.asarray(d1.offset), log_e)
     assert d0.offset is None
 
@@ -424,8 +424,8 @@ def test_constant_offset_equals_intercept_shift():
     without = bmm.Model("y ~ x + (x | g)", df, family="poisson")
     params = _params("poisson", "log", seed=3)
     shifted = dict(params, Intercept_c=params["Intercept_c"] + c)
-    s1, d1 = compile_model(with_offset.design, with_offset.family, with_offset.prior_entries, marginalize=False)
-    s0, d0 = compile_model(without.design, without.family, without.prior_entries, marginalize=False)
+    s1, d1 = compile_model(with_offset.design, with_offset.family, with_offset.prior_entries, marginalize=False, centred=False)
+    s0, d0 = compile_model(without.design, without.family, without.prior_entries, marginalize=False, centred=False)
     ll1 = np.asarray(generated(s1, d1, {k: v[None] for k, v in params.items()})["log_lik"])[0]
     ll0 = np.asarray(generated(s0, d0, {k: v[None] for k, v in shifted.items()})["log_lik"])[0]
     np.testing.assert_allclose(ll1, ll0, rtol=1e-10, atol=0)
@@ -455,7 +455,7 @@ def test_user_priors_match_scipy(name):
     df["x2"] = np.random.default_rng(7).normal(size=N_ROWS)
     df["y"] = df["y"] + 0.3 * df["x2"]
     model = bmm.Model("y ~ x + x2 + (x | g)", df, priors=PRIOR_SETS[name])
-    structure, data = compile_model(model.design, model.family, model.prior_entries, marginalize=False)
+    structure, data = compile_model(model.design, model.family, model.prior_entries, marginalize=False, centred=False)
     entries = model.prior_entries
 
     b = np.array([0.4, -0.3])

@@ -26,7 +26,7 @@ def _zip_data(seed=4, n=600):
 def test_zi_formula_log_density_matches_scipy():
     df = _zip_data()
     model = bmm.Model("y ~ z + (1 | g)", df, family="zero_inflated_poisson", zi="~ x")
-    structure, data = compile_model(model.design, model.family, model.prior_entries)
+    structure, data = compile_model(model.design, model.family, model.prior_entries, centred=False)
     params = {"Intercept_c": jnp.asarray(1.0), "b": jnp.asarray([0.5]), "sd_0": jnp.asarray([0.4]),
               "z_0": jnp.zeros((25, 1)), "b_zi_logistic": jnp.asarray([-1.0]), "b_zi_normal": jnp.asarray([1.5])}
     _, trace = log_density(make_model(structure), (data,), {}, params)

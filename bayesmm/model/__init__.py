@@ -15,7 +15,8 @@ from ..priors import PriorEntry
 from ..errors import BayesMMError
 from .likelihoods import INVERSE_LINKS, likelihood
 from ..families import part_link
-from .marginal import MAX_COEFFICIENTS, marginal_data, n_coefficients
+from .centring import centred_levels
+from .marginal import MAX_COEFFICIENTS, PER_LEVEL_COLUMNS, level_cross_products, marginal_data, n_coefficients
 from .program import (BlockStructure, ModelData, ModelStructure, generated, linear_predictor, make_model,
                       prior_distribution)
 
@@ -65,17 +66,39 @@ def can_marginalize(design: Design, family: Family) -> bool:
     return family.name == "gaussian" and family.link == "identity" and 0 < q <= MAX_COEFFICIENTS and not design.parts
 
 
+def marginal_block(design: Design, family: Family) -> int:
+    """The block to integrate out of a gaussian model too large for :func:`can_marginalize` (the one with the
+    most coefficients among those of at most ``PER_LEVEL_COLUMNS`` columns), or -1."""
+    if family.name != "gaussian" or family.link != "identity" or design.parts or not design.blocks:
+        return -1
+    fits = [k for k, b in enumerate(design.blocks) if b.n_columns <= PER_LEVEL_COLUMNS]
+    return max(fits, key=lambda k: design.blocks[k].n_levels * design.blocks[k].n_columns) if fits else -1
+
+
 def compile_model(design: Design, family: Family, entries: list[PriorEntry],
-                  marginalize: bool | None = None) -> tuple[ModelStructure, ModelData]:
+                  marginalize: bool | None = None, centred: bool | None = None) -> tuple[ModelStructure, ModelData]:
     """The static structure and the data arrays of a model. ``marginalize``: integrate the random effects
-    out (gaussian models; default: whenever :func:`can_marginalize`), ``False`` to sample them."""
+    out (gaussian models; default: whenever :func:`can_marginalize`), ``False`` to sample them.
+    ``centred``: sample every level's random effects centred (``True``), non-centred (``False``), or choose
+    per level from the data (``None``, :func:`bayesmm.model.centring.centred_levels`)."""
     possible = can_marginalize(design, family)
-    if marginalize and not possible:
-        raise BayesMMError(f"marginalize=True needs a gaussian identity-link model with at most {MAX_COEFFICIENTS} "
-                           f"random-effect coefficients (this one: {family.name}/{family.link}, "
-                           f"{n_coefficients(design.blocks)}); use marginalize=None or False.")
-    marginal = possible if marginalize is None else bool(marginalize)
+    one_block = -1 if possible or marginalize is False else marginal_block(design, family)
+    if marginalize and not possible and one_block < 0:
+        raise BayesMMError(f"marginalize=True needs a gaussian identity-link model without formulas for family "
+                           f"parameters, with a random-effect block of at most {PER_LEVEL_COLUMNS} columns (this one: "
+                           f"{family.name}/{family.link}); use marginalize=None or False.")
+    marginal = possible if marginalize is None else bool(marginalize) and possible
     names = list(design.fixed_names)
+    if centred is None:
+        masks = centred_levels(design, family.name, family.link)
+    else:
+        masks = tuple(np.full(block.n_levels, bool(centred)) for block in design.blocks)
+    # One block (the sampled one with the most centred levels) centres on the intercept: with two, both
+    # would pull on it (a 1M-row crossed poisson model mixed its intercept 10x slower).
+    candidates = [k for k, b in enumerate(design.blocks) if k != one_block and "Intercept" in b.columns
+                  and "Intercept" in names and masks[k].any()]
+    on_intercept = max(candidates, key=lambda k: int(masks[k].sum())) if candidates else -1
+    slopes = [n for n in names if n != "Intercept"]  # the order of ``b``
     blocks = tuple(
         BlockStructure(
             n_levels=block.n_levels,
@@ -83,8 +106,11 @@ def compile_model(design: Design, family: Family, entries: list[PriorEntry],
             correlated=block.correlated and block.n_columns > 1,
             sd_priors=tuple(_lookup(entries, "sd", block.group, c) for c in block.columns),
             cor_prior=_lookup(entries, "cor", block.group) if block.correlated and block.n_columns > 1 else None,
+            intercept_only=tuple(block.columns) == ("Intercept",) and bool(np.all(np.asarray(block.Z) == 1.0)),
+            intercept_column=block.columns.index("Intercept") if k == on_intercept else -1,
+            slope_index=tuple(slopes.index(c) if k == on_intercept and c in slopes else -1 for c in block.columns),
         )
-        for block in design.blocks
+        for k, block in enumerate(design.blocks)
     )
     structure = ModelStructure(
         family=family.name,
@@ -97,6 +123,9 @@ def compile_model(design: Design, family: Family, entries: list[PriorEntry],
         parts=tuple((name, part_link(name), tuple(_lookup(entries, "Intercept_" + name) if c == "Intercept"
                                                   else _lookup(entries, "b_" + name, "", c) for c in columns))
                     for name, (_, columns) in design.parts.items()),
+        marginal_block=one_block,
     )
     part_X = tuple(jnp.asarray(X, dtype=jnp.result_type(float)) for X, _ in design.parts.values())
-    return structure, model_data(design, marginal=marginal)._replace(part_X=part_X)
+    block_ZtZ = None if one_block < 0 else jnp.asarray(level_cross_products(design.blocks[one_block], design.weights))
+    return structure, model_data(design, marginal=marginal)._replace(
+        part_X=part_X, centred=tuple(jnp.asarray(m) for m in masks), block_ZtZ=block_ZtZ)

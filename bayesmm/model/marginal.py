@@ -20,11 +20,13 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import jax
 import jax.numpy as jnp
 import jax.scipy.linalg as jla
 import numpy as np
 
-__all__ = ["MarginalData", "marginal_data", "marginal_log_likelihood", "conditional_effects", "n_coefficients"]
+__all__ = ["MarginalData", "marginal_data", "marginal_log_likelihood", "conditional_effects", "n_coefficients",
+           "level_cross_products", "one_block_log_likelihood", "one_block_effects"]
 
 #: A single block with at most this many columns uses the per-level algebra (unrolled q x q Cholesky).
 PER_LEVEL_COLUMNS = 3
@@ -180,3 +182,47 @@ def conditional_effects(blocks, factors, beta, sigma, md: MarginalData, noise):
         out.append(r[offset:offset + size].reshape(block.n_levels, block.n_columns))
         offset += size
     return out
+
+
+# --- One block integrated out, the others sampled ------------------------------------------------------------
+# With many levels (InstEval: 4,128 coefficients in three crossed blocks) the dense algebra above costs too
+# much, but one block can still be integrated out given the sampled others: with ``e = y - X beta - (the other
+# blocks' effects)`` the block's levels are independent, ``e_l ~ N(0, sigma^2 I + Z_l F F' Z_l')``, and the
+# same per-level Woodbury applies with ``Z_l' e_l`` summed over the rows at each step (O(rows x q)).
+
+
+def level_cross_products(block, weights: np.ndarray | None = None) -> np.ndarray:
+    """``Z_l' W Z_l`` per level (L, q, q) of one block, in numpy."""
+    Z = np.asarray(block.Z, dtype=float)
+    w = np.ones(Z.shape[0]) if weights is None else np.asarray(weights, dtype=float)
+    q = Z.shape[1]
+    out = np.zeros((block.n_levels, q, q))
+    for a in range(q):
+        for b in range(q):
+            out[:, a, b] = np.bincount(block.group_index, w * Z[:, a] * Z[:, b], minlength=block.n_levels)
+    return out
+
+
+def _one_block(factor, sigma, level_ZtZ, Z, index, e, w):
+    n_levels = level_ZtZ.shape[0]
+    M = jnp.eye(factor.shape[0]) + jnp.einsum("ji,ljk,km->lim", factor, level_ZtZ, factor) / sigma**2
+    C = _small_cholesky(M)
+    Zte = jax.ops.segment_sum(Z * (w * e)[:, None], index, num_segments=n_levels)
+    return C, Zte @ factor
+
+
+def one_block_log_likelihood(factor, sigma, level_ZtZ, Z, index, e, w, n):
+    """log N(e | 0, sigma^2 I + Z T T' Z') for one block (``T = I_L (x) factor``), per level by Woodbury;
+    ``w`` frequency weights (1 for none) and ``n`` their sum."""
+    C, Wr = _one_block(factor, sigma, level_ZtZ, Z, index, e, w)
+    half = _forward(C, Wr)
+    quad = (jnp.sum(w * e * e) - jnp.sum(half * half) / sigma**2) / sigma**2
+    logdet = n * jnp.log(sigma**2) + 2 * sum(jnp.sum(jnp.log(C[i][i])) for i in range(len(C)))
+    return -0.5 * (n * jnp.log(2 * jnp.pi) + logdet + quad)
+
+
+def one_block_effects(factor, sigma, level_ZtZ, Z, index, e, w, noise):
+    """One draw of the integrated-out block's effects (L, q) from their exact conditional given ``e``."""
+    C, Wr = _one_block(factor, sigma, level_ZtZ, Z, index, e, w)
+    u = _backward(C, _forward(C, Wr)) / sigma**2 + _backward(C, noise.reshape(Wr.shape))
+    return u @ factor.T

@@ -109,13 +109,17 @@ def unconstrained_prior_draws(structure: ModelStructure, sites: dict):
 def initial_values(structure: ModelStructure, data: ModelData, sites: dict, key, chains: int, radius: float = 0.5,
                    prior_draws=None):
     """Per chain: each site's starting point, unconstrained, jittered by U(-radius, radius). Coefficients and
-    standardised random effects start at 0; the other sites (intercept, SDs, family parameters) at the median
+    standardised random effects start at 0 (levels centred on the intercept at the intercept); the other sites (intercept, SDs, family parameters) at the median
     of 15 prior draws (numpyro's ``init_to_median``), all in one jitted call (``prior_draws(keys, data)``,
     cached by :func:`bayesmm.model.nuts.compiled`; built here when not given)."""
     draw = prior_draws or unconstrained_prior_draws(structure, sites)
     prior = draw(jax.random.split(key, 15), data)
     centre = {name: jnp.zeros_like(v[0]) if _starts_at_zero(name) else jnp.median(v, axis=0)
               for name, v in prior.items()}
+    for k, block in enumerate(structure.blocks):  # levels centred on the intercept start at the intercept
+        if f"z_{k}" in centre and data.centred and block.intercept_column >= 0 and "Intercept_c" in centre:
+            column = jnp.arange(block.n_columns) == block.intercept_column
+            centre[f"z_{k}"] = jnp.where(data.centred[k][:, None] & column, centre["Intercept_c"], 0.0)
     jitter_keys = jax.random.split(jax.random.fold_in(key, 1), len(sites))
     jitter = {name: jax.random.uniform(k, (chains,) + centre[name].shape, minval=-radius, maxval=radius)
               for k, name in zip(jitter_keys, sorted(sites))}

@@ -7,10 +7,14 @@ Parameterisation (what the sampler sees):
   ``Intercept_c - x_means @ b``.
 * ``b``: the other fixed effects; priors with different distributions are sampled in groups and joined.
 * per random-effect block ``k`` with ``q`` columns and ``L`` levels: ``sd_k`` (q), for correlated blocks
-  ``L_k`` (LKJ Cholesky factor), and standard-normal ``z_k`` (L x q). The block's effects are
-  ``r_k = (z_k @ L_k.T) * sd_k`` (non-centred), added to the linear predictor by a gather:
+  ``L_k`` (LKJ Cholesky factor), and raw effects ``z_k`` (L x q). With ``F_k = diag(sd_k) L_k``, a level
+  sampled non-centred has standard-normal ``z_kj`` and effects ``F_k z_kj``; a level sampled centred
+  (``data.centred[k][j]``, chosen from the data by ``centring.py``) has ``z_kj ~ N(loc, F_k F_k')`` and
+  effects ``z_kj - loc``, with ``loc`` the intercept in the block's intercept column (hierarchical centring). The effects ``r_k`` enter the linear predictor by a gather:
   ``sum_j Z_k[:, j] * r_k[group_index_k, j]``.
 * the family's auxiliary parameters by name (``sigma``, ...).
+* gaussian models: all random effects integrated out (``structure.marginal``), or, when there are too
+  many for that, one block (``structure.marginal_block``) integrated out level by level given the others.
 
 The model function is cached per :class:`ModelStructure` (a hashable record of shapes and priors), and all
 arrays travel as arguments, so a second fit of a model of the same structure reuses the compiled program.
@@ -30,7 +34,8 @@ from numpyro.handlers import substitute, trace
 
 from ..priors import PriorSpec
 from .likelihoods import INVERSE_LINKS, likelihood
-from .marginal import MarginalData, conditional_effects, marginal_log_likelihood
+from .marginal import (MarginalData, _forward, conditional_effects, marginal_log_likelihood, one_block_effects,
+                       one_block_log_likelihood)
 
 __all__ = ["BlockStructure", "ModelStructure", "ModelData", "make_model", "prior_distribution", "generated"]
 
@@ -43,6 +48,14 @@ class BlockStructure(NamedTuple):
     correlated: bool
     sd_priors: tuple[PriorSpec, ...]
     cor_prior: PriorSpec | None
+    #: ``(1 | g)``: Z is a column of ones, so the effect is gathered without multiplying by Z
+    intercept_only: bool = False
+    #: the block's intercept column when its centred levels centre on the fixed intercept (one block per
+    #: model, chosen in ``compile_model``), or -1
+    intercept_column: int = -1
+    #: with ``intercept_column``: per block column, the index in ``b`` of the fixed slope of the same name
+    #: (centred levels centre on it too), or -1
+    slope_index: tuple = ()
 
 
 class ModelStructure(NamedTuple):
@@ -56,6 +69,8 @@ class ModelStructure(NamedTuple):
     aux_priors: tuple[tuple[str, PriorSpec], ...]
     marginal: bool = False
     parts: tuple = ()
+    #: gaussian models too large for ``marginal``: this block is integrated out, the others sampled (-1: none)
+    marginal_block: int = -1
 
 
 class ModelData(NamedTuple):
@@ -71,6 +86,8 @@ class ModelData(NamedTuple):
     marginal: MarginalData | None = None
     weights: jnp.ndarray | None = None
     part_X: tuple = ()
+    block_ZtZ: jnp.ndarray | None = None  # Z_l' W Z_l per level of ``structure.marginal_block``
+    centred: tuple = ()  # per block, a boolean per level: sample that level's effects centred (centring.py)
 
 
 class _Flat(dist.ImproperUniform):
@@ -160,13 +177,69 @@ def _beta(structure: ModelStructure, params: dict):
     return jnp.concatenate(parts) if parts else jnp.zeros(0)
 
 
-def _block_effects(k: int, block: BlockStructure):
-    sd = _sample_vector(f"sd_{k}", block.sd_priors)
-    z = numpyro.sample(f"z_{k}", dist.Normal(0.0, 1.0).expand([block.n_levels, block.n_columns]).to_event(2))
-    if block.correlated and block.n_columns > 1:
-        chol = numpyro.sample(f"L_{k}", dist.LKJCholesky(block.n_columns, block.cor_prior.args[0]))
-        z = z @ chol.T
-    return numpyro.deterministic(f"r_{k}", z * sd)
+class BlockEffects(dist.Distribution):
+    """The raw effects ``z`` (levels x columns) of one block with per-level factor ``F = diag(sd) L``.
+
+    A level marked in ``centred`` is sampled centred on the model's mean (hierarchical centring, Gelfand,
+    Sahu and Carlin 1995): ``z_j = loc + r_j ~ N(loc, F F')``, where ``loc`` holds the sampled intercept in
+    the block's intercept column (zeros elsewhere), so that the intercept and a data-pinned level do not
+    trade off along a ridge. The other levels are standard normal, ``z_j ~ N(0, I)``, with effects
+    ``r_j = F z_j``. :func:`block_effects` turns ``z`` into effects."""
+
+    arg_constraints = {}
+    support = constraints.independent(constraints.real, 2)
+    reparametrized_params = []
+
+    def __init__(self, factor, centred, loc=None):
+        self.factor, self.centred = factor, centred
+        self.loc = jnp.zeros(factor.shape[-1]) if loc is None else loc
+        super().__init__(batch_shape=(), event_shape=(centred.shape[0], factor.shape[-1]))
+
+    def sample(self, key, sample_shape=()):
+        w = jax.random.normal(key, tuple(sample_shape) + self.event_shape)
+        return jnp.where(self.centred[:, None], self.loc + w @ self.factor.T, w)
+
+    def log_prob(self, value):
+        mask = self.centred[:, None]
+        # F^-1 (z_j - loc) for the centred levels only; a block without centred levels solves with I instead of
+        # F, so that an SD of zero (underflow) cannot send NaN into the gradient through the unused branch
+        any_centred = jnp.any(self.centred)
+        factor = jnp.where(any_centred, self.factor, jnp.eye(self.factor.shape[-1]))
+        # forward substitution unrolled over the q columns (elementwise over levels, no LAPACK call per step)
+        q = factor.shape[-1]
+        solved = _forward([[factor[i, k] for k in range(q)] for i in range(q)], jnp.where(mask, value - self.loc, 0.0))
+        w = jnp.where(mask, solved, value)
+        log_det = jnp.sum(jnp.log(jnp.abs(jnp.diagonal(factor))))
+        size = value.shape[-2] * value.shape[-1]
+        return (-0.5 * jnp.sum(w ** 2) - jnp.sum(self.centred) * log_det - 0.5 * size * jnp.log(2 * jnp.pi))
+
+
+def block_effects(z, factor, centred, loc=0.0):
+    """Effects of one block from its raw draws ``z`` (see :class:`BlockEffects`)."""
+    return jnp.where(centred[:, None], z - loc, z @ factor.T)
+
+
+def centring_loc(block: BlockStructure, params: dict, n_columns: int):
+    """``loc`` of :class:`BlockEffects`: the sampled intercept in the block's intercept column, and the fixed
+    slopes in the columns of the same name (so that ``Days`` and the mean of centred subjects' slopes do not
+    trade off either)."""
+    loc = jnp.zeros(n_columns)
+    if block.intercept_column >= 0 and "Intercept_c" in params:
+        loc = loc.at[block.intercept_column].set(params["Intercept_c"])
+    for column, index in enumerate(block.slope_index):
+        if index >= 0 and "b" in params:
+            loc = loc.at[column].set(params["b"][index])
+    return loc
+
+
+def _block_effects(k: int, block: BlockStructure, centred, params: dict):
+    factor = _block_factor(k, block)
+    if centred is None:
+        z = numpyro.sample(f"z_{k}", dist.Normal(0.0, 1.0).expand([block.n_levels, block.n_columns]).to_event(2))
+        return numpyro.deterministic(f"r_{k}", z @ factor.T)
+    loc = centring_loc(block, params, block.n_columns)
+    z = numpyro.sample(f"z_{k}", BlockEffects(factor, centred, loc))
+    return numpyro.deterministic(f"r_{k}", block_effects(z, factor, centred, loc))
 
 
 def _row_weights(data: ModelData):
@@ -174,14 +247,20 @@ def _row_weights(data: ModelData):
     return 1.0 if data.weights is None else data.weights
 
 
-def linear_predictor(structure: ModelStructure, data: ModelData, params: dict):
-    """eta = Intercept_c + X b + offset + sum of block gathers (``params`` holds b, r_k, Intercept_c)."""
+def linear_predictor(structure: ModelStructure, data: ModelData, params: dict, skip: int = -1):
+    """eta = Intercept_c + X b + offset + sum of block gathers (``params`` holds b, r_k, Intercept_c), leaving
+    out block ``skip``."""
     eta = data.X @ params["b"] if structure.b_priors else jnp.zeros(data.y.shape[0])
     if structure.intercept_prior is not None:
         eta = eta + params["Intercept_c"]
     if data.offset is not None:
         eta = eta + data.offset
     for k in range(len(structure.blocks)):
+        if k == skip:
+            continue
+        if structure.blocks[k].intercept_only:
+            eta = eta + params[f"r_{k}"][:, 0][data.group_index[k]]
+            continue
         effects = params[f"r_{k}"][data.group_index[k]]
         eta = eta + jnp.sum(data.Z[k] * effects, axis=-1)
     return eta
@@ -208,8 +287,15 @@ def make_model(structure: ModelStructure):
                                                                  sigma, data.marginal))
             return
         for k, block in enumerate(structure.blocks):
-            params[f"r_{k}"] = _block_effects(k, block)
+            if k == structure.marginal_block:
+                factor = _block_factor(k, block)
+            else:
+                params[f"r_{k}"] = _block_effects(k, block, data.centred[k] if data.centred else None, params)
         aux = {name: numpyro.sample(name, prior_distribution(spec)) for name, spec in structure.aux_priors}
+        if structure.marginal_block >= 0:
+            numpyro.factor("y_marginal", one_block_log_likelihood(factor, aux["sigma"], *_one_block_args(
+                structure, data, params)))
+            return
         for (name, link, priors), X in zip(structure.parts, data.part_X):
             aux[name] = INVERSE_LINKS[link](X @ _sample_vector(f"b_{name}", priors))
         eta = linear_predictor(structure, data, params)
@@ -235,6 +321,27 @@ def _marginal_draw(structure: ModelStructure, data: ModelData, sample: dict, key
     law = likelihood(structure.family, structure.link, eta, {"sigma": sample["sigma"]})
     out["log_lik"] = law.log_prob(data.y) * _row_weights(data)
     return out
+
+
+def _one_block_args(structure: ModelStructure, data: ModelData, params: dict):
+    """(Z_l'WZ_l, Z, index, residual without the block, weights, their sum) for the integrated-out block."""
+    k = structure.marginal_block
+    e = data.y - linear_predictor(structure, data, params, skip=k)
+    w = jnp.ones_like(e) if data.weights is None else data.weights
+    return data.block_ZtZ, data.Z[k], data.group_index[k], e, w, jnp.sum(w)
+
+
+def _one_block_draw(structure: ModelStructure, data: ModelData, sample: dict, key):
+    """The integrated-out block's effects from their exact conditional, then the pointwise log-likelihood."""
+    k = structure.marginal_block
+    sd = sample[f"sd_{k}"]
+    factor = sd[:, None] * sample[f"L_{k}"] if f"L_{k}" in sample else jnp.diag(sd)
+    ZtZ, Z, index, e, w, _ = _one_block_args(structure, data, sample)
+    noise = jax.random.normal(key, (ZtZ.shape[0] * ZtZ.shape[1],))
+    effects = one_block_effects(factor, sample["sigma"], ZtZ, Z, index, e, w, noise)
+    eta = linear_predictor(structure, data, dict(sample, **{f"r_{k}": effects}))
+    law = likelihood(structure.family, structure.link, eta, {"sigma": sample["sigma"]})
+    return {f"r_{k}": effects, "log_lik": law.log_prob(data.y) * _row_weights(data)}
 
 
 #: Above this many draws x rows the pointwise log-likelihood is not kept (8 bytes each: 1.6 GB). A 1-million-row
@@ -263,6 +370,8 @@ def generated(structure: ModelStructure, data: ModelData, samples: dict, key=Non
         out = {name: site["value"] for name, site in tr.items() if site["type"] == "deterministic"}
         if structure.marginal:
             out.update(_marginal_draw(structure, data, {**sample, **out}, k))
+        elif structure.marginal_block >= 0:
+            out.update(_one_block_draw(structure, data, {**sample, **out}, k))
         else:
             out["log_lik"] = tr["y"]["fn"].log_prob(tr["y"]["value"]) * _row_weights(data)
         if not with_log_lik:
