@@ -4,20 +4,23 @@ Densities are checked against scipy by hand; the choice of centring against simu
 known (data-rich levels centred, data-poor ones not); the one-block marginal against a dense multivariate
 normal, its conditional draws against the dense gaussian conditional, and a NUTS fit against the truth.
 """
-import bayesmm.inference  # noqa: F401  (float64)
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
 from numpyro.infer.util import log_density
-from scipy import linalg, stats
+from scipy import stats
 
 import bayesmm as bmm
+import bayesmm.inference
 from bayesmm.model import compile_model, make_model
 from bayesmm.model.centring import centred_levels, pql_variances
-from bayesmm.model.marginal import level_cross_products, one_block_effects, one_block_log_likelihood
+from bayesmm.model.marginal import (
+    level_cross_products,
+    one_block_effects,
+    one_block_log_likelihood,
+)
 from bayesmm.model.program import BlockEffects, block_effects
 
 
