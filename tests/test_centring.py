@@ -90,9 +90,16 @@ def test_pql_recovers_the_sds_and_centres_only_the_data_rich_levels(rich_and_poo
 
 
 def test_families_without_a_working_weight_stay_non_centred():
-    df = pd.DataFrame({"y": np.random.default_rng(0).beta(2, 3, 60), "g": np.repeat(list("abcdef"), 10)})
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"y": rng.beta(2, 3, 600), "g": np.repeat(list("abcdef"), 100)})
     model = bmm.Model("y ~ 1 + (1 | g)", df, family="beta")
     assert not centred_levels(model.design, "beta", "logit")[0].any()
+    # zero-inflated counts stay non-centred even where a poisson model of the same rows centres every level
+    effect = np.repeat(rng.normal(0, 0.5, 6), 100)
+    df["y"] = rng.poisson(np.exp(1.5 + effect)) * rng.binomial(1, 0.7, 600)
+    assert centred_levels(bmm.Model("y ~ 1 + (1 | g)", df, family="poisson").design, "poisson", "log")[0].all()
+    zip_design = bmm.Model("y ~ 1 + (1 | g)", df, family="zero_inflated_poisson").design
+    assert not centred_levels(zip_design, "zero_inflated_poisson", "log")[0].any()
 
 
 def test_centered_switch_sets_every_level_and_rejects_non_booleans(rich_and_poor):

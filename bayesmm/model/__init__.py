@@ -109,6 +109,7 @@ def compile_model(design: Design, family: Family, entries: list[PriorEntry],
             intercept_only=tuple(block.columns) == ("Intercept",) and bool(np.all(np.asarray(block.Z) == 1.0)),
             intercept_column=block.columns.index("Intercept") if k == on_intercept else -1,
             slope_index=tuple(slopes.index(c) if k == on_intercept and c in slopes else -1 for c in block.columns),
+            any_centred=bool(masks[k].any()) and k != one_block,
         )
         for k, block in enumerate(design.blocks)
     )

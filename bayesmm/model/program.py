@@ -56,6 +56,8 @@ class BlockStructure(NamedTuple):
     #: with ``intercept_column``: per block column, the index in ``b`` of the fixed slope of the same name
     #: (centred levels centre on it too), or -1
     slope_index: tuple = ()
+    #: some level of the block is sampled centred (else the plain non-centred program, with no mask)
+    any_centred: bool = False
 
 
 class ModelStructure(NamedTuple):
@@ -236,6 +238,8 @@ def _block_effects(k: int, block: BlockStructure, centred, params: dict):
     factor = _block_factor(k, block)
     if centred is None:
         z = numpyro.sample(f"z_{k}", dist.Normal(0.0, 1.0).expand([block.n_levels, block.n_columns]).to_event(2))
+        if not block.correlated or block.n_columns == 1:
+            return numpyro.deterministic(f"r_{k}", z * jnp.diagonal(factor))
         return numpyro.deterministic(f"r_{k}", z @ factor.T)
     loc = centring_loc(block, params, block.n_columns)
     z = numpyro.sample(f"z_{k}", BlockEffects(factor, centred, loc))
@@ -290,7 +294,7 @@ def make_model(structure: ModelStructure):
             if k == structure.marginal_block:
                 factor = _block_factor(k, block)
             else:
-                params[f"r_{k}"] = _block_effects(k, block, data.centred[k] if data.centred else None, params)
+                params[f"r_{k}"] = _block_effects(k, block, data.centred[k] if block.any_centred else None, params)
         aux = {name: numpyro.sample(name, prior_distribution(spec)) for name, spec in structure.aux_priors}
         if structure.marginal_block >= 0:
             numpyro.factor("y_marginal", one_block_log_likelihood(factor, aux["sigma"], *_one_block_args(
