@@ -35,7 +35,8 @@ THRESHOLD = 4.0
 
 
 def _glm(family: str, link: str):
-    """(mean(eta, n), working weight(mu, n, y)) for the family and link, or None when not covered."""
+    """(mean(eta, n), working weight(mu, n)) for the family and link (weight None: gaussian-like, 1 / sigma^2),
+    or None when not covered."""
     if family in ("gaussian", "student_t") and link == "identity":
         return lambda eta, n: eta, None
     if family == "lognormal":
@@ -48,8 +49,9 @@ def _glm(family: str, link: str):
 
 
 def pql_variances(design, family: str, link: str):
-    """(per block: per-level information matrix diagonal, levels x columns; per block: variance per column)
-    from a penalized quasi-likelihood fit, or ``None`` for a family/link it does not cover."""
+    """From a penalized quasi-likelihood fit: (per block, the diagonal of each level's information, levels x
+    columns; per block, the variance of each column; the final working weight of each row), or ``None`` for
+    a family/link it does not cover."""
     glm = _glm(family, link)
     if glm is None or not design.blocks:
         return None
