@@ -113,7 +113,7 @@ class Model:
         attrs = {"formula": self.spec.text, "family": self.family.name, "link": self.family.link,
                  "bayesmm_version": __version__, "seed": int(seed), "n_dropped_rows": self.design.n_dropped,
                  "marginalized": int(structure.marginal or structure.marginal_block >= 0),
-                 "centered_levels": int(sum(int(np.sum(m)) for m in data.centred)) if not structure.marginal else 0}
+                 "centered_levels": int(sum(int(np.sum(m)) for m in data.centred))}
         idata = build_idata(samples, self.design, self.family, attrs)
         return Fit(idata, self.design, self.family, self.priors, settings, self.data_name,
                    time.perf_counter() - start, model=self)
@@ -146,7 +146,7 @@ _ALIASES = {"iter": "draws (brms's iter counts warmup + draws: draws = iter - wa
             "cores": "chains (chains already run in parallel over the CPU cores)", "tune": "warmup",
             "samples": "draws", "adapt_delta": "target_accept", "random_seed": "seed",
             "max_treedepth": "max_tree_depth", "num_samples": "draws", "num_warmup": "warmup",
-            "num_chains": "chains", "centred": "centered (numpyro's spelling)", "centered_levels": "centered"}
+            "num_chains": "chains", "centred": "centered (numpyro's spelling)"}
 
 
 def _check_switches(unknown: dict, **switches) -> None:

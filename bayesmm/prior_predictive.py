@@ -38,7 +38,8 @@ def sample_prior(model, draws: int = 1000, seed: int = 0):
     if flat:
         raise PriorError(f"Cannot draw from the prior: {', '.join(flat)} have flat (improper) priors. Give them "
                          "proper priors, e.g. priors={'b': 'normal(0, 2.5)'} or the default preset.")
-    structure, data = compile_model(model.design, model.family, model.prior_entries, marginalize=False)
+    # non-centred: the effects' prior is the same either way, and the data-driven centring guess is not needed
+    structure, data = compile_model(model.design, model.family, model.prior_entries, marginalize=False, centred=False)
     out = prior_draws(structure, data, draws, seed)
     shaped = {name: value.reshape((1, draws) + value.shape[1:]) for name, value in out.items()}
     generated = dict(shaped, log_lik=np.zeros((1, draws, model.design.n_obs)))

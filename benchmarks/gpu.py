@@ -14,15 +14,12 @@ import argparse
 import time
 import warnings
 
+from models import sampler_arguments
 from simulate import FORMULA, crossed_poisson
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--chains", type=int, default=4)
-    parser.add_argument("--draws", type=int, default=1000)
-    parser.add_argument("--warmup", type=int, default=1000)
+    parser = sampler_arguments(argparse.ArgumentParser(), rows=1_000_000)
     args = parser.parse_args()
     import jax
     import bayesmm as bmm

@@ -17,6 +17,7 @@ import time
 import warnings
 
 import numpy as np
+from models import sampler_arguments
 
 FORMULA = "y ~ service + (1 | s) + (1 | d) + (1 | dept:service)"
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -32,11 +33,7 @@ def reference() -> dict | None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--chains", type=int, default=4)
-    parser.add_argument("--draws", type=int, default=1000)
-    parser.add_argument("--warmup", type=int, default=1000)
-    parser.add_argument("--rows", type=int, default=0)
+    parser = sampler_arguments(argparse.ArgumentParser(), rows=0)
     args = parser.parse_args()
     import arviz as az
     import bayesmm as bmm

@@ -76,11 +76,9 @@ def pql_variances(design, family: str, link: str):
     columns = [np.asarray(b.Z, dtype=float) for b in blocks]
     index = [np.asarray(b.group_index) for b in blocks]
     sigma2 = float(np.var(y)) / 2 + 1e-12
-    info = [None] * len(blocks)
+    info = [np.zeros((b.n_levels, b.n_columns)) for b in blocks]
     order = sorted(range(len(blocks)), key=lambda k: blocks[k].n_levels)
-
-    def random_part():
-        return sum(np.sum(Z * r[g], axis=1) for Z, r, g in zip(columns, effects, index))
+    rand = np.zeros_like(y)  # the random part of eta, kept up to date as each column's effects change
 
     for _ in range(_ITERATIONS):
         eta = np.clip(eta, -30, 30)
@@ -97,7 +95,6 @@ def pql_variances(design, family: str, link: str):
             w = prior_w * w_glm
             dmu = mu * (1.0 - mu / n) if family in _BINOMIAL else mu
             work = eta - offset + (y - mu) / np.maximum(dmu, 1e-10)
-        rand = random_part()
         if X.shape[1]:
             beta = np.linalg.lstsq(X * np.sqrt(w)[:, None], (work - rand) * np.sqrt(w), rcond=None)[0]
             fixed = X @ beta
@@ -108,8 +105,8 @@ def pql_variances(design, family: str, link: str):
             for c in range(Z.shape[1]):
                 rand = rand - Z[:, c] * effects[k][g, c]
                 partial = work - fixed - rand
-                info_c = np.bincount(g, w * Z[:, c] ** 2, minlength=blocks[k].n_levels)
-                v = 1.0 / (info_c + 1.0 / tau2[k][c])
+                info[k][:, c] = np.bincount(g, w * Z[:, c] ** 2, minlength=blocks[k].n_levels)
+                v = 1.0 / (info[k][:, c] + 1.0 / tau2[k][c])
                 m = v * np.bincount(g, w * Z[:, c] * partial, minlength=blocks[k].n_levels)
                 effects[k][:, c] = m
                 # MacKay's fixed point (effective number of levels), much faster than EM's mean(m^2 + v)
@@ -117,8 +114,6 @@ def pql_variances(design, family: str, link: str):
                 used = max(float(np.sum(1.0 - v / tau2[k][c])), 1e-3)
                 tau2[k][c] = max(float(np.sum(m ** 2)) / used, 1e-8)
                 rand = rand + Z[:, c] * m[g]
-            info[k] = np.column_stack([np.bincount(g, w * Z[:, c] ** 2, minlength=blocks[k].n_levels)
-                                       for c in range(Z.shape[1])])
         eta = fixed + rand + offset
         if weight_of is None:
             sigma2 = max(float(np.sum(prior_w * (y - eta) ** 2) / np.sum(prior_w)), 1e-12)

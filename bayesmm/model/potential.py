@@ -117,8 +117,8 @@ def initial_values(structure: ModelStructure, data: ModelData, sites: dict, key,
     centre = {name: jnp.zeros_like(v[0]) if _starts_at_zero(name) else jnp.median(v, axis=0)
               for name, v in prior.items()}
     for k, block in enumerate(structure.blocks):  # levels centred on the intercept start at the intercept
-        if f"z_{k}" in centre and block.any_centred and block.intercept_column >= 0 and "Intercept_c" in centre:
-            column = jnp.arange(block.n_columns) == block.intercept_column
+        if f"z_{k}" in centre and block.any_centred and 0 in block.centre_on and "Intercept_c" in centre:
+            column = jnp.asarray(block.centre_on) == 0  # index 0 of [Intercept_c, b]: the intercept
             centre[f"z_{k}"] = jnp.where(data.centred[k][:, None] & column, centre["Intercept_c"], 0.0)
     jitter_keys = jax.random.split(jax.random.fold_in(key, 1), len(sites))
     jitter = {name: jax.random.uniform(k, (chains,) + centre[name].shape, minval=-radius, maxval=radius)

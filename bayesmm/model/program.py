@@ -50,12 +50,10 @@ class BlockStructure(NamedTuple):
     cor_prior: PriorSpec | None
     #: ``(1 | g)``: Z is a column of ones, so the effect is gathered without multiplying by Z
     intercept_only: bool = False
-    #: the block's intercept column when its centred levels centre on the fixed intercept (one block per
-    #: model, chosen in ``compile_model``), or -1
-    intercept_column: int = -1
-    #: with ``intercept_column``: per block column, the index in ``b`` of the fixed slope of the same name
-    #: (centred levels centre on it too), or -1
-    slope_index: tuple = ()
+    #: per block column, the fixed coefficient its centred levels centre on, as an index into
+    #: ``[Intercept_c, b]`` (the intercept, or the slope of the same name), or -1; set for one block per
+    #: model (chosen in ``compile_model``), empty for the others
+    centre_on: tuple = ()
     #: some level of the block is sampled centred (else the plain non-centred program, with no mask)
     any_centred: bool = False
 
@@ -221,27 +219,23 @@ def block_effects(z, factor, centred, loc=0.0):
     return jnp.where(centred[:, None], z - loc, z @ factor.T)
 
 
-def centring_loc(block: BlockStructure, params: dict, n_columns: int):
-    """``loc`` of :class:`BlockEffects`: the sampled intercept in the block's intercept column, and the fixed
-    slopes in the columns of the same name (so that ``Days`` and the mean of centred subjects' slopes do not
-    trade off either)."""
-    loc = jnp.zeros(n_columns)
-    if block.intercept_column >= 0 and "Intercept_c" in params:
-        loc = loc.at[block.intercept_column].set(params["Intercept_c"])
-    for column, index in enumerate(block.slope_index):
-        if index >= 0 and "b" in params:
-            loc = loc.at[column].set(params["b"][index])
-    return loc
+def centring_loc(structure: ModelStructure, block: BlockStructure, params: dict):
+    """``loc`` of :class:`BlockEffects`: per column the fixed coefficient it centres on (``centre_on``), so
+    that neither the intercept nor a slope (``Days``) trades off with the mean of the centred levels."""
+    index = np.asarray(block.centre_on if block.centre_on else (-1,) * block.n_columns)
+    if not (index >= 0).any():
+        return jnp.zeros(block.n_columns)
+    return jnp.where(index >= 0, _beta(structure, params)[np.maximum(index, 0)], 0.0)
 
 
-def _block_effects(k: int, block: BlockStructure, centred, params: dict):
+def _block_effects(structure: ModelStructure, k: int, block: BlockStructure, centred, params: dict):
     factor = _block_factor(k, block)
     if centred is None:
         z = numpyro.sample(f"z_{k}", dist.Normal(0.0, 1.0).expand([block.n_levels, block.n_columns]).to_event(2))
         if not block.correlated or block.n_columns == 1:
             return numpyro.deterministic(f"r_{k}", z * jnp.diagonal(factor))
         return numpyro.deterministic(f"r_{k}", z @ factor.T)
-    loc = centring_loc(block, params, block.n_columns)
+    loc = centring_loc(structure, block, params)
     z = numpyro.sample(f"z_{k}", BlockEffects(factor, centred, loc))
     return numpyro.deterministic(f"r_{k}", block_effects(z, factor, centred, loc))
 
@@ -294,7 +288,8 @@ def make_model(structure: ModelStructure):
             if k == structure.marginal_block:
                 factor = _block_factor(k, block)
             else:
-                params[f"r_{k}"] = _block_effects(k, block, data.centred[k] if block.any_centred else None, params)
+                params[f"r_{k}"] = _block_effects(structure, k, block, data.centred[k] if block.any_centred else None,
+                                                   params)
         aux = {name: numpyro.sample(name, prior_distribution(spec)) for name, spec in structure.aux_priors}
         if structure.marginal_block >= 0:
             numpyro.factor("y_marginal", one_block_log_likelihood(factor, aux["sigma"], *_one_block_args(
@@ -310,21 +305,26 @@ def make_model(structure: ModelStructure):
     return model
 
 
+def _factor_of(sample: dict, k: int):
+    """diag(sd_k) L_k of a draw (the replay's counterpart of :func:`_block_factor`)."""
+    sd = sample[f"sd_{k}"]
+    return sd[:, None] * sample[f"L_{k}"] if f"L_{k}" in sample else jnp.diag(sd)
+
+
+def _with_log_lik(structure: ModelStructure, data: ModelData, sample: dict, effects: dict) -> dict:
+    """The drawn effects and the gaussian pointwise log-likelihood given them."""
+    eta = linear_predictor(structure, data, dict(sample, **effects))
+    law = likelihood(structure.family, structure.link, eta, {"sigma": sample["sigma"]})
+    return dict(effects, log_lik=law.log_prob(data.y) * _row_weights(data))
+
+
 def _marginal_draw(structure: ModelStructure, data: ModelData, sample: dict, key):
     """Random effects from their exact conditional, then the conditional pointwise log-likelihood."""
-    factors = []
-    for k, block in enumerate(structure.blocks):
-        sd = sample[f"sd_{k}"]
-        factors.append(sd[:, None] * sample[f"L_{k}"] if f"L_{k}" in sample else jnp.diag(sd))
+    factors = [_factor_of(sample, k) for k in range(len(structure.blocks))]
     noise = jax.random.normal(key, (data.marginal.ZtZ.shape[0],))
     effects = conditional_effects(structure.blocks, factors, _beta(structure, sample), sample["sigma"],
                                   data.marginal, noise)
-    params = dict(sample, **{f"r_{k}": r for k, r in enumerate(effects)})
-    eta = linear_predictor(structure, data, params)
-    out = {f"r_{k}": r for k, r in enumerate(effects)}
-    law = likelihood(structure.family, structure.link, eta, {"sigma": sample["sigma"]})
-    out["log_lik"] = law.log_prob(data.y) * _row_weights(data)
-    return out
+    return _with_log_lik(structure, data, sample, {f"r_{k}": r for k, r in enumerate(effects)})
 
 
 def _one_block_args(structure: ModelStructure, data: ModelData, params: dict):
@@ -338,14 +338,10 @@ def _one_block_args(structure: ModelStructure, data: ModelData, params: dict):
 def _one_block_draw(structure: ModelStructure, data: ModelData, sample: dict, key):
     """The integrated-out block's effects from their exact conditional, then the pointwise log-likelihood."""
     k = structure.marginal_block
-    sd = sample[f"sd_{k}"]
-    factor = sd[:, None] * sample[f"L_{k}"] if f"L_{k}" in sample else jnp.diag(sd)
     ZtZ, Z, index, e, w, _ = _one_block_args(structure, data, sample)
     noise = jax.random.normal(key, (ZtZ.shape[0] * ZtZ.shape[1],))
-    effects = one_block_effects(factor, sample["sigma"], ZtZ, Z, index, e, w, noise)
-    eta = linear_predictor(structure, data, dict(sample, **{f"r_{k}": effects}))
-    law = likelihood(structure.family, structure.link, eta, {"sigma": sample["sigma"]})
-    return {f"r_{k}": effects, "log_lik": law.log_prob(data.y) * _row_weights(data)}
+    effects = one_block_effects(_factor_of(sample, k), sample["sigma"], ZtZ, Z, index, e, w, noise)
+    return _with_log_lik(structure, data, sample, {f"r_{k}": effects})
 
 
 #: Above this many draws x rows the pointwise log-likelihood is not kept (8 bytes each: 1.6 GB). A 1-million-row
