@@ -1,8 +1,10 @@
 """NUTS sampling of a compiled model: chains, warmup, seed, progress bar.
 
-One compiled program runs warmup and sampling for all chains. Chains run in parallel over the CPU
-devices that :mod:`bayesmm.config` exposes (``chain_method="parallel"``) when there are enough of them,
-else one after another. The same seed gives the same draws on the same machine.
+One compiled program runs warmup, sampling and the generated quantities for all chains
+(:mod:`bayesmm.model.nuts`), stored between processes (:mod:`bayesmm.model.stored`). Chains run in
+parallel over the CPU devices that :mod:`bayesmm.config` exposes, up to the cores, or over several GPUs;
+else one after another (vectorized on one accelerator). The same seed gives the same draws on the same
+machine, however the chains are spread.
 """
 from __future__ import annotations
 
@@ -17,10 +19,10 @@ import numpyro
 from numpyro.infer import MCMC, NUTS
 from threadpoolctl import threadpool_limits
 
+from .config import cache_directory
 from .errors import SamplerError
 from .model import ModelData, ModelStructure
-from .model.nuts import chain_program, compiled, shapes_key
-from .model.potential import initial_values, usable_start
+from .model.nuts import chain_devices, chain_program, compiled, shapes_key, start_program
 
 __all__ = ["SamplerSettings", "Samples", "sample_posterior"]
 
@@ -31,9 +33,7 @@ def _enable_compilation_cache() -> None:
     """JAX's persistent compilation cache in a user cache directory (``BAYESMM_CACHE_DIR``, default
     ``~/.cache/bayesmm/jax``; set it to an empty string to turn the cache off): a fresh process that fits a
     model compiled before skips XLA compilation."""
-    directory = os.environ.get("BAYESMM_CACHE_DIR")
-    if directory is None:
-        directory = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "bayesmm", "jax")
+    directory = cache_directory()
     if not directory or jax.config.jax_compilation_cache_dir:
         return
     try:
@@ -87,11 +87,12 @@ _EXTRA = ("diverging", "num_steps", "accept_prob", "energy", "potential_energy",
 
 
 def _chain_method(chains: int) -> str:
-    """``parallel`` over local devices when there are enough (CPU devices from :mod:`bayesmm.config`, or
-    several GPUs); on one accelerator ``vectorized`` (chains share the data reads); else ``sequential``."""
+    """``parallel`` over local devices when the chains can spread over two or more (CPU devices from
+    :mod:`bayesmm.config`, up to the cores; or several GPUs); on one accelerator ``vectorized`` (chains
+    share the data reads); else ``sequential``."""
     if chains == 1:
         return "sequential"
-    if jax.local_device_count() >= chains:
+    if chain_devices(chains) >= 2:
         return "parallel"
     return "sequential" if jax.default_backend() == "cpu" else "vectorized"
 
@@ -104,7 +105,7 @@ def _show_progress(settings: SamplerSettings, data: ModelData) -> bool:
 
 
 def _sequential(program, init: dict, keys):
-    """Chains one after another through the cached compiled program (no tracing on a second fit)."""
+    """Chains one after another through the cached compiled program of one chain."""
     def run(data):
         outs = [jax.tree.map(np.asarray, program({k: v[c] for k, v in init.items()}, keys[c], data))
                 for c in range(keys.shape[0])]
@@ -112,11 +113,17 @@ def _sequential(program, init: dict, keys):
     return run
 
 
-def _parallel(helpers, structure: ModelStructure, shapes, init: dict, key, settings: SamplerSettings, data: ModelData,
-              method: str = "parallel"):
-    """Chains in parallel over the local devices with numpyro's ``MCMC`` (``chain_method="parallel"``, or
-    ``"vectorized"`` on one accelerator), then the cached replay program for the constrained draws and
-    generated quantities."""
+def _together(program, init: dict, keys):
+    """Chains in parallel over the local devices through the cached compiled program of all chains."""
+    def run(data):
+        return jax.tree.map(np.asarray, program(init, keys, data))
+    return run
+
+
+def _parallel(helpers, init: dict, key, settings: SamplerSettings, data: ModelData, method: str = "parallel"):
+    """Chains with numpyro's ``MCMC``, for its progress bar (``chain_method="parallel"``), or vectorized
+    on one accelerator (``"vectorized"``: chains share the data reads); then the cached replay program for
+    the constrained draws and generated quantities."""
     kernel = NUTS(potential_fn=lambda z: helpers.potential(z, data), target_accept_prob=float(settings.target_accept),
                   max_tree_depth=int(settings.max_tree_depth))
     mcmc = MCMC(kernel, num_warmup=int(settings.warmup), num_samples=int(settings.draws),
@@ -135,19 +142,17 @@ def _parallel(helpers, structure: ModelStructure, shapes, init: dict, key, setti
 def sample_posterior(structure: ModelStructure, data: ModelData, settings: SamplerSettings) -> Samples:
     """Run NUTS and return the draws (constrained), the sampler statistics and the generated quantities.
 
-    Everything around the sampler is compiled once per model structure and data shapes
-    (:func:`bayesmm.model.nuts.compiled`); chains run one after another use one cached program for
-    warmup, sampling and generated quantities (:func:`bayesmm.model.nuts.chain_program`), so a second fit
-    of the same model neither traces nor compiles. Parallel chains use numpyro's ``MCMC`` (its ``pmap`` is
-    traced again per fit; the persistent compilation cache skips XLA compilation)."""
+    The starting points and the sampler of all chains (warmup, sampling, constraining, generated
+    quantities) are two compiled programs per model structure, data shapes and settings
+    (:func:`bayesmm.model.nuts.start_program`, :func:`~bayesmm.model.nuts.chain_program`), kept in the
+    process and stored between processes: a second fit of the same model neither traces nor compiles, and
+    a fresh process only loads them. numpyro's ``MCMC`` runs the chains instead for a progress bar and for
+    vectorized chains on one accelerator."""
     key = jax.random.PRNGKey(int(settings.seed))
     chains = int(settings.chains)
     shapes = shapes_key(data)
-    helpers = compiled(structure, shapes)
-    centre, jitter = initial_values(structure, data, helpers.sites, jax.random.fold_in(key, 2), chains,
-                                    prior_draws=helpers.prior_draws)
-    init, finite = usable_start(helpers.potential, data, centre, jitter, values=helpers.potentials)
-    if not finite:
+    init, finite = start_program(structure, shapes, chains)(jax.random.fold_in(key, 2), data)
+    if not bool(finite):
         raise SamplerError("The log density is not finite at the initial values: check the data's scale, the "
                            "offset and the priors.")
     # Parallel chains each call LAPACK (Cholesky in the marginalised gaussian model); a multi-threaded BLAS
@@ -156,13 +161,15 @@ def sample_posterior(structure: ModelStructure, data: ModelData, settings: Sampl
         warnings.simplefilter("ignore", UserWarning)
         try:
             method = _chain_method(chains)
-            if method != "sequential":
-                flat, stats, extra = _parallel(helpers, structure, shapes, init, key, settings, data, method)
+            if method == "vectorized" or (method == "parallel" and _show_progress(settings, data)):
+                flat, stats, extra = _parallel(compiled(structure, shapes), init, key, settings, data, method)
             else:
+                together = method == "parallel"
                 program = chain_program(structure, shapes, int(settings.warmup), int(settings.draws),
-                                        float(settings.target_accept), int(settings.max_tree_depth), False)
+                                        float(settings.target_accept), int(settings.max_tree_depth),
+                                        chains if together else 1)
                 keys = jax.random.split(jax.random.fold_in(key, 3), chains)
-                flat, stats, extra = _sequential(program, init, keys)(data)
+                flat, stats, extra = (_together if together else _sequential)(program, init, keys)(data)
         except Exception as err:  # noqa: BLE001 - jax/numpyro failures reach the user as a SamplerError
             raise SamplerError(f"NUTS failed ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}). "
                                "Check the data's scale and the priors; if they look right, please report "

@@ -1,29 +1,37 @@
 """Compiled programs cached per model structure, data shapes and sampler settings.
 
 numpyro's ``MCMC`` builds new Python closures on every call, so JAX traces and lowers the whole sampler
-again for each fit (about 2-3 s for a small model, even with the persistent compilation cache). Here the
-helpers around it (prior draws for starting points, the potential, constraining the draws, replaying the
-model for generated quantities) are jitted once per structure and shapes, and for chains run one after
-another the per-chain program -- NUTS initialisation, warmup and sampling (numpyro's functional ``hmc`` kernel inside
+again for each fit (about 1-2 s for a small model, even with the persistent compilation cache). Here the
+sampler of all chains -- NUTS initialisation, warmup and sampling (numpyro's functional ``hmc`` kernel inside
 ``lax.fori_loop``/``lax.scan``), constraining the draws and replaying the model for generated quantities
-(``Intercept``, random effects, pointwise log-likelihood) -- is one ``jax.jit`` (or ``jax.pmap`` over the
-CPU devices for parallel chains) of ``(initial values, key, data)``, built once per
-``(structure, data shapes, settings)`` and kept in an ``lru_cache``. All arrays travel as arguments, so a
-second fit of a model with the same structure and shapes runs the compiled program straight away, with no
-tracing and no compilation. The helpers that find starting points are cached the same way.
+(``Intercept``, random effects, pointwise log-likelihood) -- is one program of ``(initial values, keys,
+data)``: ``jax.shard_map`` over a mesh of local devices for parallel chains (CPU devices of
+:mod:`bayesmm.config`, up to the cores, or GPUs; :func:`chain_devices`), or a ``jax.jit`` of one chain
+run chain after chain. Starting points
+come from a second program of ``(key, data)``. Both are built once per ``(structure, data shapes,
+settings)`` and kept in an ``lru_cache``; all arrays travel as arguments, so a second fit of a model with
+the same structure and shapes runs the compiled program straight away, with no tracing and no
+compilation. Both are also stored between processes (:mod:`.stored`), so a fresh process does not trace
+them again either.
 """
 from __future__ import annotations
 
 import functools
+import os
 from typing import NamedTuple
 
 import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, PartitionSpec
 from numpyro.infer.hmc import hmc
 
-from .potential import _Hashable, _shapes, constrain, latent_sites, make_potential, unconstrained_prior_draws
+from .potential import (_Hashable, _shapes, constrain, initial_values, latent_sites, make_potential,
+                        unconstrained_prior_draws, usable_start)
 from .program import ModelData, ModelStructure, generated
+from .stored import program_key, stored_program
 
-__all__ = ["Compiled", "compiled", "chain_program", "replay_program", "shapes_key", "STAT_FIELDS"]
+__all__ = ["Compiled", "compiled", "chain_program", "start_program", "replay_program", "shapes_key", "chain_devices", "STAT_FIELDS"]
 
 #: Sampler statistics kept per draw (numpyro's names; ``step_size`` is the adapted step size).
 STAT_FIELDS = ("diverging", "num_steps", "accept_prob", "energy", "potential_energy", "step_size")
@@ -69,23 +77,31 @@ def _one_chain(structure: ModelStructure, shapes: _Hashable, warmup: int, draws:
                max_tree_depth: int):
     """``run(z0, key, data) -> (draws, stats, generated)`` for one chain: warmup with numpyro's window
     adaptation (step size and diagonal mass matrix, as ``NUTS`` defaults), then ``draws`` iterations."""
-    helpers = compiled(structure, shapes)
-    init_kernel, sample_kernel = hmc(potential_fn_gen=lambda data: functools.partial(helpers.potential, data=data),
-                                     algo="NUTS")
 
     def run(z0, key, data):
+        helpers = compiled(structure, shapes)
+        init_kernel, sample_kernel = hmc(potential_fn_gen=lambda data: functools.partial(helpers.potential, data=data),
+                                         algo="NUTS")
         k_init, k_gen = jax.random.split(key)
         state = init_kernel(z0, warmup, target_accept_prob=target_accept, max_tree_depth=max_tree_depth,
                             model_args=(data,), rng_key=k_init)
-        state = jax.lax.fori_loop(0, warmup, lambda i, s: sample_kernel(s, model_args=(data,)), state)
 
-        def step(s, _):
+        def record(s):
+            return s.z, (s.diverging, s.num_steps, s.accept_prob, s.energy, s.potential_energy,
+                         s.adapt_state.step_size)
+
+        # One loop over warmup and draws (the kernel adapts while ``i < warmup``): one copy of NUTS in the
+        # program, half the code to compile and load. Warmup iterations write into slot 0, which the first
+        # draw overwrites.
+        def step(i, carry):
+            s, kept = carry
             s = sample_kernel(s, model_args=(data,))
-            stats = (s.diverging, s.num_steps, s.accept_prob, s.energy, s.potential_energy,
-                     s.adapt_state.step_size)
-            return s, (s.z, stats)
+            slot = jnp.maximum(i - warmup, 0)
+            kept = jax.tree.map(lambda buf, v: jax.lax.dynamic_update_index_in_dim(buf, v, slot, 0), kept, record(s))
+            return s, kept
 
-        _, (z, stats) = jax.lax.scan(step, state, None, length=draws)
+        kept = jax.tree.map(lambda v: jnp.zeros((draws,) + jnp.shape(v), jnp.result_type(v)), record(state))
+        _, (z, stats) = jax.lax.fori_loop(0, warmup + draws, step, (state, kept))
         flat = constrain(helpers.sites, z)
         extra = generated(structure, data, flat, key=k_gen)
         return flat, dict(zip(STAT_FIELDS, stats)), extra
@@ -93,12 +109,48 @@ def _one_chain(structure: ModelStructure, shapes: _Hashable, warmup: int, draws:
     return run
 
 
+def chain_devices(chains: int) -> int:
+    """How many local devices the chains spread over: the most that divides ``chains`` evenly, on the CPU no
+    more than the cores this process may use. More CPU devices than cores buys nothing, and programs with
+    LAPACK calls (the dense gaussian marginal) were seen to hang with 4 CPU devices on 2 cores."""
+    limit = jax.local_device_count()
+    if jax.default_backend() == "cpu":
+        limit = min(limit, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    return max(d for d in range(1, min(chains, limit) + 1) if chains % d == 0)
+
+
+@functools.lru_cache(maxsize=32)
+def start_program(structure: ModelStructure, shapes: _Hashable, chains: int):
+    """The cached ``start(key, data) -> (starting points per chain, all finite)``: prior medians jittered
+    (:func:`~bayesmm.model.potential.initial_values`), the jitter shrunk where the density is not finite
+    (:func:`~bayesmm.model.potential.usable_start`); stored between processes (:mod:`.stored`)."""
+    def start(key, data):
+        helpers = compiled(structure, shapes)
+        centre, jitter = initial_values(structure, data, helpers.sites, key, chains, prior_draws=helpers.prior_draws)
+        return usable_start(helpers.potentials, data, centre, jitter)
+
+    return stored_program(program_key("start", structure, shapes.key, chains), start)
+
+
 @functools.lru_cache(maxsize=32)
 def chain_program(structure: ModelStructure, shapes: _Hashable, warmup: int, draws: int, target_accept: float,
-                  max_tree_depth: int, parallel: bool):
-    """The compiled sampler, cached: ``jax.pmap`` over chains (one per device, data broadcast) when
-    ``parallel``, else a ``jax.jit`` of one chain that the caller runs chain after chain."""
-    run = _one_chain(structure, shapes, warmup, draws, target_accept, max_tree_depth)
-    if parallel:
-        return jax.pmap(run, in_axes=(0, 0, None))
-    return jax.jit(run)
+                  max_tree_depth: int, chains: int):
+    """The compiled sampler ``run(z0, keys, data)``, cached in the process and stored between processes
+    (:mod:`.stored`). ``chains > 1``: all chains at once, spread over :func:`chain_devices` local devices
+    (``jax.shard_map``; data copied to each; each device runs its share one after another), leading axis
+    ``chains``; ``chains == 1``: one chain (the caller runs chains one after another)."""
+    def run(z0, key, data):  # built only when traced: a stored program needs none of it
+        return _one_chain(structure, shapes, warmup, draws, target_accept, max_tree_depth)(z0, key, data)
+
+    devices = chain_devices(chains)
+    key = program_key("chains", structure, shapes.key, warmup, draws, target_accept, max_tree_depth, chains, devices)
+    if chains == 1:
+        return stored_program(key, run)
+    mesh = Mesh(np.array(jax.local_devices()[:devices]), ("chain",))
+
+    def one(z0, keys, data):  # each device's shard: chains // devices chains, run one after another
+        return jax.lax.map(lambda chain: run(chain[0], chain[1], data), (z0, keys))
+
+    spread = jax.shard_map(one, mesh=mesh, in_specs=(PartitionSpec("chain"), PartitionSpec("chain"), PartitionSpec()),
+                           out_specs=PartitionSpec("chain"), check_vma=False)
+    return stored_program(key, spread, mesh=mesh, split=2)

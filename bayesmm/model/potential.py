@@ -11,7 +11,6 @@ import functools
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from numpyro.distributions.transforms import biject_to
 from numpyro.handlers import seed, trace
 from numpyro.infer.util import log_density
@@ -126,19 +125,29 @@ def initial_values(structure: ModelStructure, data: ModelData, sites: dict, key,
     return centre, jitter
 
 
-def usable_start(potential, data, centre: dict, jitter: dict, values=None) -> tuple[dict, bool]:
-    """(starting points, whether the log density is finite at all of them): the jittered starting points,
-    with the jitter halved (up to 12 times, then dropped) for any chain whose
-    log density is not finite there: a mean outside its range (gamma's identity or inverse link) has zero
-    density, and such a chain could never move."""
-    values = values or jax.jit(jax.vmap(potential, (0, None)))  # ``values``: the cached vmapped potential
+def usable_start(values, data, centre: dict, jitter: dict):
+    """(starting points, whether the log density is finite at all of them), traceable: the jittered
+    starting points, with the jitter halved (up to 12 times, then dropped) for any chain whose log density
+    is not finite there: a mean outside its range (gamma's identity or inverse link) has zero density, and
+    such a chain could never move. ``values(z, data)``: the potential vmapped over chains."""
     chains = next(iter(jitter.values())).shape[0]
-    factor = np.ones(chains)
-    for attempt in range(14):
-        start = {name: centre[name] + jitter[name] * jnp.asarray(factor).reshape((-1,) + (1,) * centre[name].ndim)
-                 for name in centre}
-        bad = ~np.isfinite(np.asarray(values(start, data)))
-        if not bad.any():
-            break
-        factor = np.where(bad, 0.0 if attempt >= 12 else factor / 2, factor)
-    return start, not bad.any()
+
+    def points(factor):
+        return {name: centre[name] + jitter[name] * factor.reshape((-1,) + (1,) * centre[name].ndim)
+                for name in centre}
+
+    def bad(factor):
+        return ~jnp.isfinite(values(points(factor), data))
+
+    def more(carry):
+        _, attempt, failed = carry
+        return (attempt < 13) & jnp.any(failed)
+
+    def halve(carry):
+        factor, attempt, failed = carry
+        factor = jnp.where(failed, jnp.where(attempt >= 12, 0.0, factor / 2), factor)
+        return factor, attempt + 1, bad(factor)
+
+    factor = jnp.ones(chains)
+    factor, _, failed = jax.lax.while_loop(more, halve, (factor, 0, bad(factor)))
+    return points(factor), ~jnp.any(failed)
