@@ -2,7 +2,7 @@
 
 One compiled program runs warmup, sampling and the generated quantities for all chains
 (:mod:`bayesmm.model.nuts`), stored between processes (:mod:`bayesmm.model.stored`). Chains run in
-parallel over the CPU devices that :mod:`bayesmm.config` exposes, up to the cores, or over several GPUs;
+parallel over the CPU devices that :mod:`bayesmm.config` exposes, or over several GPUs;
 else one after another (vectorized on one accelerator). The same seed gives the same draws on the same
 machine, however the chains are spread.
 """
@@ -88,7 +88,7 @@ _EXTRA = ("diverging", "num_steps", "accept_prob", "energy", "potential_energy",
 
 def _chain_method(chains: int) -> str:
     """``parallel`` over local devices when the chains can spread over two or more (CPU devices from
-    :mod:`bayesmm.config`, up to the cores; or several GPUs); on one accelerator ``vectorized`` (chains
+    :mod:`bayesmm.config`, or several GPUs; :func:`~bayesmm.model.nuts.chain_devices`); on one accelerator ``vectorized`` (chains
     share the data reads); else ``sequential``."""
     if chains == 1:
         return "sequential"
@@ -128,7 +128,8 @@ def _parallel(helpers, init: dict, key, settings: SamplerSettings, data: ModelDa
                   max_tree_depth=int(settings.max_tree_depth))
     mcmc = MCMC(kernel, num_warmup=int(settings.warmup), num_samples=int(settings.draws),
                 num_chains=int(settings.chains), chain_method=method, progress_bar=_show_progress(settings, data))
-    mcmc.run(key, init_params=init, extra_fields=_EXTRA)
+    # The starting points come from a compiled program and live on one device: numpyro spreads host arrays.
+    mcmc.run(key, init_params=jax.tree.map(np.asarray, init), extra_fields=_EXTRA)
     # Draws from parallel chains are sharded over the CPU devices: gather them on the host, or the replay
     # would become a cross-device program (very slow on CPU).
     unconstrained = {k: np.asarray(v) for k, v in mcmc.get_samples(group_by_chain=False).items()}

@@ -6,7 +6,7 @@ sampler of all chains -- NUTS initialisation, warmup and sampling (numpyro's fun
 ``lax.fori_loop``/``lax.scan``), constraining the draws and replaying the model for generated quantities
 (``Intercept``, random effects, pointwise log-likelihood) -- is one program of ``(initial values, keys,
 data)``: ``jax.shard_map`` over a mesh of local devices for parallel chains (CPU devices of
-:mod:`bayesmm.config`, up to the cores, or GPUs; :func:`chain_devices`), or a ``jax.jit`` of one chain
+:mod:`bayesmm.config`, or GPUs; :func:`chain_devices`), or a ``jax.jit`` of one chain
 run chain after chain. Starting points
 come from a second program of ``(key, data)``. Both are built once per ``(structure, data shapes,
 settings)`` and kept in an ``lru_cache``; all arrays travel as arguments, so a second fit of a model with
@@ -109,12 +109,16 @@ def _one_chain(structure: ModelStructure, shapes: _Hashable, warmup: int, draws:
     return run
 
 
-def chain_devices(chains: int) -> int:
-    """How many local devices the chains spread over: the most that divides ``chains`` evenly, on the CPU no
-    more than the cores this process may use. More CPU devices than cores buys nothing, and programs with
-    LAPACK calls (the dense gaussian marginal) were seen to hang with 4 CPU devices on 2 cores."""
+def chain_devices(chains: int, within_cores: bool = False) -> int:
+    """How many local devices the chains spread over: the most that divides ``chains`` evenly, and with
+    ``within_cores`` no more than the CPU cores this process may use.
+
+    More CPU devices than cores still pays for large models (InstEval, 4 chains on 2 cores: 148 s on 4
+    devices against 197 s on 2 devices running 2 chains each), so it is the default; but the fully
+    marginalised gaussian models, whose generated quantities make batched LAPACK calls, were seen to hang
+    with 4 CPU devices on 2 cores, so they keep within the cores (they are small: sleepstudy runs in 0.6 s)."""
     limit = jax.local_device_count()
-    if jax.default_backend() == "cpu":
+    if within_cores and jax.default_backend() == "cpu":
         limit = min(limit, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
     return max(d for d in range(1, min(chains, limit) + 1) if chains % d == 0)
 
@@ -142,7 +146,7 @@ def chain_program(structure: ModelStructure, shapes: _Hashable, warmup: int, dra
     def run(z0, key, data):  # built only when traced: a stored program needs none of it
         return _one_chain(structure, shapes, warmup, draws, target_accept, max_tree_depth)(z0, key, data)
 
-    devices = chain_devices(chains)
+    devices = chain_devices(chains, within_cores=structure.marginal)
     key = program_key("chains", structure, shapes.key, warmup, draws, target_accept, max_tree_depth, chains, devices)
     if chains == 1:
         return stored_program(key, run)
