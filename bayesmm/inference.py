@@ -88,8 +88,8 @@ _EXTRA = ("diverging", "num_steps", "accept_prob", "energy", "potential_energy",
 
 def _chain_method(chains: int) -> str:
     """``parallel`` over local devices when the chains can spread over two or more (CPU devices from
-    :mod:`bayesmm.config`, or several GPUs; :func:`~bayesmm.model.nuts.chain_devices`); on one accelerator ``vectorized`` (chains
-    share the data reads); else ``sequential``."""
+    :mod:`bayesmm.config`, or several GPUs; :func:`~bayesmm.model.nuts.chain_devices`); on one accelerator
+    ``vectorized`` (chains share the data reads); else ``sequential``."""
     if chains == 1:
         return "sequential"
     if chain_devices(chains) >= 2:

@@ -2,13 +2,12 @@
 
 numpyro's ``MCMC`` builds new Python closures on every call, so JAX traces and lowers the whole sampler
 again for each fit (about 1-2 s for a small model, even with the persistent compilation cache). Here the
-sampler of all chains -- NUTS initialisation, warmup and sampling (numpyro's functional ``hmc`` kernel inside
-``lax.fori_loop``/``lax.scan``), constraining the draws and replaying the model for generated quantities
+sampler of all chains -- NUTS initialisation, warmup and sampling (numpyro's functional ``hmc`` kernel in
+one ``lax.fori_loop``), constraining the draws and replaying the model for generated quantities
 (``Intercept``, random effects, pointwise log-likelihood) -- is one program of ``(initial values, keys,
 data)``: ``jax.shard_map`` over a mesh of local devices for parallel chains (CPU devices of
-:mod:`bayesmm.config`, or GPUs; :func:`chain_devices`), or a ``jax.jit`` of one chain
-run chain after chain. Starting points
-come from a second program of ``(key, data)``. Both are built once per ``(structure, data shapes,
+:mod:`bayesmm.config`, or GPUs; :func:`chain_devices`), or a ``jax.jit`` of one chain run chain after
+chain. Starting points come from a second program of ``(key, data)``. Both are built once per ``(structure, data shapes,
 settings)`` and kept in an ``lru_cache``; all arrays travel as arguments, so a second fit of a model with
 the same structure and shapes runs the compiled program straight away, with no tracing and no
 compilation. Both are also stored between processes (:mod:`.stored`), so a fresh process does not trace
@@ -31,7 +30,7 @@ from .potential import (_Hashable, _shapes, constrain, initial_values, latent_si
 from .program import ModelData, ModelStructure, generated
 from .stored import program_key, stored_program
 
-__all__ = ["Compiled", "compiled", "chain_program", "start_program", "replay_program", "shapes_key", "chain_devices", "STAT_FIELDS"]
+__all__ = ["Compiled", "compiled", "chain_program", "start_program", "shapes_key", "chain_devices", "STAT_FIELDS"]
 
 #: Sampler statistics kept per draw (numpyro's names; ``step_size`` is the adapted step size).
 STAT_FIELDS = ("diverging", "num_steps", "accept_prob", "energy", "potential_energy", "step_size")
@@ -66,11 +65,6 @@ def compiled(structure: ModelStructure, shapes: _Hashable) -> Compiled:
         return flat, generated(structure, data, flat, key=key)
 
     return Compiled(sites, potential, jax.jit(jax.vmap(potential, (0, None))), prior_draws, replay)
-
-
-def replay_program(structure: ModelStructure, shapes: _Hashable):
-    """The cached jitted ``replay(z, key, data)`` (see :class:`Compiled`)."""
-    return compiled(structure, shapes).replay
 
 
 def _one_chain(structure: ModelStructure, shapes: _Hashable, warmup: int, draws: int, target_accept: float,
