@@ -3,7 +3,7 @@
 One compiled program runs warmup, sampling and the generated quantities for all chains
 (:mod:`bayesmm.model.nuts`), stored between processes (:mod:`bayesmm.model.stored`). Chains run in
 parallel over the CPU devices that :mod:`bayesmm.config` exposes, or over several GPUs;
-else one after another (vectorized on one accelerator). The same seed gives the same draws on the same
+else one after another on a CPU, vectorized on an accelerator. The same seed gives the same draws on the same
 machine, however the chains are spread.
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ from threadpoolctl import threadpool_limits
 from .config import cache_directory
 from .errors import SamplerError
 from .model import ModelData, ModelStructure
-from .model.nuts import chain_devices, chain_program, compiled, shapes_key, start_program
+from .model.nuts import chain_devices, chain_program, compiled, shapes_key, start_program, vectorizes_chains
 
 __all__ = ["SamplerSettings", "Samples", "sample_posterior"]
 
@@ -94,7 +94,7 @@ def _chain_method(chains: int) -> str:
         return "sequential"
     if chain_devices(chains) >= 2:
         return "parallel"
-    return "sequential" if jax.default_backend() == "cpu" else "vectorized"
+    return "vectorized" if vectorizes_chains() else "sequential"
 
 
 def _show_progress(settings: SamplerSettings, data: ModelData) -> bool:
@@ -121,8 +121,8 @@ def _together(program, init: dict, keys):
 
 
 def _parallel(helpers, init: dict, key, settings: SamplerSettings, data: ModelData, method: str = "parallel"):
-    """Chains with numpyro's ``MCMC``, for its progress bar (``chain_method="parallel"``), or vectorized
-    on one accelerator (``"vectorized"``: chains share the data reads); then the cached replay program for
+    """Chains with numpyro's ``MCMC``, for its progress bar (``chain_method`` ``"parallel"`` over devices, or
+    ``"vectorized"`` on one accelerator: chains share the data reads); then the cached replay program for
     the constrained draws and generated quantities."""
     kernel = NUTS(potential_fn=lambda z: helpers.potential(z, data), target_accept_prob=float(settings.target_accept),
                   max_tree_depth=int(settings.max_tree_depth))
@@ -147,8 +147,7 @@ def sample_posterior(structure: ModelStructure, data: ModelData, settings: Sampl
     quantities) are two compiled programs per model structure, data shapes and settings
     (:func:`bayesmm.model.nuts.start_program`, :func:`~bayesmm.model.nuts.chain_program`), kept in the
     process and stored between processes: a second fit of the same model neither traces nor compiles, and
-    a fresh process only loads them. numpyro's ``MCMC`` runs the chains instead for a progress bar and for
-    vectorized chains on one accelerator."""
+    a fresh process only loads them. numpyro's ``MCMC`` runs the chains instead for a progress bar."""
     key = jax.random.PRNGKey(int(settings.seed))
     chains = int(settings.chains)
     shapes = shapes_key(data)
@@ -162,10 +161,10 @@ def sample_posterior(structure: ModelStructure, data: ModelData, settings: Sampl
         warnings.simplefilter("ignore", UserWarning)
         try:
             method = _chain_method(chains)
-            if method == "vectorized" or (method == "parallel" and _show_progress(settings, data)):
+            if method != "sequential" and _show_progress(settings, data):
                 flat, stats, extra = _parallel(compiled(structure, shapes), init, key, settings, data, method)
             else:
-                together = method == "parallel"
+                together = method != "sequential"
                 program = chain_program(structure, shapes, int(settings.warmup), int(settings.draws),
                                         float(settings.target_accept), int(settings.max_tree_depth),
                                         chains if together else 1)

@@ -202,3 +202,29 @@ def test_progress_bar_runs_numpyros_sampler_on_the_same_posterior(sleepstudy):
     assert fit.n_divergent == 0
     assert abs(table.loc["Intercept", "estimate"] - 251.405) < 0.5 * table.loc["Intercept", "std_error"]
     assert abs(table.loc["Days", "estimate"] - 10.467) < 0.5 * table.loc["Days", "std_error"]
+
+
+def test_vectorized_chains_follow_the_same_trajectories():
+    """On an accelerator a device runs its chains vectorized (``jax.vmap``); on a CPU one after another.
+    Forced here on the CPU: 8 chains (2 per device) through 10 warmup iterations and 10 draws give the
+    draws of the one-after-another program to rounding (over hundreds of iterations rounding differences
+    grow, as any chaotic trajectory's do, so longer runs are compared as posteriors elsewhere)."""
+    from bayesmm.model import compile_model
+    from bayesmm.model.nuts import shapes_key
+
+    cbpp = bmm.datasets.load("cbpp")
+    model = bmm.Model("cbind(incidence, size - incidence) ~ period + (1|herd)", cbpp, family="binomial")
+    structure, data = compile_model(model.design, model.family, model.prior_entries, None, None)
+    shapes = shapes_key(data)
+    init, finite = start_program(structure, shapes, 8)(jax.random.PRNGKey(2), data)
+    keys = jax.random.split(jax.random.PRNGKey(3), 8)
+    runs = [jax.tree.map(np.asarray, chain_program(structure, shapes, 10, 10, 0.8, 10, 8, vectorized=v)(init, keys, data))
+            for v in (False, True)]
+    (draws, stats, generated), (v_draws, v_stats, v_generated) = runs
+    assert bool(finite)
+    for name in draws:
+        np.testing.assert_allclose(v_draws[name], draws[name], rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(v_stats["step_size"], stats["step_size"], rtol=1e-9)
+    np.testing.assert_array_equal(v_stats["num_steps"], stats["num_steps"])
+    np.testing.assert_allclose(v_generated["log_lik"], generated["log_lik"], rtol=1e-9, atol=1e-9)
+    assert np.ptp(draws["Intercept_c"][0]) > 0  # the chains moved

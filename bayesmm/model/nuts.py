@@ -30,7 +30,8 @@ from .potential import (_Hashable, _shapes, constrain, initial_values, latent_si
 from .program import ModelData, ModelStructure, generated
 from .stored import program_key, stored_program
 
-__all__ = ["Compiled", "compiled", "chain_program", "start_program", "shapes_key", "chain_devices", "STAT_FIELDS"]
+__all__ = ["Compiled", "compiled", "chain_program", "start_program", "shapes_key", "chain_devices", "vectorizes_chains",
+           "STAT_FIELDS"]
 
 #: Sampler statistics kept per draw (numpyro's names; ``step_size`` is the adapted step size).
 STAT_FIELDS = ("diverging", "num_steps", "accept_prob", "energy", "potential_energy", "step_size")
@@ -130,23 +131,35 @@ def start_program(structure: ModelStructure, shapes: _Hashable, chains: int):
     return stored_program(program_key("start", structure, shapes.key, chains), start)
 
 
+def vectorizes_chains() -> bool:
+    """Whether a device runs its share of the chains vectorized (``jax.vmap``: one pass over the data serves
+    them all; on a GPU 8 chains cost about 1.6x one) rather than one after another (``lax.map``; on a CPU a
+    vectorized step costs as much as the chains' steps together, and waits for the longest trajectory)."""
+    return jax.default_backend() != "cpu"
+
+
 @functools.lru_cache(maxsize=32)
 def chain_program(structure: ModelStructure, shapes: _Hashable, warmup: int, draws: int, target_accept: float,
-                  max_tree_depth: int, chains: int):
+                  max_tree_depth: int, chains: int, vectorized: bool | None = None):
     """The compiled sampler ``run(z0, keys, data)``, cached in the process and stored between processes
     (:mod:`.stored`). ``chains > 1``: all chains at once, spread over :func:`chain_devices` local devices
-    (``jax.shard_map``; data copied to each; each device runs its share one after another), leading axis
-    ``chains``; ``chains == 1``: one chain (the caller runs chains one after another)."""
+    (``jax.shard_map``; data copied to each; each device runs its share vectorized or one after another,
+    :func:`vectorizes_chains` unless ``vectorized`` says), leading axis ``chains``; ``chains == 1``: one
+    chain (the caller runs chains one after another)."""
     def run(z0, key, data):  # built only when traced: a stored program needs none of it
         return _one_chain(structure, shapes, warmup, draws, target_accept, max_tree_depth)(z0, key, data)
 
     devices = chain_devices(chains, within_cores=structure.marginal)
-    key = program_key("chains", structure, shapes.key, warmup, draws, target_accept, max_tree_depth, chains, devices)
+    vectorized = vectorizes_chains() if vectorized is None else bool(vectorized)
+    key = program_key("chains", structure, shapes.key, warmup, draws, target_accept, max_tree_depth, chains, devices,
+                      vectorized)
     if chains == 1:
         return stored_program(key, run)
     mesh = Mesh(np.array(jax.local_devices()[:devices]), ("chain",))
 
-    def one(z0, keys, data):  # each device's shard: chains // devices chains, run one after another
+    def one(z0, keys, data):  # each device's share: chains // devices chains
+        if vectorized:
+            return jax.vmap(run, (0, 0, None))(z0, keys, data)
         return jax.lax.map(lambda chain: run(chain[0], chain[1], data), (z0, keys))
 
     spread = jax.shard_map(one, mesh=mesh, in_specs=(PartitionSpec("chain"), PartitionSpec("chain"), PartitionSpec()),
