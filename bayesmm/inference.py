@@ -22,6 +22,7 @@ from threadpoolctl import threadpool_limits
 from .config import cache_directory
 from .errors import SamplerError
 from .model import ModelData, ModelStructure
+from .model.coordinates import dense_groups, rotated_sites, to_model, to_sampler
 from .model.nuts import chain_devices, chain_program, compiled, shapes_key, start_program, vectorizes_chains
 
 __all__ = ["SamplerSettings", "Samples", "sample_posterior"]
@@ -120,19 +121,25 @@ def _together(program, init: dict, keys):
     return run
 
 
-def _parallel(helpers, init: dict, key, settings: SamplerSettings, data: ModelData, method: str = "parallel"):
+def _parallel(structure: ModelStructure, helpers, init: dict, key, settings: SamplerSettings, data: ModelData,
+              method: str = "parallel"):
     """Chains with numpyro's ``MCMC``, for its progress bar (``chain_method`` ``"parallel"`` over devices, or
-    ``"vectorized"`` on one accelerator: chains share the data reads); then the cached replay program for
-    the constrained draws and generated quantities."""
-    kernel = NUTS(potential_fn=lambda z: helpers.potential(z, data), target_accept_prob=float(settings.target_accept),
-                  max_tree_depth=int(settings.max_tree_depth))
+    ``"vectorized"`` on one accelerator: chains share the data reads), in the same coordinates and with the
+    same mass matrix as the compiled sampler (:mod:`bayesmm.model.coordinates`); then the cached replay
+    program for the constrained draws and generated quantities."""
+    rotated = rotated_sites(structure, helpers.sites)
+    kernel = NUTS(potential_fn=lambda zs: helpers.potential(to_model(zs, rotated), data),
+                  target_accept_prob=float(settings.target_accept), max_tree_depth=int(settings.max_tree_depth),
+                  dense_mass=dense_groups(structure, helpers.sites, rotated))
     mcmc = MCMC(kernel, num_warmup=int(settings.warmup), num_samples=int(settings.draws),
                 num_chains=int(settings.chains), chain_method=method, progress_bar=_show_progress(settings, data))
     # The starting points come from a compiled program and live on one device: numpyro spreads host arrays.
-    mcmc.run(key, init_params=jax.tree.map(np.asarray, init), extra_fields=_EXTRA)
+    start = jax.vmap(lambda z: to_sampler(z, rotated))(init)
+    mcmc.run(key, init_params=jax.tree.map(np.asarray, start), extra_fields=_EXTRA)
     # Draws from parallel chains are sharded over the CPU devices: gather them on the host, or the replay
     # would become a cross-device program (very slow on CPU).
-    unconstrained = {k: np.asarray(v) for k, v in mcmc.get_samples(group_by_chain=False).items()}
+    samples = {k: np.asarray(v) for k, v in mcmc.get_samples(group_by_chain=False).items()}
+    unconstrained = jax.tree.map(np.asarray, jax.jit(jax.vmap(lambda zs: to_model(zs, rotated)))(samples))
     stats = {k.split(".")[-1]: np.asarray(v) for k, v in mcmc.get_extra_fields(group_by_chain=True).items()}
     flat, extra = jax.tree.map(np.asarray, helpers.replay(unconstrained, jax.random.fold_in(key, 1), data))
     shape = (int(settings.chains), int(settings.draws))
@@ -162,7 +169,7 @@ def sample_posterior(structure: ModelStructure, data: ModelData, settings: Sampl
         try:
             method = _chain_method(chains)
             if method != "sequential" and _show_progress(settings, data):
-                flat, stats, extra = _parallel(compiled(structure, shapes), init, key, settings, data, method)
+                flat, stats, extra = _parallel(structure, compiled(structure, shapes), init, key, settings, data, method)
             else:
                 together = method != "sequential"
                 program = chain_program(structure, shapes, int(settings.warmup), int(settings.draws),

@@ -86,13 +86,11 @@ def test_posterior_means_match_brms(case):
     assert matched == len(ref) == len(table)
 
 
-KNOWN_DIVERGENT = {
-    # Observation-level effect with counts up to 85, nested BROOD in LOCATION. Every level non-centred: 473
-    # divergences (brms 2.18: 136). Centring the data-rich levels (issue 6, session 3) brings divergences
-    # to 0-4, but sd(LOCATION) still mixes slowly (Rhat 1.03, it trades off with sd(BROOD)) either way.
-    # Strict, so the marker must go once it is fixed.
-    "grouseticks_olre": "OLRE poisson: sd(LOCATION) and sd(BROOD) trade off, Rhat > 1.01 (brms: 136 divergences)",
-}
+# Cases that do not converge at default settings yet, as strict xfails (the marker must go once fixed).
+# grouseticks_olre left this list in issue 6, session 5: with each block's mean sampled as a coordinate of
+# its own, adapted jointly with the intercept (bayesmm/model/coordinates.py), sd(LOCATION) and sd(BROOD)
+# no longer trade off slowly (before: Rhat 1.03; brms 2.18: 136 divergences).
+KNOWN_DIVERGENT: dict[str, str] = {}
 
 
 @pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=KNOWN_DIVERGENT[c]))

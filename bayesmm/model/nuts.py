@@ -27,6 +27,7 @@ from numpyro.infer.hmc import hmc
 
 from .potential import (_Hashable, _shapes, constrain, initial_values, latent_sites, make_potential,
                         unconstrained_prior_draws, usable_start)
+from .coordinates import dense_groups, rotated_sites, to_model, to_sampler
 from .program import ModelData, ModelStructure, generated
 from .stored import program_key, stored_program
 
@@ -71,19 +72,22 @@ def compiled(structure: ModelStructure, shapes: _Hashable) -> Compiled:
 def _one_chain(structure: ModelStructure, shapes: _Hashable, warmup: int, draws: int, target_accept: float,
                max_tree_depth: int):
     """``run(z0, key, data) -> (draws, stats, generated)`` for one chain: warmup with numpyro's window
-    adaptation (step size and diagonal mass matrix, as ``NUTS`` defaults), then ``draws`` iterations."""
+    adaptation (step size and mass matrix: diagonal, with a dense block over the intercept, fixed effects
+    and block means, :mod:`.coordinates`), then ``draws`` iterations; draws in model coordinates."""
 
     def run(z0, key, data):
         helpers = compiled(structure, shapes)
-        init_kernel, sample_kernel = hmc(potential_fn_gen=lambda data: functools.partial(helpers.potential, data=data),
-                                         algo="NUTS")
+        rotated = rotated_sites(structure, helpers.sites)
+        init_kernel, sample_kernel = hmc(potential_fn_gen=lambda data: lambda zs: helpers.potential(
+            to_model(zs, rotated), data), algo="NUTS")
         k_init, k_gen = jax.random.split(key)
-        state = init_kernel(z0, warmup, target_accept_prob=target_accept, max_tree_depth=max_tree_depth,
+        state = init_kernel(to_sampler(z0, rotated), warmup, target_accept_prob=target_accept,
+                            max_tree_depth=max_tree_depth, dense_mass=dense_groups(structure, helpers.sites, rotated),
                             model_args=(data,), rng_key=k_init)
 
         def record(s):
-            return s.z, (s.diverging, s.num_steps, s.accept_prob, s.energy, s.potential_energy,
-                         s.adapt_state.step_size)
+            return to_model(s.z, rotated), (s.diverging, s.num_steps, s.accept_prob, s.energy, s.potential_energy,
+                                             s.adapt_state.step_size)
 
         # One loop over warmup and draws (the kernel adapts while ``i < warmup``): one copy of NUTS in the
         # program, half the code to compile and load. Warmup iterations write into slot 0, which the first
