@@ -49,7 +49,8 @@ def main() -> None:
     rhat = az.rhat(fit.idata.posterior)
     worst = max(float(np.nanmax(rhat[v].values)) for v in rhat.data_vars)
     print(f"wall {seconds:.1f} s; max Rhat over all parameters {worst:.4f}; min bulk ESS (fixed, SDs) "
-          f"{table['ess_bulk'].min():.0f}; divergences {int(fit.idata.sample_stats['diverging'].sum())}")
+          f"{table['ess_bulk'].min():.0f}; divergences {int(fit.idata.sample_stats['diverging'].sum())}; "
+          f"mean leapfrog steps per draw {float(fit.idata.sample_stats['n_steps'].mean()):.1f}")
     ref = None if args.rows else reference()
     if ref:
         wanted = {("fixed", "Intercept"): ref["fixef"]["(Intercept)"],

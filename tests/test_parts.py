@@ -41,7 +41,8 @@ def test_zi_formula_log_density_matches_scipy():
 
 
 def test_zi_formula_recovers_the_truth():
-    fit = bmm.fit("y ~ z + (1 | g)", _zip_data(), family="zero_inflated_poisson", zi="~ x", chains=2, draws=500,
+    # 4 chains: with 2 x 500 draws the Rhat of sd(g) (bulk ESS about 220) scattered 1.00-1.025 over seeds
+    fit = bmm.fit("y ~ z + (1 | g)", _zip_data(), family="zero_inflated_poisson", zi="~ x", chains=4, draws=500,
                   warmup=500, seed=3)
     table = fit.tidy()
     zi = table[table["component"] == "zi"].set_index("term")

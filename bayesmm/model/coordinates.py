@@ -12,6 +12,10 @@ is ``sqrt(n)`` times the mean of the block's effects and the other rows, still c
 contrasts. ``H`` is orthogonal and its own inverse, so the density is unchanged (Jacobian 1), and costs
 O(levels) per step. ``m_k``, ``Intercept_c`` and ``b`` then share a dense mass matrix, which learns the
 ridge during warmup; everything else keeps a diagonal one.
+
+Warmup starts from the curvature of the log density at the starting point (:func:`curvature`,
+:func:`initial_mass`) instead of numpyro's identity mass matrix, under which the iterations before the first
+adapted mass matrix ran at the step size of the most tightly pinned coordinate, with 511-1023 leapfrog steps.
 """
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ import jax.numpy as jnp
 
 from .program import ModelStructure, _grouped
 
-__all__ = ["rotated_sites", "dense_groups", "to_sampler", "to_model"]
+__all__ = ["rotated_sites", "dense_groups", "to_sampler", "to_model", "curvature", "initial_mass"]
 
 
 def _fixed_sites(structure: ModelStructure, sites: dict) -> tuple[str, ...]:
@@ -72,3 +76,65 @@ def to_model(zs: dict, rotated: tuple[str, ...]) -> dict:
     for name in rotated:
         out[name] = _reflect(jnp.concatenate([zs[_mean(name)][None], zs[name]], axis=0))
     return out
+
+
+#: Non-block sites with more elements than this (many fixed effects) are not probed for their curvature.
+MAX_PROBED = 64
+
+
+def curvature(potential, z: dict, data) -> dict:
+    """The diagonal of the potential's Hessian at ``z`` (model coordinates), exactly, in a few
+    Hessian-vector products: one per column of each random-effect site ``z_k`` (its levels touch disjoint
+    rows and have independent priors, so its part of the Hessian is diagonal in the levels and one probe of
+    ones reads all of them) and one per element of the other sites (intercept, fixed effects, SDs, family
+    parameters; ones for sites of more than ``MAX_PROBED`` elements, which are not probed)."""
+    import jax
+    import numpy as np
+
+    probes, reads = [], []
+    for name, value in z.items():
+        shape = jnp.shape(value)
+        if name.startswith("z_") and len(shape) == 2:
+            for c in range(shape[1]):
+                tangent = np.zeros(shape)
+                tangent[:, c] = 1.0
+                probes.append((name, tangent))
+                reads.append((name, (slice(None), c)))
+        elif int(np.prod(shape)) <= MAX_PROBED:
+            for index in np.ndindex(*shape):
+                tangent = np.zeros(shape)
+                tangent[index] = 1.0
+                probes.append((name, tangent))
+                reads.append((name, index))
+    diagonal = {name: jnp.ones(jnp.shape(value)) for name, value in z.items()}
+    if not probes:
+        return diagonal
+    tangents = {name: jnp.asarray(np.stack([t if n == name else np.zeros(jnp.shape(value)) for n, t in probes]))
+                for name, value in z.items()}
+    grad = jax.grad(lambda point: potential(point, data))
+    products = jax.vmap(lambda tangent: jax.jvp(grad, (z,), (tangent,))[1])(tangents)
+    for i, (name, index) in enumerate(reads):
+        diagonal[name] = diagonal[name].at[index].set(products[name][i][index])
+    return diagonal
+
+
+def initial_mass(structure: ModelStructure, sites: dict, rotated: tuple[str, ...], diagonal: dict):
+    """``(dense_mass, inverse_mass_matrix)`` for numpyro's ``hmc`` init, in sampler coordinates: the dense
+    block of :func:`dense_groups` and one diagonal block of the other sites, each starting at
+    ``1 / max(curvature, 1)``. Identity (numpyro's default) wherever the potential curves less than a
+    standard normal, or not at all, at the start, but scaled down where the data pin a coordinate down:
+    with the identity the first hundred warmup iterations (until the first adapted mass matrix) ran at the
+    step size of the most pinned coordinate, 511-1023 leapfrog steps each (InstEval: 70 s of one chain's
+    warmup). A rotated block's mean takes its levels' average curvature, its contrasts their levels'."""
+    bent = {name: jnp.maximum(jnp.where(jnp.isfinite(h), h, 1.0), 1.0) for name, h in diagonal.items()}
+    for name in rotated:
+        bent[_mean(name)], bent[name] = jnp.mean(bent[name], axis=0), bent[name][1:]
+    scale = {name: 1.0 / h for name, h in bent.items()}
+    groups = dense_groups(structure, sites, rotated) or []
+    dense = set().union(*groups) if groups else set()
+    flat = lambda names: jnp.concatenate([jnp.ravel(scale[n]) for n in names])  # noqa: E731
+    inverse = {group: jnp.diag(flat(group)) for group in groups}
+    rest = tuple(sorted(set(scale) - dense))
+    if rest:
+        inverse[rest] = flat(rest)
+    return groups, inverse

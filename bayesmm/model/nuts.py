@@ -27,7 +27,7 @@ from numpyro.infer.hmc import hmc
 
 from .potential import (_Hashable, _shapes, constrain, initial_values, latent_sites, make_potential,
                         unconstrained_prior_draws, usable_start)
-from .coordinates import dense_groups, rotated_sites, to_model, to_sampler
+from .coordinates import curvature, initial_mass, rotated_sites, to_model, to_sampler
 from .program import ModelData, ModelStructure, generated
 from .stored import program_key, stored_program
 
@@ -81,8 +81,13 @@ def _one_chain(structure: ModelStructure, shapes: _Hashable, warmup: int, draws:
         init_kernel, sample_kernel = hmc(potential_fn_gen=lambda data: lambda zs: helpers.potential(
             to_model(zs, rotated), data), algo="NUTS")
         k_init, k_gen = jax.random.split(key)
+        if any(name.startswith("z_") for name in helpers.sites):  # random effects sampled: start from curvature
+            dense, inverse_mass = initial_mass(structure, helpers.sites, rotated,
+                                               curvature(helpers.potential, z0, data))
+        else:  # fully marginalised or no random effects: few, comparable coordinates; numpyro's identity start
+            dense, inverse_mass = False, None
         state = init_kernel(to_sampler(z0, rotated), warmup, target_accept_prob=target_accept,
-                            max_tree_depth=max_tree_depth, dense_mass=dense_groups(structure, helpers.sites, rotated),
+                            max_tree_depth=max_tree_depth, dense_mass=dense, inverse_mass_matrix=inverse_mass,
                             model_args=(data,), rng_key=k_init)
 
         def record(s):
