@@ -16,7 +16,6 @@ them again either.
 from __future__ import annotations
 
 import functools
-import os
 from typing import NamedTuple
 
 import jax
@@ -113,17 +112,20 @@ def _one_chain(structure: ModelStructure, shapes: _Hashable, warmup: int, draws:
     return run
 
 
-def chain_devices(chains: int, within_cores: bool = False) -> int:
-    """How many local devices the chains spread over: the most that divides ``chains`` evenly, and with
-    ``within_cores`` no more than the CPU cores this process may use.
+def chain_devices(chains: int, calls_lapack: bool = False) -> int:
+    """How many local devices the chains spread over: the most that divides ``chains`` evenly; on a CPU
+    only one when the program ``calls_lapack``.
 
     More CPU devices than cores still pays for large models (InstEval, 4 chains on 2 cores: 148 s on 4
-    devices against 197 s on 2 devices running 2 chains each), so it is the default; but the fully
-    marginalised gaussian models, whose generated quantities make batched LAPACK calls, were seen to hang
-    with 4 CPU devices on 2 cores, so they keep within the cores (they are small: sleepstudy runs in 0.6 s)."""
+    devices against 197 s on 2 devices running 2 chains each), so it is the default. But the fully
+    marginalised gaussian models, whose log density and generated quantities call LAPACK (jaxlib's kernels
+    over scipy's OpenBLAS), hang now and then when several CPU devices make those calls at once: seen with
+    4 devices on 2 cores (sleepstudy ``(Days || Subject)``) and with 2 (pastes ``(1 | batch/cask)`` in the
+    teaching notebook, all threads asleep). Their chains run one after another on one CPU device; they are
+    small (sleepstudy: 4 x 2,000 iterations in well under a second each)."""
     limit = jax.local_device_count()
-    if within_cores and jax.default_backend() == "cpu":
-        limit = min(limit, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    if calls_lapack and jax.default_backend() == "cpu":
+        limit = 1
     return max(d for d in range(1, min(chains, limit) + 1) if chains % d == 0)
 
 
@@ -158,7 +160,7 @@ def chain_program(structure: ModelStructure, shapes: _Hashable, warmup: int, dra
     def run(z0, key, data):  # built only when traced: a stored program needs none of it
         return _one_chain(structure, shapes, warmup, draws, target_accept, max_tree_depth)(z0, key, data)
 
-    devices = chain_devices(chains, within_cores=structure.marginal)
+    devices = chain_devices(chains, calls_lapack=structure.marginal)
     vectorized = vectorizes_chains() if vectorized is None else bool(vectorized)
     key = program_key("chains", structure, shapes.key, warmup, draws, target_accept, max_tree_depth, chains, devices,
                       vectorized)
