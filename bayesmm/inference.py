@@ -125,8 +125,9 @@ def _parallel(structure: ModelStructure, helpers, init: dict, key, settings: Sam
               method: str = "parallel"):
     """Chains with numpyro's ``MCMC``, for its progress bar (``chain_method`` ``"parallel"`` over devices, or
     ``"vectorized"`` on one accelerator: chains share the data reads), in the same coordinates and with the
-    same mass matrix as the compiled sampler (:mod:`bayesmm.model.coordinates`); then the cached replay
-    program for the constrained draws and generated quantities."""
+    same dense block as the compiled sampler (:mod:`bayesmm.model.coordinates`), but from numpyro's identity
+    mass matrix (its ``NUTS`` takes one starting mass matrix for all chains); then the cached replay program
+    for the constrained draws and generated quantities."""
     rotated = rotated_sites(structure, helpers.sites)
     kernel = NUTS(potential_fn=lambda zs: helpers.potential(to_model(zs, rotated), data),
                   target_accept_prob=float(settings.target_accept), max_tree_depth=int(settings.max_tree_depth),

@@ -19,7 +19,9 @@ adapted mass matrix ran at the step size of the most tightly pinned coordinate, 
 """
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .program import ModelStructure, _grouped
 
@@ -88,9 +90,6 @@ def curvature(potential, z: dict, data) -> dict:
     rows and have independent priors, so its part of the Hessian is diagonal in the levels and one probe of
     ones reads all of them) and one per element of the other sites (intercept, fixed effects, SDs, family
     parameters; ones for sites of more than ``MAX_PROBED`` elements, which are not probed)."""
-    import jax
-    import numpy as np
-
     probes, reads = [], []
     for name, value in z.items():
         shape = jnp.shape(value)
