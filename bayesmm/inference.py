@@ -169,8 +169,6 @@ def sample_posterior(structure: ModelStructure, data: ModelData, settings: Sampl
         warnings.simplefilter("ignore", UserWarning)
         try:
             method = _chain_method(chains)
-            if method == "parallel" and chain_devices(chains, calls_lapack=structure.marginal) < 2:
-                method = "sequential"  # programs calling LAPACK keep to one CPU device (see chain_devices)
             if method != "sequential" and _show_progress(settings, data):
                 flat, stats, extra = _parallel(structure, compiled(structure, shapes), init, key, settings, data, method)
             else:

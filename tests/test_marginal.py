@@ -110,3 +110,28 @@ def test_marginalize_false_samples_the_effects_and_errors_for_non_gaussian(cross
     with pytest.raises(bmm.BayesMMError, match="marginalize=True needs a gaussian"):
         compile_model(poisson.design, poisson.family, poisson.prior_entries, marginalize=True)
     assert not compile_model(poisson.design, poisson.family, poisson.prior_entries)[0].marginal
+
+
+def test_dense_marginal_programs_make_only_unbatched_lapack_calls():
+    """jaxlib 0.10's CPU LAPACK kernels split a batch of matrices over XLA's thread pool and block on it: two
+    such calls at once can deadlock (``benchmarks/lapack_deadlock.py``; pastes ``(1 | batch/cask)`` hung in
+    notebook 01). The sampler and the conditional draws of a model with two integrated-out blocks must
+    make their LAPACK calls (Cholesky, triangular solves) one matrix at a time."""
+    import re
+
+    import jax
+
+    from bayesmm.model.marginal import dense_woodbury
+    from bayesmm.model.nuts import _one_chain, shapes_key, start_program
+
+    model = bmm.Model("strength ~ 1 + (1 | batch/cask)", bmm.datasets.load("pastes"))
+    structure, data = compile_model(model.design, model.family, model.prior_entries)
+    assert structure.marginal and dense_woodbury(data.marginal)
+    shapes = shapes_key(data)
+    init, _ = start_program(structure, shapes, 1)(jax.random.PRNGKey(0), data)
+    z0 = {k: v[0] for k, v in init.items()}
+    sampler = jax.jit(_one_chain(structure, shapes, 10, 300, 0.8, 10))
+    text = sampler.lower(z0, jax.random.PRNGKey(1), data).as_text()
+    calls = re.findall(r"custom_call @(lapack_\w+)\(.*?num_batch_dims = \"(\d+)\"", text)
+    assert {name for name, _ in calls} >= {"lapack_dpotrf_ffi", "lapack_dtrsm_ffi"}
+    assert all(batch == "0" for _, batch in calls), calls

@@ -149,6 +149,20 @@ def _per_level(factor, beta, sigma, md: MarginalData):
     return C, Wr
 
 
+def dense_woodbury(md: MarginalData) -> bool:
+    """Whether the model's algebra is the dense one (:func:`_woodbury`: several blocks), which calls LAPACK
+    (Cholesky, triangular solves) rather than the unrolled per-level factors of one block.
+
+    Its conditional draws must not be replayed in batches over draws. jaxlib 0.10's CPU LAPACK kernels
+    split a large batch (64 matrices, not 16) into tasks on XLA's intra-op thread pool and block until they
+    finish; two such calls running at once can take every pool thread and wait on each other forever. A
+    replay of 256 draws at a time made four (two solves in each of two chunks): pastes
+    ``(1 | batch/cask)`` hung in the teaching notebook, native stacks showing all four ``tf_XLAEigen``
+    threads in ``lapack_dtrsm_ffi`` -> ``ParallelBatchMap`` -> ``BlockingCounter::Wait``.
+    ``benchmarks/lapack_deadlock.py`` reproduces it in a few lines; unbatched calls never hung there."""
+    return md.level_ZtZ is None
+
+
 def marginal_log_likelihood(blocks, factors, beta, sigma, md: MarginalData):
     """log N(y | Xa beta, sigma^2 I + Z T T' Z') by Woodbury."""
     rtr = md.yty - 2 * beta @ md.Xty + beta @ md.XtX @ beta

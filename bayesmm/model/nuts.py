@@ -112,20 +112,12 @@ def _one_chain(structure: ModelStructure, shapes: _Hashable, warmup: int, draws:
     return run
 
 
-def chain_devices(chains: int, calls_lapack: bool = False) -> int:
-    """How many local devices the chains spread over: the most that divides ``chains`` evenly; on a CPU
-    only one when the program ``calls_lapack``.
+def chain_devices(chains: int) -> int:
+    """How many local devices the chains spread over: the most that divides ``chains`` evenly.
 
     More CPU devices than cores still pays for large models (InstEval, 4 chains on 2 cores: 148 s on 4
-    devices against 197 s on 2 devices running 2 chains each), so it is the default. But the fully
-    marginalised gaussian models, whose log density and generated quantities call LAPACK (jaxlib's kernels
-    over scipy's OpenBLAS), hang now and then when several CPU devices make those calls at once: seen with
-    4 devices on 2 cores (sleepstudy ``(Days || Subject)``) and with 2 (pastes ``(1 | batch/cask)`` in the
-    teaching notebook, all threads asleep). Their chains run one after another on one CPU device; they are
-    small (sleepstudy: 4 x 2,000 iterations in well under a second each)."""
+    devices against 197 s on 2 devices running 2 chains each), so it is the default."""
     limit = jax.local_device_count()
-    if calls_lapack and jax.default_backend() == "cpu":
-        limit = 1
     return max(d for d in range(1, min(chains, limit) + 1) if chains % d == 0)
 
 
@@ -160,7 +152,7 @@ def chain_program(structure: ModelStructure, shapes: _Hashable, warmup: int, dra
     def run(z0, key, data):  # built only when traced: a stored program needs none of it
         return _one_chain(structure, shapes, warmup, draws, target_accept, max_tree_depth)(z0, key, data)
 
-    devices = chain_devices(chains, calls_lapack=structure.marginal)
+    devices = chain_devices(chains)
     vectorized = vectorizes_chains() if vectorized is None else bool(vectorized)
     key = program_key("chains", structure, shapes.key, warmup, draws, target_accept, max_tree_depth, chains, devices,
                       vectorized)

@@ -34,8 +34,8 @@ from numpyro.handlers import substitute, trace
 
 from ..priors import PriorSpec
 from .likelihoods import INVERSE_LINKS, likelihood
-from .marginal import (MarginalData, _forward, conditional_effects, marginal_log_likelihood, one_block_effects,
-                       one_block_log_likelihood)
+from .marginal import (MarginalData, _forward, conditional_effects, dense_woodbury, marginal_log_likelihood,
+                       one_block_effects, one_block_log_likelihood)
 
 __all__ = ["BlockStructure", "ModelStructure", "ModelData", "make_model", "prior_distribution", "generated"]
 
@@ -378,4 +378,6 @@ def generated(structure: ModelStructure, data: ModelData, samples: dict, key=Non
             out.pop("log_lik")
         return out
 
+    if structure.marginal and dense_woodbury(data.marginal):
+        batch_size = None  # one draw at a time (see dense_woodbury: batched LAPACK calls can deadlock)
     return jax.lax.map(jax.jit(one), (samples, keys), batch_size=batch_size)
