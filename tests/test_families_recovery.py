@@ -17,6 +17,7 @@ import pytest
 from scipy import special
 
 import bayesmm as bmm
+from simulators import nb_draws, zero_truncated
 
 pytestmark = pytest.mark.slow
 
@@ -34,18 +35,6 @@ class Case(NamedTuple):
     formula: str = "y ~ x + (x | g)"
 
 
-def _nb(rng, mu, phi):
-    return rng.negative_binomial(phi, phi / (phi + mu))
-
-
-def _zero_truncated(rng, draw, mu):
-    out = draw(mu)
-    while np.any(out == 0):
-        zero = out == 0
-        out[zero] = draw(mu[zero])
-    return out
-
-
 def _beta_binomial(rng, eta, n):
     trials = rng.integers(5, 21, n)
     mu = special.expit(eta)
@@ -54,8 +43,8 @@ def _beta_binomial(rng, eta, n):
 
 
 CASES = {
-    "negbinomial": Case(lambda rng, eta, n: {"y": _nb(rng, np.exp(eta), 3.0)}, {"phi": 3.0}),
-    "nbinom1": Case(lambda rng, eta, n: {"y": _nb(rng, np.exp(eta), np.exp(eta) / 2.0)}, {"alpha": 2.0},
+    "negbinomial": Case(lambda rng, eta, n: {"y": nb_draws(rng, np.exp(eta), 3.0)}, {"phi": 3.0}),
+    "nbinom1": Case(lambda rng, eta, n: {"y": nb_draws(rng, np.exp(eta), np.exp(eta) / 2.0)}, {"alpha": 2.0},
                     b0=1.5),
     "gamma": Case(lambda rng, eta, n: {"y": rng.gamma(4.0, np.exp(eta) / 4.0)}, {"shape": 4.0}),
     "beta": Case(lambda rng, eta, n: {"y": rng.beta(special.expit(eta) * 15, special.expit(-eta) * 15)},
@@ -67,13 +56,13 @@ CASES = {
     "zero_inflated_poisson": Case(
         lambda rng, eta, n: {"y": rng.poisson(np.exp(eta)) * (rng.uniform(size=n) > 0.3)}, {"zi": 0.3}, b0=1.5),
     "zero_inflated_negbinomial": Case(
-        lambda rng, eta, n: {"y": _nb(rng, np.exp(eta), 3.0) * (rng.uniform(size=n) > 0.25)},
+        lambda rng, eta, n: {"y": nb_draws(rng, np.exp(eta), 3.0) * (rng.uniform(size=n) > 0.25)},
         {"phi": 3.0, "zi": 0.25}, b0=1.5),
     "hurdle_poisson": Case(
-        lambda rng, eta, n: {"y": _zero_truncated(rng, rng.poisson, np.exp(eta)) * (rng.uniform(size=n) > 0.3)},
+        lambda rng, eta, n: {"y": zero_truncated(rng, rng.poisson, np.exp(eta)) * (rng.uniform(size=n) > 0.3)},
         {"hu": 0.3}),
     "hurdle_negbinomial": Case(
-        lambda rng, eta, n: {"y": _zero_truncated(rng, lambda m: _nb(rng, m, 3.0), np.exp(eta))
+        lambda rng, eta, n: {"y": zero_truncated(rng, lambda m: nb_draws(rng, m, 3.0), np.exp(eta))
                              * (rng.uniform(size=n) > 0.3)},
         {"phi": 3.0, "hu": 0.3}),
 }

@@ -27,6 +27,7 @@ from scipy import special, stats
 import bayesmm as bmm
 from bayesmm.families import FAMILIES
 from bayesmm.model import compile_model, generated, linear_predictor, make_model
+from simulators import nb_draws, zero_truncated
 
 RTOL = 1e-8
 N_ROWS, N_GROUPS = 60, 6
@@ -65,20 +66,6 @@ def _simulation_mean(link: str, x: np.ndarray, u: np.ndarray) -> np.ndarray:
     }[link]()
 
 
-def _nb(rng, mu, phi):
-    """NB2 draws: scipy's nbinom(n=phi, p=phi/(phi+mu))."""
-    return rng.negative_binomial(phi, phi / (phi + mu))
-
-
-def _zero_truncated(rng, draw, mu):
-    """Draws of ``draw(mu)`` conditioned on being positive (redrawn until positive)."""
-    out = draw(mu)
-    while np.any(out == 0):
-        zero = out == 0
-        out[zero] = draw(mu[zero])
-    return out
-
-
 def _frame(family: str, link: str, seed: int = 0) -> tuple[pd.DataFrame, str]:
     """60 rows, 6 groups (labels deliberately not in sorted order of appearance), a covariate ``x``."""
     rng = np.random.default_rng(seed)
@@ -103,9 +90,9 @@ def _frame(family: str, link: str, seed: int = 0) -> tuple[pd.DataFrame, str]:
         return df, "y ~ x + (x | g)"
     mu = _simulation_mean(link, x, u)
     if family == "negbinomial":
-        df["y"] = _nb(rng, mu, 2.0)
+        df["y"] = nb_draws(rng, mu, 2.0)
     elif family == "nbinom1":
-        df["y"] = _nb(rng, mu, mu / 1.2)
+        df["y"] = nb_draws(rng, mu, mu / 1.2)
     elif family == "gamma":
         df["y"] = rng.gamma(2.5, mu / 2.5)
     elif family == "beta":
@@ -123,11 +110,11 @@ def _frame(family: str, link: str, seed: int = 0) -> tuple[pd.DataFrame, str]:
     elif family == "zero_inflated_poisson":
         df["y"] = rng.poisson(mu) * (rng.uniform(size=N_ROWS) > 0.3)
     elif family == "zero_inflated_negbinomial":
-        df["y"] = _nb(rng, mu, 2.0) * (rng.uniform(size=N_ROWS) > 0.3)
+        df["y"] = nb_draws(rng, mu, 2.0) * (rng.uniform(size=N_ROWS) > 0.3)
     elif family == "hurdle_poisson":
-        df["y"] = _zero_truncated(rng, rng.poisson, mu) * (rng.uniform(size=N_ROWS) > 0.3)
+        df["y"] = zero_truncated(rng, rng.poisson, mu) * (rng.uniform(size=N_ROWS) > 0.3)
     elif family == "hurdle_negbinomial":
-        df["y"] = _zero_truncated(rng, lambda m: _nb(rng, m, 2.0), mu) * (rng.uniform(size=N_ROWS) > 0.3)
+        df["y"] = zero_truncated(rng, lambda m: nb_draws(rng, m, 2.0), mu) * (rng.uniform(size=N_ROWS) > 0.3)
     else:
         raise AssertionError(f"no simulator for family {family!r}: add one to this test")
     return df, "y ~ x + (x | g)"
