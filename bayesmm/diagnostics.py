@@ -159,7 +159,8 @@ def density_at_zero_and_mode(draws: np.ndarray) -> tuple[float, float]:
 
     The maximum's location is read as the lowest point where the density comes within ``MODE_TOLERANCE``
     of its maximum: on a flat top the estimate's Monte Carlo noise (about 6% at 2,000 draws) moves the
-    highest point around, and a bump of 1% 0.01 away from zero must not move a mode off the boundary."""
+    highest point around: a bump 1% above the density at zero, 0.01 away from it, must not move the mode
+    off the boundary."""
     x = np.sort(draws[np.isfinite(draws)])
     if x.size < 10 or np.ptp(x) == 0:
         return 0.0, float(np.median(x)) if x.size else 0.0
