@@ -33,9 +33,7 @@ numpyro.enable_x64()
 def _enable_compilation_cache() -> None:
     """JAX's persistent compilation cache in a user cache directory (``BAYESMM_CACHE_DIR``, default
     ``~/.cache/bayesmm/jax``; set it to an empty string to turn the cache off): a fresh process that fits a
-    model compiled before skips XLA compilation. Every program is kept, however quick to compile: the
-    dozen small ones a fit runs op by op (keys, slicing the starting points over the devices) cost 0.3 s
-    to compile in each fresh process (sleepstudy, warm cache, jax's import aside: 1.86 s -> 1.53 s)."""
+    model compiled before skips XLA compilation."""
     directory = cache_directory()
     if not directory or jax.config.jax_compilation_cache_dir:
         return
@@ -44,7 +42,7 @@ def _enable_compilation_cache() -> None:
     except OSError:
         return  # a read-only home: run without the cache
     jax.config.update("jax_compilation_cache_dir", directory)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
 
 
 _enable_compilation_cache()
