@@ -2,6 +2,9 @@
 conditional draws of the random effects, checked against dense linear algebra by hand (scipy)."""
 import bayesmm.inference  # noqa: F401  (float64)
 
+import re
+
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
@@ -11,7 +14,8 @@ from scipy import linalg, stats
 
 import bayesmm as bmm
 from bayesmm.model import compile_model, make_model
-from bayesmm.model.marginal import conditional_effects, marginal_log_likelihood
+from bayesmm.model.marginal import conditional_effects, dense_woodbury, marginal_log_likelihood
+from bayesmm.model.nuts import _one_chain, shapes_key, start_program
 
 
 @pytest.fixture(scope="module")
@@ -117,13 +121,6 @@ def test_dense_marginal_programs_make_only_unbatched_lapack_calls():
     such calls at once can deadlock (``benchmarks/lapack_deadlock.py``; pastes ``(1 | batch/cask)`` hung in
     notebook 01). The sampler and the conditional draws of a model with two integrated-out blocks must
     make their LAPACK calls (Cholesky, triangular solves) one matrix at a time."""
-    import re
-
-    import jax
-
-    from bayesmm.model.marginal import dense_woodbury
-    from bayesmm.model.nuts import _one_chain, shapes_key, start_program
-
     model = bmm.Model("strength ~ 1 + (1 | batch/cask)", bmm.datasets.load("pastes"))
     structure, data = compile_model(model.design, model.family, model.prior_entries)
     assert structure.marginal and dense_woodbury(data.marginal)

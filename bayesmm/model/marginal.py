@@ -166,7 +166,7 @@ def dense_woodbury(md: MarginalData) -> bool:
 def marginal_log_likelihood(blocks, factors, beta, sigma, md: MarginalData):
     """log N(y | Xa beta, sigma^2 I + Z T T' Z') by Woodbury."""
     rtr = md.yty - 2 * beta @ md.Xty + beta @ md.XtX @ beta
-    if md.level_ZtZ is not None:
+    if not dense_woodbury(md):
         C, Wr = _per_level(factors[0], beta, sigma, md)
         half = _forward(C, Wr)
         quad = (rtr - jnp.sum(half * half) / sigma**2) / sigma**2
@@ -181,7 +181,7 @@ def marginal_log_likelihood(blocks, factors, beta, sigma, md: MarginalData):
 
 def conditional_effects(blocks, factors, beta, sigma, md: MarginalData, noise):
     """One draw of the random effects from their exact conditional, split into (levels x q) per block."""
-    if md.level_ZtZ is not None:
+    if not dense_woodbury(md):
         C, Wr = _per_level(factors[0], beta, sigma, md)
         mean = _backward(C, _forward(C, Wr)) / sigma**2
         u = mean + _backward(C, noise.reshape(Wr.shape))
