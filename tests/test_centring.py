@@ -114,6 +114,82 @@ def test_centered_switch_sets_every_level_and_rejects_non_booleans(rich_and_poor
 
 
 @pytest.fixture(scope="module")
+def nested_poisson():
+    """60 data-rich lecturers nested in 12 departments, crossed with a service flag (a department x service
+    term, as InstEval's), 300 data-poor students crossed with both, and a lecturer-level covariate."""
+    rng = np.random.default_rng(3)
+    n = 6000
+    lecturer = rng.integers(0, 60, n)
+    dept, student, service = lecturer % 12, rng.integers(0, 300, n), rng.integers(0, 2, n)
+    senior = (lecturer % 3 == 0).astype(float)  # constant within a lecturer
+    eta = (0.5 + 0.3 * senior + rng.normal(0, 0.8, 60)[lecturer] + rng.normal(0, 0.15, 24)[dept * 2 + service]
+           + rng.normal(0, 0.2, 300)[student])
+    df = pd.DataFrame({"y": rng.poisson(np.exp(eta)), "senior": senior, "d": lecturer.astype(str),
+                       "dept": dept.astype(str), "service": service.astype(str), "s": student.astype(str)})
+    return bmm.Model("y ~ senior + (1 | d) + (1 | dept:service) + (1 | s)", df, family="poisson")
+
+
+def test_centred_levels_centre_on_their_parents_and_the_level_means_of_x(nested_poisson):
+    """Lecturers (centred) lie within department x service levels (each lecturer in two of them, one per
+    service): that term is their parent, with each share the lecturer's fraction of rows; students (crossed,
+    more levels) are nobody's parent. The block centred on the intercept also centres on its levels' mean
+    fixed-effect row (``senior`` is a lecturer-level covariate)."""
+    model = nested_poisson
+    structure, data = compile_model(model.design, model.family, model.prior_entries)
+    groups = [b.group for b in model.design.blocks]
+    d, ds = groups.index("d"), groups.index("dept:service")
+    assert np.asarray(data.centred[d]).all()
+    assert structure.blocks[d].parents == ((ds, ((0, 0),)),)
+    assert all(b.parents == () for k, b in enumerate(structure.blocks) if k != d)
+    level, parent, share = (np.asarray(a) for a in data.parent_pairs[d][0])
+    design = model.design
+    rows = pd.DataFrame({"d": design.blocks[d].group_index, "ds": design.blocks[ds].group_index}).astype(int)
+    expected = rows.groupby("d")["ds"].value_counts(normalize=True).sort_index()
+    got = pd.Series(share, index=pd.MultiIndex.from_arrays([level.astype(int), parent.astype(int)])).sort_index()
+    assert list(got.index) == list(expected.index)  # each lecturer with the (one or two) levels it teaches in
+    np.testing.assert_allclose(got.to_numpy(), expected.to_numpy(), rtol=1e-12)
+    senior = model.data.groupby("d")["senior"].first().reindex(design.blocks[d].levels).to_numpy()
+    np.testing.assert_allclose(np.asarray(data.level_X[d])[:, 0], senior - np.asarray(data.x_means)[0])
+    # crossed blocks are not parents: every student's rows spread over all lecturers
+    crossed = bmm.Model("y ~ 1 + (1 | s) + (1 | d)", model.data, family="poisson")
+    assert all(b.parents == () for b in compile_model(crossed.design, crossed.family, crossed.prior_entries)[0].blocks)
+
+
+def test_centring_on_parents_is_a_reparameterisation(nested_poisson, monkeypatch):
+    """The same effects (and fixed effects) have the same joint density whether the lecturers' centred levels
+    centre on the intercept alone or also on ``senior`` and their departments' effects: the shift has
+    Jacobian 1 and the effects the model reports are the same."""
+    model = nested_poisson
+    rng = np.random.default_rng(4)
+    with_parents = compile_model(model.design, model.family, model.prior_entries)
+    import bayesmm.model as bm
+    monkeypatch.setattr(bm, "parent_links", lambda blocks, masks, weights=None, skip=-1: [[] for _ in blocks])
+    monkeypatch.setattr(bm, "_level_means", lambda design, X, k: None)
+    plain = compile_model(model.design, model.family, model.prior_entries)
+    assert plain[0].blocks != with_parents[0].blocks
+    fixed = {"Intercept_c": jnp.asarray(0.4), "b": jnp.asarray([0.25]), "alpha": None}
+    effects = {k: jnp.asarray(rng.normal(0, 0.3, (b.n_levels, 1))) for k, b in enumerate(model.design.blocks)}
+    sds = {k: jnp.asarray([0.3 + 0.1 * k]) for k in effects}
+    from bayesmm.model.program import block_order, centring_loc
+
+    values = []
+    for structure, data in (with_parents, plain):
+        params = {"Intercept_c": fixed["Intercept_c"], "b": fixed["b"]}
+        params.update({f"sd_{k}": sds[k] for k in effects})
+        known = dict(params, **{f"r_{k}": effects[k] for k in effects})
+        for k in block_order(structure):
+            loc = centring_loc(structure, k, data, known) if structure.blocks[k].any_centred else 0.0
+            centred = np.asarray(data.centred[k])[:, None]
+            params[f"z_{k}"] = jnp.where(centred, effects[k] + loc, effects[k] / sds[k])
+        density, tr = log_density(make_model(structure), (data,), {}, params)
+        for k in effects:
+            np.testing.assert_allclose(np.asarray(tr[f"r_{k}"]["value"]), np.asarray(effects[k]), rtol=1e-10,
+                                       atol=1e-12)
+        values.append(float(density))
+    assert values[0] == pytest.approx(values[1], rel=1e-12)
+
+
+@pytest.fixture(scope="module")
 def crossed_gaussian():
     """450 levels of `a` crossed with 12 of `b`: 462 coefficients, too many for the dense marginal."""
     rng = np.random.default_rng(11)

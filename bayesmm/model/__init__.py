@@ -15,7 +15,7 @@ from ..priors import PriorEntry
 from ..errors import BayesMMError
 from .likelihoods import INVERSE_LINKS, likelihood
 from ..families import part_link
-from .centring import centred_levels
+from .centring import centred_levels, parent_links
 from .marginal import MAX_COEFFICIENTS, PER_LEVEL_COLUMNS, level_cross_products, marginal_data, n_coefficients
 from .program import (BlockStructure, ModelData, ModelStructure, generated, linear_predictor, make_model,
                       prior_distribution)
@@ -75,6 +75,17 @@ def marginal_block(design: Design, family: Family) -> int:
     return max(fits, key=lambda k: design.blocks[k].n_levels * design.blocks[k].n_columns) if fits else -1
 
 
+def _level_means(design: Design, X: np.ndarray, k: int):
+    """The weighted mean row of ``X`` in each level of block ``k`` (levels x columns), or None without columns."""
+    if not X.shape[1]:
+        return None
+    g = np.asarray(design.blocks[k].group_index)
+    w = np.ones(len(g)) if design.weights is None else np.asarray(design.weights, dtype=float)
+    total = np.maximum(np.bincount(g, w, minlength=design.blocks[k].n_levels), 1e-300)
+    return jnp.asarray(np.stack([np.bincount(g, w * X[:, j], minlength=total.size) for j in range(X.shape[1])],
+                                axis=1) / total[:, None], dtype=jnp.result_type(float))
+
+
 def compile_model(design: Design, family: Family, entries: list[PriorEntry],
                   marginalize: bool | None = None, centred: bool | None = None) -> tuple[ModelStructure, ModelData]:
     """The static structure and the data arrays of a model. ``marginalize``: integrate the random effects
@@ -103,6 +114,7 @@ def compile_model(design: Design, family: Family, entries: list[PriorEntry],
                   and masks[k].any()]
     on_intercept = max(candidates, key=lambda k: int(masks[k].sum())) if candidates else -1
     coefficients = ["Intercept"] + [n for n in names if n != "Intercept"]  # the order of [Intercept_c, b]
+    links = parent_links(design.blocks, masks, design.weights, skip=one_block)
     blocks = tuple(
         BlockStructure(
             n_levels=block.n_levels,
@@ -114,6 +126,7 @@ def compile_model(design: Design, family: Family, entries: list[PriorEntry],
             centre_on=(tuple(coefficients.index(c) if c in coefficients else -1 for c in block.columns)
                        if k == on_intercept else ()),
             any_centred=bool(masks[k].any()),
+            parents=tuple((a, columns) for a, columns, _ in links[k]),
         )
         for k, block in enumerate(design.blocks)
     )
@@ -132,5 +145,9 @@ def compile_model(design: Design, family: Family, entries: list[PriorEntry],
     )
     part_X = tuple(jnp.asarray(X, dtype=jnp.result_type(float)) for X, _ in design.parts.values())
     block_ZtZ = None if one_block < 0 else jnp.asarray(level_cross_products(design.blocks[one_block], design.weights))
-    return structure, model_data(design, marginal=marginal)._replace(
-        part_X=part_X, centred=tuple(jnp.asarray(m) for m in masks), block_ZtZ=block_ZtZ)
+    data = model_data(design, marginal=marginal)
+    data_X = np.asarray(data.X)
+    return structure, data._replace(
+        part_X=part_X, centred=tuple(jnp.asarray(m) for m in masks), block_ZtZ=block_ZtZ,
+        level_X=tuple(_level_means(design, data_X, k) if k == on_intercept else None for k in range(len(design.blocks))),
+        parent_pairs=tuple(tuple(tuple(jnp.asarray(a) for a in pairs) for _, _, pairs in link) for link in links))

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["centred_levels", "pql_variances"]
+__all__ = ["centred_levels", "pql_variances", "parent_links"]
 
 #: Zero-inflated and hurdle counts are left non-centred: how much a zero says about the count mean depends on
 #: the inflation, and the guesses tried here (every zero counted; zeros weighted by their chance of coming
@@ -155,3 +155,41 @@ def centred_levels(design, family: str, link: str) -> tuple[np.ndarray, ...]:
         effective = 1.0 / (1.0 / np.maximum(i, 1e-300) + extra)
         out.append(np.all(effective * t[None, :] > THRESHOLD, axis=1))
     return tuple(out)
+
+
+#: A block is a parent of another when at least this share of the other's rows (weighted) lie in the parent
+#: level most common within their own level: the other block's levels (mostly) nest in the parent's.
+NESTED_SHARE = 0.5
+
+
+def parent_links(blocks, masks, weights=None, skip: int = -1) -> list[list[tuple]]:
+    """Per block with centred levels, its parents: ``(parent block, ((column, parent column), ...), (level,
+    parent level, share) arrays)``, the share being the weighted fraction of the level's rows in that parent
+    level. A parent has fewer levels and the block's levels lie mostly within single parent levels
+    (``NESTED_SHARE``): lecturers within departments (InstEval's ``(1 | d) + (1 | dept:service)``), broods
+    within locations. Centred levels then centre on their parents' effects as well (:func:`.program.centring_loc`),
+    so that a parent's effect and the mean of its children's do not trade off along a ridge: with
+    ``(1 | dept:service)`` beside ``(1 | d)``, InstEval's draws took 31-63 leapfrog steps, without it 15.
+    Columns pair up by name (the intercepts, a slope with the same slope). ``skip``: a block integrated out."""
+    out = []
+    for k, block in enumerate(blocks):
+        found = []
+        if k != skip and masks[k].any():
+            g = np.asarray(block.group_index, dtype=np.int64)
+            w = np.ones(g.size) if weights is None else np.asarray(weights, dtype=float)
+            for a, parent in enumerate(blocks):
+                columns = tuple((block.columns.index(c), parent.columns.index(c)) for c in block.columns
+                                if c in parent.columns)
+                if a in (k, skip) or parent.n_levels >= block.n_levels or not columns:
+                    continue
+                codes, inverse = np.unique(g * parent.n_levels + np.asarray(parent.group_index), return_inverse=True)
+                mass = np.bincount(inverse, w)
+                level, parent_level = codes // parent.n_levels, codes % parent.n_levels
+                top = np.zeros(block.n_levels)
+                np.maximum.at(top, level, mass)
+                if top.sum() < NESTED_SHARE * w.sum():
+                    continue
+                total = np.bincount(level, mass, minlength=block.n_levels)
+                found.append((a, columns, (level, parent_level, mass / total[level])))
+        out.append(found)
+    return out

@@ -56,6 +56,10 @@ class BlockStructure(NamedTuple):
     centre_on: tuple = ()
     #: some level of the block is sampled centred (else the plain non-centred program, with no mask)
     any_centred: bool = False
+    #: blocks whose levels this block's levels nest in, ``(parent block, ((column, parent column), ...))``:
+    #: its centred levels centre on those parents' effects too (``centring.parent_links``; shares in
+    #: ``ModelData.parent_pairs``)
+    parents: tuple = ()
 
 
 class ModelStructure(NamedTuple):
@@ -88,6 +92,11 @@ class ModelData(NamedTuple):
     part_X: tuple = ()
     block_ZtZ: jnp.ndarray | None = None  # Z_l' W Z_l per level of ``structure.marginal_block``
     centred: tuple = ()  # per block, a boolean per level: sample that level's effects centred (centring.py)
+    #: per block, per parent in ``BlockStructure.parents``: (level, parent level, share of the level's rows)
+    parent_pairs: tuple = ()
+    #: per block, for the block centred on the intercept: the (weighted) mean row of the centred ``X`` in each
+    #: level (levels x slopes), so that its levels centre on the whole fixed part of their mean (None elsewhere)
+    level_X: tuple = ()
 
 
 class _Flat(dist.ImproperUniform):
@@ -219,23 +228,46 @@ def block_effects(z, factor, centred, loc=0.0):
     return jnp.where(centred[:, None], z - loc, z @ factor.T)
 
 
-def centring_loc(structure: ModelStructure, block: BlockStructure, params: dict):
-    """``loc`` of :class:`BlockEffects`: per column the fixed coefficient it centres on (``centre_on``), so
-    that neither the intercept nor a slope (``Days``) trades off with the mean of the centred levels."""
+def centring_loc(structure: ModelStructure, k: int, data: ModelData, params: dict):
+    """``loc`` of :class:`BlockEffects` for block ``k``: per column the fixed coefficient it centres on
+    (``centre_on``), so that neither the intercept nor a slope (``Days``) trades off with the mean of the
+    centred levels; plus, per level, the effects of the blocks it nests in (``parents``), weighted by the
+    share of the level's rows in each parent level (hierarchical centring along the nesting)."""
+    block = structure.blocks[k]
     index = np.asarray(block.centre_on if block.centre_on else (-1,) * block.n_columns)
-    if not (index >= 0).any():
-        return jnp.zeros(block.n_columns)
-    return jnp.where(index >= 0, _beta(structure, params)[np.maximum(index, 0)], 0.0)
+    loc = jnp.zeros(block.n_columns)
+    if (index >= 0).any():
+        loc = jnp.where(index >= 0, _beta(structure, params)[np.maximum(index, 0)], 0.0)
+        if 0 in block.centre_on and structure.b_priors and data.level_X and data.level_X[k] is not None:
+            column = list(block.centre_on).index(0)  # the intercept's: plus the level's mean of X b
+            loc = jnp.broadcast_to(loc, (block.n_levels, block.n_columns)).at[:, column].add(data.level_X[k] @ params["b"])
+    for (parent, columns), (level, parent_level, share) in zip(block.parents, data.parent_pairs[k] if block.parents
+                                                                 else ()):
+        mine, theirs = (np.array(c) for c in zip(*columns))
+        pulled = jax.ops.segment_sum(share[:, None] * params[f"r_{parent}"][parent_level][:, theirs], level,
+                                     num_segments=block.n_levels)
+        loc = jnp.broadcast_to(loc, (block.n_levels, block.n_columns)).at[:, mine].add(pulled)
+    return loc
 
 
-def _block_effects(structure: ModelStructure, k: int, block: BlockStructure, centred, params: dict):
+def block_order(structure: ModelStructure) -> list[int]:
+    """The blocks in the order they are sampled: each after its parents (whose effects its ``loc`` needs)."""
+    order = []
+    while len(order) < len(structure.blocks):
+        order += [k for k, b in enumerate(structure.blocks)
+                  if k not in order and all(parent in order for parent, _ in b.parents)]
+    return order
+
+
+def _block_effects(structure: ModelStructure, k: int, block: BlockStructure, data: ModelData, params: dict):
     factor = _block_factor(k, block)
-    if centred is None:
+    if not block.any_centred:
         z = numpyro.sample(f"z_{k}", dist.Normal(0.0, 1.0).expand([block.n_levels, block.n_columns]).to_event(2))
         if not block.correlated or block.n_columns == 1:
             return numpyro.deterministic(f"r_{k}", z * jnp.diagonal(factor))
         return numpyro.deterministic(f"r_{k}", z @ factor.T)
-    loc = centring_loc(structure, block, params)
+    centred = data.centred[k]
+    loc = centring_loc(structure, k, data, params)
     z = numpyro.sample(f"z_{k}", BlockEffects(factor, centred, loc))
     return numpyro.deterministic(f"r_{k}", block_effects(z, factor, centred, loc))
 
@@ -284,12 +316,11 @@ def make_model(structure: ModelStructure):
             numpyro.factor("y_marginal", marginal_log_likelihood(structure.blocks, factors, _beta(structure, params),
                                                                  sigma, data.marginal))
             return
-        for k, block in enumerate(structure.blocks):
+        for k in block_order(structure):
             if k == structure.marginal_block:
-                factor = _block_factor(k, block)
+                factor = _block_factor(k, structure.blocks[k])
             else:
-                params[f"r_{k}"] = _block_effects(structure, k, block, data.centred[k] if block.any_centred else None,
-                                                   params)
+                params[f"r_{k}"] = _block_effects(structure, k, structure.blocks[k], data, params)
         aux = {name: numpyro.sample(name, prior_distribution(spec)) for name, spec in structure.aux_priors}
         if structure.marginal_block >= 0:
             numpyro.factor("y_marginal", one_block_log_likelihood(factor, aux["sigma"], *_one_block_args(
