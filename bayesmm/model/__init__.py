@@ -16,7 +16,7 @@ from ..errors import BayesMMError
 from .likelihoods import INVERSE_LINKS, likelihood
 from ..families import part_link
 from .centring import centred_levels, parent_links
-from .marginal import MAX_COEFFICIENTS, PER_LEVEL_COLUMNS, level_cross_products, marginal_data, n_coefficients
+from .marginal import MAX_COEFFICIENTS, PER_LEVEL_COLUMNS, marginal_data, n_coefficients, one_block_data
 from .program import (BlockStructure, ModelData, ModelStructure, generated, linear_predictor, make_model,
                       prior_distribution)
 
@@ -73,6 +73,26 @@ def marginal_block(design: Design, family: Family) -> int:
         return -1
     fits = [k for k, b in enumerate(design.blocks) if b.n_columns <= PER_LEVEL_COLUMNS]
     return max(fits, key=lambda k: design.blocks[k].n_levels * design.blocks[k].n_columns) if fits else -1
+
+
+#: The integrated-out block's likelihood runs on cells (rows sharing every sampled term) when there are at most
+#: this share as many cells as rows; otherwise on the rows themselves (a gather saved per step).
+CELL_SHARE = 0.5
+
+
+def row_cells(design: Design, X: np.ndarray, skip: int):
+    """(each row's cell, the first row of each cell) for the rows' distinct combinations of the sampled terms
+    (fixed-effect row, offset, every block but ``skip``: level and columns); ``(None, None)`` when there are
+    more than ``CELL_SHARE`` as many cells as rows."""
+    parts = [X] + ([np.asarray(design.offset, dtype=float)[:, None]] if design.offset is not None else [])
+    for k, block in enumerate(design.blocks):
+        if k != skip:
+            parts += [np.asarray(block.group_index, dtype=float)[:, None], np.asarray(block.Z, dtype=float)]
+    keys = np.column_stack(parts) if parts else np.zeros((design.n_obs, 1))
+    _, first, index = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+    if first.size > CELL_SHARE * design.n_obs:
+        return None, None
+    return index.ravel(), first
 
 
 def _level_means(design: Design, X: np.ndarray, k: int):
@@ -144,10 +164,17 @@ def compile_model(design: Design, family: Family, entries: list[PriorEntry],
         marginal_block=one_block,
     )
     part_X = tuple(jnp.asarray(X, dtype=jnp.result_type(float)) for X, _ in design.parts.values())
-    block_ZtZ = None if one_block < 0 else jnp.asarray(level_cross_products(design.blocks[one_block], design.weights))
     data = model_data(design, marginal=marginal)
     data_X = np.asarray(data.X)
+    if one_block >= 0:
+        cell_index, first = row_cells(design, data_X, one_block)
+        statistics = one_block_data(design.blocks[one_block], design.y, design.weights, cell_index)
+        cells = None if cell_index is None else ModelData(
+            y=statistics.cell_mean, X=data.X[first], x_means=data.x_means,
+            offset=None if data.offset is None else data.offset[first], trials=None,
+            group_index=tuple(g[first] for g in data.group_index), Z=tuple(z[first] for z in data.Z))
+        data = data._replace(one_block=statistics, cells=cells)
     return structure, data._replace(
-        part_X=part_X, centred=tuple(jnp.asarray(m) for m in masks), block_ZtZ=block_ZtZ,
+        part_X=part_X, centred=tuple(jnp.asarray(m) for m in masks),
         level_X=tuple(_level_means(design, data_X, k) if k == on_intercept else None for k in range(len(design.blocks))),
         parent_pairs=tuple(tuple(tuple(jnp.asarray(a) for a in pairs) for _, _, pairs in link) for link in links))

@@ -26,7 +26,8 @@ import jax.scipy.linalg as jla
 import numpy as np
 
 __all__ = ["MarginalData", "marginal_data", "marginal_log_likelihood", "conditional_effects", "n_coefficients",
-           "level_cross_products", "one_block_log_likelihood", "one_block_effects"]
+           "level_cross_products", "one_block_log_likelihood", "one_block_effects", "OneBlockData", "one_block_data",
+           "cell_statistics"]
 
 #: A single block with at most this many columns uses the per-level algebra (unrolled q x q Cholesky).
 PER_LEVEL_COLUMNS = 3
@@ -202,7 +203,28 @@ def conditional_effects(blocks, factors, beta, sigma, md: MarginalData, noise):
 # With many levels (InstEval: 4,128 coefficients in three crossed blocks) the dense algebra above costs too
 # much, but one block can still be integrated out given the sampled others: with ``e = y - X beta - (the other
 # blocks' effects)`` the block's levels are independent, ``e_l ~ N(0, sigma^2 I + Z_l F F' Z_l')``, and the
-# same per-level Woodbury applies with ``Z_l' e_l`` summed over the rows at each step (O(rows x q)).
+# same per-level Woodbury applies. It needs only ``Z_l' W e_l`` per level and ``e' W e``.
+#
+# Rows that share every sampled term (the fixed-effect row, the offset, the other blocks' levels and columns)
+# share their linear predictor: a *cell* (InstEval: 1,790 cells of lecturer x department x service for 73,421
+# rows). With ``d_c = ybar_c - eta_c`` per cell (``ybar_c`` the cell's weighted mean response),
+# ``e' W e = sum_c W_c d_c^2 + (the within-cell sum of squares)`` and ``Z_l' W e_l = Z_l' W (y - ybar) +
+# sum over the level's rows of w Z d_c``: per step one gather of ``d`` to the rows and one segment sum over the
+# block's levels, instead of the gathers of every sampled block, the fixed-effect product and their
+# transposes (scatter-adds) over all rows.
+
+
+class OneBlockData(NamedTuple):
+    """What the integrated-out block's likelihood needs besides the cells' linear predictor."""
+
+    ZtZ: jnp.ndarray  # (L, q, q): Z_l' W Z_l per level
+    Zw: jnp.ndarray  # (rows, q): w * Z, the block's columns times the frequency weights
+    Zte0: jnp.ndarray  # (L, q): Z_l' W (y - ybar_cell) per level
+    ss_within: jnp.ndarray  # sum of w (y - ybar_cell)^2
+    n: jnp.ndarray  # sum of w
+    cell_mean: jnp.ndarray  # (cells,): weighted mean response per cell
+    cell_weight: jnp.ndarray  # (cells,): weight per cell (its rows' weights summed)
+    cell_index: jnp.ndarray | None  # (rows,): each row's cell; None when every row is its own cell
 
 
 def level_cross_products(block, weights: np.ndarray | None = None) -> np.ndarray:
@@ -217,26 +239,51 @@ def level_cross_products(block, weights: np.ndarray | None = None) -> np.ndarray
     return out
 
 
-def _one_block(factor, sigma, level_ZtZ, Z, index, e, w):
-    n_levels = level_ZtZ.shape[0]
+def one_block_data(block, y: np.ndarray, weights: np.ndarray | None, cell_index: np.ndarray | None) -> OneBlockData:
+    """The integrated-out block's :class:`OneBlockData` for response ``y`` and the rows' cells (None: one
+    cell per row)."""
+    y = np.asarray(y, dtype=float)
+    w = np.ones(y.size) if weights is None else np.asarray(weights, dtype=float)
+    Zw = np.asarray(block.Z, dtype=float) * w[:, None]
+    if cell_index is None:
+        mean, cell_w, within = y, w, np.zeros_like(y)
+    else:
+        cell_w = np.bincount(cell_index, w)
+        mean = np.bincount(cell_index, w * y) / np.maximum(cell_w, 1e-300)
+        within = y - mean[cell_index]
+    Zte0 = np.stack([np.bincount(block.group_index, Zw[:, a] * within, minlength=block.n_levels)
+                     for a in range(Zw.shape[1])], axis=1)
+    as_float = lambda a: jnp.asarray(a, dtype=jnp.result_type(float))  # noqa: E731
+    return OneBlockData(as_float(level_cross_products(block, weights)), as_float(Zw), as_float(Zte0),
+                        as_float(np.sum(w * within ** 2)), as_float(np.sum(w)), as_float(mean), as_float(cell_w),
+                        None if cell_index is None else jnp.asarray(cell_index))
+
+
+def cell_statistics(data: OneBlockData, index, eta_cells):
+    """``(Z_l' W e_l per level, e' W e)`` from the cells' linear predictor (see the note above)."""
+    d = data.cell_mean - eta_cells
+    rows = d if data.cell_index is None else d[data.cell_index]
+    Zte = data.Zte0 + jax.ops.segment_sum(data.Zw * rows[:, None], index, num_segments=data.ZtZ.shape[0])
+    return Zte, data.ss_within + data.cell_weight @ (d * d)
+
+
+def _one_block(factor, sigma, level_ZtZ, Zte):
     M = jnp.eye(factor.shape[0]) + jnp.einsum("ji,ljk,km->lim", factor, level_ZtZ, factor) / sigma**2
-    C = _small_cholesky(M)
-    Zte = jax.ops.segment_sum(Z * (w * e)[:, None], index, num_segments=n_levels)
-    return C, Zte @ factor
+    return _small_cholesky(M), Zte @ factor
 
 
-def one_block_log_likelihood(factor, sigma, level_ZtZ, Z, index, e, w, n):
-    """log N(e | 0, sigma^2 I + Z T T' Z') for one block (``T = I_L (x) factor``), per level by Woodbury;
-    ``w`` frequency weights (1 for none) and ``n`` their sum."""
-    C, Wr = _one_block(factor, sigma, level_ZtZ, Z, index, e, w)
+def one_block_log_likelihood(factor, sigma, level_ZtZ, Zte, ete, n):
+    """log N(e | 0, sigma^2 I + Z T T' Z') for one block (``T = I_L (x) factor``), per level by Woodbury, from
+    ``Zte`` (L, q), the level sums ``Z_l' W e_l``, and ``ete = e' W e``; ``n``: the weights' sum."""
+    C, Wr = _one_block(factor, sigma, level_ZtZ, Zte)
     half = _forward(C, Wr)
-    quad = (jnp.sum(w * e * e) - jnp.sum(half * half) / sigma**2) / sigma**2
+    quad = (ete - jnp.sum(half * half) / sigma**2) / sigma**2
     logdet = n * jnp.log(sigma**2) + 2 * sum(jnp.sum(jnp.log(C[i][i])) for i in range(len(C)))
     return -0.5 * (n * jnp.log(2 * jnp.pi) + logdet + quad)
 
 
-def one_block_effects(factor, sigma, level_ZtZ, Z, index, e, w, noise):
-    """One draw of the integrated-out block's effects (L, q) from their exact conditional given ``e``."""
-    C, Wr = _one_block(factor, sigma, level_ZtZ, Z, index, e, w)
+def one_block_effects(factor, sigma, level_ZtZ, Zte, noise):
+    """One draw of the integrated-out block's effects (L, q) from their exact conditional given the residuals."""
+    C, Wr = _one_block(factor, sigma, level_ZtZ, Zte)
     u = _backward(C, _forward(C, Wr)) / sigma**2 + _backward(C, noise.reshape(Wr.shape))
     return u @ factor.T

@@ -34,8 +34,8 @@ from numpyro.handlers import substitute, trace
 
 from ..priors import PriorSpec
 from .likelihoods import INVERSE_LINKS, likelihood
-from .marginal import (MarginalData, _forward, conditional_effects, dense_woodbury, marginal_log_likelihood,
-                       one_block_effects, one_block_log_likelihood)
+from .marginal import (MarginalData, OneBlockData, _forward, cell_statistics, conditional_effects, dense_woodbury,
+                       marginal_log_likelihood, one_block_effects, one_block_log_likelihood)
 
 __all__ = ["BlockStructure", "ModelStructure", "ModelData", "make_model", "prior_distribution", "generated"]
 
@@ -90,7 +90,9 @@ class ModelData(NamedTuple):
     marginal: MarginalData | None = None
     weights: jnp.ndarray | None = None
     part_X: tuple = ()
-    block_ZtZ: jnp.ndarray | None = None  # Z_l' W Z_l per level of ``structure.marginal_block``
+    one_block: OneBlockData | None = None  # what ``structure.marginal_block``'s likelihood needs (marginal.py)
+    #: the rows' cells for it: one row per distinct combination of the sampled terms (None: the rows themselves)
+    cells: "ModelData | None" = None
     centred: tuple = ()  # per block, a boolean per level: sample that level's effects centred (centring.py)
     #: per block, per parent in ``BlockStructure.parents``: (level, parent level, share of the level's rows)
     parent_pairs: tuple = ()
@@ -323,8 +325,9 @@ def make_model(structure: ModelStructure):
                 params[f"r_{k}"] = _block_effects(structure, k, structure.blocks[k], data, params)
         aux = {name: numpyro.sample(name, prior_distribution(spec)) for name, spec in structure.aux_priors}
         if structure.marginal_block >= 0:
-            numpyro.factor("y_marginal", one_block_log_likelihood(factor, aux["sigma"], *_one_block_args(
-                structure, data, params)))
+            numpyro.factor("y_marginal", one_block_log_likelihood(factor, aux["sigma"], data.one_block.ZtZ,
+                                                                  *_one_block_statistics(structure, data, params),
+                                                                  data.one_block.n))
             return
         for (name, link, priors), X in zip(structure.parts, data.part_X):
             aux[name] = INVERSE_LINKS[link](X @ _sample_vector(f"b_{name}", priors))
@@ -358,20 +361,21 @@ def _marginal_draw(structure: ModelStructure, data: ModelData, sample: dict, key
     return _with_log_lik(structure, data, sample, {f"r_{k}": r for k, r in enumerate(effects)})
 
 
-def _one_block_args(structure: ModelStructure, data: ModelData, params: dict):
-    """(Z_l'WZ_l, Z, index, residual without the block, weights, their sum) for the integrated-out block."""
+def _one_block_statistics(structure: ModelStructure, data: ModelData, params: dict):
+    """``(Z_l' W e_l per level, e' W e)`` for the integrated-out block, ``e`` the residual without it, from the
+    linear predictor of the rows' cells (:func:`.marginal.cell_statistics`)."""
     k = structure.marginal_block
-    e = data.y - linear_predictor(structure, data, params, skip=k)
-    w = jnp.ones_like(e) if data.weights is None else data.weights
-    return data.block_ZtZ, data.Z[k], data.group_index[k], e, w, jnp.sum(w)
+    eta = linear_predictor(structure, data.cells if data.cells is not None else data, params, skip=k)
+    return cell_statistics(data.one_block, data.group_index[k], eta)
 
 
 def _one_block_draw(structure: ModelStructure, data: ModelData, sample: dict, key):
     """The integrated-out block's effects from their exact conditional, then the pointwise log-likelihood."""
     k = structure.marginal_block
-    ZtZ, Z, index, e, w, _ = _one_block_args(structure, data, sample)
+    ZtZ = data.one_block.ZtZ
     noise = jax.random.normal(key, (ZtZ.shape[0] * ZtZ.shape[1],))
-    effects = one_block_effects(_factor_of(sample, k), sample["sigma"], ZtZ, Z, index, e, w, noise)
+    effects = one_block_effects(_factor_of(sample, k), sample["sigma"], ZtZ,
+                                _one_block_statistics(structure, data, sample)[0], noise)
     return _with_log_lik(structure, data, sample, {f"r_{k}": effects})
 
 
