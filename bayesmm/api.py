@@ -113,7 +113,7 @@ class Model:
         attrs = {"formula": self.spec.text, "family": self.family.name, "link": self.family.link,
                  "bayesmm_version": __version__, "seed": int(seed), "n_dropped_rows": self.design.n_dropped,
                  "marginalized": int(structure.marginal or structure.marginal_block >= 0),
-                 "centered_levels": int(sum(int(np.sum(m)) for m in data.centred))}
+                 "centered_levels": int(sum(int(np.sum(np.asarray(m))) for m in data.centred))}
         idata = build_idata(samples, self.design, self.family, attrs)
         return Fit(idata, self.design, self.family, self.priors, settings, self.data_name,
                    time.perf_counter() - start, model=self)

@@ -105,6 +105,14 @@ def _show_progress(settings: SamplerSettings, data: ModelData) -> bool:
     return work > 20_000_000 and sys.stderr.isatty() and not os.environ.get("CI")
 
 
+def sampler_keys(seed: int, chains: int):
+    """Raw threefry keys (pairs of uint32, numpy) for the starting points, each chain and numpyro's ``MCMC``,
+    from numpy's ``SeedSequence`` of ``seed``: ``jax.random`` called outside a compiled program compiles a
+    small program per call (seed, fold-in, split: about 0.15 s of a fresh process's fit)."""
+    state = np.random.SeedSequence(seed).generate_state(2 * (chains + 2)).reshape(chains + 2, 2)
+    return state[0], state[1:chains + 1], state[chains + 1]
+
+
 def _sequential(program, init: dict, keys):
     """Chains one after another through the cached compiled program of one chain."""
     def run(data):
@@ -156,10 +164,10 @@ def sample_posterior(structure: ModelStructure, data: ModelData, settings: Sampl
     (:func:`bayesmm.model.nuts.start_program`, :func:`~bayesmm.model.nuts.chain_program`), kept in the
     process and stored between processes: a second fit of the same model neither traces nor compiles, and
     a fresh process only loads them. numpyro's ``MCMC`` runs the chains instead for a progress bar."""
-    key = jax.random.PRNGKey(int(settings.seed))
     chains = int(settings.chains)
+    start_key, chain_keys, key = sampler_keys(int(settings.seed), chains)
     shapes = shapes_key(data)
-    init, finite = start_program(structure, shapes, chains)(jax.random.fold_in(key, 2), data)
+    init, finite = start_program(structure, shapes, chains)(start_key, data)
     if not bool(finite):
         raise SamplerError("The log density is not finite at the initial values: check the data's scale, the "
                            "offset and the priors.")
@@ -176,8 +184,8 @@ def sample_posterior(structure: ModelStructure, data: ModelData, settings: Sampl
                 program = chain_program(structure, shapes, int(settings.warmup), int(settings.draws),
                                         float(settings.target_accept), int(settings.max_tree_depth),
                                         chains if together else 1)
-                keys = jax.random.split(jax.random.fold_in(key, 3), chains)
-                flat, stats, extra = (_together if together else _sequential)(program, init, keys)(data)
+                init = jax.tree.map(np.asarray, init)  # host arrays: spread over devices or sliced without compiling
+                flat, stats, extra = (_together if together else _sequential)(program, init, chain_keys)(data)
         except Exception as err:  # noqa: BLE001 - jax/numpyro failures reach the user as a SamplerError
             raise SamplerError(f"NUTS failed ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}). "
                                "Check the data's scale and the priors; if they look right, please report "

@@ -42,6 +42,10 @@ def main() -> None:
         df[column] = df[column].astype(str).astype("category")
     warnings.simplefilter("ignore")
     import bambi as bmb
+    import jax  # noqa: F401 - the backends' libraries, which Bambi imports inside fit: imports excluded
+    import numpyro  # noqa: F401
+    if args.backend == "nutpie":
+        import nutpie  # noqa: F401
 
     start = time.perf_counter()
     model = bmb.Model(formula, df, family=family)

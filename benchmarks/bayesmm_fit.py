@@ -1,5 +1,6 @@
 """Fit one benchmark model with bayesmm and print one JSON line per fit: wall seconds from ``bmm.fit(...)``
-called to results ready (imports excluded), min bulk ESS over fixed effects and hyperparameters
+called to results ready (imports excluded: jax and numpyro are imported before the clock starts, as
+``bambi_fit.py`` imports Bambi's backend), min bulk ESS over fixed effects and hyperparameters
 (``tidy()`` rows), divergences, max Rhat. ``--fits 2`` adds a second fit in the same process (the
 "second fit" figure). The compilation cache follows ``BAYESMM_CACHE_DIR`` (the caller sets it)."""
 from __future__ import annotations
@@ -23,6 +24,7 @@ def main() -> None:
     parser.add_argument("--marginalize", choices=["auto", "yes", "no"], default="auto")
     args = parser.parse_args()
     import bayesmm as bmm
+    import bayesmm.inference  # noqa: F401 - jax and numpyro, which bmm.fit would import on first use: imports excluded
 
     data_name, formula, family = MODELS[args.model][:3]
     df = bmm.datasets.load(data_name)

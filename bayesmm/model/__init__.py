@@ -16,7 +16,7 @@ from ..errors import BayesMMError
 from .likelihoods import INVERSE_LINKS, likelihood
 from ..families import part_link
 from .centring import centred_levels, parent_links
-from .marginal import MAX_COEFFICIENTS, PER_LEVEL_COLUMNS, marginal_data, n_coefficients, one_block_data
+from .marginal import MAX_COEFFICIENTS, PER_LEVEL_COLUMNS, marginal_data, n_coefficients, on_device, one_block_data
 from .program import (BlockStructure, ModelData, ModelStructure, generated, linear_predictor, make_model,
                       prior_distribution)
 
@@ -53,7 +53,7 @@ def model_data(design: Design, X: np.ndarray | None = None, y=None, offset=None,
         x_means=as_float(x_means),
         offset=as_float(design.offset if offset is None else offset),
         trials=as_float(design.trials if trials is None else trials),
-        group_index=tuple(jnp.asarray(g) for g in (group_index or [b.group_index for b in design.blocks])),
+        group_index=tuple(on_device(g) for g in (group_index or [b.group_index for b in design.blocks])),
         Z=tuple(as_float(z) for z in (Z or [b.Z for b in design.blocks])),
         marginal=cross,
         weights=as_float(design.weights),
@@ -175,6 +175,6 @@ def compile_model(design: Design, family: Family, entries: list[PriorEntry],
             group_index=tuple(g[first] for g in data.group_index), Z=tuple(z[first] for z in data.Z))
         data = data._replace(one_block=statistics, cells=cells)
     return structure, data._replace(
-        part_X=part_X, centred=tuple(jnp.asarray(m) for m in masks),
+        part_X=part_X, centred=tuple(on_device(m) for m in masks),
         level_X=tuple(_level_means(design, data_X, k) if k == on_intercept else None for k in range(len(design.blocks))),
-        parent_pairs=tuple(tuple(tuple(jnp.asarray(a) for a in pairs) for _, _, pairs in link) for link in links))
+        parent_pairs=tuple(tuple(tuple(on_device(a) for a in pairs) for _, _, pairs in link) for link in links))

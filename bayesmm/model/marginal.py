@@ -53,6 +53,12 @@ class MarginalData(NamedTuple):
     level_Zty: jnp.ndarray | None = None
 
 
+def on_device(a) -> jnp.ndarray:
+    """A numpy array (or scalar) as a jax array, by a plain transfer: ``jnp.asarray`` of a numpy array compiles
+    a small program per shape and dtype in each process (``lax.stage``: 10-40 ms each of a fresh fit)."""
+    return jax.device_put(np.asarray(a))
+
+
 def n_coefficients(blocks) -> int:
     return int(sum(b.n_levels * b.n_columns for b in blocks))
 
@@ -79,7 +85,7 @@ def marginal_data(blocks, Xa: np.ndarray, y: np.ndarray, weights: np.ndarray | N
         L, q = blocks[0].n_levels, blocks[0].n_columns
         idx = np.arange(L * q).reshape(L, q)
         arrays += [arrays[0][idx[:, :, None], idx[:, None, :]], arrays[1][idx], arrays[2][idx]]
-    return MarginalData(*(jnp.asarray(a, dtype=jnp.float64) for a in arrays))
+    return MarginalData(*(on_device(np.asarray(a, dtype=np.float64)) for a in arrays))
 
 
 def _t_pattern(blocks):
@@ -256,7 +262,7 @@ def one_block_data(block, y: np.ndarray, weights: np.ndarray | None, cell_index:
     as_float = lambda a: jnp.asarray(a, dtype=jnp.result_type(float))  # noqa: E731
     return OneBlockData(as_float(level_cross_products(block, weights)), as_float(Zw), as_float(Zte0),
                         as_float(np.sum(w * within ** 2)), as_float(np.sum(w)), as_float(mean), as_float(cell_w),
-                        None if cell_index is None else jnp.asarray(cell_index))
+                        None if cell_index is None else on_device(cell_index))
 
 
 def cell_statistics(data: OneBlockData, index, eta_cells):
