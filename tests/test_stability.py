@@ -107,3 +107,17 @@ def test_short_fit_at_extreme_scale_is_right_or_says_it_is_not(name, coef, truth
     else:
         assert "Rhat > 1.01" in str(fit) or "divergent" in str(fit)
         assert set(fit.diagnose()["kind"]) & {"rhat", "divergences", "divergent"}
+
+
+def test_slope_jitter_moves_the_linear_predictor_by_at_most_the_radius_per_predictor_sd():
+    """grouseticks' cHEIGHT has SD 30: a slope jittered by +-0.5 moved the linear predictor by +-15, and one
+    chain of four (seed 2024) stayed in a mode with the wrong sign of the slope (Rhat 1.53)."""
+    ticks = bmm.datasets.load("grouseticks")
+    model = bmm.Model("TICKS ~ YEAR + cHEIGHT + (1 | LOCATION)", ticks, family="poisson")
+    structure, data = compile_model(model.design, model.family, model.prior_entries)
+    sites = sites_of(structure, data)
+    _, jitter = initial_values(structure, data, sites, jax.random.PRNGKey(3), 64)
+    spread = np.abs(np.asarray(jitter["b"])).max(axis=0) * np.asarray(data.X).std(axis=0)
+    names = [n for n in model.design.fixed_names if n != "Intercept"]
+    assert spread[names.index("cHEIGHT")] <= 0.5 and spread[names.index("cHEIGHT")] > 0.4  # U(-0.5, 0.5) / SD
+    assert np.abs(np.asarray(jitter["b"]))[:, names.index("YEAR[96]")].max() > 0.4  # SD < 1: jittered as before
