@@ -133,7 +133,7 @@ def nested_poisson():
 def test_centred_levels_centre_on_their_parents_and_the_level_means_of_x(nested_poisson):
     """Lecturers (centred) lie within department x service levels (each lecturer in two of them, one per
     service): that term is their parent, with each share the lecturer's fraction of rows; students (crossed,
-    more levels) are nobody's parent. The block centred on the intercept also centres on its levels' mean
+    more levels) are nobody's parent. Every block with centred levels also centres on its levels' mean
     fixed-effect row (``senior`` is a lecturer-level covariate)."""
     model = nested_poisson
     structure, data = compile_model(model.design, model.family, model.prior_entries)
@@ -142,6 +142,8 @@ def test_centred_levels_centre_on_their_parents_and_the_level_means_of_x(nested_
     assert np.asarray(data.centred[d]).all()
     assert structure.blocks[d].parents == ((ds, ((0, 0),)),)
     assert all(b.parents == () for k, b in enumerate(structure.blocks) if k != d)
+    # every block with centred levels centres on its levels' mean fixed-effect row (lecturers only, here)
+    assert [b.mean_column for b in structure.blocks] == [0 if k == d else -1 for k in range(len(groups))]
     level, parent, share = (np.asarray(a) for a in data.parent_pairs[d][0])
     design = model.design
     rows = pd.DataFrame({"d": design.blocks[d].group_index, "ds": design.blocks[ds].group_index}).astype(int)
@@ -156,18 +158,17 @@ def test_centred_levels_centre_on_their_parents_and_the_level_means_of_x(nested_
     assert all(b.parents == () for b in compile_model(crossed.design, crossed.family, crossed.prior_entries)[0].blocks)
 
 
-def test_centring_on_parents_is_a_reparameterisation(nested_poisson, monkeypatch):
+def test_centring_on_parents_is_a_reparameterisation(nested_poisson):
     """The same effects (and fixed effects) have the same joint density whether the lecturers' centred levels
     centre on the intercept alone or also on ``senior`` and their departments' effects: the shift has
     Jacobian 1 and the effects the model reports are the same."""
     model = nested_poisson
     rng = np.random.default_rng(4)
     with_parents = compile_model(model.design, model.family, model.prior_entries)
-    import bayesmm.model as bm
-    monkeypatch.setattr(bm, "parent_links", lambda blocks, masks, weights=None, skip=-1: [[] for _ in blocks])
-    monkeypatch.setattr(bm, "_level_means", lambda design, X, k: None)
-    plain = compile_model(model.design, model.family, model.prior_entries)
-    assert plain[0].blocks != with_parents[0].blocks
+    structure, data = with_parents
+    plain = (structure._replace(blocks=tuple(b._replace(parents=(), mean_column=-1) for b in structure.blocks)),
+             data._replace(parent_pairs=tuple(() for _ in data.parent_pairs), level_X=tuple(None for _ in data.level_X)))
+    assert any(b.parents for b in structure.blocks) and any(b.mean_column >= 0 for b in structure.blocks)
     fixed = {"Intercept_c": jnp.asarray(0.4), "b": jnp.asarray([0.25]), "alpha": None}
     effects = {k: jnp.asarray(rng.normal(0, 0.3, (b.n_levels, 1))) for k, b in enumerate(model.design.blocks)}
     sds = {k: jnp.asarray([0.3 + 0.1 * k]) for k in effects}

@@ -135,6 +135,9 @@ def compile_model(design: Design, family: Family, entries: list[PriorEntry],
     on_intercept = max(candidates, key=lambda k: int(masks[k].sum())) if candidates else -1
     coefficients = ["Intercept"] + [n for n in names if n != "Intercept"]  # the order of [Intercept_c, b]
     links = parent_links(design.blocks, masks, design.weights, skip=one_block)
+    # centred levels also centre on their level's mean fixed-effect row (a covariate constant within a level)
+    mean_columns = [block.columns.index("Intercept") if "Intercept" in block.columns and masks[k].any()
+                    and len(names) > ("Intercept" in names) else -1 for k, block in enumerate(design.blocks)]
     blocks = tuple(
         BlockStructure(
             n_levels=block.n_levels,
@@ -147,6 +150,7 @@ def compile_model(design: Design, family: Family, entries: list[PriorEntry],
                        if k == on_intercept else ()),
             any_centred=bool(masks[k].any()),
             parents=tuple((a, columns) for a, columns, _ in links[k]),
+            mean_column=mean_columns[k],
         )
         for k, block in enumerate(design.blocks)
     )
@@ -176,5 +180,5 @@ def compile_model(design: Design, family: Family, entries: list[PriorEntry],
         data = data._replace(one_block=statistics, cells=cells)
     return structure, data._replace(
         part_X=part_X, centred=tuple(on_device(m) for m in masks),
-        level_X=tuple(_level_means(design, data_X, k) if k == on_intercept else None for k in range(len(design.blocks))),
+        level_X=tuple(_level_means(design, data_X, k) if mean_columns[k] >= 0 else None for k in range(len(design.blocks))),
         parent_pairs=tuple(tuple(tuple(on_device(a) for a in pairs) for _, _, pairs in link) for link in links))

@@ -60,6 +60,9 @@ class BlockStructure(NamedTuple):
     #: its centred levels centre on those parents' effects too (``centring.parent_links``; shares in
     #: ``ModelData.parent_pairs``)
     parents: tuple = ()
+    #: the block's intercept column when its centred levels also centre on their level's mean fixed-effect row
+    #: (``ModelData.level_X``), else -1
+    mean_column: int = -1
 
 
 class ModelStructure(NamedTuple):
@@ -96,8 +99,8 @@ class ModelData(NamedTuple):
     centred: tuple = ()  # per block, a boolean per level: sample that level's effects centred (centring.py)
     #: per block, per parent in ``BlockStructure.parents``: (level, parent level, share of the level's rows)
     parent_pairs: tuple = ()
-    #: per block, for the block centred on the intercept: the (weighted) mean row of the centred ``X`` in each
-    #: level (levels x slopes), so that its levels centre on the whole fixed part of their mean (None elsewhere)
+    #: per block with centred levels and an intercept column: the (weighted) mean row of the centred ``X`` in each
+    #: level (levels x slopes), so that its levels centre on the fixed part of their mean (None elsewhere)
     level_X: tuple = ()
 
 
@@ -240,9 +243,9 @@ def centring_loc(structure: ModelStructure, k: int, data: ModelData, params: dic
     loc = jnp.zeros(block.n_columns)
     if (index >= 0).any():
         loc = jnp.where(index >= 0, _beta(structure, params)[np.maximum(index, 0)], 0.0)
-        if 0 in block.centre_on and structure.b_priors and data.level_X and data.level_X[k] is not None:
-            column = list(block.centre_on).index(0)  # the intercept's: plus the level's mean of X b
-            loc = jnp.broadcast_to(loc, (block.n_levels, block.n_columns)).at[:, column].add(data.level_X[k] @ params["b"])
+    if block.mean_column >= 0 and structure.b_priors:  # the intercept's column: plus the level's mean of X b
+        loc = jnp.broadcast_to(loc, (block.n_levels, block.n_columns)).at[:, block.mean_column].add(
+            data.level_X[k] @ params["b"])
     for (parent, columns), (level, parent_level, share) in zip(block.parents, data.parent_pairs[k] if block.parents
                                                                  else ()):
         mine, theirs = (np.array(c) for c in zip(*columns))
