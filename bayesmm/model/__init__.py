@@ -102,8 +102,8 @@ def _level_means(design: Design, X: np.ndarray, k: int):
     g = np.asarray(design.blocks[k].group_index)
     w = np.ones(len(g)) if design.weights is None else np.asarray(design.weights, dtype=float)
     total = np.maximum(np.bincount(g, w, minlength=design.blocks[k].n_levels), 1e-300)
-    return jnp.asarray(np.stack([np.bincount(g, w * X[:, j], minlength=total.size) for j in range(X.shape[1])],
-                                axis=1) / total[:, None], dtype=jnp.result_type(float))
+    return on_device(np.stack([np.bincount(g, w * X[:, j], minlength=total.size) for j in range(X.shape[1])],
+                              axis=1) / total[:, None])
 
 
 def compile_model(design: Design, family: Family, entries: list[PriorEntry],
@@ -136,8 +136,9 @@ def compile_model(design: Design, family: Family, entries: list[PriorEntry],
     coefficients = ["Intercept"] + [n for n in names if n != "Intercept"]  # the order of [Intercept_c, b]
     links = parent_links(design.blocks, masks, design.weights, skip=one_block)
     # centred levels also centre on their level's mean fixed-effect row (a covariate constant within a level)
-    mean_columns = [block.columns.index("Intercept") if "Intercept" in block.columns and masks[k].any()
-                    and len(names) > ("Intercept" in names) else -1 for k, block in enumerate(design.blocks)]
+    has_slopes = any(n != "Intercept" for n in names)
+    mean_columns = [block.columns.index("Intercept") if "Intercept" in block.columns and masks[k].any() and has_slopes
+                    else -1 for k, block in enumerate(design.blocks)]
     blocks = tuple(
         BlockStructure(
             n_levels=block.n_levels,
@@ -173,10 +174,11 @@ def compile_model(design: Design, family: Family, entries: list[PriorEntry],
     if one_block >= 0:
         cell_index, first = row_cells(design, data_X, one_block)
         statistics = one_block_data(design.blocks[one_block], design.y, design.weights, cell_index)
-        cells = None if cell_index is None else ModelData(
-            y=statistics.cell_mean, X=data.X[first], x_means=data.x_means,
-            offset=None if data.offset is None else data.offset[first], trials=None,
-            group_index=tuple(g[first] for g in data.group_index), Z=tuple(z[first] for z in data.Z))
+        cells = None if cell_index is None else ModelData(  # the cells' first rows, taken in numpy
+            y=statistics.cell_mean, X=on_device(data_X[first]), x_means=data.x_means,
+            offset=None if design.offset is None else on_device(np.asarray(design.offset, dtype=float)[first]),
+            trials=None, group_index=tuple(on_device(np.asarray(b.group_index)[first]) for b in design.blocks),
+            Z=tuple(on_device(np.asarray(b.Z, dtype=float)[first]) for b in design.blocks))
         data = data._replace(one_block=statistics, cells=cells)
     return structure, data._replace(
         part_X=part_X, centred=tuple(on_device(m) for m in masks),

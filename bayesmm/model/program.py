@@ -10,7 +10,9 @@ Parameterisation (what the sampler sees):
   ``L_k`` (LKJ Cholesky factor), and raw effects ``z_k`` (L x q). With ``F_k = diag(sd_k) L_k``, a level
   sampled non-centred has standard-normal ``z_kj`` and effects ``F_k z_kj``; a level sampled centred
   (``data.centred[k][j]``, chosen from the data by ``centring.py``) has ``z_kj ~ N(loc, F_k F_k')`` and
-  effects ``z_kj - loc``, with ``loc`` the intercept in the block's intercept column (hierarchical centring). The effects ``r_k`` enter the linear predictor by a gather:
+  effects ``z_kj - loc``: hierarchical centring, with ``loc`` the intercept in the intercept column of one
+  block (``centre_on``), plus the level's mean row of ``X b`` (``level_X``) and the effects of the blocks
+  the level nests in (``parents``, ``parent_pairs``). The effects ``r_k`` enter the linear predictor by a gather:
   ``sum_j Z_k[:, j] * r_k[group_index_k, j]``.
 * the family's auxiliary parameters by name (``sigma``, ...).
 * gaussian models: all random effects integrated out (``structure.marginal``), or, when there are too
