@@ -38,10 +38,13 @@ def test_crossed_intercept_mixes():
     g1, g2, x = rng.integers(0, n1, rows), rng.integers(0, n2, rows), rng.normal(size=rows)
     y = rng.poisson(np.exp(0.5 + 0.3 * x + u1[g1] + u2[g2]))
     df = pd.DataFrame({"y": y, "x": x, "g1": pd.Categorical(g1), "g2": pd.Categorical(g2)})
-    fit = bmm.fit("y ~ x + (1 | g1) + (1 | g2)", df, family="poisson", chains=2, draws=400, warmup=400, seed=1)
+    fit = bmm.fit("y ~ x + (1 | g1) + (1 | g2)", df, family="poisson", chains=4, draws=400, warmup=400, seed=1)
     table = fit.tidy().set_index(["group", "term"])
     assert fit.n_divergent == 0
-    assert table["rhat"].max() < 1.01, table
+    # The ridge gave Rhat 1.22. With 4 x 400 draws Rhat's own noise is a few thousandths: sd(g1) read 1.0099
+    # and 1.0048 at seeds 1 and 2 (with 2 x 400: 1.0148, 1.0057, 0.9997, 0.9993 at seeds 1-4), so the bound
+    # sits a little above the 1.01 that suits 4 x 1000.
+    assert table["rhat"].max() < 1.015, table
     assert table["ess_bulk"].min() > 300, table
     for group, effects in (("g1", u1), ("g2", u2)):
         row = table.loc[(group, "sd__Intercept")]
