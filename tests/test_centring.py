@@ -22,7 +22,7 @@ from bayesmm.model.marginal import (
     one_block_effects,
     one_block_log_likelihood,
 )
-from bayesmm.model.program import BlockEffects, block_effects
+from bayesmm.model.effects import BlockEffects, block_effects
 
 
 def _factor():
@@ -172,7 +172,7 @@ def test_centring_on_parents_is_a_reparameterisation(nested_poisson):
     fixed = {"Intercept_c": jnp.asarray(0.4), "b": jnp.asarray([0.25]), "alpha": None}
     effects = {k: jnp.asarray(rng.normal(0, 0.3, (b.n_levels, 1))) for k, b in enumerate(model.design.blocks)}
     sds = {k: jnp.asarray([0.3 + 0.1 * k]) for k in effects}
-    from bayesmm.model.program import block_order, centring_loc
+    from bayesmm.model.effects import block_order, centring_loc
 
     values = []
     for structure, data in (with_parents, plain):

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["centred_levels", "pql_variances", "parent_links"]
+__all__ = ["centred_levels", "pql_variances", "parent_links", "level_shares"]
 
 #: Zero-inflated and hurdle counts are left non-centred: how much a zero says about the count mean depends on
 #: the inflation, and the guesses tried here (every zero counted; zeros weighted by their chance of coming
@@ -120,25 +120,30 @@ def pql_variances(design, family: str, link: str):
     return info, tau2, w
 
 
+def level_shares(block, other, w: np.ndarray):
+    """Every pair (level of ``block``, level of ``other``) that shares rows, as arrays ``(level, other level,
+    share)``, the share being the fraction of the level's row weight ``w`` in that other level."""
+    g = np.asarray(block.group_index, dtype=np.int64)
+    codes, inverse = np.unique(g * other.n_levels + np.asarray(other.group_index), return_inverse=True)
+    level = codes // other.n_levels
+    total = np.bincount(g, w, minlength=block.n_levels)
+    return level, codes % other.n_levels, np.bincount(inverse, w) / np.maximum(total[level], 1e-300)
+
+
 def _other_blocks_variance(design, w: np.ndarray, tau2: list, k: int) -> np.ndarray:
     """Per level of block ``k``: the variance the other blocks' intercepts add to the level's mean response
     (``tau_k'^2 * sum over k' levels of the squared weight shares``): rows of a level spread over other
     random effects carry less information about the level's own effect. Blocks that ``k`` nests in are left
     out (their effect is shared by all the level's rows)."""
     block = design.blocks[k]
-    g = np.asarray(block.group_index)
-    total = np.bincount(g, w, minlength=block.n_levels)
     out = np.zeros(block.n_levels)
     for k2, other in enumerate(design.blocks):
         if k2 == k or "Intercept" not in other.columns:
             continue
-        pair = g.astype(np.int64) * other.n_levels + np.asarray(other.group_index)
-        codes, inverse = np.unique(pair, return_inverse=True)
-        if codes.size == np.unique(g).size:  # each level of k inside one level of k2: k is nested in k2
+        level, _, share = level_shares(block, other, w)
+        if level.size == np.unique(level).size:  # each level of k inside one level of k2: k is nested in k2
             continue
-        share = np.bincount(inverse, w) / np.maximum(total[codes // other.n_levels], 1e-300)
-        out += tau2[k2][other.columns.index("Intercept")] * np.bincount(codes // other.n_levels, share ** 2,
-                                                                         minlength=block.n_levels)
+        out += tau2[k2][other.columns.index("Intercept")] * np.bincount(level, share ** 2, minlength=block.n_levels)
     return out
 
 
@@ -167,7 +172,7 @@ def parent_links(blocks, masks, weights=None, skip: int = -1) -> list[list[tuple
     parent level, share) arrays)``, the share being the weighted fraction of the level's rows in that parent
     level. A parent has fewer levels and the block's levels lie mostly within single parent levels
     (``NESTED_SHARE``): lecturers within departments (InstEval's ``(1 | d) + (1 | dept:service)``), broods
-    within locations. Centred levels then centre on their parents' effects as well (:func:`.program.centring_loc`),
+    within locations. Centred levels then centre on their parents' effects as well (:func:`.effects.centring_loc`),
     so that a parent's effect and the mean of its children's do not trade off along a ridge: with
     ``(1 | dept:service)`` beside ``(1 | d)``, InstEval's draws took 31-63 leapfrog steps, without it 15.
     Columns pair up by name (the intercepts, a slope with the same slope). ``skip``: a block integrated out."""
@@ -175,21 +180,18 @@ def parent_links(blocks, masks, weights=None, skip: int = -1) -> list[list[tuple
     for k, block in enumerate(blocks):
         found = []
         if k != skip and masks[k].any():
-            g = np.asarray(block.group_index, dtype=np.int64)
-            w = np.ones(g.size) if weights is None else np.asarray(weights, dtype=float)
+            w = np.ones(len(block.group_index)) if weights is None else np.asarray(weights, dtype=float)
+            total = np.bincount(block.group_index, w, minlength=block.n_levels)
             for a, parent in enumerate(blocks):
                 columns = tuple((block.columns.index(c), parent.columns.index(c)) for c in block.columns
                                 if c in parent.columns)
                 if a in (k, skip) or parent.n_levels >= block.n_levels or not columns:
                     continue
-                codes, inverse = np.unique(g * parent.n_levels + np.asarray(parent.group_index), return_inverse=True)
-                mass = np.bincount(inverse, w)
-                level, parent_level = codes // parent.n_levels, codes % parent.n_levels
+                level, parent_level, share = level_shares(block, parent, w)
                 top = np.zeros(block.n_levels)
-                np.maximum.at(top, level, mass)
-                if top.sum() < NESTED_SHARE * w.sum():
+                np.maximum.at(top, level, share)
+                if top @ total < NESTED_SHARE * w.sum():
                     continue
-                total = np.bincount(level, mass, minlength=block.n_levels)
-                found.append((a, columns, (level, parent_level, mass / total[level])))
+                found.append((a, columns, (level, parent_level, share)))
         out.append(found)
     return out

@@ -125,12 +125,13 @@ def initial_values(structure: ModelStructure, data: ModelData, sites: dict, key,
               for k, name in zip(jitter_keys, sorted(sites))}
     # a slope's jitter moves the linear predictor by at most ``radius`` per predictor SD: +-0.5 on the slope of
     # grouseticks' cHEIGHT (SD 30) moved it by +-15, and one chain of four never left the mode it fell into
-    if structure.b_priors:
-        scale = 1.0 / jnp.maximum(1.0, jnp.std(data.X, axis=0))
+    scale = 1.0 / jnp.maximum(1.0, jnp.std(data.X, axis=0)) if structure.b_priors else None
+    if "b" in jitter:  # one prior for all slopes: one site
+        jitter["b"] = jitter["b"] * scale
+    else:  # one site per prior (``b_<prior>``), holding the slopes ``idx``
         for name, idx, _ in _grouped(structure.b_priors):
-            site = "b" if "b" in jitter else f"b_{name}"
-            if site in jitter:
-                jitter[site] = jitter[site] * (scale if site == "b" else scale[np.asarray(idx)])
+            if f"b_{name}" in jitter:
+                jitter[f"b_{name}"] = jitter[f"b_{name}"] * scale[np.asarray(idx)]
     return centre, jitter
 
 

@@ -35,8 +35,9 @@ from numpyro.distributions import constraints
 from numpyro.handlers import substitute, trace
 
 from ..priors import PriorSpec
+from .effects import BlockEffects, _beta, block_effects, block_order, centring_loc
 from .likelihoods import INVERSE_LINKS, likelihood
-from .marginal import (MarginalData, OneBlockData, _forward, cell_statistics, conditional_effects, dense_woodbury,
+from .marginal import (MarginalData, OneBlockData, cell_statistics, conditional_effects, dense_woodbury,
                        marginal_log_likelihood, one_block_effects, one_block_log_likelihood)
 
 __all__ = ["BlockStructure", "ModelStructure", "ModelData", "make_model", "prior_distribution", "generated"]
@@ -184,86 +185,6 @@ def _block_factor(k: int, block: BlockStructure):
         chol = numpyro.sample(f"L_{k}", dist.LKJCholesky(block.n_columns, block.cor_prior.args[0]))
         return sd[:, None] * chol
     return jnp.diag(sd)
-
-
-def _beta(structure: ModelStructure, params: dict):
-    """[Intercept_c, b]: the coefficients of the marginal model's fixed design."""
-    parts = ([params["Intercept_c"][None]] if structure.intercept_prior is not None else [])
-    parts += [params["b"]] if structure.b_priors else []
-    return jnp.concatenate(parts) if parts else jnp.zeros(0)
-
-
-class BlockEffects(dist.Distribution):
-    """The raw effects ``z`` (levels x columns) of one block with per-level factor ``F = diag(sd) L``.
-
-    A level marked in ``centred`` is sampled centred on the model's mean (hierarchical centring, Gelfand,
-    Sahu and Carlin 1995): ``z_j = loc + r_j ~ N(loc, F F')``, where ``loc`` holds the sampled intercept in
-    the block's intercept column (zeros elsewhere), so that the intercept and a data-pinned level do not
-    trade off along a ridge. The other levels are standard normal, ``z_j ~ N(0, I)``, with effects
-    ``r_j = F z_j``. :func:`block_effects` turns ``z`` into effects."""
-
-    arg_constraints = {}
-    support = constraints.independent(constraints.real, 2)
-    reparametrized_params = []
-
-    def __init__(self, factor, centred, loc=None):
-        self.factor, self.centred = factor, centred
-        self.loc = jnp.zeros(factor.shape[-1]) if loc is None else loc
-        super().__init__(batch_shape=(), event_shape=(centred.shape[0], factor.shape[-1]))
-
-    def sample(self, key, sample_shape=()):
-        w = jax.random.normal(key, tuple(sample_shape) + self.event_shape)
-        return jnp.where(self.centred[:, None], self.loc + w @ self.factor.T, w)
-
-    def log_prob(self, value):
-        mask = self.centred[:, None]
-        # F^-1 (z_j - loc) for the centred levels only; a block without centred levels solves with I instead of
-        # F, so that an SD of zero (underflow) cannot send NaN into the gradient through the unused branch
-        any_centred = jnp.any(self.centred)
-        factor = jnp.where(any_centred, self.factor, jnp.eye(self.factor.shape[-1]))
-        # forward substitution unrolled over the q columns (elementwise over levels, no LAPACK call per step)
-        q = factor.shape[-1]
-        solved = _forward([[factor[i, k] for k in range(q)] for i in range(q)], jnp.where(mask, value - self.loc, 0.0))
-        w = jnp.where(mask, solved, value)
-        log_det = jnp.sum(jnp.log(jnp.abs(jnp.diagonal(factor))))
-        size = value.shape[-2] * value.shape[-1]
-        return (-0.5 * jnp.sum(w ** 2) - jnp.sum(self.centred) * log_det - 0.5 * size * jnp.log(2 * jnp.pi))
-
-
-def block_effects(z, factor, centred, loc=0.0):
-    """Effects of one block from its raw draws ``z`` (see :class:`BlockEffects`)."""
-    return jnp.where(centred[:, None], z - loc, z @ factor.T)
-
-
-def centring_loc(structure: ModelStructure, k: int, data: ModelData, params: dict):
-    """``loc`` of :class:`BlockEffects` for block ``k``: per column the fixed coefficient it centres on
-    (``centre_on``), so that neither the intercept nor a slope (``Days``) trades off with the mean of the
-    centred levels; plus, per level, the effects of the blocks it nests in (``parents``), weighted by the
-    share of the level's rows in each parent level (hierarchical centring along the nesting)."""
-    block = structure.blocks[k]
-    index = np.asarray(block.centre_on if block.centre_on else (-1,) * block.n_columns)
-    loc = jnp.zeros(block.n_columns)
-    if (index >= 0).any():
-        loc = jnp.where(index >= 0, _beta(structure, params)[np.maximum(index, 0)], 0.0)
-    if block.mean_column >= 0 and structure.b_priors:  # the intercept's column: plus the level's mean of X b
-        loc = jnp.broadcast_to(loc, (block.n_levels, block.n_columns)).at[:, block.mean_column].add(
-            data.level_X[k] @ params["b"])
-    for (parent, columns), (level, parent_level, share) in zip(block.parents, data.parent_pairs[k] if block.parents
-                                                                 else ()):
-        mine, theirs = (np.array(c) for c in zip(*columns))
-        pulled = jax.ops.segment_sum(share[:, None] * params[f"r_{parent}"][parent_level][:, theirs], level,
-                                     num_segments=block.n_levels)
-        loc = jnp.broadcast_to(loc, (block.n_levels, block.n_columns)).at[:, mine].add(pulled)
-    return loc
-
-
-def block_order(structure: ModelStructure) -> list[int]:
-    """The blocks in the order they are sampled: each after its parents (whose effects its ``loc`` needs)."""
-    order = []
-    while len(order) < len(structure.blocks):
-        order += [k for k, b in enumerate(structure.blocks)
-                  if k not in order and all(parent in order for parent, _ in b.parents)]
-    return order
 
 
 def _block_effects(structure: ModelStructure, k: int, block: BlockStructure, data: ModelData, params: dict):
