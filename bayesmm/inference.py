@@ -24,6 +24,7 @@ from .errors import SamplerError
 from .model import ModelData, ModelStructure
 from .model.coordinates import dense_groups, rotated_sites, to_model, to_sampler
 from .model.nuts import chain_devices, chain_program, compiled, shapes_key, start_program, vectorizes_chains
+from .model.potential import initial_values
 
 __all__ = ["SamplerSettings", "Samples", "sample_posterior"]
 
@@ -106,36 +107,46 @@ def _show_progress(settings: SamplerSettings, data: ModelData) -> bool:
 
 
 def sampler_keys(seed: int, chains: int):
-    """Raw threefry keys (pairs of uint32, numpy) for the starting points, each chain and numpyro's ``MCMC``,
-    from numpy's ``SeedSequence`` of ``seed``: ``jax.random`` called outside a compiled program compiles a
-    small program per call (seed, fold-in, split: about 0.15 s of a fresh process's fit)."""
-    state = np.random.SeedSequence(seed).generate_state(2 * (chains + 2)).reshape(chains + 2, 2)
-    return state[0], state[1:chains + 1], state[chains + 1]
+    """A numpy generator for the starting points' jitter, and raw threefry keys (pairs of uint32, numpy) for
+    each chain and for numpyro's ``MCMC``, from numpy's ``SeedSequence`` of ``seed``: ``jax.random`` called
+    outside a compiled program compiles a small program per call (seed, fold-in, split: about 0.15 s of a
+    fresh process's fit)."""
+    sequence = np.random.SeedSequence(seed)
+    state = sequence.generate_state(2 * (chains + 1)).reshape(chains + 1, 2)
+    return np.random.default_rng(sequence.spawn(1)[0]), state[:chains], state[chains]
 
 
-def _sequential(program, init: dict, keys):
+def _sequential(program, jitter: dict, keys, centre: dict):
     """Chains one after another through the cached compiled program of one chain."""
     def run(data):
-        outs = [jax.tree.map(np.asarray, program({k: v[c] for k, v in init.items()}, keys[c], data))
+        outs = [jax.tree.map(np.asarray, program({k: v[c] for k, v in jitter.items()}, keys[c], centre, data))
                 for c in range(keys.shape[0])]
         return jax.tree.map(lambda *parts: np.stack(parts), *outs)
     return run
 
 
-def _together(program, init: dict, keys):
+def _together(program, jitter: dict, keys, centre: dict):
     """Chains in parallel over the local devices through the cached compiled program of all chains."""
     def run(data):
-        return jax.tree.map(np.asarray, program(init, keys, data))
+        return jax.tree.map(np.asarray, program(jitter, keys, centre, data))
     return run
 
 
-def _parallel(structure: ModelStructure, helpers, init: dict, key, settings: SamplerSettings, data: ModelData,
-              method: str = "parallel"):
+def _not_finite() -> SamplerError:
+    return SamplerError("The log density is not finite at the initial values: check the data's scale, the "
+                        "offset and the priors.")
+
+
+def _parallel(structure: ModelStructure, helpers, jitter: dict, centre: dict, key, settings: SamplerSettings,
+              data: ModelData, method: str = "parallel"):
     """Chains with numpyro's ``MCMC``, for its progress bar (``chain_method`` ``"parallel"`` over devices, or
     ``"vectorized"`` on one accelerator: chains share the data reads), in the same coordinates and with the
     same dense block as the compiled sampler (:mod:`bayesmm.model.coordinates`), but from numpyro's identity
     mass matrix (its ``NUTS`` takes one starting mass matrix for all chains); then the cached replay program
     for the constrained draws and generated quantities."""
+    init, finite = start_program(structure, shapes_key(data), int(settings.chains))(jitter, centre, data)
+    if not bool(finite):
+        raise _not_finite()
     rotated = rotated_sites(structure, helpers.sites)
     kernel = NUTS(potential_fn=lambda zs: helpers.potential(to_model(zs, rotated), data),
                   target_accept_prob=float(settings.target_accept), max_tree_depth=int(settings.max_tree_depth),
@@ -159,18 +170,15 @@ def _parallel(structure: ModelStructure, helpers, init: dict, key, settings: Sam
 def sample_posterior(structure: ModelStructure, data: ModelData, settings: SamplerSettings) -> Samples:
     """Run NUTS and return the draws (constrained), the sampler statistics and the generated quantities.
 
-    The starting points and the sampler of all chains (warmup, sampling, constraining, generated
-    quantities) are two compiled programs per model structure, data shapes and settings
-    (:func:`bayesmm.model.nuts.start_program`, :func:`~bayesmm.model.nuts.chain_program`), kept in the
-    process and stored between processes: a second fit of the same model neither traces nor compiles, and
-    a fresh process only loads them. numpyro's ``MCMC`` runs the chains instead for a progress bar."""
+    The starting points' centre and jitter come from the host (:func:`~bayesmm.model.potential.initial_values`);
+    the sampler of all chains (starting point, warmup, sampling, constraining, generated quantities) is one
+    compiled program per model structure, data shapes and settings (:func:`bayesmm.model.nuts.chain_program`),
+    kept in the process and stored between processes: a second fit of the same model neither traces nor
+    compiles, and a fresh process only loads it. numpyro's ``MCMC`` runs the chains instead for a progress bar."""
     chains = int(settings.chains)
-    start_key, chain_keys, key = sampler_keys(int(settings.seed), chains)
+    rng, chain_keys, key = sampler_keys(int(settings.seed), chains)
     shapes = shapes_key(data)
-    init, finite = start_program(structure, shapes, chains)(start_key, data)
-    if not bool(finite):
-        raise SamplerError("The log density is not finite at the initial values: check the data's scale, the "
-                           "offset and the priors.")
+    centre, jitter = initial_values(structure, data, compiled(structure, shapes).sites, rng, chains)
     # Parallel chains each call LAPACK (Cholesky in the marginalised gaussian model); a multi-threaded BLAS
     # under them oversubscribes the cores (3x slower on 2 cores), so BLAS is single-threaded while they run.
     with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
@@ -178,14 +186,19 @@ def sample_posterior(structure: ModelStructure, data: ModelData, settings: Sampl
         try:
             method = _chain_method(chains)
             if method != "sequential" and _show_progress(settings, data):
-                flat, stats, extra = _parallel(structure, compiled(structure, shapes), init, key, settings, data, method)
+                flat, stats, extra = _parallel(structure, compiled(structure, shapes), jitter, centre, key, settings,
+                                               data, method)
             else:
                 together = method != "sequential"
                 program = chain_program(structure, shapes, int(settings.warmup), int(settings.draws),
                                         float(settings.target_accept), int(settings.max_tree_depth),
                                         chains if together else 1)
-                init = jax.tree.map(np.asarray, init)  # host arrays: spread over devices or sliced without compiling
-                flat, stats, extra = (_together if together else _sequential)(program, init, chain_keys)(data)
+                flat, stats, extra, finite = (_together if together else _sequential)(program, jitter, chain_keys,
+                                                                                      centre)(data)
+                if not np.all(finite):
+                    raise _not_finite()
+        except SamplerError:
+            raise
         except Exception as err:  # noqa: BLE001 - jax/numpyro failures reach the user as a SamplerError
             raise SamplerError(f"NUTS failed ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}). "
                                "Check the data's scale and the priors; if they look right, please report "

@@ -48,10 +48,10 @@ def gradient_seconds(structure, data, chains: int, repeats: int = 20) -> float:
     """Seconds of one evaluation of the log density and its gradient for all chains at once (vectorized)."""
     import jax
 
-    from bayesmm.model.nuts import compiled, shapes_key, start_program
+    from bayesmm.model.nuts import compiled, shapes_key, starting_points
 
     shapes = shapes_key(data)
-    init, _ = start_program(structure, shapes, chains)(jax.random.PRNGKey(0), data)
+    init, _ = starting_points(structure, data, 0, chains)
     grad = jax.jit(jax.vmap(jax.value_and_grad(compiled(structure, shapes).potential), (0, None)))
     jax.block_until_ready(grad(init, data))
     start = time.perf_counter()

@@ -26,6 +26,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=10_000_000)
     args = parser.parse_args()
     import jax
+    import numpy as np
     import bayesmm as bmm
     from bayesmm.model import compile_model
     from bayesmm.model.nuts import compiled, shapes_key
@@ -40,8 +41,7 @@ def main() -> None:
     structure, data = compile_model(model.design, model.family, model.prior_entries)
     helpers = compiled(structure, shapes_key(data))
     print(f"model data  {time.perf_counter() - start:7.1f} s  peak {peak_gib():.2f} GiB", flush=True)
-    centre, _ = initial_values(structure, data, helpers.sites, jax.random.PRNGKey(0), 1,
-                               prior_draws=helpers.prior_draws)
+    centre, _ = initial_values(structure, data, helpers.sites, np.random.default_rng(0), 1)
     value, grad = jax.jit(jax.value_and_grad(helpers.potential))(centre, data)
     jax.block_until_ready(grad)
     print(f"gradient    {time.perf_counter() - start:7.1f} s  peak {peak_gib():.2f} GiB  "

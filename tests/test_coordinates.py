@@ -65,11 +65,9 @@ def test_curvature_probes_give_the_exact_hessian_diagonal():
     """A handful of Hessian-vector products (one per column of each block, one per element of the small
     sites) read the exact diagonal, for independent intercepts (cbpp, binomial) and a correlated block
     (sleepstudy with its effects sampled, levels x 2 columns)."""
-    import jax
-
     from bayesmm.model import compile_model
     from bayesmm.model.coordinates import curvature
-    from bayesmm.model.nuts import compiled, shapes_key, start_program
+    from bayesmm.model.nuts import compiled, shapes_key, starting_points
 
     cases = [("cbind(incidence, size - incidence) ~ period + (1|herd)", "cbpp", "binomial"),
              ("Reaction ~ Days + (Days | Subject)", "sleepstudy", "gaussian")]
@@ -78,7 +76,7 @@ def test_curvature_probes_give_the_exact_hessian_diagonal():
         structure, data = compile_model(model.design, model.family, model.prior_entries, False, None)
         shapes = shapes_key(data)
         helpers = compiled(structure, shapes)
-        init, _ = start_program(structure, shapes, 1)(jax.random.PRNGKey(0), data)
+        init, _ = starting_points(structure, data, 0, 1)
         z = {k: v[0] for k, v in init.items()}
         probed, exact = curvature(helpers.potential, z, data), _exact_diagonal(helpers.potential, z, data)
         assert set(probed) == set(exact)

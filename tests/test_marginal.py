@@ -15,7 +15,8 @@ from scipy import linalg, stats
 import bayesmm as bmm
 from bayesmm.model import compile_model, make_model
 from bayesmm.model.marginal import conditional_effects, dense_woodbury, marginal_log_likelihood
-from bayesmm.model.nuts import _one_chain, shapes_key, start_program
+from bayesmm.model.nuts import _one_chain, compiled, shapes_key
+from bayesmm.model.potential import initial_values
 
 
 @pytest.fixture(scope="module")
@@ -125,10 +126,9 @@ def test_dense_marginal_programs_make_only_unbatched_lapack_calls():
     structure, data = compile_model(model.design, model.family, model.prior_entries)
     assert structure.marginal and dense_woodbury(data.marginal)
     shapes = shapes_key(data)
-    init, _ = start_program(structure, shapes, 1)(jax.random.PRNGKey(0), data)
-    z0 = {k: v[0] for k, v in init.items()}
+    centre, jitter = initial_values(structure, data, compiled(structure, shapes).sites, np.random.default_rng(0), 1)
     sampler = jax.jit(_one_chain(structure, shapes, 10, 300, 0.8, 10))
-    text = sampler.lower(z0, jax.random.PRNGKey(1), data).as_text()
+    text = sampler.lower({k: v[0] for k, v in jitter.items()}, jax.random.PRNGKey(1), centre, data).as_text()
     calls = re.findall(r"custom_call @(lapack_\w+)\(.*?num_batch_dims = \"(\d+)\"", text)
     assert {name for name, _ in calls} >= {"lapack_dpotrf_ffi", "lapack_dtrsm_ffi"}
     assert all(batch == "0" for _, batch in calls), calls

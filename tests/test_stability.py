@@ -69,7 +69,7 @@ def test_log_density_and_gradient_are_finite(name):
         sites = sites_of(structure, data)
         potential = make_potential(structure, sites)
         value_and_grad = jax.jit(jax.vmap(jax.value_and_grad(potential), (0, None)))
-        centre, jitter = initial_values(structure, data, sites, jax.random.PRNGKey(0), 4)
+        centre, jitter = initial_values(structure, data, sites, np.random.default_rng(0), 4)
         starts = {k: centre[k] + jitter[k] for k in centre}
         far = {k: centre[k] + 3.0 * jnp.sign(jitter[k]) for k in centre}  # 3 units out, directions mixed
         values, grads = value_and_grad(starts, data)
@@ -116,7 +116,7 @@ def test_slope_jitter_moves_the_linear_predictor_by_at_most_the_radius_per_predi
     model = bmm.Model("TICKS ~ YEAR + cHEIGHT + (1 | LOCATION)", ticks, family="poisson")
     structure, data = compile_model(model.design, model.family, model.prior_entries)
     sites = sites_of(structure, data)
-    _, jitter = initial_values(structure, data, sites, jax.random.PRNGKey(3), 64)
+    _, jitter = initial_values(structure, data, sites, np.random.default_rng(3), 64)
     spread = np.abs(np.asarray(jitter["b"])).max(axis=0) * np.asarray(data.X).std(axis=0)
     names = [n for n in model.design.fixed_names if n != "Intercept"]
     assert spread[names.index("cHEIGHT")] <= 0.5 and spread[names.index("cHEIGHT")] > 0.4  # U(-0.5, 0.5) / SD

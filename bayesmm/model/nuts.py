@@ -2,16 +2,18 @@
 
 numpyro's ``MCMC`` builds new Python closures on every call, so JAX traces and lowers the whole sampler
 again for each fit (about 1-2 s for a small model, even with the persistent compilation cache). Here the
-sampler of all chains -- NUTS initialisation, warmup and sampling (numpyro's functional ``hmc`` kernel in
-one ``lax.fori_loop``), constraining the draws and replaying the model for generated quantities
-(``Intercept``, random effects, pointwise log-likelihood) -- is one program of ``(initial values, keys,
-data)``: ``jax.shard_map`` over a mesh of local devices for parallel chains (CPU devices of
-:mod:`bayesmm.config`, or GPUs; :func:`chain_devices`), or a ``jax.jit`` of one chain run chain after
-chain. Starting points come from a second program of ``(key, data)``. Both are built once per ``(structure, data shapes,
-settings)`` and kept in an ``lru_cache``; all arrays travel as arguments, so a second fit of a model with
-the same structure and shapes runs the compiled program straight away, with no tracing and no
-compilation. Both are also stored between processes (:mod:`.stored`), so a fresh process does not trace
-them again either.
+sampler of all chains -- the starting point (jitter shrunk until the density is finite), NUTS
+initialisation, warmup and sampling (numpyro's functional ``hmc`` kernel in one ``lax.fori_loop``),
+constraining the draws and replaying the model for generated quantities (``Intercept``, random effects,
+pointwise log-likelihood) -- is one program of ``(jitter, keys, centre, data)``: ``jax.shard_map`` over a
+mesh of local devices for parallel chains (CPU devices of :mod:`bayesmm.config`, or GPUs;
+:func:`chain_devices`), or a ``jax.jit`` of one chain run chain after chain. The starting points' centre
+and jitter come from the host (:func:`~bayesmm.model.potential.initial_values`: prior medians in closed
+form, numpy's generator), so that one program is all a fit compiles: XLA compilation is most of a fresh
+process's first fit. It is built once per ``(structure, data shapes, settings)`` and kept in an
+``lru_cache``; all arrays travel as arguments, so a second fit of a model with the same structure and
+shapes runs the compiled program straight away, with no tracing and no compilation. It is also stored
+between processes (:mod:`.stored`), so a fresh process does not trace it again either.
 """
 from __future__ import annotations
 
@@ -23,15 +25,15 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, PartitionSpec
 from numpyro.infer.hmc import hmc
+from numpyro.infer.util import ParamInfo
 
-from .potential import (_Hashable, _shapes, constrain, initial_values, latent_sites, make_potential,
-                        unconstrained_prior_draws, usable_start)
+from .potential import _Hashable, _shapes, constrain, initial_values, latent_sites, make_potential, usable_start
 from .coordinates import curvature, initial_mass, rotated_sites, to_model, to_sampler
 from .program import ModelData, ModelStructure, generated
 from .stored import program_key, stored_program
 
-__all__ = ["Compiled", "compiled", "chain_program", "start_program", "shapes_key", "chain_devices", "vectorizes_chains",
-           "STAT_FIELDS"]
+__all__ = ["Compiled", "compiled", "chain_program", "start_program", "starting_points", "shapes_key", "chain_devices",
+           "vectorizes_chains", "STAT_FIELDS"]
 
 #: Sampler statistics kept per draw (numpyro's names; ``step_size`` is the adapted step size).
 STAT_FIELDS = ("diverging", "num_steps", "accept_prob", "energy", "potential_energy", "step_size")
@@ -43,12 +45,10 @@ def shapes_key(data: ModelData) -> _Hashable:
 
 
 class Compiled(NamedTuple):
-    """Jitted helpers of one model: its latent sites, the potential and the prior draws for starting points."""
+    """Helpers of one model: its latent sites, the potential and the jitted replay."""
 
     sites: dict
     potential: object  # potential(z, data) -> minus the log joint density, unconstrained
-    potentials: object  # jitted, vmapped over a leading chain axis of z
-    prior_draws: object  # jitted (keys, data) -> unconstrained prior draws per key
     replay: object  # jitted (z, key, data) -> (constrained draws, generated quantities); z flat over draws
 
 
@@ -56,36 +56,39 @@ class Compiled(NamedTuple):
 def compiled(structure: ModelStructure, shapes: _Hashable) -> Compiled:
     """The cached :class:`Compiled` helpers for a structure and data shapes."""
     sites = latent_sites(structure, shapes)
-    potential = make_potential(structure, sites)
-
-    prior_draws = unconstrained_prior_draws(structure, sites)
+    potential = jax.jit(make_potential(structure, sites))
 
     @jax.jit
     def replay(z, key, data):
         flat = constrain(sites, z)
         return flat, generated(structure, data, flat, key=key)
 
-    return Compiled(sites, potential, jax.jit(jax.vmap(potential, (0, None))), prior_draws, replay)
+    return Compiled(sites, potential, replay)
 
 
 def _one_chain(structure: ModelStructure, shapes: _Hashable, warmup: int, draws: int, target_accept: float,
                max_tree_depth: int):
-    """``run(z0, key, data) -> (draws, stats, generated)`` for one chain: warmup with numpyro's window
-    adaptation (step size and mass matrix: diagonal, with a dense block over the intercept, fixed effects
-    and block means, :mod:`.coordinates`), then ``draws`` iterations; draws in model coordinates."""
+    """``run(jitter, key, centre, data) -> (draws, stats, generated, finite)`` for one chain: from ``centre +
+    jitter`` (the jitter shrunk where the density is not finite, :func:`~.potential.usable_start`; ``finite``
+    says whether it is at the start), warmup with numpyro's window adaptation (step size and mass matrix:
+    diagonal, with a dense block over the intercept, fixed effects and block means, :mod:`.coordinates`),
+    then ``draws`` iterations; draws in model coordinates."""
 
-    def run(z0, key, data):
+    def run(jitter, key, centre, data):
         helpers = compiled(structure, shapes)
         rotated = rotated_sites(structure, helpers.sites)
-        init_kernel, sample_kernel = hmc(potential_fn_gen=lambda data: lambda zs: helpers.potential(
-            to_model(zs, rotated), data), algo="NUTS")
+        sampler_potential = lambda zs: helpers.potential(to_model(zs, rotated), data)  # noqa: E731
+        # to_sampler is linear: the jittered start in sampler coordinates is the sum of the two mapped
+        zs0, (energy, grad), finite = usable_start(jax.value_and_grad(sampler_potential), to_sampler(centre, rotated),
+                                                   to_sampler(jitter, rotated))
+        init_kernel, sample_kernel = hmc(potential_fn_gen=lambda data: sampler_potential, algo="NUTS")
         k_init, k_gen = jax.random.split(key)
         if any(name.startswith("z_") for name in helpers.sites):  # random effects sampled: start from curvature
             dense, inverse_mass = initial_mass(structure, helpers.sites, rotated,
-                                               curvature(helpers.potential, z0, data))
+                                               curvature(helpers.potential, to_model(zs0, rotated), data))
         else:  # fully marginalised or no random effects: few, comparable coordinates; numpyro's identity start
             dense, inverse_mass = False, None
-        state = init_kernel(to_sampler(z0, rotated), warmup, target_accept_prob=target_accept,
+        state = init_kernel(ParamInfo(zs0, energy, grad), warmup, target_accept_prob=target_accept,
                             max_tree_depth=max_tree_depth, dense_mass=dense, inverse_mass_matrix=inverse_mass,
                             model_args=(data,), rng_key=k_init)
 
@@ -107,7 +110,7 @@ def _one_chain(structure: ModelStructure, shapes: _Hashable, warmup: int, draws:
         _, (z, stats) = jax.lax.fori_loop(0, warmup + draws, step, (state, kept))
         flat = constrain(helpers.sites, z)
         extra = generated(structure, data, flat, key=k_gen)
-        return flat, dict(zip(STAT_FIELDS, stats)), extra
+        return flat, dict(zip(STAT_FIELDS, stats)), extra, finite
 
     return run
 
@@ -123,15 +126,42 @@ def chain_devices(chains: int) -> int:
 
 @functools.lru_cache(maxsize=32)
 def start_program(structure: ModelStructure, shapes: _Hashable, chains: int):
-    """The cached ``start(key, data) -> (starting points per chain, all finite)``: prior medians jittered
-    (:func:`~bayesmm.model.potential.initial_values`), the jitter shrunk where the density is not finite
-    (:func:`~bayesmm.model.potential.usable_start`); stored between processes (:mod:`.stored`)."""
-    def start(key, data):
-        helpers = compiled(structure, shapes)
-        centre, jitter = initial_values(structure, data, helpers.sites, key, chains, prior_draws=helpers.prior_draws)
-        return usable_start(helpers.potentials, data, centre, jitter)
+    """The cached ``start(jitter, centre, data) -> (starting points per chain, all finite)``: what the chain
+    program does first (:func:`~bayesmm.model.potential.usable_start`), on its own, for numpyro's ``MCMC``
+    (the progress-bar path), benchmarks and tests; stored between processes (:mod:`.stored`)."""
+    def start(jitter, centre, data):
+        value_and_grad = jax.value_and_grad(lambda z: compiled(structure, shapes).potential(z, data))
+        points, _, finite = jax.vmap(lambda j: usable_start(value_and_grad, centre, j))(jitter)
+        return points, jnp.all(finite)
 
-    return stored_program(program_key("start", structure, shapes.key, chains), start)
+    return stored_program(program_key("start", structure, shapes.key, chains), start, compiler_options=compiler_options(0))
+
+
+def starting_points(structure: ModelStructure, data: ModelData, seed: int, chains: int):
+    """``(starting points per chain, all finite)`` as a fit from ``seed`` would draw them, with
+    :func:`start_program`."""
+    shapes = shapes_key(data)
+    centre, jitter = initial_values(structure, data, compiled(structure, shapes).sites,
+                                    np.random.default_rng(seed), chains)
+    return start_program(structure, shapes, chains)(jitter, centre, data)
+
+
+#: Up to this much work (rows x iterations x chains), XLA's compilation of a sampler outweighs its run on a
+#: CPU, and the sampler is compiled with XLA's older loop emitters (:func:`compiler_options`).
+QUICK_WORK = 2_000_000
+
+
+def compiler_options(work: float) -> dict | None:
+    """XLA options for a CPU program that runs ``work`` (rows x iterations x chains; 0 for one evaluation).
+
+    XLA's newer MLIR fusion emitters (its CPU default) make faster loops over many rows but take longer to
+    compile: sleepstudy's sampler compiles in 3.1 s with the older emitters against 4.6 s, and samples as
+    fast (0.64 s); verbagg's (7,584 rows) compiles 1.4 s faster but samples 18% slower (11.5 s against
+    9.7 s), grouseticks' (403 rows) 14% slower (``benchmarks/README.md``, session 8). So a small job gets
+    the older emitters, and everything else XLA's default."""
+    if jax.default_backend() == "cpu" and work <= QUICK_WORK:
+        return {"xla_cpu_use_fusion_emitters": False, "xla_backend_optimization_level": 1}
+    return None
 
 
 def vectorizes_chains() -> bool:
@@ -144,27 +174,32 @@ def vectorizes_chains() -> bool:
 @functools.lru_cache(maxsize=32)
 def chain_program(structure: ModelStructure, shapes: _Hashable, warmup: int, draws: int, target_accept: float,
                   max_tree_depth: int, chains: int, vectorized: bool | None = None):
-    """The compiled sampler ``run(z0, keys, data)``, cached in the process and stored between processes
+    """The compiled sampler ``run(jitter, keys, centre, data)`` (:func:`_one_chain`), cached in the process and stored between processes
     (:mod:`.stored`). ``chains > 1``: all chains at once, spread over :func:`chain_devices` local devices
     (``jax.shard_map``; data copied to each; each device runs its share vectorized or one after another,
     :func:`vectorizes_chains` unless ``vectorized`` says), leading axis ``chains``; ``chains == 1``: one
     chain (the caller runs chains one after another)."""
-    def run(z0, key, data):  # built only when traced: a stored program needs none of it
-        return _one_chain(structure, shapes, warmup, draws, target_accept, max_tree_depth)(z0, key, data)
+    def run(jitter, key, centre, data):  # built only when traced: a stored program needs none of it
+        return _one_chain(structure, shapes, warmup, draws, target_accept, max_tree_depth)(jitter, key, centre, data)
 
     devices = chain_devices(chains)
     vectorized = vectorizes_chains() if vectorized is None else bool(vectorized)
+    options = compiler_options(shapes.tree.y.shape[0] * (warmup + draws) * chains)
     key = program_key("chains", structure, shapes.key, warmup, draws, target_accept, max_tree_depth, chains, devices,
                       vectorized)
     if chains == 1:
-        return stored_program(key, run)
+        return stored_program(key, run, compiler_options=options)
     mesh = Mesh(np.array(jax.local_devices()[:devices]), ("chain",))
 
-    def one(z0, keys, data):  # each device's share: chains // devices chains
+    def one(jitter, keys, centre, data):  # each device's share: chains // devices chains
+        if chains == devices:  # one chain per device: no loop around it (compiles 0.5 s faster)
+            first = lambda tree: jax.tree.map(lambda leaf: leaf[0], tree)  # noqa: E731
+            return jax.tree.map(lambda leaf: leaf[None], run(first(jitter), keys[0], centre, data))
         if vectorized:
-            return jax.vmap(run, (0, 0, None))(z0, keys, data)
-        return jax.lax.map(lambda chain: run(chain[0], chain[1], data), (z0, keys))
+            return jax.vmap(run, (0, 0, None, None))(jitter, keys, centre, data)
+        return jax.lax.map(lambda chain: run(chain[0], chain[1], centre, data), (jitter, keys))
 
-    spread = jax.shard_map(one, mesh=mesh, in_specs=(PartitionSpec("chain"), PartitionSpec("chain"), PartitionSpec()),
-                           out_specs=PartitionSpec("chain"), check_vma=False)
-    return stored_program(key, spread, mesh=mesh, split=2)
+    chain, shared = PartitionSpec("chain"), PartitionSpec()
+    spread = jax.shard_map(one, mesh=mesh, in_specs=(chain, chain, shared, shared),
+                           out_specs=chain, check_vma=False)
+    return stored_program(key, spread, mesh=mesh, split=2, compiler_options=options)

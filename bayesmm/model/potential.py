@@ -15,10 +15,13 @@ import numpy as np
 from numpyro.distributions.transforms import biject_to
 from numpyro.handlers import seed, trace
 from numpyro.infer.util import log_density
+from scipy import special
+
+from ..priors import PriorSpec
 
 from .program import ModelData, ModelStructure, _grouped, make_model
 
-__all__ = ["latent_sites", "make_potential", "constrain", "initial_values", "unconstrained_prior_draws", "usable_start"]
+__all__ = ["latent_sites", "make_potential", "constrain", "initial_values", "prior_median", "usable_start"]
 
 
 @functools.lru_cache(maxsize=64)
@@ -86,46 +89,84 @@ def make_potential(structure: ModelStructure, sites: dict):
 
 def _starts_at_zero(name: str) -> bool:
     """Coefficients and standardised random effects start at 0, as Stan's default inits do (uniform(-2, 2) on
-    the unconstrained scale): the median of a few prior draws of a wide coefficient prior can sit far out
-    (seen: a gamma identity-link slope started at 12.9 with the truth at 2, where the mean left its range)."""
+    the unconstrained scale): the median of a wide coefficient prior can sit far out (seen: a gamma
+    identity-link slope started at 12.9 with the truth at 2, where the mean left its range)."""
     return name == "b" or name.startswith(("b_", "z_"))
 
 
-def unconstrained_prior_draws(structure: ModelStructure, sites: dict):
-    """Jitted ``(keys, data) -> {site: unconstrained prior draw per key}``."""
-    model = make_model(structure)
+def prior_median(spec: PriorSpec) -> float:
+    """The median of a prior, on its own (constrained) scale, in closed form (scipy's special functions: no
+    draws, nothing for XLA to compile)."""
+    a = [float(x) for x in spec.args]
+    name = spec.dist
+    if name in ("normal", "cauchy", "logistic", "laplace"):
+        return a[0]
+    medians = {
+        "student_t": lambda: a[1],
+        "flat": lambda: 0.0,
+        "uniform": lambda: (a[0] + a[1]) / 2,
+        "half_normal": lambda: a[0] * float(special.ndtri(0.75)),
+        "half_student_t": lambda: a[1] * float(special.stdtrit(a[0], 0.75)),
+        "half_cauchy": lambda: a[0],
+        "exponential": lambda: float(np.log(2.0)) / a[0],
+        "gamma": lambda: float(special.gammaincinv(a[0], 0.5)) / a[1],
+        "inverse_gamma": lambda: a[1] / float(special.gammaincinv(a[0], 0.5)),
+        "lognormal": lambda: float(np.exp(a[0])),
+        "beta": lambda: float(special.betaincinv(a[0], a[1], 0.5)),
+    }
+    return medians[name]()
 
-    @jax.jit
-    def draw(keys, data):
-        def one(k):
-            tr = trace(seed(model, k)).get_trace(data)
-            return {name: sites[name][0].inv(tr[name]["value"]) for name in sites}
 
-        return jax.vmap(one)(keys)
+def _unconstrained(spec: PriorSpec, value: float) -> float:
+    """``value`` on the real line, as numpyro's ``biject_to`` of the prior's support maps it."""
+    support = spec.support
+    if support == "positive":
+        return float(np.log(value))
+    if support == "unit":
+        return float(special.logit(value))
+    if support == "interval":
+        low, high = (float(x) for x in spec.args)
+        return float(special.logit((value - low) / (high - low)))
+    return float(value)
 
-    return draw
+
+def _site_priors(structure: ModelStructure) -> dict:
+    """Site name -> the priors of its elements, for the sites that start at their prior median: the
+    intercept, each block's SDs (``sd_k``, or ``sd_k_<prior>`` when the SDs' priors differ) and the family's
+    parameters."""
+    out = {name: (spec,) for name, spec in structure.aux_priors}
+    if structure.intercept_prior is not None:
+        out["Intercept_c"] = (structure.intercept_prior,)
+    for k, block in enumerate(structure.blocks):
+        out[f"sd_{k}"] = block.sd_priors
+        for name, idx, _ in _grouped(block.sd_priors):
+            out[f"sd_{k}_{name}"] = tuple(block.sd_priors[i] for i in idx)
+    return out
 
 
-def initial_values(structure: ModelStructure, data: ModelData, sites: dict, key, chains: int, radius: float = 0.5,
-                   prior_draws=None):
-    """Per chain: each site's starting point, unconstrained, jittered by U(-radius, radius). Coefficients and
-    standardised random effects start at 0 (levels centred on the intercept at the intercept); the other sites (intercept, SDs, family parameters) at the median
-    of 15 prior draws (numpyro's ``init_to_median``), all in one jitted call (``prior_draws(keys, data)``,
-    cached by :func:`bayesmm.model.nuts.compiled`; built here when not given)."""
-    draw = prior_draws or unconstrained_prior_draws(structure, sites)
-    prior = draw(jax.random.split(key, 15), data)
-    centre = {name: jnp.zeros_like(v[0]) if _starts_at_zero(name) else jnp.median(v, axis=0)
-              for name, v in prior.items()}
+def initial_values(structure: ModelStructure, data: ModelData, sites: dict, rng: np.random.Generator, chains: int,
+                   radius: float = 0.5) -> tuple[dict, dict]:
+    """``(centre, jitter)``, host arrays, unconstrained: each site's starting point, and per chain a jitter
+    U(-radius, radius) to add to it. Coefficients and standardised random effects start at 0 (levels centred
+    on the intercept at the intercept), correlation factors at the identity, the other sites (intercept, SDs,
+    family parameters) at their prior median (as numpyro's ``init_to_median``, exactly rather than from
+    draws). Built in numpy, so a fresh process compiles nothing for it."""
+    priors = _site_priors(structure)
+    centre = {}
+    for name, (_, shape) in sites.items():
+        if name in priors and not _starts_at_zero(name):
+            values = [_unconstrained(spec, prior_median(spec)) for spec in priors[name]]
+            centre[name] = np.broadcast_to(np.asarray(values if shape else values[0], dtype=float), shape).copy()
+        else:
+            centre[name] = np.zeros(shape)
     for k, block in enumerate(structure.blocks):  # levels centred on the intercept start at the intercept
         if f"z_{k}" in centre and block.any_centred and 0 in block.centre_on and "Intercept_c" in centre:
-            column = jnp.asarray(block.centre_on) == 0  # index 0 of [Intercept_c, b]: the intercept
-            centre[f"z_{k}"] = jnp.where(data.centred[k][:, None] & column, centre["Intercept_c"], 0.0)
-    jitter_keys = jax.random.split(jax.random.fold_in(key, 1), len(sites))
-    jitter = {name: jax.random.uniform(k, (chains,) + centre[name].shape, minval=-radius, maxval=radius)
-              for k, name in zip(jitter_keys, sorted(sites))}
+            column = np.asarray(block.centre_on) == 0  # index 0 of [Intercept_c, b]: the intercept
+            centre[f"z_{k}"] = np.where(np.asarray(data.centred[k])[:, None] & column, centre["Intercept_c"], 0.0)
+    jitter = {name: rng.uniform(-radius, radius, (chains,) + centre[name].shape) for name in sorted(sites)}
     # a slope's jitter moves the linear predictor by at most ``radius`` per predictor SD: +-0.5 on the slope of
     # grouseticks' cHEIGHT (SD 30) moved it by +-15, and one chain of four never left the mode it fell into
-    scale = 1.0 / jnp.maximum(1.0, jnp.std(data.X, axis=0)) if structure.b_priors else None
+    scale = 1.0 / np.maximum(1.0, np.std(np.asarray(data.X), axis=0)) if structure.b_priors else None
     if "b" in jitter:  # one prior for all slopes: one site
         jitter["b"] = jitter["b"] * scale
     else:  # one site per prior (``b_<prior>``), holding the slopes ``idx``
@@ -135,29 +176,30 @@ def initial_values(structure: ModelStructure, data: ModelData, sites: dict, key,
     return centre, jitter
 
 
-def usable_start(values, data, centre: dict, jitter: dict):
-    """(starting points, whether the log density is finite at all of them), traceable: the jittered
-    starting points, with the jitter halved (up to 12 times, then dropped) for any chain whose log density
-    is not finite there: a mean outside its range (gamma's identity or inverse link) has zero density, and
-    such a chain could never move. ``values(z, data)``: the potential vmapped over chains."""
-    chains = next(iter(jitter.values())).shape[0]
+def usable_start(value_and_grad, centre: dict, jitter: dict):
+    """``(starting point, (potential, gradient) there, whether both are finite)`` of one chain, traceable:
+    ``centre + jitter``, with the jitter halved (up to 12 times, then dropped) while the potential or its
+    gradient is not finite there: a mean outside its range (gamma's identity or inverse link) has zero
+    density, and such a chain could never move. ``value_and_grad(z)`` is evaluated in one place in the
+    program (a loop), and its value at the start is what NUTS starts from (no second copy to compile)."""
+    def point(factor):
+        return {name: centre[name] + jitter[name] * factor for name in centre}
 
-    def points(factor):
-        return {name: centre[name] + jitter[name] * factor.reshape((-1,) + (1,) * centre[name].ndim)
-                for name in centre}
-
-    def bad(factor):
-        return ~jnp.isfinite(values(points(factor), data))
+    def finite(value, grad):
+        return jnp.isfinite(value) & jnp.all(jnp.stack([jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grad)]))
 
     def more(carry):
-        _, attempt, failed = carry
-        return (attempt < 13) & jnp.any(failed)
+        _, tries, ok, _ = carry
+        return (tries < 14) & ~ok
 
-    def halve(carry):
-        factor, attempt, failed = carry
-        factor = jnp.where(failed, jnp.where(attempt >= 12, 0.0, factor / 2), factor)
-        return factor, attempt + 1, bad(factor)
+    def retry(carry):  # tries 0..13: factors 1, 1/2, ..., 1/4096, then 0; the factor kept once finite
+        factor, tries, _, _ = carry
+        factor = jnp.where(tries == 13, 0.0, factor)
+        value, grad = value_and_grad(point(factor))
+        ok = finite(value, grad)
+        return jnp.where(ok, factor, factor / 2), tries + 1, ok, (value, grad)
 
-    factor = jnp.ones(chains)
-    factor, _, failed = jax.lax.while_loop(more, halve, (factor, 0, bad(factor)))
-    return points(factor), ~jnp.any(failed)
+    zero = jnp.zeros(())
+    dummy = (zero, jax.tree.map(jnp.zeros_like, centre))
+    factor, _, ok, evaluated = jax.lax.while_loop(more, retry, (jnp.ones(()), 0, jnp.bool_(False), dummy))
+    return point(factor), evaluated, ok

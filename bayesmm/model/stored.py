@@ -82,11 +82,12 @@ def _write(path: pathlib.Path, exported) -> None:
             os.unlink(handle.name)
 
 
-def stored_program(key: str | None, fn, mesh=None, split: int = 0):
+def stored_program(key: str | None, fn, mesh=None, split: int = 0, compiler_options: dict | None = None):
     """``run(*args)`` computing ``fn(*args)``, from the program stored under ``key`` when there is one, else
     traced on the first call (and stored under ``key``). With a ``mesh`` (one axis, ``"chain"``), the
     leaves of ``args[:split]`` are split over its devices along their leading axis and the others copied
-    to each."""
+    to each. ``compiler_options`` go to XLA when it compiles the program (they are part of the compilation
+    cache's key, not of the stored program's)."""
     resolved = {}
 
     def resolve(args, reuse: bool):
@@ -100,7 +101,8 @@ def stored_program(key: str | None, fn, mesh=None, split: int = 0):
         exported = _read(path) if reuse and path is not None and path.exists() else None
         read = exported is not None
         if exported is None:
-            flat = jax.jit(lambda *xs: fn(*treedef.unflatten(xs)), in_shardings=shardings)
+            flat = jax.jit(lambda *xs: fn(*treedef.unflatten(xs)), in_shardings=shardings,
+                           compiler_options=compiler_options)
             try:
                 exported = jax.export.export(flat)(*(jax.ShapeDtypeStruct(jnp.shape(x), jnp.result_type(x))
                                                       for x in leaves))
@@ -108,7 +110,7 @@ def stored_program(key: str | None, fn, mesh=None, split: int = 0):
                 return flat, shardings, False
             if path is not None:
                 _write(path, exported)
-        return jax.jit(exported.call, in_shardings=shardings), shardings, read
+        return jax.jit(exported.call, in_shardings=shardings, compiler_options=compiler_options), shardings, read
 
     def call(args):
         leaves = jax.tree.leaves(args)
