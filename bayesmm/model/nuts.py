@@ -134,7 +134,8 @@ def start_program(structure: ModelStructure, shapes: _Hashable, chains: int):
         points, _, finite = jax.vmap(lambda j: usable_start(value_and_grad, centre, j))(jitter)
         return points, jnp.all(finite)
 
-    return stored_program(program_key("start", structure, shapes.key, chains), start, compiler_options=compiler_options(0))
+    return stored_program(program_key("start", structure, shapes.key, chains), start,
+                          compiler_options=compiler_options(0))
 
 
 def starting_points(structure: ModelStructure, data: ModelData, seed: int, chains: int):
@@ -174,11 +175,12 @@ def vectorizes_chains() -> bool:
 @functools.lru_cache(maxsize=32)
 def chain_program(structure: ModelStructure, shapes: _Hashable, warmup: int, draws: int, target_accept: float,
                   max_tree_depth: int, chains: int, vectorized: bool | None = None):
-    """The compiled sampler ``run(jitter, keys, centre, data)`` (:func:`_one_chain`), cached in the process and stored between processes
-    (:mod:`.stored`). ``chains > 1``: all chains at once, spread over :func:`chain_devices` local devices
-    (``jax.shard_map``; data copied to each; each device runs its share vectorized or one after another,
-    :func:`vectorizes_chains` unless ``vectorized`` says), leading axis ``chains``; ``chains == 1``: one
-    chain (the caller runs chains one after another)."""
+    """The compiled sampler ``run(jitter, keys, centre, data)`` (:func:`_one_chain`), cached in the process
+    and stored between processes (:mod:`.stored`). ``chains > 1``: all chains at once, spread over
+    :func:`chain_devices` local devices (``jax.shard_map``; data copied to each; each device runs its share
+    vectorized or one after another, :func:`vectorizes_chains` unless ``vectorized`` says), leading axis
+    ``chains``; ``chains == 1``: one chain (the caller runs chains one after another). Compiled with
+    :func:`compiler_options` for its work."""
     def run(jitter, key, centre, data):  # built only when traced: a stored program needs none of it
         return _one_chain(structure, shapes, warmup, draws, target_accept, max_tree_depth)(jitter, key, centre, data)
 
