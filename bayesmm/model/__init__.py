@@ -6,7 +6,6 @@ NumPyro model.
 """
 from __future__ import annotations
 
-import jax.numpy as jnp
 import numpy as np
 
 from ..design import Design
@@ -40,7 +39,7 @@ def model_data(design: Design, X: np.ndarray | None = None, y=None, offset=None,
     keep = [j for j, n in enumerate(names) if n != "Intercept"]
     x_full = design.X if X is None else X
     x_means = design.X[:, keep].mean(axis=0)
-    as_float = lambda a: None if a is None else jnp.asarray(a, dtype=jnp.result_type(float))  # noqa: E731
+    as_float = lambda a: None if a is None else on_device(a, float)  # noqa: E731
     cross = None
     if marginal:
         centred = design.X[:, keep] - x_means
@@ -168,7 +167,7 @@ def compile_model(design: Design, family: Family, entries: list[PriorEntry],
                     for name, (_, columns) in design.parts.items()),
         marginal_block=one_block,
     )
-    part_X = tuple(jnp.asarray(X, dtype=jnp.result_type(float)) for X, _ in design.parts.values())
+    part_X = tuple(on_device(X, float) for X, _ in design.parts.values())
     data = model_data(design, marginal=marginal)
     data_X = np.asarray(data.X)
     if one_block >= 0:

@@ -53,10 +53,11 @@ class MarginalData(NamedTuple):
     level_Zty: jnp.ndarray | None = None
 
 
-def on_device(a) -> jnp.ndarray:
-    """A numpy array (or scalar) as a jax array, by a plain transfer: ``jnp.asarray`` of a numpy array compiles
-    a small program per shape and dtype in each process (``lax.stage``: 10-40 ms each of a fresh fit)."""
-    return jax.device_put(np.asarray(a))
+def on_device(a, dtype=None) -> jnp.ndarray:
+    """A numpy array (or scalar) as a jax array, converted to ``dtype`` in numpy first, by a plain transfer:
+    ``jnp.asarray`` of a numpy array compiles a small program per shape and dtype in each process
+    (``lax.stage`` or a conversion: 10-40 ms each of a fresh fit)."""
+    return jax.device_put(np.asarray(a, dtype=dtype))
 
 
 def n_coefficients(blocks) -> int:
@@ -259,7 +260,7 @@ def one_block_data(block, y: np.ndarray, weights: np.ndarray | None, cell_index:
         within = y - mean[cell_index]
     Zte0 = np.stack([np.bincount(block.group_index, Zw[:, a] * within, minlength=block.n_levels)
                      for a in range(Zw.shape[1])], axis=1)
-    as_float = lambda a: jnp.asarray(a, dtype=jnp.result_type(float))  # noqa: E731
+    as_float = lambda a: on_device(a, float)  # noqa: E731
     return OneBlockData(as_float(level_cross_products(block, weights)), as_float(Zw), as_float(Zte0),
                         as_float(np.sum(w * within ** 2)), as_float(np.sum(w)), as_float(mean), as_float(cell_w),
                         None if cell_index is None else on_device(cell_index))

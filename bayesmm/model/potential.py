@@ -94,27 +94,27 @@ def _starts_at_zero(name: str) -> bool:
     return name == "b" or name.startswith(("b_", "z_"))
 
 
+#: Each prior's median on its own (constrained) scale, from its arguments, in closed form.
+_MEDIANS = {
+    "normal": lambda a: a[0], "cauchy": lambda a: a[0], "logistic": lambda a: a[0], "laplace": lambda a: a[0],
+    "student_t": lambda a: a[1],
+    "flat": lambda a: 0.0,
+    "uniform": lambda a: (a[0] + a[1]) / 2,
+    "half_normal": lambda a: a[0] * special.ndtri(0.75),
+    "half_student_t": lambda a: a[1] * special.stdtrit(a[0], 0.75),
+    "half_cauchy": lambda a: a[0],
+    "exponential": lambda a: np.log(2.0) / a[0],
+    "gamma": lambda a: special.gammaincinv(a[0], 0.5) / a[1],
+    "inverse_gamma": lambda a: a[1] / special.gammaincinv(a[0], 0.5),
+    "lognormal": lambda a: np.exp(a[0]),
+    "beta": lambda a: special.betaincinv(a[0], a[1], 0.5),
+}
+
+
 def prior_median(spec: PriorSpec) -> float:
     """The median of a prior, on its own (constrained) scale, in closed form (scipy's special functions: no
     draws, nothing for XLA to compile)."""
-    a = [float(x) for x in spec.args]
-    name = spec.dist
-    if name in ("normal", "cauchy", "logistic", "laplace"):
-        return a[0]
-    medians = {
-        "student_t": lambda: a[1],
-        "flat": lambda: 0.0,
-        "uniform": lambda: (a[0] + a[1]) / 2,
-        "half_normal": lambda: a[0] * float(special.ndtri(0.75)),
-        "half_student_t": lambda: a[1] * float(special.stdtrit(a[0], 0.75)),
-        "half_cauchy": lambda: a[0],
-        "exponential": lambda: float(np.log(2.0)) / a[0],
-        "gamma": lambda: float(special.gammaincinv(a[0], 0.5)) / a[1],
-        "inverse_gamma": lambda: a[1] / float(special.gammaincinv(a[0], 0.5)),
-        "lognormal": lambda: float(np.exp(a[0])),
-        "beta": lambda: float(special.betaincinv(a[0], a[1], 0.5)),
-    }
-    return medians[name]()
+    return float(_MEDIANS[spec.dist]([float(x) for x in spec.args]))
 
 
 def _unconstrained(spec: PriorSpec, value: float) -> float:
@@ -155,8 +155,7 @@ def initial_values(structure: ModelStructure, data: ModelData, sites: dict, rng:
     centre = {}
     for name, (_, shape) in sites.items():
         if name in priors and not _starts_at_zero(name):
-            values = [_unconstrained(spec, prior_median(spec)) for spec in priors[name]]
-            centre[name] = np.broadcast_to(np.asarray(values if shape else values[0], dtype=float), shape).copy()
+            centre[name] = np.reshape([_unconstrained(spec, prior_median(spec)) for spec in priors[name]], shape)
         else:
             centre[name] = np.zeros(shape)
     for k, block in enumerate(structure.blocks):  # levels centred on the intercept start at the intercept
