@@ -112,8 +112,8 @@ class Model:
         samples = sample_posterior(structure, data, settings)
         attrs = {"formula": self.spec.text, "family": self.family.name, "link": self.family.link,
                  "bayesmm_version": __version__, "seed": int(seed), "n_dropped_rows": self.design.n_dropped,
-                 "marginalized": int(structure.marginal or structure.marginal_block >= 0),
-                 "centered_levels": int(sum(int(np.sum(np.asarray(m))) for m in data.centred))}
+                 "marginalized": int(structure.marginal or structure.marginal_block >= 0 or structure.row_block >= 0),
+                 "centered_levels": int(sum(int(np.sum(np.asarray(m) >= 0.5)) for m in data.centred))}
         idata = build_idata(samples, self.design, self.family, attrs)
         return Fit(idata, self.design, self.family, self.priors, settings, self.data_name,
                    time.perf_counter() - start, model=self)

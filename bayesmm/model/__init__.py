@@ -14,8 +14,9 @@ from ..priors import PriorEntry
 from ..errors import BayesMMError
 from .likelihoods import INVERSE_LINKS, likelihood
 from ..families import part_link
-from .centring import centred_levels, parent_links
+from .centring import aliased_levels, centred_levels, parent_links
 from .marginal import MAX_COEFFICIENTS, PER_LEVEL_COLUMNS, marginal_data, n_coefficients, on_device, one_block_data
+from .quadrature import integrable
 from .program import (BlockStructure, ModelData, ModelStructure, generated, linear_predictor, make_model,
                       prior_distribution)
 
@@ -74,6 +75,23 @@ def marginal_block(design: Design, family: Family) -> int:
     return max(fits, key=lambda k: design.blocks[k].n_levels * design.blocks[k].n_columns) if fits else -1
 
 
+def _intercept_only(block) -> bool:
+    """``(1 | g)``: one column, of ones."""
+    return tuple(block.columns) == ("Intercept",) and bool(np.all(np.asarray(block.Z) == 1.0))
+
+
+def observation_block(design: Design, family: Family) -> int:
+    """The first intercept-only block with exactly one row per level (an observation-level effect) when the family
+    and link allow integrating it out by quadrature (:mod:`.quadrature`), else -1."""
+    if design.parts or not integrable(family.name, family.link):
+        return -1
+    for k, block in enumerate(design.blocks):
+        if (_intercept_only(block) and block.n_levels == design.n_obs
+                and np.all(np.bincount(np.asarray(block.group_index), minlength=block.n_levels) == 1)):
+            return k
+    return -1
+
+
 #: The integrated-out block's likelihood runs on cells (rows sharing every sampled term) when there are at most
 #: this share as many cells as rows; otherwise on the rows themselves (a gather saved per step).
 CELL_SHARE = 0.5
@@ -113,27 +131,40 @@ def compile_model(design: Design, family: Family, entries: list[PriorEntry],
     per level from the data (``None``, :func:`bayesmm.model.centring.centred_levels`)."""
     possible = can_marginalize(design, family)
     one_block = -1 if possible or marginalize is False else marginal_block(design, family)
-    if marginalize and not possible and one_block < 0:
+    row_block = -1 if marginalize is False else observation_block(design, family)
+    if marginalize and not possible and one_block < 0 and row_block < 0:
         raise BayesMMError(f"marginalize=True needs a gaussian identity-link model without formulas for family "
-                           f"parameters, with a random-effect block of at most {PER_LEVEL_COLUMNS} columns (this one: "
-                           f"{family.name}/{family.link}); use marginalize=None or False.")
+                           f"parameters, with a random-effect block of at most {PER_LEVEL_COLUMNS} columns, or an "
+                           f"observation-level effect (1 | obs) in a poisson, negbinomial, binomial or bernoulli "
+                           f"model with its default link (this one: {family.name}/{family.link}); use "
+                           f"marginalize=None or False.")
     marginal = possible if marginalize is None else bool(marginalize) and possible
     names = list(design.fixed_names)
     if marginal:  # no random effect is sampled: nothing to centre (and no need for the PQL guess)
-        masks = tuple(np.zeros(block.n_levels, dtype=bool) for block in design.blocks)
-    elif centred is None:
+        masks = tuple(np.zeros(block.n_levels) for block in design.blocks)
+    elif centred is None:  # a weight per level: 0 non-centred, 1 centred, between: partly (effects.BlockEffects)
         masks = centred_levels(design, family.name, family.link)
     else:
-        masks = tuple(np.full(block.n_levels, bool(centred)) for block in design.blocks)
-    if one_block >= 0:  # integrated out, not sampled
-        masks = tuple(np.zeros_like(m) if k == one_block else m for k, m in enumerate(masks))
+        masks = tuple(np.full(block.n_levels, float(bool(centred))) for block in design.blocks)
+    if one_block >= 0 or row_block >= 0:  # integrated out, not sampled
+        masks = tuple(np.zeros_like(m) if k in (one_block, row_block) else m for k, m in enumerate(masks))
+    # levels of two blocks holding the same rows: sampled as sum and split, both non-centred (not when every
+    # level is to be centred)
+    usable = [not marginal and centred is not True and k not in (one_block, row_block) and _intercept_only(block)
+              for k, block in enumerate(design.blocks)]
+    aliases = aliased_levels(design.blocks, usable)
+    masks = list(masks)
+    for a, b, levels_a, levels_b in aliases:
+        masks[a], masks[b] = masks[a].copy(), masks[b].copy()
+        masks[a][levels_a] = masks[b][levels_b] = 0.0
+    masks = tuple(masks)
     # One block (the sampled one with the most centred levels) centres on the intercept and its slopes: with
     # two, both pull on the intercept (a crossed poisson model took 4x the leapfrog steps per draw).
     candidates = [k for k, b in enumerate(design.blocks) if "Intercept" in b.columns and "Intercept" in names
                   and masks[k].any()]
-    on_intercept = max(candidates, key=lambda k: int(masks[k].sum())) if candidates else -1
+    on_intercept = max(candidates, key=lambda k: float(masks[k].sum())) if candidates else -1
     coefficients = ["Intercept"] + [n for n in names if n != "Intercept"]  # the order of [Intercept_c, b]
-    links = parent_links(design.blocks, masks, design.weights, skip=one_block)
+    links = parent_links(design.blocks, masks, design.weights, skip=max(one_block, row_block))
     # centred levels also centre on their level's mean fixed-effect row (a covariate constant within a level)
     has_slopes = any(n != "Intercept" for n in names)
     mean_columns = [block.columns.index("Intercept") if "Intercept" in block.columns and masks[k].any() and has_slopes
@@ -145,7 +176,7 @@ def compile_model(design: Design, family: Family, entries: list[PriorEntry],
             correlated=block.correlated and block.n_columns > 1,
             sd_priors=tuple(_lookup(entries, "sd", block.group, c) for c in block.columns),
             cor_prior=_lookup(entries, "cor", block.group) if block.correlated and block.n_columns > 1 else None,
-            intercept_only=tuple(block.columns) == ("Intercept",) and bool(np.all(np.asarray(block.Z) == 1.0)),
+            intercept_only=_intercept_only(block),
             centre_on=(tuple(coefficients.index(c) if c in coefficients else -1 for c in block.columns)
                        if k == on_intercept else ()),
             any_centred=bool(masks[k].any()),
@@ -166,6 +197,8 @@ def compile_model(design: Design, family: Family, entries: list[PriorEntry],
                                                   else _lookup(entries, "b_" + name, "", c) for c in columns))
                     for name, (_, columns) in design.parts.items()),
         marginal_block=one_block,
+        row_block=row_block,
+        aliases=tuple((a, b) for a, b, _, _ in aliases),
     )
     part_X = tuple(on_device(X, float) for X, _ in design.parts.values())
     data = model_data(design, marginal=marginal)
@@ -180,6 +213,7 @@ def compile_model(design: Design, family: Family, entries: list[PriorEntry],
             Z=tuple(on_device(np.asarray(b.Z, dtype=float)[first]) for b in design.blocks))
         data = data._replace(one_block=statistics, cells=cells)
     return structure, data._replace(
-        part_X=part_X, centred=tuple(on_device(m) for m in masks),
+        part_X=part_X, centred=tuple(on_device(m, float) for m in masks),
         level_X=tuple(_level_means(design, data_X, k) if mean_columns[k] >= 0 else None for k in range(len(design.blocks))),
-        parent_pairs=tuple(tuple(tuple(on_device(a) for a in pairs) for _, _, pairs in link) for link in links))
+        parent_pairs=tuple(tuple(tuple(on_device(a) for a in pairs) for _, _, pairs in link) for link in links),
+        aliases=tuple((on_device(levels_a), on_device(levels_b)) for _, _, levels_a, levels_b in aliases))

@@ -1,26 +1,30 @@
-"""Centred or non-centred random effects, chosen per level from the data (numpy only).
+"""Centred, non-centred or partly centred random effects, chosen per level from the data (numpy only).
 
 A level's effects can be sampled *non-centred* (standard normal ``z``, scaled by the block's SDs: no funnel
 when the data say little about the level) or *centred* (the effects themselves, with a normal prior whose
 scale is the SD: no funnel when the data pin the level down). Which geometry is easier depends on how much
 the level's data tell about its effect compared with the prior: with ``I_j`` the Fisher information about
 the level's effect on the linear-predictor scale and ``tau`` the block's SD, centred wins where
-``I_j * tau**2 > 1`` (used here with a margin, ``THRESHOLD``) (Papaspiliopoulos, Roberts and Skold, Statistical Science 2007; Betancourt and
-Girolami 2013).
+``x = I_j * tau**2 > 1`` (Papaspiliopoulos, Roberts and Skold, Statistical Science 2007; Betancourt and
+Girolami 2013). In between, a level is sampled *partly* centred with weight ``x / (1 + x)`` (blocks with
+independent columns; :class:`.effects.BlockEffects`); correlated blocks are centred where ``x > THRESHOLD``.
 
 Both parts of the criterion come from a quick penalized quasi-likelihood fit before sampling (Breslow and
-Clayton 1993): IRLS on the GLM's working response and weights, with one sweep over the fixed effects, each random-effect
-column and its variance (MacKay's fixed-point update) per iteration. It is crude (PQL shrinks variances of binary models),
-but it only has to tell data-rich levels from data-poor ones, and a level near the boundary mixes well
-either way. Families without a working weight here (beta, zero-inflated and hurdle counts, other links) stay
-non-centred, as brms and Bambi
-always are. Cost: a few ``bincount`` passes over the rows per iteration.
+Clayton 1993): IRLS on the GLM's working response and weights. Models with at most ``JOINT_COEFFICIENTS``
+random-effect coefficients solve the working model for all coefficients at once and update each variance
+from the joint posterior variances (MacKay's fixed point); larger ones sweep over the fixed effects and each
+random-effect column in turn, conditionally on the others. It is crude (PQL shrinks variances of binary
+models), but it only has to tell data-rich levels from data-poor ones. Families without a working weight
+here (beta, zero-inflated and hurdle counts, other links) stay non-centred, as brms and Bambi always are.
+
+Levels of two blocks that hold exactly the same rows (:func:`aliased_levels`) are sampled as their sum and
+a split instead, both non-centred.
 """
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["centred_levels", "pql_variances", "parent_links", "level_shares"]
+__all__ = ["centred_levels", "pql_variances", "parent_links", "level_shares", "aliased_levels"]
 
 #: Zero-inflated and hurdle counts are left non-centred: how much a zero says about the count mean depends on
 #: the inflation, and the guesses tried here (every zero counted; zeros weighted by their chance of coming
@@ -79,6 +83,7 @@ def pql_variances(design, family: str, link: str):
     info = [np.zeros((b.n_levels, b.n_columns)) for b in blocks]
     order = sorted(range(len(blocks)), key=lambda k: blocks[k].n_levels)
     rand = np.zeros_like(y)  # the random part of eta, kept up to date as each column's effects change
+    joint = _joint_design(X, columns, index, blocks)
 
     for _ in range(_ITERATIONS):
         eta = np.clip(eta, -30, 30)
@@ -95,6 +100,15 @@ def pql_variances(design, family: str, link: str):
             w = prior_w * w_glm
             dmu = mu * (1.0 - mu / n) if family in _BINOMIAL else mu
             work = eta - offset + (y - mu) / np.maximum(dmu, 1e-10)
+        if joint is not None:
+            before = np.concatenate(tau2)
+            fixed, rand = _joint_step(joint, X.shape[1], columns, index, blocks, w, work, effects, info, tau2)
+            eta = fixed + rand + offset
+            if weight_of is None:
+                sigma2 = max(float(np.sum(prior_w * (y - eta) ** 2) / np.sum(prior_w)), 1e-12)
+            if np.max(np.abs(np.concatenate(tau2) / before - 1.0)) < JOINT_TOLERANCE:
+                break
+            continue
         if X.shape[1]:
             beta = np.linalg.lstsq(X * np.sqrt(w)[:, None], (work - rand) * np.sqrt(w), rcond=None)[0]
             fixed = X @ beta
@@ -118,6 +132,67 @@ def pql_variances(design, family: str, link: str):
         if weight_of is None:
             sigma2 = max(float(np.sum(prior_w * (y - eta) ** 2) / np.sum(prior_w)), 1e-12)
     return info, tau2, w
+
+
+#: The working model is solved jointly over the fixed effects and every random-effect coefficient (dense) when there
+#: are at most this many coefficients and rows x coefficients stays within ``JOINT_CELLS``; else block by block.
+JOINT_COEFFICIENTS = 1000
+JOINT_CELLS = 10_000_000
+#: ... and stops once no variance changes by more than this share in an iteration (grouseticks: 7 iterations)
+JOINT_TOLERANCE = 1e-2
+
+
+def _joint_design(X, columns, index, blocks):
+    """``[X, Z]`` as a sparse matrix (rows x (fixed + random coefficients)), or None when too large (see
+    ``JOINT_COEFFICIENTS``)."""
+    from scipy import sparse
+
+    q = sum(b.n_levels * b.n_columns for b in blocks)
+    width = X.shape[1] + q
+    if q > JOINT_COEFFICIENTS or X.shape[0] * width > JOINT_CELLS:
+        return None
+    parts, start = [sparse.csr_matrix(X)], X.shape[1]
+    rows = np.arange(X.shape[0])
+    for Z, g, block in zip(columns, index, blocks):
+        for c in range(Z.shape[1]):
+            parts.append(sparse.csr_matrix((Z[:, c], (rows, g)), shape=(X.shape[0], block.n_levels)))
+            start += block.n_levels
+    return sparse.hstack(parts, format="csr")
+
+
+def _joint_step(A, p, columns, index, blocks, w, work, effects, info, tau2):
+    from scipy.linalg import solve_triangular
+
+    """One penalised least-squares solve of the working model for all coefficients at once, then MacKay's
+    update of each column's variance from the *joint* posterior variances of its effects. Block by block,
+    each block's variances are conditional on the others' effects: with BROOD nested in LOCATION
+    (grouseticks), where 35 locations hold one brood, that gave BROOD an SD of 0 and LOCATION 0.79
+    (lme4: 0.75 and 0.53), and the centring chosen from them diverged. Returns (fixed part, random part)."""
+    penalty = np.concatenate([np.full(p, 1e-8)] + [np.full(b.n_levels, 1.0 / t) for b, tc in zip(blocks, tau2)
+                                                    for t in tc])
+    Aw = A.multiply(w[:, None]).tocsr()
+    gram = (A.T @ Aw).tocoo()
+    precision = np.diag(penalty)
+    np.add.at(precision, (gram.row, gram.col), gram.data)  # scipy's toarray took 30 ms for 588 x 588
+    try:
+        chol = np.linalg.cholesky(precision)
+    except np.linalg.LinAlgError:
+        chol = np.linalg.cholesky(precision + np.eye(precision.shape[0]) * 1e-6 * np.max(np.diag(precision)))
+    inv_chol = solve_triangular(chol, np.eye(chol.shape[0]), lower=True)  # covariance = inv_chol' inv_chol
+    coef = inv_chol.T @ (inv_chol @ (Aw.T @ work))
+    fitted = A @ np.concatenate([coef[:p], np.zeros(coef.size - p)]), A @ np.concatenate([np.zeros(p), coef[p:]])
+    variance = np.sum(inv_chol ** 2, axis=0)
+    start = p
+    for k, (Z, g, block) in enumerate(zip(columns, index, blocks)):
+        for c in range(Z.shape[1]):
+            sl = slice(start, start + block.n_levels)
+            m, v = coef[sl], variance[sl]
+            effects[k][:, c] = m
+            info[k][:, c] = np.bincount(g, w * Z[:, c] ** 2, minlength=block.n_levels)
+            used = max(float(np.sum(1.0 - v / tau2[k][c])), 1e-3)
+            tau2[k][c] = max(float(np.sum(m ** 2)) / used, 1e-8)
+            start += block.n_levels
+    return fitted
 
 
 def level_shares(block, other, w: np.ndarray):
@@ -148,17 +223,27 @@ def _other_blocks_variance(design, w: np.ndarray, tau2: list, k: int) -> np.ndar
 
 
 def centred_levels(design, family: str, link: str) -> tuple[np.ndarray, ...]:
-    """Per random-effect block, a boolean per level: sample this level's effects centred (every column's
-    information times its variance above ``THRESHOLD``)."""
+    """Per random-effect block, a weight per level in [0, 1]: how far to sample its effects centred
+    (:class:`.effects.BlockEffects`). With ``x`` the level's information times the block's variance (the
+    smallest over its columns), a block with independent columns takes ``x / (1 + x)``, the weight that
+    makes a gaussian level's centred draw and the SD independent a posteriori (Papaspiliopoulos, Roberts and
+    Skold 2003); a correlated block 1 where ``x > THRESHOLD`` and 0 elsewhere. Against centring where
+    ``x > THRESHOLD`` (and not at all elsewhere) in every block, the partial weights raised the min bulk ESS
+    of cbpp from 1175-1325 to 3852-4301, salamanders' from 2333-2427 to 2397-3261 and verbagg's from
+    4496-4558 to 5676-5880 (``benchmarks/README.md``, session 9)."""
     fitted = pql_variances(design, family, link)
     if fitted is None:
-        return tuple(np.zeros(b.n_levels, dtype=bool) for b in design.blocks)
+        return tuple(np.zeros(b.n_levels) for b in design.blocks)
     info, tau2, w = fitted
     out = []
     for k, (i, t) in enumerate(zip(info, tau2)):
         extra = _other_blocks_variance(design, w, tau2, k)[:, None]
-        effective = 1.0 / (1.0 / np.maximum(i, 1e-300) + extra)
-        out.append(np.all(effective * t[None, :] > THRESHOLD, axis=1))
+        x = np.min(t[None, :] / (1.0 / np.maximum(i, 1e-300) + extra), axis=1)
+        block = design.blocks[k]
+        if block.correlated and block.n_columns > 1:
+            out.append((x > THRESHOLD).astype(float))
+            continue
+        out.append(x / (1.0 + x))
     return tuple(out)
 
 
@@ -194,4 +279,32 @@ def parent_links(blocks, masks, weights=None, skip: int = -1) -> list[list[tuple
                     continue
                 found.append((a, columns, (level, parent_level, share)))
         out.append(found)
+    return out
+
+
+def aliased_levels(blocks, usable) -> list[tuple]:
+    """Pairs of levels of two intercept-only blocks that hold exactly the same rows: ``(block a, block b,
+    levels of a, levels of b)`` per pair of blocks with any. The two effects of such a pair enter the
+    likelihood only through their sum (grouseticks: 35 of 63 locations hold a single brood), so the data pin
+    the sum down and leave the split to the priors: a ridge per pair, along which the SDs trade off, that
+    no mass matrix follows (``benchmarks/grouseticks_geometry.py``). They are sampled as sum and split instead
+    (:func:`.effects.split_aliased`). ``usable``: per block, whether it takes part (sampled, intercept only).
+    Each level takes part in one pair at most."""
+    taken = [np.zeros(b.n_levels, dtype=bool) for b in blocks]
+    out = []
+    for a, first in enumerate(blocks):
+        for b in range(a + 1, len(blocks)):
+            if not (usable[a] and usable[b]):
+                continue
+            second = blocks[b]
+            ga, gb = np.asarray(first.group_index), np.asarray(second.group_index)
+            pairs = np.unique(ga.astype(np.int64) * second.n_levels + gb)
+            la, lb = pairs // second.n_levels, pairs % second.n_levels
+            # a level of each that meets exactly one level of the other: the two hold the same rows
+            alone = (np.bincount(la, minlength=first.n_levels)[la] == 1) & (np.bincount(lb, minlength=second.n_levels)[lb] == 1)
+            alone &= ~taken[a][la] & ~taken[b][lb]
+            if alone.any():
+                taken[a][la[alone]] = True
+                taken[b][lb[alone]] = True
+                out.append((a, b, la[alone], lb[alone]))
     return out

@@ -22,7 +22,7 @@ from .marginal import _forward
 if TYPE_CHECKING:  # program.py imports this module
     from .program import ModelData, ModelStructure
 
-__all__ = ["BlockEffects", "block_effects", "centring_loc", "block_order"]
+__all__ = ["BlockEffects", "block_effects", "centring_loc", "block_order", "split_aliased"]
 
 
 def _beta(structure: ModelStructure, params: dict):
@@ -35,43 +35,66 @@ def _beta(structure: ModelStructure, params: dict):
 class BlockEffects(dist.Distribution):
     """The raw effects ``z`` (levels x columns) of one block with per-level factor ``F = diag(sd) L``.
 
-    A level marked in ``centred`` is sampled centred on the model's mean (hierarchical centring, Gelfand,
-    Sahu and Carlin 1995): ``z_j = loc + r_j ~ N(loc, F F')``, where ``loc`` holds the sampled intercept in
-    the block's intercept column (zeros elsewhere), so that the intercept and a data-pinned level do not
-    trade off along a ridge. The other levels are standard normal, ``z_j ~ N(0, I)``, with effects
-    ``r_j = F z_j``. :func:`block_effects` turns ``z`` into effects."""
+    Each level has a weight ``centred`` in [0, 1]: how far it is sampled centred on the model's mean
+    (hierarchical centring, Gelfand, Sahu and Carlin 1995), ``loc`` holding what it centres on (the sampled
+    intercept in the block's intercept column, its parents' effects, ...; :func:`centring_loc`). Weight 1:
+    ``z_j = loc + r_j ~ N(loc, F F')``, so that the intercept and a data-pinned level do not trade off along
+    a ridge; weight 0: ``z_j ~ N(0, I)`` with effects ``r_j = F z_j`` (non-centred). In between, for blocks
+    with independent columns (``diagonal``), *partially* centred (Papaspiliopoulos, Roberts and Skold 2003;
+    Gorinova, Moore and Hoffman 2020): ``z_j ~ N(w loc, sd^(2 w))`` per column, effects
+    ``r_j = sd^(1 - w) (z_j - w loc)``, exactly the same prior on ``r_j`` for every ``w``. Correlated
+    blocks take weights 0 or 1 only. :func:`block_effects` turns ``z`` into effects."""
 
     arg_constraints = {}
     support = constraints.independent(constraints.real, 2)
     reparametrized_params = []
 
-    def __init__(self, factor, centred, loc=None):
-        self.factor, self.centred = factor, centred
+    def __init__(self, factor, centred, loc=None, diagonal: bool = False):
+        self.factor, self.centred, self.diagonal = factor, centred, diagonal
         self.loc = jnp.zeros(factor.shape[-1]) if loc is None else loc
         super().__init__(batch_shape=(), event_shape=(centred.shape[0], factor.shape[-1]))
 
     def sample(self, key, sample_shape=()):
         w = jax.random.normal(key, tuple(sample_shape) + self.event_shape)
-        return jnp.where(self.centred[:, None], self.loc + w @ self.factor.T, w)
+        weight = self.centred[:, None]
+        if self.diagonal:
+            return weight * self.loc + _powers(self.factor, weight) * w
+        return jnp.where(weight > 0.5, self.loc + w @ self.factor.T, w)
 
     def log_prob(self, value):
-        mask = self.centred[:, None]
+        size = value.shape[-2] * value.shape[-1]
+        weight = self.centred[:, None]
+        if self.diagonal:
+            log_scale = weight * jnp.log(jnp.maximum(jnp.diagonal(self.factor), _TINY))
+            w = (value - weight * self.loc) * jnp.exp(-log_scale)
+            return -0.5 * jnp.sum(w ** 2) - jnp.sum(log_scale) - 0.5 * size * jnp.log(2 * jnp.pi)
+        mask = weight > 0.5
         # F^-1 (z_j - loc) for the centred levels only; a block without centred levels solves with I instead of
         # F, so that an SD of zero (underflow) cannot send NaN into the gradient through the unused branch
-        any_centred = jnp.any(self.centred)
-        factor = jnp.where(any_centred, self.factor, jnp.eye(self.factor.shape[-1]))
+        factor = jnp.where(jnp.any(mask), self.factor, jnp.eye(self.factor.shape[-1]))
         # forward substitution unrolled over the q columns (elementwise over levels, no LAPACK call per step)
         q = factor.shape[-1]
         solved = _forward([[factor[i, k] for k in range(q)] for i in range(q)], jnp.where(mask, value - self.loc, 0.0))
         w = jnp.where(mask, solved, value)
         log_det = jnp.sum(jnp.log(jnp.abs(jnp.diagonal(factor))))
-        size = value.shape[-2] * value.shape[-1]
-        return (-0.5 * jnp.sum(w ** 2) - jnp.sum(self.centred) * log_det - 0.5 * size * jnp.log(2 * jnp.pi))
+        return -0.5 * jnp.sum(w ** 2) - jnp.sum(mask) * log_det - 0.5 * size * jnp.log(2 * jnp.pi)
 
 
-def block_effects(z, factor, centred, loc=0.0):
+#: SDs are floored here before their logarithm (an SD of exactly 0, from underflow, would give NaN gradients)
+_TINY = 1e-300
+
+
+def _powers(factor, weight):
+    """``sd^weight`` per level and column for a diagonal factor."""
+    return jnp.exp(weight * jnp.log(jnp.maximum(jnp.diagonal(factor), _TINY)))
+
+
+def block_effects(z, factor, centred, loc=0.0, diagonal: bool = False):
     """Effects of one block from its raw draws ``z`` (see :class:`BlockEffects`)."""
-    return jnp.where(centred[:, None], z - loc, z @ factor.T)
+    weight = centred[:, None]
+    if diagonal:
+        return _powers(factor, 1.0 - weight) * (z - weight * loc)
+    return jnp.where(weight > 0.5, z - loc, z @ factor.T)
 
 
 def centring_loc(structure: ModelStructure, k: int, data: ModelData, params: dict):
@@ -105,3 +128,17 @@ def block_order(structure: ModelStructure) -> list[int]:
         order += [k for k, b in enumerate(structure.blocks)
                   if k not in order and all(parent in order for parent, _ in b.parents)]
     return order
+
+
+def split_aliased(r_a, r_b, z_a, z_b, sd_a, sd_b, levels_a, levels_b):
+    """Effects of aliased level pairs (levels ``levels_a`` of one intercept-only block and ``levels_b`` of
+    another, holding the same rows; :func:`.centring.aliased_levels`) from their sum and split. Both levels
+    are non-centred; ``z_b`` of the pair is read as the standardised sum ``t = sqrt(sd_a^2 + sd_b^2) z_b``
+    (what the data see) and ``z_a`` as the split given the sum, ``r_a = t sd_a^2 / (sd_a^2 + sd_b^2) +
+    sd_a sd_b / sqrt(sd_a^2 + sd_b^2) z_a``, ``r_b = t - r_a``: a linear map of standard normals with
+    exactly the prior of ``(r_a, r_b)`` (independent, SDs ``sd_a`` and ``sd_b``), so the model is unchanged.
+    The pair's other effects (``r_a``, ``r_b`` at other levels) pass through."""
+    total = jnp.maximum(sd_a ** 2 + sd_b ** 2, 1e-300)
+    t = jnp.sqrt(total) * z_b[levels_b, 0]
+    part = t * (sd_a ** 2 / total) + (sd_a * sd_b / jnp.sqrt(total)) * z_a[levels_a, 0]
+    return r_a.at[levels_a, 0].set(part), r_b.at[levels_b, 0].set(t - part)

@@ -161,7 +161,8 @@ def initial_values(structure: ModelStructure, data: ModelData, sites: dict, rng:
     for k, block in enumerate(structure.blocks):  # levels centred on the intercept start at the intercept
         if f"z_{k}" in centre and block.any_centred and 0 in block.centre_on and "Intercept_c" in centre:
             column = np.asarray(block.centre_on) == 0  # index 0 of [Intercept_c, b]: the intercept
-            centre[f"z_{k}"] = np.where(np.asarray(data.centred[k])[:, None] & column, centre["Intercept_c"], 0.0)
+            weight = np.asarray(data.centred[k], dtype=float)[:, None]  # 1 centred, 0 not, between: partly
+            centre[f"z_{k}"] = np.where(column, weight * centre["Intercept_c"], 0.0)
     jitter = {name: rng.uniform(-radius, radius, (chains,) + centre[name].shape) for name in sorted(sites)}
     # a slope's jitter moves the linear predictor by at most ``radius`` per predictor SD: +-0.5 on the slope of
     # grouseticks' cHEIGHT (SD 30) moved it by +-15, and one chain of four never left the mode it fell into

@@ -17,6 +17,8 @@ Parameterisation (what the sampler sees):
 * the family's auxiliary parameters by name (``sigma``, ...).
 * gaussian models: all random effects integrated out (``structure.marginal``), or, when there are too
   many for that, one block (``structure.marginal_block``) integrated out level by level given the others.
+* other families: an observation-level effect (``structure.row_block``) integrated out of each row by
+  quadrature (``quadrature.py``); only its SD is sampled.
 
 The model function is cached per :class:`ModelStructure` (a hashable record of shapes and priors), and all
 arrays travel as arguments, so a second fit of a model of the same structure reuses the compiled program.
@@ -35,10 +37,11 @@ from numpyro.distributions import constraints
 from numpyro.handlers import substitute, trace
 
 from ..priors import PriorSpec
-from .effects import BlockEffects, _beta, block_effects, block_order, centring_loc
+from .effects import BlockEffects, _beta, block_effects, block_order, centring_loc, split_aliased
 from .likelihoods import INVERSE_LINKS, likelihood
 from .marginal import (MarginalData, OneBlockData, cell_statistics, conditional_effects, dense_woodbury,
                        marginal_log_likelihood, one_block_effects, one_block_log_likelihood)
+from .quadrature import RowIntegrated
 
 __all__ = ["BlockStructure", "ModelStructure", "ModelData", "make_model", "prior_distribution", "generated"]
 
@@ -81,6 +84,12 @@ class ModelStructure(NamedTuple):
     parts: tuple = ()
     #: gaussian models too large for ``marginal``: this block is integrated out, the others sampled (-1: none)
     marginal_block: int = -1
+    #: an observation-level block (``(1 | obs)``, one level per row) integrated out of each row's likelihood by
+    #: adaptive Gauss-Hermite quadrature (``quadrature.py``; -1: none)
+    row_block: int = -1
+    #: pairs of intercept-only blocks ``(a, b)`` with levels holding the same rows, sampled as sum and split
+    #: (``effects.split_aliased``; the levels in ``ModelData.aliases``)
+    aliases: tuple = ()
 
 
 class ModelData(NamedTuple):
@@ -105,6 +114,8 @@ class ModelData(NamedTuple):
     #: per block with centred levels and an intercept column: the (weighted) mean row of the centred ``X`` in each
     #: level (levels x slopes), so that its levels centre on the fixed part of their mean (None elsewhere)
     level_X: tuple = ()
+    #: per pair in ``ModelStructure.aliases``: (levels of a, levels of b), the aliased pairs
+    aliases: tuple = ()
 
 
 class _Flat(dist.ImproperUniform):
@@ -188,16 +199,17 @@ def _block_factor(k: int, block: BlockStructure):
 
 
 def _block_effects(structure: ModelStructure, k: int, block: BlockStructure, data: ModelData, params: dict):
+    """(effects, raw draws ``z``, factor) of block ``k``."""
     factor = _block_factor(k, block)
     if not block.any_centred:
         z = numpyro.sample(f"z_{k}", dist.Normal(0.0, 1.0).expand([block.n_levels, block.n_columns]).to_event(2))
         if not block.correlated or block.n_columns == 1:
-            return numpyro.deterministic(f"r_{k}", z * jnp.diagonal(factor))
-        return numpyro.deterministic(f"r_{k}", z @ factor.T)
-    centred = data.centred[k]
+            return z * jnp.diagonal(factor), z, factor
+        return z @ factor.T, z, factor
+    centred, diagonal = data.centred[k], not block.correlated or block.n_columns == 1
     loc = centring_loc(structure, k, data, params)
-    z = numpyro.sample(f"z_{k}", BlockEffects(factor, centred, loc))
-    return numpyro.deterministic(f"r_{k}", block_effects(z, factor, centred, loc))
+    z = numpyro.sample(f"z_{k}", BlockEffects(factor, centred, loc, diagonal))
+    return block_effects(z, factor, centred, loc, diagonal), z, factor
 
 
 def _row_weights(data: ModelData):
@@ -244,11 +256,21 @@ def make_model(structure: ModelStructure):
             numpyro.factor("y_marginal", marginal_log_likelihood(structure.blocks, factors, _beta(structure, params),
                                                                  sigma, data.marginal))
             return
+        raw = {}
         for k in block_order(structure):
             if k == structure.marginal_block:
                 factor = _block_factor(k, structure.blocks[k])
+            elif k == structure.row_block:
+                row_sd = _sample_vector(f"sd_{k}", structure.blocks[k].sd_priors)[0]
             else:
-                params[f"r_{k}"] = _block_effects(structure, k, structure.blocks[k], data, params)
+                effects, z, factor_k = _block_effects(structure, k, structure.blocks[k], data, params)
+                params[f"r_{k}"], raw[k] = effects, (z, factor_k)
+        for (a, b), levels in zip(structure.aliases, data.aliases):
+            (z_a, f_a), (z_b, f_b) = raw[a], raw[b]
+            params[f"r_{a}"], params[f"r_{b}"] = split_aliased(params[f"r_{a}"], params[f"r_{b}"], z_a, z_b,
+                                                               f_a[0, 0], f_b[0, 0], *levels)
+        for k in raw:
+            numpyro.deterministic(f"r_{k}", params[f"r_{k}"])
         aux = {name: numpyro.sample(name, prior_distribution(spec)) for name, spec in structure.aux_priors}
         if structure.marginal_block >= 0:
             numpyro.factor("y_marginal", one_block_log_likelihood(factor, aux["sigma"], data.one_block.ZtZ,
@@ -257,10 +279,13 @@ def make_model(structure: ModelStructure):
             return
         for (name, link, priors), X in zip(structure.parts, data.part_X):
             aux[name] = INVERSE_LINKS[link](X @ _sample_vector(f"b_{name}", priors))
-        eta = linear_predictor(structure, data, params)
+        eta = linear_predictor(structure, data, params, skip=structure.row_block)
+        if structure.row_block >= 0:
+            law = RowIntegrated(structure.family, structure.link, eta, row_sd, aux, data.trials)
+        else:
+            law = likelihood(structure.family, structure.link, eta, aux, data.trials)
         with numpyro.handlers.scale(scale=_row_weights(data)):
-            numpyro.sample("y", likelihood(structure.family, structure.link, eta, aux, data.trials),
-                           obs=data.y if observed else None)
+            numpyro.sample("y", law, obs=data.y if observed else None)
 
     return model
 
@@ -305,6 +330,13 @@ def _one_block_draw(structure: ModelStructure, data: ModelData, sample: dict, ke
     return _with_log_lik(structure, data, sample, {f"r_{k}": effects})
 
 
+def _row_block_draw(structure: ModelStructure, data: ModelData, law: RowIntegrated, key) -> dict:
+    """The observation-level block's effects, one per row from its conditional given the row's response."""
+    k = structure.row_block
+    effects = law.sd * law.conditional(data.y, key)
+    return {f"r_{k}": jnp.zeros((structure.blocks[k].n_levels, 1)).at[data.group_index[k], 0].set(effects)}
+
+
 #: Above this many draws x rows the pointwise log-likelihood is not kept (8 bytes each: 1.6 GB). A 1-million-row
 #: model with 4000 draws would need 32 GB for it, which ran a GPU out of memory after sampling.
 LOG_LIK_MAX_VALUES = 200_000_000
@@ -335,6 +367,8 @@ def generated(structure: ModelStructure, data: ModelData, samples: dict, key=Non
             out.update(_one_block_draw(structure, data, {**sample, **out}, k))
         else:
             out["log_lik"] = tr["y"]["fn"].log_prob(tr["y"]["value"]) * _row_weights(data)
+            if structure.row_block >= 0:
+                out.update(_row_block_draw(structure, data, tr["y"]["fn"], k))
         if not with_log_lik:
             out.pop("log_lik")
         return out
