@@ -132,17 +132,22 @@ def test_aliased_levels_are_the_locations_with_a_single_brood(ticks):
         assert np.array_equal(frame.index[frame.brood == la], frame.index[frame.location == lb])
 
 
-def test_sum_and_split_keep_the_prior_of_the_effects():
-    """Standard normal sum and split coordinates give independent effects with SDs sd_a and sd_b, and the
-    other levels pass through."""
-    n = 200_000
-    z = np.random.default_rng(5).normal(size=(2, n, 1))
-    r_a, r_b = split_aliased(jnp.full((n + 1, 1), 7.0), jnp.full((n, 1), 7.0), jnp.asarray(z[0]), jnp.asarray(z[1]),
-                            0.4, 1.3, jnp.arange(n), jnp.arange(n))
+@pytest.mark.parametrize("weight", [0.0, 0.6])
+def test_sum_and_split_keep_the_prior_of_the_effects(weight):
+    """The sum coordinate drawn from N(0, s^(2w)) (standard normal times the returned density correction) and a
+    standard normal split give independent effects with SDs sd_a and sd_b; the other levels pass through."""
+    n, sd_a, sd_b = 200_000, 0.4, 1.3
+    s = np.hypot(sd_a, sd_b)
+    rng = np.random.default_rng(5)
+    z_split, z_sum = rng.normal(size=(n, 1)), rng.normal(size=(n, 1)) * s ** weight
+    r_a, r_b, correction = split_aliased(jnp.full((n + 1, 1), 7.0), jnp.full((n, 1), 7.0), jnp.asarray(z_split),
+                                         jnp.asarray(z_sum), sd_a, sd_b, jnp.arange(n), jnp.arange(n), weight)
+    expected = (stats.norm.logpdf(z_sum, 0.0, s ** weight) - stats.norm.logpdf(z_sum)).sum()
+    assert float(correction) == pytest.approx(expected, rel=1e-10)
     r_a, r_b = np.asarray(r_a)[:, 0], np.asarray(r_b)[:, 0]
     assert r_a[-1] == 7.0
-    assert np.std(r_a[:-1]) == pytest.approx(0.4, rel=0.01)
-    assert np.std(r_b) == pytest.approx(1.3, rel=0.01)
+    assert np.std(r_a[:-1]) == pytest.approx(sd_a, rel=0.01)
+    assert np.std(r_b) == pytest.approx(sd_b, rel=0.01)
     assert abs(np.corrcoef(r_a[:-1], r_b)[0, 1]) < 0.01
 
 

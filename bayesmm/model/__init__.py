@@ -152,9 +152,13 @@ def compile_model(design: Design, family: Family, entries: list[PriorEntry],
     # level is to be centred)
     usable = [not marginal and centred is not True and k not in (one_block, row_block) and _intercept_only(block)
               for k, block in enumerate(design.blocks)]
-    aliases = aliased_levels(design.blocks, usable)
     masks = list(masks)
-    for a, b, levels_a, levels_b in aliases:
+    aliases = []
+    for a, b, levels_a, levels_b in aliased_levels(design.blocks, usable):
+        # the sum is partly centred: information x its variance is about the sum of the two levels' own
+        # (x = w / (1 - w) from each level's weight)
+        x = sum(masks[k][levels] / np.maximum(1.0 - masks[k][levels], 1e-3) for k, levels in ((a, levels_a), (b, levels_b)))
+        aliases.append((a, b, levels_a, levels_b, x / (1.0 + x)))
         masks[a], masks[b] = masks[a].copy(), masks[b].copy()
         masks[a][levels_a] = masks[b][levels_b] = 0.0
     masks = tuple(masks)
@@ -198,7 +202,7 @@ def compile_model(design: Design, family: Family, entries: list[PriorEntry],
                     for name, (_, columns) in design.parts.items()),
         marginal_block=one_block,
         row_block=row_block,
-        aliases=tuple((a, b) for a, b, _, _ in aliases),
+        aliases=tuple((a, b) for a, b, *_ in aliases),
     )
     part_X = tuple(on_device(X, float) for X, _ in design.parts.values())
     data = model_data(design, marginal=marginal)
@@ -216,4 +220,5 @@ def compile_model(design: Design, family: Family, entries: list[PriorEntry],
         part_X=part_X, centred=tuple(on_device(m, float) for m in masks),
         level_X=tuple(_level_means(design, data_X, k) if mean_columns[k] >= 0 else None for k in range(len(design.blocks))),
         parent_pairs=tuple(tuple(tuple(on_device(a) for a in pairs) for _, _, pairs in link) for link in links),
-        aliases=tuple((on_device(levels_a), on_device(levels_b)) for _, _, levels_a, levels_b in aliases))
+        aliases=tuple((on_device(levels_a), on_device(levels_b), on_device(weight, float))
+                      for _, _, levels_a, levels_b, weight in aliases))

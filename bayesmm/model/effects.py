@@ -130,15 +130,20 @@ def block_order(structure: ModelStructure) -> list[int]:
     return order
 
 
-def split_aliased(r_a, r_b, z_a, z_b, sd_a, sd_b, levels_a, levels_b):
+def split_aliased(r_a, r_b, z_a, z_b, sd_a, sd_b, levels_a, levels_b, weight=0.0):
     """Effects of aliased level pairs (levels ``levels_a`` of one intercept-only block and ``levels_b`` of
-    another, holding the same rows; :func:`.centring.aliased_levels`) from their sum and split. Both levels
-    are non-centred; ``z_b`` of the pair is read as the standardised sum ``t = sqrt(sd_a^2 + sd_b^2) z_b``
-    (what the data see) and ``z_a`` as the split given the sum, ``r_a = t sd_a^2 / (sd_a^2 + sd_b^2) +
-    sd_a sd_b / sqrt(sd_a^2 + sd_b^2) z_a``, ``r_b = t - r_a``: a linear map of standard normals with
-    exactly the prior of ``(r_a, r_b)`` (independent, SDs ``sd_a`` and ``sd_b``), so the model is unchanged.
-    The pair's other effects (``r_a``, ``r_b`` at other levels) pass through."""
-    total = jnp.maximum(sd_a ** 2 + sd_b ** 2, 1e-300)
-    t = jnp.sqrt(total) * z_b[levels_b, 0]
+    another, holding the same rows; :func:`.centring.aliased_levels`) from their sum and split, and the log
+    density to add. Both levels are drawn standard normal by their blocks; ``z_b`` of the pair becomes the sum
+    ``t``, partly centred with ``weight`` (the data pin a brood's sum down when its counts are large):
+    ``z_b ~ N(0, s^(2 w))``, ``t = s^(1 - w) z_b`` with ``s = sqrt(sd_a^2 + sd_b^2)``, the returned
+    correction turning the standard normal density of ``z_b`` into that one. ``z_a`` is the split given the
+    sum, ``r_a = t sd_a^2 / s^2 + sd_a sd_b / s z_a``, ``r_b = t - r_a``: with ``t ~ N(0, s^2)`` exactly the
+    prior of ``(r_a, r_b)`` (independent, SDs ``sd_a`` and ``sd_b``), so the model is unchanged. The blocks'
+    other levels pass through. Returns ``(r_a, r_b, log density correction)``."""
+    total = jnp.maximum(sd_a ** 2 + sd_b ** 2, _TINY)
+    log_s = 0.5 * jnp.log(total)
+    z = z_b[levels_b, 0]
+    t = jnp.exp((1.0 - weight) * log_s) * z
+    correction = jnp.sum(-0.5 * z ** 2 * jnp.expm1(-2.0 * weight * log_s) - weight * log_s)
     part = t * (sd_a ** 2 / total) + (sd_a * sd_b / jnp.sqrt(total)) * z_a[levels_a, 0]
-    return r_a.at[levels_a, 0].set(part), r_b.at[levels_b, 0].set(t - part)
+    return r_a.at[levels_a, 0].set(part), r_b.at[levels_b, 0].set(t - part), correction

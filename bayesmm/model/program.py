@@ -114,7 +114,7 @@ class ModelData(NamedTuple):
     #: per block with centred levels and an intercept column: the (weighted) mean row of the centred ``X`` in each
     #: level (levels x slopes), so that its levels centre on the fixed part of their mean (None elsewhere)
     level_X: tuple = ()
-    #: per pair in ``ModelStructure.aliases``: (levels of a, levels of b), the aliased pairs
+    #: per pair in ``ModelStructure.aliases``: (levels of a, levels of b, how far each sum is centred)
     aliases: tuple = ()
 
 
@@ -265,10 +265,11 @@ def make_model(structure: ModelStructure):
             else:
                 effects, z, factor_k = _block_effects(structure, k, structure.blocks[k], data, params)
                 params[f"r_{k}"], raw[k] = effects, (z, factor_k)
-        for (a, b), levels in zip(structure.aliases, data.aliases):
+        for (a, b), (levels_a, levels_b, weight) in zip(structure.aliases, data.aliases):
             (z_a, f_a), (z_b, f_b) = raw[a], raw[b]
-            params[f"r_{a}"], params[f"r_{b}"] = split_aliased(params[f"r_{a}"], params[f"r_{b}"], z_a, z_b,
-                                                               f_a[0, 0], f_b[0, 0], *levels)
+            params[f"r_{a}"], params[f"r_{b}"], correction = split_aliased(
+                params[f"r_{a}"], params[f"r_{b}"], z_a, z_b, f_a[0, 0], f_b[0, 0], levels_a, levels_b, weight)
+            numpyro.factor(f"sum_{a}_{b}", correction)
         for k in raw:
             numpyro.deterministic(f"r_{k}", params[f"r_{k}"])
         aux = {name: numpyro.sample(name, prior_distribution(spec)) for name, spec in structure.aux_priors}
