@@ -157,7 +157,8 @@ def compile_model(design: Design, family: Family, entries: list[PriorEntry],
     for a, b, levels_a, levels_b in aliased_levels(design.blocks, usable):
         # the sum is partly centred: information x its variance is about the sum of the two levels' own
         # (x = w / (1 - w) from each level's weight)
-        x = sum(masks[k][levels] / np.maximum(1.0 - masks[k][levels], 1e-3) for k, levels in ((a, levels_a), (b, levels_b)))
+        x = sum(masks[k][levels] / np.maximum(1.0 - masks[k][levels], 1e-3)
+                for k, levels in ((a, levels_a), (b, levels_b)))
         aliases.append((a, b, levels_a, levels_b, x / (1.0 + x)))
         masks[a], masks[b] = masks[a].copy(), masks[b].copy()
         masks[a][levels_a] = masks[b][levels_b] = 0.0

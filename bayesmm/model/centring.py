@@ -301,7 +301,8 @@ def aliased_levels(blocks, usable) -> list[tuple]:
             pairs = np.unique(ga.astype(np.int64) * second.n_levels + gb)
             la, lb = pairs // second.n_levels, pairs % second.n_levels
             # a level of each that meets exactly one level of the other: the two hold the same rows
-            alone = (np.bincount(la, minlength=first.n_levels)[la] == 1) & (np.bincount(lb, minlength=second.n_levels)[lb] == 1)
+            alone = ((np.bincount(la, minlength=first.n_levels)[la] == 1)
+                     & (np.bincount(lb, minlength=second.n_levels)[lb] == 1))
             alone &= ~taken[a][la] & ~taken[b][lb]
             if alone.any():
                 taken[a][la[alone]] = True
