@@ -17,7 +17,9 @@
 Prints the quadrature's error against brute-force integration first, then one row per variant and seed:
 wall s (compilation included), divergences, min bulk ESS and max Rhat over the intercept, slopes and SDs.
 bayesmm's own figure is in ``suite.py`` (session 8: min bulk ESS 144 and 62 at seeds 1 and 2, 3 and 18
-divergences, 7 s).
+divergences, 7 s). Since session 9 bayesmm does both itself (``bayesmm/model/quadrature.py``,
+``centring.aliased_levels``), with partly centred levels besides: min bulk ESS 901 and 121 at seeds 1 and 2,
+0 and 51 divergences, 8.5 s (``benchmarks/README.md``, session 9).
 """
 from __future__ import annotations
 
