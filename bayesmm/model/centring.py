@@ -17,8 +17,8 @@ random-effect column in turn, conditionally on the others. It is crude (PQL shri
 models), but it only has to tell data-rich levels from data-poor ones. Families without a working weight
 here (beta, zero-inflated and hurdle counts, other links) stay non-centred, as brms and Bambi always are.
 
-Levels of two blocks that hold exactly the same rows (:func:`aliased_levels`) are sampled as their sum and
-a split instead, both non-centred.
+Levels of two blocks that hold exactly the same rows (:func:`aliased_levels`) are sampled as their sum (partly
+centred) and a split instead.
 """
 from __future__ import annotations
 
@@ -102,8 +102,7 @@ def pql_variances(design, family: str, link: str):
             work = eta - offset + (y - mu) / np.maximum(dmu, 1e-10)
         if joint is not None:
             before = np.concatenate(tau2)
-            fixed, rand = _joint_step(joint, X.shape[1], columns, index, blocks, w, work, effects, info, tau2)
-            eta = fixed + rand + offset
+            eta = _joint_step(joint, X.shape[1], columns, index, blocks, w, work, effects, info, tau2) + offset
             if weight_of is None:
                 sigma2 = max(float(np.sum(prior_w * (y - eta) ** 2) / np.sum(prior_w)), 1e-12)
             if np.max(np.abs(np.concatenate(tau2) / before - 1.0)) < JOINT_TOLERANCE:
@@ -123,15 +122,20 @@ def pql_variances(design, family: str, link: str):
                 v = 1.0 / (info[k][:, c] + 1.0 / tau2[k][c])
                 m = v * np.bincount(g, w * Z[:, c] * partial, minlength=blocks[k].n_levels)
                 effects[k][:, c] = m
-                # MacKay's fixed point (effective number of levels), much faster than EM's mean(m^2 + v)
-                # when a variance is small or the factors are nested
-                used = max(float(np.sum(1.0 - v / tau2[k][c])), 1e-3)
-                tau2[k][c] = max(float(np.sum(m ** 2)) / used, 1e-8)
+                tau2[k][c] = _mackay(m, v, tau2[k][c])
                 rand = rand + Z[:, c] * m[g]
         eta = fixed + rand + offset
         if weight_of is None:
             sigma2 = max(float(np.sum(prior_w * (y - eta) ** 2) / np.sum(prior_w)), 1e-12)
     return info, tau2, w
+
+
+def _mackay(m, v, tau2: float) -> float:
+    """MacKay's fixed-point update of a column's variance from its effects' posterior means ``m`` and variances
+    ``v`` (the effective number of levels), much faster than EM's ``mean(m^2 + v)`` when a variance is small or
+    the factors are nested."""
+    used = max(float(np.sum(1.0 - v / tau2)), 1e-3)
+    return max(float(np.sum(m ** 2)) / used, 1e-8)
 
 
 #: The working model is solved jointly over the fixed effects and every random-effect coefficient (dense) when there
@@ -151,23 +155,23 @@ def _joint_design(X, columns, index, blocks):
     width = X.shape[1] + q
     if q > JOINT_COEFFICIENTS or X.shape[0] * width > JOINT_CELLS:
         return None
-    parts, start = [sparse.csr_matrix(X)], X.shape[1]
+    parts = [sparse.csr_matrix(X)]
     rows = np.arange(X.shape[0])
     for Z, g, block in zip(columns, index, blocks):
         for c in range(Z.shape[1]):
             parts.append(sparse.csr_matrix((Z[:, c], (rows, g)), shape=(X.shape[0], block.n_levels)))
-            start += block.n_levels
     return sparse.hstack(parts, format="csr")
 
 
 def _joint_step(A, p, columns, index, blocks, w, work, effects, info, tau2):
-    from scipy.linalg import solve_triangular
-
     """One penalised least-squares solve of the working model for all coefficients at once, then MacKay's
     update of each column's variance from the *joint* posterior variances of its effects. Block by block,
     each block's variances are conditional on the others' effects: with BROOD nested in LOCATION
     (grouseticks), where 35 locations hold one brood, that gave BROOD an SD of 0 and LOCATION 0.79
-    (lme4: 0.75 and 0.53), and the centring chosen from them diverged. Returns (fixed part, random part)."""
+    (lme4: 0.75 and 0.53), and the centring chosen from them diverged. Returns the linear predictor
+    (without the offset)."""
+    from scipy.linalg import solve_triangular
+
     penalty = np.concatenate([np.full(p, 1e-8)] + [np.full(b.n_levels, 1.0 / t) for b, tc in zip(blocks, tau2)
                                                     for t in tc])
     Aw = A.multiply(w[:, None]).tocsr()
@@ -180,7 +184,6 @@ def _joint_step(A, p, columns, index, blocks, w, work, effects, info, tau2):
         chol = np.linalg.cholesky(precision + np.eye(precision.shape[0]) * 1e-6 * np.max(np.diag(precision)))
     inv_chol = solve_triangular(chol, np.eye(chol.shape[0]), lower=True)  # covariance = inv_chol' inv_chol
     coef = inv_chol.T @ (inv_chol @ (Aw.T @ work))
-    fitted = A @ np.concatenate([coef[:p], np.zeros(coef.size - p)]), A @ np.concatenate([np.zeros(p), coef[p:]])
     variance = np.sum(inv_chol ** 2, axis=0)
     start = p
     for k, (Z, g, block) in enumerate(zip(columns, index, blocks)):
@@ -189,10 +192,9 @@ def _joint_step(A, p, columns, index, blocks, w, work, effects, info, tau2):
             m, v = coef[sl], variance[sl]
             effects[k][:, c] = m
             info[k][:, c] = np.bincount(g, w * Z[:, c] ** 2, minlength=block.n_levels)
-            used = max(float(np.sum(1.0 - v / tau2[k][c])), 1e-3)
-            tau2[k][c] = max(float(np.sum(m ** 2)) / used, 1e-8)
+            tau2[k][c] = _mackay(m, v, tau2[k][c])
             start += block.n_levels
-    return fitted
+    return A @ coef
 
 
 def level_shares(block, other, w: np.ndarray):

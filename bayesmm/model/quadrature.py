@@ -92,9 +92,8 @@ FAMILIES = {
                                               + aux["phi"] * jnp.log(aux["phi"]))),
     "binomial": _Family("logit", _binomial, _logit_start, lambda eta, y, n, aux: y * eta - n * jax.nn.softplus(eta),
                         lambda y, n, aux: gammaln(n + 1.0) - gammaln(y + 1.0) - gammaln(n - y + 1.0)),
-    "bernoulli": _Family("logit", _binomial, _logit_start, lambda eta, y, n, aux: y * eta - jax.nn.softplus(eta),
-                         lambda y, n, aux: jnp.zeros_like(y)),
 }
+FAMILIES["bernoulli"] = FAMILIES["binomial"]  # one trial per row (``RowIntegrated`` passes n = 1)
 
 
 def integrable(family: str, link: str) -> bool:
