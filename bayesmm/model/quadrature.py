@@ -30,13 +30,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
-from jax.scipy.special import gammaln, logsumexp
+from jax.scipy.special import gammaln
 from numpyro.distributions import constraints
 
 from .likelihoods import likelihood
 
 __all__ = ["FAMILIES", "NODES", "RowIntegrated", "integrable"]
 
+#: Gauss-Hermite nodes per row (odd: the middle node is the mode, see ``log_prob``)
 NODES = 9
 NEWTON = 12
 #: points of the grid the conditional draws of the effects come from, over +-``GRID_WIDTH`` standard deviations
@@ -154,18 +155,26 @@ class RowIntegrated(dist.Distribution):
         return u, 1.0 / jnp.sqrt(1.0 - s ** 2 * h)
 
     def _log_integrand(self, value, u):
-        """``log f(y | eta + s u) + log N(u; 0, 1)`` at points ``u`` (rows x points), less the row's constant."""
-        family, n = FAMILIES[self.family], self._n()
-        column = lambda a: jnp.asarray(a)[..., None] if jnp.ndim(a) else a  # noqa: E731
-        return (family.kernel(self.eta[..., None] + self.sd * u, value[..., None], column(n), self.aux)
-                - 0.5 * u ** 2)
+        """``log f(y | eta + s u) + log N(u; 0, 1)`` at points ``u`` (points x rows), less the row's constant."""
+        family = FAMILIES[self.family]
+        return family.kernel(self.eta + self.sd * u, value, self._n(), self.aux) - 0.5 * u ** 2
 
     def log_prob(self, value):
         x, w = np.polynomial.hermite.hermgauss(NODES)
         mode, sd = self._mode(value)
         scale = np.sqrt(2.0) * sd
-        u = mode[..., None] + scale[..., None] * x
-        return (logsumexp(self._log_integrand(value, u) + x ** 2 + np.log(w), axis=-1) + jnp.log(scale)
+        # nodes along the leading axis (XLA's CPU reduction over a short trailing axis of 9 took longer than all
+        # the rest), the linear predictor at the nodes as one multiply-add per node, and the log-sum-exp taken
+        # relative to the middle node, the mode (no max over the nodes): the integrand peaks there, so no
+        # other node exceeds it by more than x^2 + log(w / w_middle) <= 0.4. Grouseticks' 403 rows: 19 us per
+        # gradient against 43 us with jax's logsumexp over a trailing node axis.
+        nodes = np.reshape(x, (-1,) + (1,) * jnp.ndim(mode))
+        u = mode + scale * nodes
+        log_integrand = (FAMILIES[self.family].kernel(self.eta + self.sd * mode + (self.sd * scale) * nodes, value,
+                                                      self._n(), self.aux)
+                         - 0.5 * u ** 2 + np.reshape(x ** 2 + np.log(w), nodes.shape))
+        middle = jax.lax.stop_gradient(log_integrand[NODES // 2])
+        return (jnp.log(jnp.sum(jnp.exp(log_integrand - middle), axis=0)) + middle + jnp.log(scale)
                 - 0.5 * np.log(2 * np.pi) + FAMILIES[self.family].constant(value, self._n(), self.aux))
 
     def sample(self, key, sample_shape=()):
@@ -180,8 +189,8 @@ class RowIntegrated(dist.Distribution):
         k_cell, k_within = jax.random.split(key)
         mode, sd = self._mode(value)
         offsets = np.linspace(-GRID_WIDTH, GRID_WIDTH, GRID)
-        u = mode[..., None] + sd[..., None] * offsets
-        cell = jax.random.categorical(k_cell, self._log_integrand(value, u), axis=-1)
+        u = mode + sd * np.reshape(offsets, (-1,) + (1,) * jnp.ndim(mode))
+        cell = jax.random.categorical(k_cell, self._log_integrand(value, u), axis=0)
         width = offsets[1] - offsets[0]
         jitter = jax.random.uniform(k_within, cell.shape, minval=-0.5, maxval=0.5) * width
         return mode + sd * (jnp.asarray(offsets)[cell] + jitter)
