@@ -22,7 +22,8 @@ from bayesmm.model.marginal import (
     one_block_effects,
     one_block_log_likelihood,
 )
-from bayesmm.model.effects import BlockEffects, block_effects
+from bayesmm.model.effects import SMALL_VARIANCE, BlockEffects, block_effects, dynamic_weights, split_aliased
+from bayesmm.model.program import level_weights_at
 
 
 def _factor():
@@ -69,6 +70,64 @@ def test_partly_centred_levels_have_the_density_and_prior_of_the_weighted_parame
     for level in range(4):  # each weight: 2000 levels
         np.testing.assert_allclose(r[level::4].std(axis=0), np.asarray(sd), rtol=0.07)
         np.testing.assert_allclose(r[level::4].mean(axis=0), 0.0, atol=0.12)
+
+
+def test_weights_follow_the_variance_below_the_guess_and_stay_near_it_above():
+    x_guess = jnp.asarray([0.0, 0.5, 2.0, 40.0])
+    at_guess = np.asarray(dynamic_weights(x_guess, 1.0))
+    np.testing.assert_allclose(at_guess, np.asarray(x_guess) / (1.0 + np.asarray(x_guess)), rtol=1e-6)
+    above = np.asarray(dynamic_weights(x_guess, 1e6))  # at most x (1 + c) / (1 + x (1 + c))
+    top = np.asarray(x_guess) * (1 + SMALL_VARIANCE)
+    np.testing.assert_allclose(above, top / (1.0 + top), rtol=1e-5)
+    tiny = np.asarray(dynamic_weights(x_guess, 1e-4))  # a variance 10^4 below the guess: nearly non-centred
+    assert tiny[0] == 0.0 and np.all(tiny <= np.asarray(x_guess) * 1e-4 * (1 + SMALL_VARIANCE) / SMALL_VARIANCE)
+    assert tiny[-1] < 0.05  # x = 40 at the guess: weight 0.98 there
+    assert np.all(np.diff(np.asarray([dynamic_weights(x_guess[2], r) for r in (1e-3, 0.1, 1.0, 10.0)])) > 0)
+
+
+def _log_abs_det(f, u):
+    return float(np.linalg.slogdet(np.asarray(jax.jacfwd(f)(u)))[1])
+
+
+def test_weights_that_move_with_the_sd_keep_the_model_exact():
+    """The raw draws' density with weights recomputed at each SD is the effects' prior pushed through the map
+    (log sd, z) -> (log sd, r): p(z | sd) = N(r; 0, sd^2) |det dr/dz| with the full Jacobian (the weights'
+    own dependence on the SD adds no term: the map is triangular)."""
+    x_guess, loc = jnp.asarray([[0.2], [3.0], [25.0]]), jnp.asarray([[0.5], [-0.3], [0.1]])
+
+    def to_effects(u):  # u = [log sd, z_1, z_2, z_3]
+        sd = jnp.exp(u[:1])
+        weight = dynamic_weights(x_guess, sd ** 2 / 0.36)
+        r = block_effects(u[1:, None], jnp.diag(sd), weight, loc, diagonal=True)[:, 0]
+        return jnp.concatenate([u[:1], r])
+
+    for u in (jnp.asarray([np.log(0.9), 0.3, -1.2, 0.8]), jnp.asarray([np.log(0.01), 0.9, 0.02, -0.5])):
+        sd = jnp.exp(u[:1])
+        weight = dynamic_weights(x_guess, sd ** 2 / 0.36)
+        model = float(BlockEffects(jnp.diag(sd), weight, loc, diagonal=True).log_prob(u[1:, None]))
+        r = np.asarray(to_effects(u))[1:]
+        target = stats.norm.logpdf(r, 0.0, float(sd[0])).sum()
+        assert model == pytest.approx(target + _log_abs_det(to_effects, u), rel=1e-9, abs=1e-9)
+
+
+def test_sum_weight_that_moves_with_the_sds_keeps_the_model_exact():
+    """Sum and split with the sum's weight recomputed at each draw's SDs (as the model does): standard normal
+    draws plus the correction equal the two effects' priors pushed through the full Jacobian."""
+    def weight(u):
+        return dynamic_weights(4.0, (jnp.exp(2 * u[0]) + jnp.exp(2 * u[1])) / 0.9)
+
+    def to_effects(u):  # u = [log sd_a, log sd_b, z_a, z_b]
+        r_a, r_b, _ = split_aliased(jnp.zeros((1, 1)), jnp.zeros((1, 1)), u[2:3, None], u[3:4, None],
+                                    jnp.exp(u[0]), jnp.exp(u[1]), jnp.arange(1), jnp.arange(1), weight(u))
+        return jnp.concatenate([u[:2], r_a[:, 0], r_b[:, 0]])
+
+    for u in (jnp.asarray([np.log(0.7), np.log(0.5), 0.4, -1.1]), jnp.asarray([np.log(0.02), np.log(0.8), -0.6, 2.0])):
+        _, _, correction = split_aliased(jnp.zeros((1, 1)), jnp.zeros((1, 1)), u[2:3, None], u[3:4, None],
+                                         jnp.exp(u[0]), jnp.exp(u[1]), jnp.arange(1), jnp.arange(1), weight(u))
+        model = stats.norm.logpdf(np.asarray(u[2:])).sum() + float(correction)
+        r = np.asarray(to_effects(u))[2:]
+        target = stats.norm.logpdf(r, 0.0, np.exp(np.asarray(u[:2]))).sum()
+        assert model == pytest.approx(target + _log_abs_det(to_effects, u), rel=1e-9, abs=1e-9)
 
 
 def test_gradient_stays_finite_for_non_centred_levels_when_an_sd_underflows():
@@ -200,7 +259,8 @@ def test_centring_on_parents_is_a_reparameterisation(nested_poisson):
         known = dict(params, **{f"r_{k}": effects[k] for k in effects})
         for k in block_order(structure):
             loc = centring_loc(structure, k, data, known) if structure.blocks[k].any_centred else 0.0
-            weight = np.asarray(data.centred[k])[:, None]  # r = sd^(1 - w) (z - w loc)
+            weight = np.asarray(level_weights_at(data, k, sds[k]))  # r = sd^(1 - w) (z - w loc)
+            weight = weight[:, None] if weight.ndim == 1 else weight
             params[f"z_{k}"] = weight * loc + effects[k] / sds[k] ** (1.0 - weight)
         density, tr = log_density(make_model(structure), (data,), {}, params)
         for k in effects:

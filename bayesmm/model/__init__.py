@@ -14,7 +14,7 @@ from ..priors import PriorEntry
 from ..errors import BayesMMError
 from .likelihoods import INVERSE_LINKS, likelihood
 from ..families import part_link
-from .centring import aliased_levels, centred_levels, parent_links
+from .centring import aliased_levels, level_information, level_weights, parent_links
 from .marginal import MAX_COEFFICIENTS, PER_LEVEL_COLUMNS, marginal_data, n_coefficients, on_device, one_block_data
 from .quadrature import integrable
 from .program import (BlockStructure, ModelData, ModelStructure, generated, linear_predictor, make_model,
@@ -140,10 +140,12 @@ def compile_model(design: Design, family: Family, entries: list[PriorEntry],
                            f"marginalize=None or False.")
     marginal = possible if marginalize is None else bool(marginalize) and possible
     names = list(design.fixed_names)
+    information = tau2 = None
     if marginal:  # no random effect is sampled: nothing to centre (and no need for the PQL guess)
         masks = tuple(np.zeros(block.n_levels) for block in design.blocks)
     elif centred is None:  # a weight per level: 0 non-centred, 1 centred, between: partly (effects.BlockEffects)
-        masks = centred_levels(design, family.name, family.link)
+        information, tau2 = level_information(design, family.name, family.link)
+        masks = level_weights(design.blocks, information, tau2)
     else:
         masks = tuple(np.full(block.n_levels, float(bool(centred))) for block in design.blocks)
     if one_block >= 0 or row_block >= 0:  # integrated out, not sampled
@@ -156,13 +158,21 @@ def compile_model(design: Design, family: Family, entries: list[PriorEntry],
     aliases = []
     for a, b, levels_a, levels_b in aliased_levels(design.blocks, usable):
         # the sum is partly centred: information x its variance is about the sum of the two levels' own
-        # (x = w / (1 - w) from each level's weight)
+        # (x = w / (1 - w) from each level's weight), at the sum's guessed variance; its weight follows the
+        # draws' variances (effects.dynamic_weights)
         x = sum(masks[k][levels] / np.maximum(1.0 - masks[k][levels], 1e-3)
                 for k, levels in ((a, levels_a), (b, levels_b)))
-        aliases.append((a, b, levels_a, levels_b, x / (1.0 + x)))
+        aliases.append((a, b, levels_a, levels_b, x, 1.0 if tau2 is None else tau2[a][0] + tau2[b][0]))
         masks[a], masks[b] = masks[a].copy(), masks[b].copy()
         masks[a][levels_a] = masks[b][levels_b] = 0.0
     masks = tuple(masks)
+    # per block with independent columns and partly centred levels: information x variance per level and column
+    # at the guessed variances, and those, from which each draw's weights follow its variances
+    # (effects.dynamic_weights); None: the fixed weights above (correlated blocks, centring chosen by the caller)
+    dynamic = tuple(
+        None if information is None or not masks[k].any() or (block.correlated and block.n_columns > 1)
+        else (np.where(masks[k][:, None] > 0, information[k] * tau2[k][None, :], 0.0), tau2[k])
+        for k, block in enumerate(design.blocks))
     # One block (the sampled one with the most centred levels) centres on the intercept and its slopes: with
     # two, both pull on the intercept (a crossed poisson model took 4x the leapfrog steps per draw).
     candidates = [k for k, b in enumerate(design.blocks) if "Intercept" in b.columns and "Intercept" in names
@@ -219,7 +229,8 @@ def compile_model(design: Design, family: Family, entries: list[PriorEntry],
         data = data._replace(one_block=statistics, cells=cells)
     return structure, data._replace(
         part_X=part_X, centred=tuple(on_device(m, float) for m in masks),
+        guessed_weights=tuple(None if g is None else tuple(on_device(a, float) for a in g) for g in dynamic),
         level_X=tuple(_level_means(design, data_X, k) if mean_columns[k] >= 0 else None for k in range(len(design.blocks))),
         parent_pairs=tuple(tuple(tuple(on_device(a) for a in pairs) for _, _, pairs in link) for link in links),
-        aliases=tuple((on_device(levels_a), on_device(levels_b), on_device(weight, float))
-                      for _, _, levels_a, levels_b, weight in aliases))
+        aliases=tuple((on_device(levels_a), on_device(levels_b), on_device(x, float), on_device(guess, float))
+                      for _, _, levels_a, levels_b, x, guess in aliases))

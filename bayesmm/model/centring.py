@@ -7,7 +7,8 @@ the level's data tell about its effect compared with the prior: with ``I_j`` the
 the level's effect on the linear-predictor scale and ``tau`` the block's SD, centred wins where
 ``x = I_j * tau**2 > 1`` (Papaspiliopoulos, Roberts and Skold, Statistical Science 2007; Betancourt and
 Girolami 2013). In between, a level is sampled *partly* centred with weight ``x / (1 + x)`` (blocks with
-independent columns; :class:`.effects.BlockEffects`); correlated blocks are centred where ``x > THRESHOLD``.
+independent columns; :class:`.effects.BlockEffects`), with ``x`` following each draw's SD where it falls well
+below the guess (:func:`.effects.dynamic_weights`); correlated blocks are centred where ``x > THRESHOLD``.
 
 Both parts of the criterion come from a quick penalized quasi-likelihood fit before sampling (Breslow and
 Clayton 1993): IRLS on the GLM's working response and weights. Models with at most ``JOINT_COEFFICIENTS``
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["centred_levels", "pql_variances", "parent_links", "level_shares", "aliased_levels"]
+__all__ = ["centred_levels", "level_information", "level_weights", "pql_variances", "parent_links", "level_shares", "aliased_levels"]
 
 #: Zero-inflated and hurdle counts are left non-centred: how much a zero says about the count mean depends on
 #: the inflation, and the guesses tried here (every zero counted; zeros weighted by their chance of coming
@@ -224,6 +225,21 @@ def _other_blocks_variance(design, w: np.ndarray, tau2: list, k: int) -> np.ndar
     return out
 
 
+def level_information(design, family: str, link: str):
+    """Per random-effect block, each level's information about its effect per column (levels x columns), on
+    the linear-predictor scale and net of the other blocks' spread (``_other_blocks_variance``), and the
+    block's PQL variance per column; ``(None, None)`` for a family/link without the PQL guess."""
+    fitted = pql_variances(design, family, link)
+    if fitted is None:
+        return None, None
+    info, tau2, w = fitted
+    out = []
+    for k, i in enumerate(info):
+        extra = _other_blocks_variance(design, w, tau2, k)[:, None]
+        out.append(1.0 / (1.0 / np.maximum(i, 1e-300) + extra))
+    return tuple(out), tuple(tau2)
+
+
 def centred_levels(design, family: str, link: str) -> tuple[np.ndarray, ...]:
     """Per random-effect block, a weight per level in [0, 1]: how far to sample its effects centred
     (:class:`.effects.BlockEffects`). With ``x`` the level's information times the block's variance (the
@@ -232,16 +248,19 @@ def centred_levels(design, family: str, link: str) -> tuple[np.ndarray, ...]:
     Skold 2003); a correlated block 1 where ``x > THRESHOLD`` and 0 elsewhere. Against centring where
     ``x > THRESHOLD`` (and not at all elsewhere) in every block, the partial weights raised the min bulk ESS
     of cbpp from 1175-1325 to 3852-4301, salamanders' from 2333-2427 to 2397-3261 and verbagg's from
-    4496-4558 to 5676-5880 (``benchmarks/README.md``, session 9)."""
-    fitted = pql_variances(design, family, link)
-    if fitted is None:
-        return tuple(np.zeros(b.n_levels) for b in design.blocks)
-    info, tau2, w = fitted
+    4496-4558 to 5676-5880 (``benchmarks/README.md``, session 9). These are the weights at the PQL guess of
+    the SDs; the sampler recomputes them at each draw's SDs from :func:`level_information`."""
+    return level_weights(design.blocks, *level_information(design, family, link))
+
+
+def level_weights(blocks, information, tau2) -> tuple[np.ndarray, ...]:
+    """:func:`centred_levels` from :func:`level_information`'s output (zeros where that is ``None``)."""
+    if information is None:
+        return tuple(np.zeros(b.n_levels) for b in blocks)
     out = []
-    for k, (i, t) in enumerate(zip(info, tau2)):
-        extra = _other_blocks_variance(design, w, tau2, k)[:, None]
-        x = np.min(t[None, :] / (1.0 / np.maximum(i, 1e-300) + extra), axis=1)
-        block = design.blocks[k]
+    for k, (i, t) in enumerate(zip(information, tau2)):
+        x = np.min(t[None, :] * i, axis=1)
+        block = blocks[k]
         if block.correlated and block.n_columns > 1:
             out.append((x > THRESHOLD).astype(float))
             continue

@@ -42,8 +42,9 @@ class BlockEffects(dist.Distribution):
     a ridge; weight 0: ``z_j ~ N(0, I)`` with effects ``r_j = F z_j`` (non-centred). In between, for blocks
     with independent columns (``diagonal``), *partially* centred (Papaspiliopoulos, Roberts and Skold 2003;
     Gorinova, Moore and Hoffman 2020): ``z_j ~ N(w loc, sd^(2 w))`` per column, effects
-    ``r_j = sd^(1 - w) (z_j - w loc)``, exactly the same prior on ``r_j`` for every ``w``. Correlated
-    blocks take weights 0 or 1 only. :func:`block_effects` turns ``z`` into effects."""
+    ``r_j = sd^(1 - w) (z_j - w loc)``, exactly the same prior on ``r_j`` for every ``w``, also for weights
+    that move with the SDs (per level and column, :func:`dynamic_weights`). Correlated blocks take weights 0
+    or 1 only. :func:`block_effects` turns ``z`` into effects."""
 
     arg_constraints = {}
     support = constraints.independent(constraints.real, 2)
@@ -56,14 +57,14 @@ class BlockEffects(dist.Distribution):
 
     def sample(self, key, sample_shape=()):
         w = jax.random.normal(key, tuple(sample_shape) + self.event_shape)
-        weight = self.centred[:, None]
+        weight = _column_weights(self.centred)
         if self.diagonal:
             return weight * self.loc + _powers(self.factor, weight) * w
         return jnp.where(weight > 0.5, self.loc + w @ self.factor.T, w)
 
     def log_prob(self, value):
         size = value.shape[-2] * value.shape[-1]
-        weight = self.centred[:, None]
+        weight = _column_weights(self.centred)
         if self.diagonal:
             log_scale = weight * jnp.log(jnp.maximum(jnp.diagonal(self.factor), _TINY))
             w = (value - weight * self.loc) * jnp.exp(-log_scale)
@@ -84,6 +85,33 @@ class BlockEffects(dist.Distribution):
 _TINY = 1e-300
 
 
+def _column_weights(centred):
+    """Weights per level and column: ``centred`` is per level (levels) or already per column."""
+    return centred[:, None] if centred.ndim == 1 else centred
+
+
+#: ``c`` of :func:`dynamic_weights`: a level's weight stays near its PQL guess down to about this share of the
+#: guessed variance, and falls towards non-centred below it.
+SMALL_VARIANCE = 0.1
+
+
+def dynamic_weights(x_guess, ratio):
+    """Each level's weight at a draw's variance: ``x / (1 + x)`` with ``x = x_guess h(ratio)``, ``x_guess`` its
+    information x variance at the PQL guess (``centring.level_information``), ``ratio`` the draw's variance
+    over the guessed one, and ``h(r) = r (1 + c) / (r + c)``, ``c`` = :data:`SMALL_VARIANCE`: ``h(1) = 1``,
+    ``h`` at most ``1 + c`` above, and ``r / c`` where the variance is small. A weight fixed at the guess
+    leaves a funnel where the posterior reaches SDs far below it: grouseticks' sd(LOCATION), guessed at 0.57,
+    reaches 0.01, and at seed 2 a chain stuck near 0.007 gave 51 divergences (partly centred levels of weight
+    up to 0.66 have scale ``sd^w`` there). The prior of the effects is exact for any weight, also one that
+    moves with the SDs (each draw's map from ``z`` to the effects is affine at its SDs). Weights following
+    the variance exactly (``c`` large) removed the divergences too, but halved cbpp's and salamanders' min bulk
+    ESS and doubled cbpp's leapfrog steps (the SDs then pull on every level); ``c = 0.1`` kept them within
+    the fixed weights' (grouseticks seeds 1-6: 0 divergences, min bulk ESS 554-1321; ``benchmarks/README.md``,
+    session 10)."""
+    x = x_guess * (ratio * (1.0 + SMALL_VARIANCE) / (ratio + SMALL_VARIANCE))
+    return x / (1.0 + x)
+
+
 def _powers(factor, weight):
     """``sd^weight`` per level and column for a diagonal factor."""
     return jnp.exp(weight * jnp.log(jnp.maximum(jnp.diagonal(factor), _TINY)))
@@ -91,7 +119,7 @@ def _powers(factor, weight):
 
 def block_effects(z, factor, centred, loc=0.0, diagonal: bool = False):
     """Effects of one block from its raw draws ``z`` (see :class:`BlockEffects`)."""
-    weight = centred[:, None]
+    weight = _column_weights(centred)
     if diagonal:
         return _powers(factor, 1.0 - weight) * (z - weight * loc)
     return jnp.where(weight > 0.5, z - loc, z @ factor.T)

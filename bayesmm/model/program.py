@@ -12,7 +12,9 @@ Parameterisation (what the sampler sees):
   (``data.centred[k][j]``, chosen from the data by ``centring.py``) has ``z_kj ~ N(loc, F_k F_k')`` and
   effects ``z_kj - loc``: hierarchical centring, with ``loc`` the intercept in the intercept column of one
   block (``centre_on``), plus the level's mean row of ``X b`` (``level_X``) and the effects of the blocks
-  the level nests in (``parents``, ``parent_pairs``). The effects ``r_k`` enter the linear predictor by a gather:
+  the level nests in (``parents``, ``parent_pairs``). Levels of blocks with independent columns can be partly
+  centred, with weights that follow the draw's SDs (``level_weights_at``, ``effects.dynamic_weights``).
+  The effects ``r_k`` enter the linear predictor by a gather:
   ``sum_j Z_k[:, j] * r_k[group_index_k, j]``.
 * the family's auxiliary parameters by name (``sigma``, ...).
 * gaussian models: all random effects integrated out (``structure.marginal``), or, when there are too
@@ -37,7 +39,8 @@ from numpyro.distributions import constraints
 from numpyro.handlers import substitute, trace
 
 from ..priors import PriorSpec
-from .effects import BlockEffects, _beta, block_effects, block_order, centring_loc, split_aliased
+from .effects import (BlockEffects, _beta, block_effects, block_order, centring_loc, dynamic_weights,
+                      split_aliased)
 from .likelihoods import INVERSE_LINKS, likelihood
 from .marginal import (MarginalData, OneBlockData, cell_statistics, conditional_effects, dense_woodbury,
                        marginal_log_likelihood, one_block_effects, one_block_log_likelihood)
@@ -108,14 +111,19 @@ class ModelData(NamedTuple):
     one_block: OneBlockData | None = None  # what ``structure.marginal_block``'s likelihood needs (marginal.py)
     #: the rows' cells for it: one row per distinct combination of the sampled terms (None: the rows themselves)
     cells: "ModelData | None" = None
-    centred: tuple = ()  # per block, a boolean per level: sample that level's effects centred (centring.py)
+    #: per block, a weight per level: how far to sample that level's effects centred (centring.py)
+    centred: tuple = ()
     #: per block, per parent in ``BlockStructure.parents``: (level, parent level, share of the level's rows)
     parent_pairs: tuple = ()
     #: per block with centred levels and an intercept column: the (weighted) mean row of the centred ``X`` in each
     #: level (levels x slopes), so that its levels centre on the fixed part of their mean (None elsewhere)
     level_X: tuple = ()
-    #: per pair in ``ModelStructure.aliases``: (levels of a, levels of b, how far each sum is centred)
+    #: per pair in ``ModelStructure.aliases``: (levels of a, levels of b, information x variance of each sum and
+    #: the sum's variance, both at the PQL guess: how far each sum is centred, ``effects.dynamic_weights``)
     aliases: tuple = ()
+    #: per block: (information x variance per level and column, the variance per column), at the PQL guess, from
+    #: which each draw's weights follow its SDs (``effects.dynamic_weights``); None: the fixed weights ``centred``
+    guessed_weights: tuple = ()
 
 
 class _Flat(dist.ImproperUniform):
@@ -198,6 +206,15 @@ def _block_factor(k: int, block: BlockStructure):
     return jnp.diag(sd)
 
 
+def level_weights_at(data: ModelData, k: int, sd):
+    """Block ``k``'s weights (how far each level is centred, ``effects.BlockEffects``) at the SDs ``sd``: they
+    follow the SDs where ``data.guessed_weights`` has them (``effects.dynamic_weights``), else fixed."""
+    if data.guessed_weights and data.guessed_weights[k] is not None:
+        x_guess, guess = data.guessed_weights[k]
+        return dynamic_weights(x_guess, sd ** 2 / guess)
+    return data.centred[k]
+
+
 def _block_effects(structure: ModelStructure, k: int, block: BlockStructure, data: ModelData, params: dict):
     """(effects, raw draws ``z``, factor) of block ``k``."""
     factor = _block_factor(k, block)
@@ -206,7 +223,7 @@ def _block_effects(structure: ModelStructure, k: int, block: BlockStructure, dat
         if not block.correlated or block.n_columns == 1:
             return z * jnp.diagonal(factor), z, factor
         return z @ factor.T, z, factor
-    centred, diagonal = data.centred[k], not block.correlated or block.n_columns == 1
+    centred, diagonal = level_weights_at(data, k, jnp.diagonal(factor)), not block.correlated or block.n_columns == 1
     loc = centring_loc(structure, k, data, params)
     z = numpyro.sample(f"z_{k}", BlockEffects(factor, centred, loc, diagonal))
     return block_effects(z, factor, centred, loc, diagonal), z, factor
@@ -265,8 +282,9 @@ def make_model(structure: ModelStructure):
             else:
                 effects, z, factor_k = _block_effects(structure, k, structure.blocks[k], data, params)
                 params[f"r_{k}"], raw[k] = effects, (z, factor_k)
-        for (a, b), (levels_a, levels_b, weight) in zip(structure.aliases, data.aliases):
+        for (a, b), (levels_a, levels_b, x_guess, guess) in zip(structure.aliases, data.aliases):
             (z_a, f_a), (z_b, f_b) = raw[a], raw[b]
+            weight = dynamic_weights(x_guess, (f_a[0, 0] ** 2 + f_b[0, 0] ** 2) / guess)
             params[f"r_{a}"], params[f"r_{b}"], correction = split_aliased(
                 params[f"r_{a}"], params[f"r_{b}"], z_a, z_b, f_a[0, 0], f_b[0, 0], levels_a, levels_b, weight)
             numpyro.factor(f"sum_{a}_{b}", correction)
