@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["centred_levels", "level_information", "level_weights", "pql_variances", "parent_links", "level_shares", "aliased_levels"]
+__all__ = ["centred_levels", "level_information", "level_weights", "pql_variances", "parent_links", "level_shares",
+           "aliased_levels"]
 
 #: Zero-inflated and hurdle counts are left non-centred: how much a zero says about the count mean depends on
 #: the inflation, and the guesses tried here (every zero counted; zeros weighted by their chance of coming
