@@ -22,7 +22,7 @@ from threadpoolctl import threadpool_limits
 from .config import cache_directory
 from .errors import SamplerError
 from .model import ModelData, ModelStructure
-from .model.coordinates import dense_groups, rotated_sites, to_model, to_sampler
+from .model.coordinates import dense_groups, rotated_sites, site_bases, to_model, to_sampler
 from .model.nuts import chain_devices, chain_program, compiled, shapes_key, start_program, vectorizes_chains
 from .model.potential import initial_values
 
@@ -148,18 +148,19 @@ def _parallel(structure: ModelStructure, helpers, jitter: dict, centre: dict, ke
     if not bool(finite):
         raise _not_finite()
     rotated = rotated_sites(structure, helpers.sites)
-    kernel = NUTS(potential_fn=lambda zs: helpers.potential(to_model(zs, rotated), data),
+    bases = site_bases(rotated, data)
+    kernel = NUTS(potential_fn=lambda zs: helpers.potential(to_model(zs, rotated, bases), data),
                   target_accept_prob=float(settings.target_accept), max_tree_depth=int(settings.max_tree_depth),
                   dense_mass=dense_groups(structure, helpers.sites, rotated))
     mcmc = MCMC(kernel, num_warmup=int(settings.warmup), num_samples=int(settings.draws),
                 num_chains=int(settings.chains), chain_method=method, progress_bar=_show_progress(settings, data))
     # The starting points come from a compiled program and live on one device: numpyro spreads host arrays.
-    start = jax.vmap(lambda z: to_sampler(z, rotated))(init)
+    start = jax.vmap(lambda z: to_sampler(z, rotated, bases))(init)
     mcmc.run(key, init_params=jax.tree.map(np.asarray, start), extra_fields=_EXTRA)
     # Draws from parallel chains are sharded over the CPU devices: gather them on the host, or the replay
     # would become a cross-device program (very slow on CPU).
     samples = {k: np.asarray(v) for k, v in mcmc.get_samples(group_by_chain=False).items()}
-    unconstrained = jax.tree.map(np.asarray, jax.jit(jax.vmap(lambda zs: to_model(zs, rotated)))(samples))
+    unconstrained = jax.tree.map(np.asarray, jax.jit(jax.vmap(lambda zs: to_model(zs, rotated, bases)))(samples))
     stats = {k.split(".")[-1]: np.asarray(v) for k, v in mcmc.get_extra_fields(group_by_chain=True).items()}
     flat, extra = jax.tree.map(np.asarray, helpers.replay(unconstrained, jax.random.fold_in(key, 1), data))
     shape = (int(settings.chains), int(settings.draws))

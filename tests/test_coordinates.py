@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import bayesmm as bmm
 import bayesmm.inference  # noqa: F401  (float64 on, as in every fit)
-from bayesmm.model.coordinates import to_model, to_sampler
+from bayesmm.model.coordinates import MAX_LEVEL_COVARIATES, level_bases, to_model, to_sampler
 
 
 @settings(max_examples=30, deadline=None)
@@ -25,6 +25,51 @@ def test_rotation_is_exact_orthogonal_and_separates_the_mean(levels, columns, se
     back = to_model(sampler, ("z_0",))
     assert set(back) == {"z_0", "sd_0"}
     np.testing.assert_allclose(back["z_0"], z, rtol=1e-10, atol=1e-10)
+
+
+@settings(max_examples=30, deadline=None)
+@given(levels=st.integers(3, 50), columns=st.integers(1, 3), covariates=st.integers(1, 3), seed=st.integers(0, 2**16))
+def test_covariate_rotation_is_exact_and_separates_the_covariates(levels, columns, covariates, seed):
+    """With level-level covariates, ``m_k`` holds the effects' coordinates along ``[1, covariates]``: mapped
+    back alone (contrasts zero) they give exactly the least-squares projection of the effects on those columns;
+    the map is orthogonal (Jacobian 1) and ``to_model`` inverts it."""
+    rng = np.random.default_rng(seed)
+    per_level = rng.integers(1, 4, size=levels)
+    group = np.repeat(np.arange(levels), per_level)
+    level_values = rng.normal(size=(levels, covariates))
+    X = np.column_stack([level_values[group], rng.normal(size=group.size)])  # the last column varies within levels
+    vectors = level_bases(group, levels, X)
+    r = min(levels - 1, 1 + covariates)
+    assert vectors.shape == (r, levels)
+    z = rng.normal(size=(levels, columns)) * 2.0 + 0.5
+    sampler = to_sampler({"z_0": z}, ("z_0",), {"z_0": vectors})
+    assert sampler["m_0"].shape == (r, columns) and sampler["z_0"].shape == (levels - r, columns)
+    np.testing.assert_allclose(np.sum(np.asarray(sampler["m_0"]) ** 2) + np.sum(np.asarray(sampler["z_0"]) ** 2),
+                               np.sum(z ** 2), rtol=1e-10)
+    np.testing.assert_allclose(to_model(sampler, ("z_0",), {"z_0": vectors})["z_0"], z, rtol=1e-10, atol=1e-10)
+    B = np.column_stack([np.ones(levels), level_values])[:, :r]
+    projection = B @ np.linalg.lstsq(B, z, rcond=None)[0]
+    alone = to_model({"m_0": sampler["m_0"], "z_0": np.zeros((levels - r, columns))}, ("z_0",), {"z_0": vectors})
+    np.testing.assert_allclose(alone["z_0"], projection, rtol=1e-9, atol=1e-9)
+
+
+def test_level_bases_find_the_covariates_constant_within_levels():
+    """Only columns that hold one value in every level count; one in the span of those before it is skipped; at
+    most ``MAX_LEVEL_COVARIATES``; none found: ``None`` (the mean's single reflection)."""
+    rng = np.random.default_rng(3)
+    levels = 30
+    group = np.repeat(np.arange(levels), 4)
+    a, b = rng.normal(size=levels)[group], (rng.random(levels) > 0.5)[group].astype(float)
+    varying = rng.normal(size=group.size)
+    assert level_bases(group, levels, varying[:, None]) is None
+    assert level_bases(group, levels, np.zeros((group.size, 0))) is None
+    assert level_bases(group, levels, np.column_stack([varying, a])).shape == (2, levels)
+    assert level_bases(group, levels, np.column_stack([a, varying, b, 2 * a - 1])).shape == (3, levels)
+    many = np.column_stack([rng.normal(size=levels)[group] for _ in range(MAX_LEVEL_COVARIATES + 3)])
+    assert level_bases(group, levels, many).shape == (1 + MAX_LEVEL_COVARIATES, levels)
+    # three levels, two covariates: one contrast must stay
+    few = np.repeat(np.arange(3), 5)
+    assert level_bases(few, 3, rng.normal(size=(3, 2))[few]).shape == (2, 3)
 
 
 def test_crossed_intercept_mixes():

@@ -14,6 +14,7 @@ from ..priors import PriorEntry
 from ..errors import BayesMMError
 from .likelihoods import INVERSE_LINKS, likelihood
 from ..families import part_link
+from .coordinates import level_bases
 from .centring import aliased_levels, level_information, level_weights, parent_links
 from .marginal import MAX_COEFFICIENTS, PER_LEVEL_COLUMNS, marginal_data, n_coefficients, on_device, one_block_data
 from .quadrature import integrable
@@ -110,6 +111,10 @@ def row_cells(design: Design, X: np.ndarray, skip: int):
     if first.size > CELL_SHARE * design.n_obs:
         return None, None
     return index.ravel(), first
+
+
+def _on_device_or_none(a):
+    return None if a is None else on_device(a, float)
 
 
 def _level_means(design: Design, X: np.ndarray, k: int):
@@ -230,6 +235,9 @@ def compile_model(design: Design, family: Family, entries: list[PriorEntry],
     return structure, data._replace(
         part_X=part_X, centred=tuple(on_device(m, float) for m in masks),
         guessed_weights=tuple(None if g is None else tuple(on_device(a, float) for a in g) for g in dynamic),
+        level_bases=tuple(None if marginal or k in (one_block, row_block) else _on_device_or_none(
+            level_bases(design.blocks[k].group_index, design.blocks[k].n_levels, data_X))
+            for k in range(len(design.blocks))),
         level_X=tuple(_level_means(design, data_X, k) if mean_columns[k] >= 0 else None for k in range(len(design.blocks))),
         parent_pairs=tuple(tuple(tuple(on_device(a) for a in pairs) for _, _, pairs in link) for link in links),
         aliases=tuple((on_device(levels_a), on_device(levels_b), on_device(x, float), on_device(guess, float))

@@ -124,6 +124,9 @@ class ModelData(NamedTuple):
     #: per block: (information x variance per level and column, the variance per column), at the PQL guess, from
     #: which each draw's weights follow its SDs (``effects.dynamic_weights``); None: the fixed weights ``centred``
     guessed_weights: tuple = ()
+    #: per block: Householder vectors (r x levels) rotating its effects' mean and level-level covariates into
+    #: coordinates of their own (``coordinates.level_bases``), or None
+    level_bases: tuple = ()
 
 
 class _Flat(dist.ImproperUniform):
