@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import bayesmm.inference  # noqa: F401  (enables float64 before anything else touches jax)
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
@@ -361,6 +362,27 @@ def test_pointwise_log_lik_matches_scipy(family, link):
         np.testing.assert_allclose(np.asarray(out["r_0"][i]), (p["z_0"] @ p["L_0"].T) * p["sd_0"], rtol=1e-12)
         np.testing.assert_allclose(float(out["Intercept"][i]),
                                    p["Intercept_c"] - df["x"].mean() * p["b"][0], rtol=1e-12)
+
+
+def test_replay_in_batches_that_divide_the_draws_is_the_same():
+    """``generated`` replays draws in batches of a divisor of their number (one compiled copy of the replay, not
+    two for a remainder); the values are those of replaying every draw at once, draw by draw."""
+    from bayesmm.model.program import _dividing_batch
+
+    assert _dividing_batch(1000, 256) == 250 and _dividing_batch(4000, 256) == 250
+    assert _dividing_batch(997, 256) == 256  # a prime: the remainder copy is the price
+    assert _dividing_batch(100, 256) == 256 and _dividing_batch(1000, None) is None
+    family, link = "poisson", "log"
+    df, model = _model(family, link, seed=1)
+    structure, data = compile_model(model.design, model.family, model.prior_entries, marginalize=False, centred=False)
+    draws = [_params(family, link, seed=1, r=r) for r in np.linspace(-0.6, 0.6, 10)]
+    samples = {k: jnp.stack([d[k] for d in draws]) for k in draws[0]}
+    key = jax.random.PRNGKey(3)
+    batched, whole = generated(structure, data, samples, key, batch_size=4), generated(structure, data, samples, key,
+                                                                                       batch_size=None)
+    assert set(batched) == set(whole)
+    for name in whole:
+        np.testing.assert_allclose(np.asarray(batched[name]), np.asarray(whole[name]), rtol=1e-12, atol=1e-12)
 
 
 def _offset_frame(seed: int = 3):

@@ -397,4 +397,14 @@ def generated(structure: ModelStructure, data: ModelData, samples: dict, key=Non
 
     if structure.marginal and dense_woodbury(data.marginal):
         batch_size = None  # one draw at a time (see dense_woodbury: batched LAPACK calls can deadlock)
-    return jax.lax.map(jax.jit(one), (samples, keys), batch_size=batch_size)
+    return jax.lax.map(jax.jit(one), (samples, keys), batch_size=_dividing_batch(n_draws, batch_size))
+
+
+def _dividing_batch(n: int, size: int | None) -> int | None:
+    """A batch size for ``lax.map`` over ``n`` draws: the largest divisor of ``n`` up to ``size`` when it is at least
+    a quarter of ``size``, else ``size``. ``lax.map`` runs a remainder that ``size`` does not divide as a second
+    copy of the replay, compiled separately: 1,000 draws in batches of 250 rather than 256 compile one copy."""
+    if not size or n <= size:
+        return size
+    divisor = max(d for d in range(1, size + 1) if n % d == 0)
+    return divisor if 4 * divisor >= size else size
