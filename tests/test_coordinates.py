@@ -127,3 +127,29 @@ def test_curvature_probes_give_the_exact_hessian_diagonal():
         assert set(probed) == set(exact)
         for site in exact:
             np.testing.assert_allclose(probed[site], exact[site], rtol=1e-8, atol=1e-8, err_msg=f"{name} {site}")
+
+
+def test_grouseticks_dense_block_holds_covariate_coordinates_and_hyperparameters():
+    """grouseticks (``YEAR`` and ``cHEIGHT`` constant within broods, ``cHEIGHT`` within locations): the broods'
+    effects get 4 coordinates along the mean and the covariates, the locations' 2, and the dense block of the
+    mass matrix holds them with the fixed effects and every SD (the observation-level one, integrated out by
+    quadrature, included); the contrasts stay on the diagonal."""
+    from bayesmm.model import compile_model
+    from bayesmm.model.coordinates import dense_groups, rotated_sites, site_bases
+    from bayesmm.model.nuts import compiled, shapes_key, starting_points
+
+    model = bmm.Model("TICKS ~ YEAR + cHEIGHT + (1 | BROOD) + (1 | INDEX) + (1 | LOCATION)",
+                      bmm.datasets.load("grouseticks"), family="poisson")
+    structure, data = compile_model(model.design, model.family, model.prior_entries)
+    sites = compiled(structure, shapes_key(data)).sites
+    rotated = rotated_sites(structure, sites)
+    assert rotated == ("z_0", "z_2")  # INDEX (block 1) is integrated out
+    bases = site_bases(rotated, data)
+    assert {name: v.shape for name, v in bases.items()} == {"z_0": (4, 118), "z_2": (2, 63)}
+    (group,) = dense_groups(structure, sites, rotated)
+    assert {"Intercept_c", "b", "m_0", "m_2", "sd_0", "sd_1", "sd_2"} <= set(group)
+    assert not {"z_0", "z_2"} & set(group)
+    init, _ = starting_points(structure, data, 0, 1)
+    sampler = to_sampler({k: v[0] for k, v in init.items()}, rotated, bases)
+    assert sampler["m_0"].shape == (4, 1) and sampler["z_0"].shape == (114, 1)
+    assert sampler["m_2"].shape == (2, 1) and sampler["z_2"].shape == (61, 1)
