@@ -23,7 +23,7 @@ from bayesmm.model.marginal import (
     one_block_log_likelihood,
 )
 from bayesmm.model.effects import SMALL_VARIANCE, BlockEffects, block_effects, dynamic_weights, split_aliased
-from bayesmm.model.program import level_weights_at
+from bayesmm.model.effects import level_weights_at
 
 
 def _factor():

@@ -33,6 +33,11 @@ def _lookup(entries: list[PriorEntry], cls: str, group: str = "", coef: str = ""
     return None
 
 
+def _as_float(a):
+    """A float array on the device, or None."""
+    return None if a is None else on_device(a, float)
+
+
 def model_data(design: Design, X: np.ndarray | None = None, y=None, offset=None, trials=None,
                group_index=None, Z=None, marginal: bool = False) -> ModelData:
     """Arrays for the model; ``X`` etc. default to the design's (new data passes its own). ``marginal``
@@ -41,7 +46,6 @@ def model_data(design: Design, X: np.ndarray | None = None, y=None, offset=None,
     keep = [j for j, n in enumerate(names) if n != "Intercept"]
     x_full = design.X if X is None else X
     x_means = design.X[:, keep].mean(axis=0)
-    as_float = lambda a: None if a is None else on_device(a, float)  # noqa: E731
     cross = None
     if marginal:
         centred = design.X[:, keep] - x_means
@@ -49,15 +53,15 @@ def model_data(design: Design, X: np.ndarray | None = None, y=None, offset=None,
         target = design.y - (design.offset if design.offset is not None else 0.0)
         cross = marginal_data(design.blocks, Xa, target, design.weights)
     return ModelData(
-        y=as_float(design.y if y is None else y),
-        X=as_float(x_full[:, keep] - x_means),
-        x_means=as_float(x_means),
-        offset=as_float(design.offset if offset is None else offset),
-        trials=as_float(design.trials if trials is None else trials),
+        y=_as_float(design.y if y is None else y),
+        X=_as_float(x_full[:, keep] - x_means),
+        x_means=_as_float(x_means),
+        offset=_as_float(design.offset if offset is None else offset),
+        trials=_as_float(design.trials if trials is None else trials),
         group_index=tuple(on_device(g) for g in (group_index or [b.group_index for b in design.blocks])),
-        Z=tuple(as_float(z) for z in (Z or [b.Z for b in design.blocks])),
+        Z=tuple(_as_float(z) for z in (Z or [b.Z for b in design.blocks])),
         marginal=cross,
-        weights=as_float(design.weights),
+        weights=_as_float(design.weights),
     )
 
 
@@ -111,10 +115,6 @@ def row_cells(design: Design, X: np.ndarray, skip: int):
     if first.size > CELL_SHARE * design.n_obs:
         return None, None
     return index.ravel(), first
-
-
-def _on_device_or_none(a):
-    return None if a is None else on_device(a, float)
 
 
 def _level_means(design: Design, X: np.ndarray, k: int):
@@ -235,7 +235,7 @@ def compile_model(design: Design, family: Family, entries: list[PriorEntry],
     return structure, data._replace(
         part_X=part_X, centred=tuple(on_device(m, float) for m in masks),
         guessed_weights=tuple(None if g is None else tuple(on_device(a, float) for a in g) for g in dynamic),
-        level_bases=tuple(None if marginal or k in (one_block, row_block) else _on_device_or_none(
+        level_bases=tuple(None if marginal or k in (one_block, row_block) else _as_float(
             level_bases(design.blocks[k].group_index, design.blocks[k].n_levels, data_X))
             for k in range(len(design.blocks))),
         level_X=tuple(_level_means(design, data_X, k) if mean_columns[k] >= 0 else None for k in range(len(design.blocks))),

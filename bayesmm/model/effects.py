@@ -22,7 +22,8 @@ from .marginal import _forward
 if TYPE_CHECKING:  # program.py imports this module
     from .program import ModelData, ModelStructure
 
-__all__ = ["BlockEffects", "block_effects", "centring_loc", "block_order", "split_aliased"]
+__all__ = ["BlockEffects", "block_effects", "centring_loc", "block_order", "split_aliased", "dynamic_weights",
+           "level_weights_at"]
 
 
 def _beta(structure: ModelStructure, params: dict):
@@ -110,6 +111,15 @@ def dynamic_weights(x_guess, ratio):
     session 10)."""
     x = x_guess * (ratio * (1.0 + SMALL_VARIANCE) / (ratio + SMALL_VARIANCE))
     return x / (1.0 + x)
+
+
+def level_weights_at(data: ModelData, k: int, sd):
+    """Block ``k``'s weights (how far each level is centred, :class:`BlockEffects`) at the SDs ``sd``: they
+    follow the SDs where ``data.guessed_weights`` has them (:func:`dynamic_weights`), else fixed."""
+    if data.guessed_weights and data.guessed_weights[k] is not None:
+        x_guess, guess = data.guessed_weights[k]
+        return dynamic_weights(x_guess, sd ** 2 / guess)
+    return data.centred[k]
 
 
 def _powers(factor, weight):

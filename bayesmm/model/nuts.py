@@ -81,12 +81,13 @@ def _one_chain(structure: ModelStructure, shapes: _Hashable, warmup: int, draws:
         sampler_potential = lambda zs: helpers.potential(to_model(zs, rotated, bases), data)  # noqa: E731
         # to_sampler is linear: the jittered start in sampler coordinates is the sum of the two mapped
         zs0, (energy, grad), finite = usable_start(jax.value_and_grad(sampler_potential),
-                                                   to_sampler(centre, rotated, bases), to_sampler(jitter, rotated, bases))
+                                                   to_sampler(centre, rotated, bases),
+                                                   to_sampler(jitter, rotated, bases))
         init_kernel, sample_kernel = hmc(potential_fn_gen=lambda data: sampler_potential, algo="NUTS")
         k_init, k_gen = jax.random.split(key)
         if any(name.startswith("z_") for name in helpers.sites):  # random effects sampled: start from curvature
-            dense, inverse_mass = initial_mass(structure, helpers.sites, rotated,
-                                               curvature(helpers.potential, to_model(zs0, rotated, bases), data), bases)
+            bent = curvature(helpers.potential, to_model(zs0, rotated, bases), data)
+            dense, inverse_mass = initial_mass(structure, helpers.sites, rotated, bent, bases)
         else:  # fully marginalised or no random effects: few, comparable coordinates; numpyro's identity start
             dense, inverse_mass = False, None
         state = init_kernel(ParamInfo(zs0, energy, grad), warmup, target_accept_prob=target_accept,
@@ -94,8 +95,8 @@ def _one_chain(structure: ModelStructure, shapes: _Hashable, warmup: int, draws:
                             model_args=(data,), rng_key=k_init)
 
         def record(s):
-            return to_model(s.z, rotated, bases), (s.diverging, s.num_steps, s.accept_prob, s.energy, s.potential_energy,
-                                             s.adapt_state.step_size)
+            return to_model(s.z, rotated, bases), (s.diverging, s.num_steps, s.accept_prob, s.energy,
+                                                   s.potential_energy, s.adapt_state.step_size)
 
         # One loop over warmup and draws (the kernel adapts while ``i < warmup``): one copy of NUTS in the
         # program, half the code to compile and load. Warmup iterations write into slot 0, which the first

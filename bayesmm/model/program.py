@@ -13,7 +13,7 @@ Parameterisation (what the sampler sees):
   effects ``z_kj - loc``: hierarchical centring, with ``loc`` the intercept in the intercept column of one
   block (``centre_on``), plus the level's mean row of ``X b`` (``level_X``) and the effects of the blocks
   the level nests in (``parents``, ``parent_pairs``). Levels of blocks with independent columns can be partly
-  centred, with weights that follow the draw's SDs (``level_weights_at``, ``effects.dynamic_weights``).
+  centred, with weights that follow the draw's SDs (``effects.level_weights_at``, ``effects.dynamic_weights``).
   The effects ``r_k`` enter the linear predictor by a gather:
   ``sum_j Z_k[:, j] * r_k[group_index_k, j]``.
 * the family's auxiliary parameters by name (``sigma``, ...).
@@ -40,7 +40,7 @@ from numpyro.handlers import substitute, trace
 
 from ..priors import PriorSpec
 from .effects import (BlockEffects, _beta, block_effects, block_order, centring_loc, dynamic_weights,
-                      split_aliased)
+                      level_weights_at, split_aliased)
 from .likelihoods import INVERSE_LINKS, likelihood
 from .marginal import (MarginalData, OneBlockData, cell_statistics, conditional_effects, dense_woodbury,
                        marginal_log_likelihood, one_block_effects, one_block_log_likelihood)
@@ -207,15 +207,6 @@ def _block_factor(k: int, block: BlockStructure):
         chol = numpyro.sample(f"L_{k}", dist.LKJCholesky(block.n_columns, block.cor_prior.args[0]))
         return sd[:, None] * chol
     return jnp.diag(sd)
-
-
-def level_weights_at(data: ModelData, k: int, sd):
-    """Block ``k``'s weights (how far each level is centred, ``effects.BlockEffects``) at the SDs ``sd``: they
-    follow the SDs where ``data.guessed_weights`` has them (``effects.dynamic_weights``), else fixed."""
-    if data.guessed_weights and data.guessed_weights[k] is not None:
-        x_guess, guess = data.guessed_weights[k]
-        return dynamic_weights(x_guess, sd ** 2 / guess)
-    return data.centred[k]
 
 
 def _block_effects(structure: ModelStructure, k: int, block: BlockStructure, data: ModelData, params: dict):

@@ -154,10 +154,11 @@ class RowIntegrated(dist.Distribution):
         _, h = family.derivatives(self.eta + s * u, value, n, self.aux)
         return u, 1.0 / jnp.sqrt(1.0 - s ** 2 * h)
 
-    def _log_integrand(self, value, u):
-        """``log f(y | eta + s u) + log N(u; 0, 1)`` at points ``u`` (points x rows), less the row's constant."""
-        family = FAMILIES[self.family]
-        return family.kernel(self.eta + self.sd * u, value, self._n(), self.aux) - 0.5 * u ** 2
+    def _log_integrand(self, value, u, linear=None):
+        """``log f(y | eta + s u) + log N(u; 0, 1)`` at points ``u`` (points x rows), less the row's constant;
+        ``linear``: ``eta + s u`` when the caller has it in a cheaper form."""
+        linear = self.eta + self.sd * u if linear is None else linear
+        return FAMILIES[self.family].kernel(linear, value, self._n(), self.aux) - 0.5 * u ** 2
 
     def log_prob(self, value):
         x, w = np.polynomial.hermite.hermgauss(NODES)
@@ -170,9 +171,8 @@ class RowIntegrated(dist.Distribution):
         # rows, in a loop: 26 us against 46 us with jax's logsumexp over a trailing node axis.
         nodes = np.reshape(x, (-1,) + (1,) * jnp.ndim(mode))
         u = mode + scale * nodes
-        log_integrand = (FAMILIES[self.family].kernel(self.eta + self.sd * mode + (self.sd * scale) * nodes, value,
-                                                      self._n(), self.aux)
-                         - 0.5 * u ** 2 + np.reshape(x ** 2 + np.log(w), nodes.shape))
+        linear = self.eta + self.sd * mode + (self.sd * scale) * nodes
+        log_integrand = self._log_integrand(value, u, linear) + np.reshape(x ** 2 + np.log(w), nodes.shape)
         middle = jax.lax.stop_gradient(log_integrand[NODES // 2])
         return (jnp.log(jnp.sum(jnp.exp(log_integrand - middle), axis=0)) + middle + jnp.log(scale)
                 - 0.5 * np.log(2 * np.pi) + FAMILIES[self.family].constant(value, self._n(), self.aux))
