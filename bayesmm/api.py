@@ -90,7 +90,8 @@ class Model:
         beta_binomial and zero_inflated_negbinomial, whose parameters trade off along a ridge, and for
         identity/inverse/sqrt links of positive means, whose edge rejects steps); raise it towards 0.99 if a
         fit reports divergent transitions.
-        ``progress``: show a progress bar (default: only for long runs in a terminal).
+        ``progress``: ``True`` shows a progress bar by running numpyro's ``MCMC`` (other draws than the default
+        sampler's for the same seed; ``fit.idata.posterior.attrs["sampler"]`` says which ran); never switched on by itself.
         ``marginalize``: for gaussian models, integrate the random effects out exactly and draw them from
         their conditional afterwards (default: whenever the model allows it; ``False`` samples them).
         ``centered``: sample the random effects centred (``True``) or non-centred (``False``, as brms and
@@ -113,6 +114,7 @@ class Model:
         attrs = {"formula": self.spec.text, "family": self.family.name, "link": self.family.link,
                  "bayesmm_version": __version__, "seed": int(seed), "n_dropped_rows": self.design.n_dropped,
                  "marginalized": int(structure.marginal or structure.marginal_block >= 0 or structure.row_block >= 0),
+                 "sampler": samples.path,
                  "centered_levels": int(sum(int(np.sum(np.asarray(m) >= 0.5)) for m in data.centred))}
         idata = build_idata(samples, self.design, self.family, attrs)
         return Fit(idata, self.design, self.family, self.priors, settings, self.data_name,

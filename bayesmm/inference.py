@@ -83,6 +83,9 @@ class Samples:
     draws: dict
     stats: dict
     generated: dict
+    #: which sampler ran: ``"compiled"`` (bayesmm's program) or ``"numpyro"`` (numpyro's ``MCMC``, for
+    #: ``progress=True``; other draws for the same seed)
+    path: str = "compiled"
 
 
 _EXTRA = ("diverging", "num_steps", "accept_prob", "energy", "potential_energy", "adapt_state.step_size")
@@ -99,11 +102,19 @@ def _chain_method(chains: int) -> str:
     return "vectorized" if vectorizes_chains() else "sequential"
 
 
-def _show_progress(settings: SamplerSettings, data: ModelData) -> bool:
-    if settings.progress is not None:
-        return bool(settings.progress)
-    work = int(data.y.shape[0]) * (settings.draws + settings.warmup)
-    return work > 20_000_000 and sys.stderr.isatty() and not os.environ.get("CI")
+def _show_progress(settings: SamplerSettings) -> bool:
+    """Only ``progress=True`` takes numpyro's ``MCMC`` (for its bar): never switched on by itself, so that a
+    script gives the same draws in a terminal as in a notebook or under CI for the same seed."""
+    return bool(settings.progress)
+
+
+def announce(settings: SamplerSettings, data: ModelData) -> None:
+    """One line on standard error before a long run in a terminal (the sampler itself is unchanged)."""
+    work = int(data.y.shape[0]) * (settings.draws + settings.warmup) * settings.chains
+    if settings.progress is None and work > 80_000_000 and sys.stderr.isatty() and not os.environ.get("CI"):
+        print(f"bayesmm: sampling {settings.chains} chains x ({settings.warmup} warmup + {settings.draws} draws) "
+              f"on {int(data.y.shape[0]):,} rows; progress=True shows a progress bar (numpyro's sampler: other "
+              "draws for the same seed).", file=sys.stderr, flush=True)
 
 
 def sampler_keys(seed: int, chains: int):
@@ -153,7 +164,7 @@ def _parallel(structure: ModelStructure, helpers, jitter: dict, centre: dict, ke
                   target_accept_prob=float(settings.target_accept), max_tree_depth=int(settings.max_tree_depth),
                   dense_mass=dense_groups(structure, helpers.sites, rotated))
     mcmc = MCMC(kernel, num_warmup=int(settings.warmup), num_samples=int(settings.draws),
-                num_chains=int(settings.chains), chain_method=method, progress_bar=_show_progress(settings, data))
+                num_chains=int(settings.chains), chain_method=method, progress_bar=True)
     # The starting points come from a compiled program and live on one device: numpyro spreads host arrays.
     start = jax.vmap(lambda z: to_sampler(z, rotated, bases))(init)
     mcmc.run(key, init_params=jax.tree.map(np.asarray, start), extra_fields=_EXTRA)
@@ -180,13 +191,15 @@ def sample_posterior(structure: ModelStructure, data: ModelData, settings: Sampl
     rng, chain_keys, key = sampler_keys(int(settings.seed), chains)
     shapes = shapes_key(data)
     centre, jitter = initial_values(structure, data, compiled(structure, shapes).sites, rng, chains)
+    announce(settings, data)
     # Parallel chains each call LAPACK (Cholesky in the marginalised gaussian model); a multi-threaded BLAS
     # under them oversubscribes the cores (3x slower on 2 cores), so BLAS is single-threaded while they run.
     with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
         warnings.simplefilter("ignore", UserWarning)
         try:
             method = _chain_method(chains)
-            if method != "sequential" and _show_progress(settings, data):
+            path = "numpyro" if method != "sequential" and _show_progress(settings) else "compiled"
+            if path == "numpyro":
                 flat, stats, extra = _parallel(structure, compiled(structure, shapes), jitter, centre, key, settings,
                                                data, method)
             else:
@@ -205,4 +218,4 @@ def sample_posterior(structure: ModelStructure, data: ModelData, settings: Sampl
                                "Check the data's scale and the priors; if they look right, please report "
                                "this with the formula and data.") from None
     draws = {k: v for k, v in {**flat, **extra}.items() if k != "log_lik"}
-    return Samples(draws, stats, extra)
+    return Samples(draws, stats, extra, path)

@@ -200,10 +200,27 @@ def test_progress_bar_runs_numpyros_sampler_on_the_same_posterior(sleepstudy):
     points, fixed effects within 0.5 posterior SD of lme4's (251.405, 10.467), no divergences."""
     assert inference._chain_method(2) == "parallel"  # else progress=True has no numpyro path to take
     fit = bmm.Model(SLEEP, sleepstudy).fit(chains=2, draws=400, warmup=400, seed=6, progress=True)
+    assert fit.idata.posterior.attrs["sampler"] == "numpyro"
     table = fit.tidy().set_index("term")
     assert fit.n_divergent == 0
     assert abs(table.loc["Intercept", "estimate"] - 251.405) < 0.5 * table.loc["Intercept", "std_error"]
     assert abs(table.loc["Days", "estimate"] - 10.467) < 0.5 * table.loc["Days", "std_error"]
+
+
+def test_same_seed_same_draws_in_a_terminal(sleepstudy, monkeypatch, capsys):
+    """The default (``progress=None``) never switches the sampler by itself: a long job in a terminal draws
+    exactly what it draws in a notebook or a script (before, it took numpyro's path there, with other draws).
+    The run is made to look long by lowering nothing: the announcement is checked on a fake large row count."""
+    model = bmm.Model(SLEEP, sleepstudy)
+    quiet = model.fit(chains=2, draws=100, warmup=100, seed=4, progress=False)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    monkeypatch.delenv("CI", raising=False)
+    in_terminal = model.fit(chains=2, draws=100, warmup=100, seed=4)
+    np.testing.assert_array_equal(quiet.idata.posterior["b"].values, in_terminal.idata.posterior["b"].values)
+    assert quiet.idata.posterior.attrs["sampler"] == in_terminal.idata.posterior.attrs["sampler"] == "compiled"
+    settings = inference.SamplerSettings(chains=4, draws=1000, warmup=1000)
+    inference.announce(settings, type("Data", (), {"y": np.zeros(20_000)})())
+    assert "progress=True shows a progress bar" in capsys.readouterr().err
 
 
 def test_progress_bar_sampler_uses_the_covariate_coordinates_too():
