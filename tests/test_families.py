@@ -34,7 +34,7 @@ DEFAULT_AUX_PRIORS = {
     "negbinomial": {"phi": "inverse_gamma(0.5, 0.5)"},
     "nbinom1": {"alpha": "half_student_t(3, 2.5)"},
     "gamma": {"shape": "inverse_gamma(0.5, 0.5)"},
-    "beta": {"phi": "gamma(2, 0.1)"},
+    "beta": {"phi": "inverse_gamma(0.5, 0.5)"},
     "beta_binomial": {"phi": "inverse_gamma(0.5, 0.5)"},
     "student_t": {"sigma": "half_student_t(3, {scale_y})", "nu": "gamma(2, 0.1)"},
     "lognormal": {"sigma": "half_student_t(3, {scale_y})"},
