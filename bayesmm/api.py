@@ -83,7 +83,7 @@ class Model:
 
     def fit(self, chains: int = 4, draws: int = 1000, warmup: int = 1000, seed: int = 0,
             target_accept: float | None = None, max_tree_depth: int = 10, progress: bool | None = None,
-            marginalize: bool | None = None, centered: bool | None = None, **unknown) -> Fit:
+            marginalize: bool | None = None, centered: bool | None = None, refit: bool = True, **unknown) -> Fit:
         """Sample the posterior with NUTS and return a :class:`~bayesmm.fit.Fit`.
 
         ``target_accept``: NUTS's target acceptance rate (default: the family's, 0.8 for most and 0.95 for
@@ -91,35 +91,69 @@ class Model:
         identity/inverse/sqrt links of positive means, whose edge rejects steps); raise it towards 0.99 if a
         fit reports divergent transitions.
         ``progress``: ``True`` shows a progress bar by running numpyro's ``MCMC`` (other draws than the default
-        sampler's for the same seed; ``fit.idata.posterior.attrs["sampler"]`` says which ran); never switched on by itself.
+        sampler's for the same seed; ``fit.idata.posterior.attrs["sampler"]`` says which ran); never switched
+        on by itself.
         ``marginalize``: for gaussian models, integrate the random effects out exactly and draw them from
         their conditional afterwards (default: whenever the model allows it; ``False`` samples them).
         ``centered``: sample the random effects centred (``True``) or non-centred (``False``, as brms and
         Bambi do); by default each level is centred where its data pin its effect down more than the prior
         does (``bayesmm.model.centring``), which removes the funnel both ways.
+        ``refit``: when ``centered`` is left to the data and a sampled block's SDs, correlations or levels mix
+        poorly (Rhat >= 1.01 or ESS < 400), refit once with that block in the other parameterisation and keep
+        the better fit (:mod:`bayesmm.safeguard`; ``fit.idata.posterior.attrs["refit"]`` says what was done).
+        ``False`` keeps the first fit as it is.
         """
+        _check_switches(unknown, progress=progress, marginalize=marginalize, centered=centered, refit=refit)
+        if target_accept is None:
+            target_accept = self.family.default_target_accept
+        from .inference import SamplerSettings
+
+        settings = SamplerSettings(chains, draws, warmup, seed, target_accept, max_tree_depth, progress)
+        refuse_flat_priors(self.separation, self.prior_entries)
+        start = time.perf_counter()
+        fit, sampled, weights = self._sample(settings, marginalize, centered)
+        if refit and centered is None and chains > 1:
+            fit = self._refit_poor_blocks(fit, settings, marginalize, sampled, weights)
+        fit.seconds = time.perf_counter() - start
+        return fit
+
+    def _sample(self, settings, marginalize, centered) -> tuple[Fit, list[int], list[float]]:
+        """One NUTS run: the Fit, the sampled blocks and their mean centring weights."""
         from . import __version__
-        from .inference import SamplerSettings, sample_posterior
+        from .inference import sample_posterior
         from .model import compile_model
         from .posterior import build_idata
 
-        _check_switches(unknown, progress=progress, marginalize=marginalize, centered=centered)
-        if target_accept is None:
-            target_accept = self.family.default_target_accept
-        settings = SamplerSettings(chains, draws, warmup, seed, target_accept, max_tree_depth, progress)
-        refuse_flat_priors(self.separation, self.prior_entries)
         start = time.perf_counter()
         structure, data = compile_model(self.design, self.family, self.prior_entries, marginalize, centered)
         samples = sample_posterior(structure, data, settings)
         attrs = {"formula": self.spec.text, "family": self.family.name, "link": self.family.link,
-                 "bayesmm_version": __version__, "seed": int(seed), "n_dropped_rows": self.design.n_dropped,
+                 "bayesmm_version": __version__, "seed": int(settings.seed), "n_dropped_rows": self.design.n_dropped,
                  "marginalized": int(structure.marginal or structure.marginal_block >= 0 or structure.row_block >= 0),
-                 "sampler": samples.path,
+                 "sampler": samples.path, "refit": "",
                  "centered_levels": int(sum(int(np.sum(np.asarray(m) >= 0.5)) for m in data.centred))}
         idata = build_idata(samples, self.design, self.family, attrs)
-        return Fit(idata, self.design, self.family, self.priors, settings, self.data_name,
-                   time.perf_counter() - start, model=self)
+        fit = Fit(idata, self.design, self.family, self.priors, settings, self.data_name,
+                  time.perf_counter() - start, model=self)
+        integrated = (structure.marginal_block, structure.row_block)
+        sampled = [] if structure.marginal else [k for k in range(len(self.design.blocks)) if k not in integrated]
+        return fit, sampled, [float(np.mean(np.asarray(data.centred[k]))) for k in sampled]
 
+    def _refit_poor_blocks(self, fit: Fit, settings, marginalize, sampled, weights) -> Fit:
+        """The safeguard (:mod:`bayesmm.safeguard`): one refit with each poorly mixed block in the other
+        parameterisation; the better fit is kept and says what was done."""
+        from .safeguard import block_mixing, describe, fit_quality, flip
+
+        poor = [m for m in block_mixing(fit, sampled, weights) if m.poor]
+        if not poor:
+            return fit
+        override = tuple(next((flip(m) for m in poor if m.block == k), None) for k in range(len(self.design.blocks)))
+        second, _, second_weights = self._sample(settings, marginalize, override)
+        after = block_mixing(second, sampled, second_weights)
+        kept_refit = fit_quality(second) > fit_quality(fit)
+        kept = second if kept_refit else fit
+        kept.idata.posterior.attrs["refit"] = describe(poor, after, kept_refit)
+        return kept
 
     def sample_prior(self, draws: int = 1000, seed: int = 0):
         """Draws of every parameter from its prior and of the response from the prior predictive
@@ -142,7 +176,8 @@ def fit(formula: str, data, family="gaussian", priors=None, link: str | None = N
     return Model(formula, data, family, priors, link, na_action, weights, zi, hu, dispersion).fit(**sampler)
 
 
-_SETTINGS = ("chains", "draws", "warmup", "seed", "target_accept", "max_tree_depth", "progress", "marginalize", "centered")
+_SETTINGS = ("chains", "draws", "warmup", "seed", "target_accept", "max_tree_depth", "progress", "marginalize", "centered",
+             "refit")
 #: brms / rstanarm / PyMC names users reach for, and what bayesmm calls them
 _ALIASES = {"iter": "draws (brms's iter counts warmup + draws: draws = iter - warmup)",
             "cores": "chains (chains already run in parallel over the CPU cores)", "tune": "warmup",

@@ -133,7 +133,8 @@ def compile_model(design: Design, family: Family, entries: list[PriorEntry],
     """The static structure and the data arrays of a model. ``marginalize``: integrate the random effects
     out (gaussian models; default: whenever :func:`can_marginalize`), ``False`` to sample them.
     ``centred``: sample every level's random effects centred (``True``), non-centred (``False``), or choose
-    per level from the data (``None``, :func:`bayesmm.model.centring.centred_levels`)."""
+    per level from the data (``None``, :func:`bayesmm.model.centring.centred_levels`); a tuple with one entry
+    per block (``True``, ``False`` or ``None``) overrides the choice block by block (the refit safeguard)."""
     possible = can_marginalize(design, family)
     one_block = -1 if possible or marginalize is False else marginal_block(design, family)
     row_block = -1 if marginalize is False else observation_block(design, family)
@@ -148,17 +149,20 @@ def compile_model(design: Design, family: Family, entries: list[PriorEntry],
     information = tau2 = None
     if marginal:  # no random effect is sampled: nothing to centre (and no need for the PQL guess)
         masks = tuple(np.zeros(block.n_levels) for block in design.blocks)
-    elif centred is None:  # a weight per level: 0 non-centred, 1 centred, between: partly (effects.BlockEffects)
+    elif centred is None or isinstance(centred, tuple):  # a weight per level: 0 non-centred, 1 centred, between:
+        # partly (effects.BlockEffects); a tuple overrides the chosen weights block by block (None: keep)
         information, tau2 = level_information(design, family.name, family.link)
         masks = level_weights(design.blocks, information, tau2)
+        if isinstance(centred, tuple):
+            masks = tuple(m if c is None else np.full(m.shape, float(bool(c))) for m, c in zip(masks, centred))
     else:
         masks = tuple(np.full(block.n_levels, float(bool(centred))) for block in design.blocks)
     if one_block >= 0 or row_block >= 0:  # integrated out, not sampled
         masks = tuple(np.zeros_like(m) if k in (one_block, row_block) else m for k, m in enumerate(masks))
     # levels of two blocks holding the same rows: sampled as sum and split, both non-centred (not when every
     # level is to be centred)
-    usable = [not marginal and centred is not True and k not in (one_block, row_block) and _intercept_only(block)
-              for k, block in enumerate(design.blocks)]
+    usable = [not marginal and centred is not True and not (isinstance(centred, tuple) and centred[k] is not None)
+              and k not in (one_block, row_block) and _intercept_only(block) for k, block in enumerate(design.blocks)]
     masks = list(masks)
     aliases = []
     for a, b, levels_a, levels_b in aliased_levels(design.blocks, usable):
@@ -176,6 +180,7 @@ def compile_model(design: Design, family: Family, entries: list[PriorEntry],
     # (effects.dynamic_weights); None: the fixed weights above (correlated blocks, centring chosen by the caller)
     dynamic = tuple(
         None if information is None or not masks[k].any() or (block.correlated and block.n_columns > 1)
+        or (isinstance(centred, tuple) and centred[k] is not None)
         else (np.where(masks[k][:, None] > 0, information[k] * tau2[k][None, :], 0.0), tau2[k])
         for k, block in enumerate(design.blocks))
     # One block (the sampled one with the most centred levels) centres on the intercept and its slopes: with

@@ -1,0 +1,116 @@
+"""After sampling: which random-effect blocks mixed poorly, how to refit them, and which fit to keep.
+
+The parameterisation of each sampled block (centred, partly centred or non-centred levels,
+:mod:`bayesmm.model.centring`) is chosen before sampling from a guess of its SD. Where the guess is wrong
+(an SD whose posterior piles up near zero sampled centred: a funnel; a data-rich block sampled non-centred:
+a ridge between its SD and its levels), the chains mix slowly, often without a single divergence. After
+the fit, a block whose SDs, correlations or level effects fail the usual checks (Rhat < 1.01, bulk and
+tail ESS >= 400; Vehtari et al. 2021) is refitted once in the other parameterisation, and the better of
+the two fits is kept. Numpy and pandas only: the refit itself is the model's.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["RHAT_LIMIT", "ESS_LIMIT", "BlockMixing", "block_mixing", "flip", "fit_quality", "describe"]
+
+RHAT_LIMIT = 1.01
+ESS_LIMIT = 400
+
+
+@dataclass(frozen=True)
+class BlockMixing:
+    """How one sampled block mixed: the worst Rhat and the smallest bulk or tail ESS over its SDs and
+    correlations, the worst Rhat over its levels' effects, and the mean centring weight it was sampled with."""
+
+    block: int
+    label: str  # e.g. "sd(Intercept) of site"
+    rhat: float
+    ess: float
+    level_rhat: float
+    weight: float
+
+    @property
+    def poor(self) -> bool:
+        return bool(self.rhat >= RHAT_LIMIT or self.ess < ESS_LIMIT or self.level_rhat >= RHAT_LIMIT)
+
+
+def _finite_max(values) -> float:
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    return float(values.max()) if values.size else 1.0
+
+
+def _finite_min(values) -> float:
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    return float(values.min()) if values.size else np.inf
+
+
+def _level_rhat(fit, group: str, columns) -> float:
+    import arviz as az
+    import warnings
+
+    from .posterior import _plain_numpy
+
+    draws = fit.idata.posterior[f"r_{group}"].sel({f"{group}__term": list(columns)})
+    if draws.sizes["chain"] < 2:
+        return 1.0
+    with warnings.catch_warnings(), np.errstate(all="ignore"), _plain_numpy():
+        warnings.simplefilter("ignore")
+        return _finite_max(az.rhat(draws.to_dataset(name="r"))["r"].values)
+
+
+def block_mixing(fit, sampled: list[int], weights: list[float]) -> list[BlockMixing]:
+    """:class:`BlockMixing` of each sampled block (index into ``fit.design.blocks``), with the mean centring
+    weight it was sampled with."""
+    table = fit.tidy()
+    out = []
+    for k, weight in zip(sampled, weights):
+        block = fit.design.blocks[k]
+        terms = {f"sd__{c}" for c in block.columns}
+        terms |= {f"cor__{a}.{b}" for i, a in enumerate(block.columns) for b in block.columns[i + 1:]}
+        rows = table[(table["effect"] == "ran_pars") & (table["group"] == block.group) & table["term"].isin(terms)]
+        if rows.empty:
+            continue
+        worst = rows.loc[rows["rhat"].fillna(1.0).idxmax()]
+        out.append(BlockMixing(
+            block=k, label=f"{worst['term'].replace('__', '(', 1)}) of {block.group}",
+            rhat=_finite_max(rows["rhat"]), ess=_finite_min(np.minimum(rows["ess_bulk"], rows["ess_tail"])),
+            level_rhat=_level_rhat(fit, block.group, block.columns), weight=float(weight)))
+    return out
+
+
+def flip(mixing: BlockMixing) -> bool:
+    """The other parameterisation: non-centred for a block sampled mostly centred, centred otherwise."""
+    return mixing.weight < 0.5
+
+
+def fit_quality(fit) -> tuple:
+    """A key to compare two fits of the same model (larger is better): clean first (no divergence, Rhat
+    below the limit, ESS above it, over fixed effects, SDs, correlations, family parameters and every level's
+    effect), then fewer divergences, then the worst Rhat, then the smallest ESS."""
+    table = fit.tidy()
+    rhat = _finite_max(table["rhat"])
+    ess = _finite_min(np.minimum(table["ess_bulk"], table["ess_tail"]))
+    for group in {block.group for block in fit.design.blocks}:
+        rhat = max(rhat, _level_rhat(fit, group, fit.idata.posterior[f"r_{group}"][f"{group}__term"].values))
+    divergent = int(fit.idata.sample_stats["diverging"].values.sum())
+    clean = divergent == 0 and rhat < RHAT_LIMIT and ess >= ESS_LIMIT
+    return clean, -divergent, -round(rhat, 3), ess
+
+
+def describe(poor: list[BlockMixing], after: list[BlockMixing], kept_refit: bool) -> str:
+    """One sentence for the summary: which blocks were refitted, how, and what changed."""
+    by_block = {m.block: m for m in after}
+    parts = []
+    for m in poor:
+        new = by_block.get(m.block)
+        how = "non-centred" if not flip(m) else "centred"
+        change = (f"Rhat {m.rhat:.3f} -> {new.rhat:.3f}, min ESS {m.ess:.0f} -> {new.ess:.0f}" if new is not None
+                  else f"Rhat {m.rhat:.3f}, min ESS {m.ess:.0f}")
+        parts.append(f"{m.label} refitted {how} ({change})")
+    kept = "the refit kept" if kept_refit else "the first fit kept (the refit was no better)"
+    return "; ".join(parts) + f"; {kept}."

@@ -1,0 +1,86 @@
+"""The refit safeguard (:mod:`bayesmm.safeguard`): a sampled block whose SD, correlations or levels mix
+poorly is refitted once in the other parameterisation, and the better fit is kept and says so."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bayesmm as bmm
+from bayesmm.model import compile_model
+from bayesmm.safeguard import ESS_LIMIT, RHAT_LIMIT, BlockMixing, block_mixing, fit_quality, flip
+
+
+@pytest.fixture(scope="module")
+def precise_proportions():
+    """A beta regression like betareg's GasolineYield: 10 batches, 32 rows, precise proportions (phi 300)."""
+    rng = np.random.default_rng(7)
+    batch = np.repeat(np.arange(10), [4, 3, 3, 3, 3, 3, 3, 3, 3, 4])
+    temp = rng.uniform(200, 450, batch.size)
+    eta = -5.2 + 0.011 * temp + rng.normal(0, 0.6, 10)[batch]
+    mu = 1 / (1 + np.exp(-eta))
+    y = rng.beta(mu * 300, (1 - mu) * 300)
+    return pd.DataFrame({"y": y, "temp": temp, "batch": [f"b{i}" for i in batch]})
+
+
+def test_override_sets_one_blocks_weights_and_keeps_the_others():
+    """``centred`` as a tuple replaces the data's choice for the blocks it names and only those (a location
+    whose rows are one brood's is sampled as a sum and split with that brood, at weight 0, only while the
+    brood's weights are the data's)."""
+    grouse = bmm.datasets.load("grouseticks")
+    model = bmm.Model("TICKS ~ YEAR + cHEIGHT + (1 | BROOD) + (1 | LOCATION)", grouse, family="poisson")
+    _, chosen = compile_model(model.design, model.family, model.prior_entries)
+    _, forced = compile_model(model.design, model.family, model.prior_entries, centred=(False, None))
+    assert not np.asarray(forced.centred[0]).any()
+    chosen_location, forced_location = np.asarray(chosen.centred[1]), np.asarray(forced.centred[1])
+    aliased = chosen_location == 0
+    np.testing.assert_array_equal(forced_location[~aliased], chosen_location[~aliased])
+    assert 0 < aliased.sum() < aliased.size
+    assert np.asarray(chosen.centred[0]).any()  # the data centred some broods: the override changed something
+
+
+def test_flip_and_poor():
+    mixing = BlockMixing(0, "sd(Intercept) of g", rhat=1.0, ess=1000, level_rhat=1.0, weight=0.9)
+    assert not mixing.poor and flip(mixing) is False
+    assert BlockMixing(0, "", rhat=RHAT_LIMIT, ess=1000, level_rhat=1.0, weight=0.1).poor
+    assert BlockMixing(0, "", rhat=1.0, ess=ESS_LIMIT - 1, level_rhat=1.0, weight=0.1).poor
+    assert BlockMixing(0, "", rhat=1.0, ess=1000, level_rhat=1.02, weight=0.1).poor
+    assert flip(BlockMixing(0, "", 1.0, 1000, 1.0, weight=0.1)) is True
+
+
+def test_a_short_run_is_refitted_and_the_better_fit_kept(precise_proportions):
+    """400 draws in all cannot reach a bulk ESS of 400: the batch SD is flagged, refitted centred (the beta
+    family samples its levels non-centred by default), and the kept fit is at least as good as the other.
+    With ``refit=False`` the first fit comes back untouched: the same draws as the refit's starting fit."""
+    model = bmm.Model("y ~ temp + (1 | batch)", precise_proportions, family="beta")
+    kept = model.fit(chains=4, draws=100, warmup=300, seed=2)
+    first = model.fit(chains=4, draws=100, warmup=300, seed=2, refit=False)
+    message = kept.idata.posterior.attrs["refit"]
+    assert message.startswith("sd(Intercept) of batch refitted centred (Rhat"), message
+    assert first.idata.posterior.attrs["refit"] == ""
+    if "the refit kept" in message:
+        assert fit_quality(kept) > fit_quality(first)
+        assert not np.array_equal(kept.idata.posterior["b"].values, first.idata.posterior["b"].values)
+    else:
+        assert "the first fit kept" in message
+        np.testing.assert_array_equal(kept.idata.posterior["b"].values, first.idata.posterior["b"].values)
+    # whichever was kept: temp's slope near the truth (0.011)
+    temp = kept.tidy().set_index("term").loc["temp"]
+    assert abs(temp["estimate"] - 0.011) < 3 * temp["std_error"]
+
+
+@pytest.mark.slow
+def test_the_default_run_ends_clean(precise_proportions):
+    """At default settings the batch SD mixes poorly non-centred (ESS about 380 at seed 1); the refit
+    centred mixes well and is kept, so the fit the user gets is clean."""
+    fit = bmm.fit("y ~ temp + (1 | batch)", precise_proportions, family="beta", seed=1)
+    clean, divergent, _, ess = fit_quality(fit)
+    assert clean and divergent == 0 and ess >= ESS_LIMIT, (fit.idata.posterior.attrs["refit"], fit.tidy())
+    (mixing,) = block_mixing(fit, [0], [1.0])
+    assert mixing.rhat < RHAT_LIMIT and mixing.level_rhat < RHAT_LIMIT
+
+
+def test_explicit_centring_and_bad_switch():
+    sleep = bmm.datasets.load("sleepstudy")
+    with pytest.raises(bmm.SamplerError, match="refit must be True, False or None"):
+        bmm.fit("Reaction ~ Days + (1 | Subject)", sleep, refit="yes")
