@@ -45,7 +45,7 @@ class Model:
         self.prior_entries = resolve_priors(self.design, self.family, priors)
         self.separation = check_separation(self.design, self.family, self.prior_entries)
         self.data = data
-        self.part_specs = parts  # formulas of family parameters, for predictions on new data
+        self.part_specs = design.part_specs  # formulas of family parameters, for predictions on new data
         self.data_name = (data.attrs.get("name") if isinstance(data, pd.DataFrame) else None) or "data"
 
     def _parts(self, formulas: dict) -> dict:

@@ -60,7 +60,9 @@ def _check_columns(frame: pd.DataFrame, variables, formula: str) -> None:
         if name not in frame.columns:
             where = formula.find(name)
             pos = f" (at position {where} of the formula)" if where >= 0 else ""
-            raise DataError(f"Column '{name}'{pos} is not in the data.{closest(name, frame.columns)} "
+            literal = (f" In a formula, {name} outside a call names a column, as `{name}` does; remove the term "
+                       "if a constant was meant." if name in ("True", "False", "None") else "")
+            raise DataError(f"Column '{name}'{pos} is not in the data.{closest(name, frame.columns)}{literal} "
                             f"Available columns: {', '.join(map(str, frame.columns))}.")
 
 

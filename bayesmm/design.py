@@ -15,18 +15,22 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .data import CleanData, prepare_data
+from .data import CleanData, as_dataframe, prepare_data
 from .errors import BayesMMWarning, DataError, FormulaError
-from .formula import FormulaSpec, RandomTerm
+from .formula import FormulaSpec, RandomTerm, with_data_columns
+from .formula_lexing import column_references, in_arithmetic, python_code
 
 __all__ = ["Design", "RandomBlock", "build_design", "evaluate_expression", "formulae_matrix", "NAMESPACE"]
 
-#: Functions available to formula expressions (formulae adds its own: I, C, scale, center, poly, ...).
+#: Functions and constants available to formula expressions (formulae adds its own: I, C, scale, center,
+#: poly, ...). ``pi`` is the constant unless the data has a column ``pi`` (:func:`~bayesmm.formula.with_data_columns`).
 NAMESPACE = {
     "np": np, "log": np.log, "log1p": np.log1p, "log2": np.log2, "log10": np.log10, "exp": np.exp,
     "sqrt": np.sqrt, "abs": np.abs, "sin": np.sin, "cos": np.cos, "round": np.round, "floor": np.floor,
-    "logit": lambda p: np.log(p) - np.log1p(-p), "expit": lambda x: 1.0 / (1.0 + np.exp(-x)),
+    "logit": lambda p: np.log(p) - np.log1p(-p), "expit": lambda x: 1.0 / (1.0 + np.exp(-x)), "pi": np.pi,
 }
+#: formulae looks a dotted name that is not called (``np.pi``) up whole, as a variable.
+_FORMULAE_NAMESPACE = {**NAMESPACE, "np.pi": np.pi, "np.e": np.e}
 
 
 @dataclass(frozen=True)
@@ -55,7 +59,8 @@ class RandomBlock:
 
 @dataclass(frozen=True)
 class Design:
-    """Arrays the model needs, with names; ``X`` excludes aliased columns (listed in ``aliased``)."""
+    """Arrays the model needs, with names; ``X`` excludes aliased columns (listed in ``aliased``). ``spec`` and
+    ``part_specs`` (family parameter -> its formula's spec) are read against the data's columns."""
 
     spec: FormulaSpec
     y: np.ndarray
@@ -72,6 +77,7 @@ class Design:
     fixed_encoder: object = None
     weights: np.ndarray | None = None
     parts: dict = field(default_factory=dict)
+    part_specs: dict = field(default_factory=dict)
 
     @property
     def n_obs(self) -> int:
@@ -79,12 +85,17 @@ class Design:
 
 
 def evaluate_expression(expr: str, frame: pd.DataFrame, what: str) -> np.ndarray:
-    """Evaluate a response or offset expression (``size - incidence``, ``log(y)``) on the data."""
+    """Evaluate a response or offset expression (``size - incidence``, ``log(y)``, ``log(`my col`)``) on the
+    data; columns are bound to plain identifiers, so any column name works."""
+    code, columns = python_code(expr)
+    missing = [name for name in columns.values() if name not in frame.columns]
+    if missing:
+        raise DataError(f"Cannot evaluate the {what} '{expr}': column '{missing[0]}' is not in the data.")
     env = dict(NAMESPACE)
-    env.update({str(c): frame[c].to_numpy() for c in frame.columns})
+    env.update({identifier: frame[name].to_numpy() for identifier, name in columns.items()})
     try:
         with np.errstate(all="ignore"):  # non-finite results are reported by the callers
-            value = eval(compile(expr, f"<{what}>", "eval"), {"__builtins__": {}}, env)  # noqa: S307
+            value = eval(compile(code, f"<{what}>", "eval"), {"__builtins__": {}}, env)  # noqa: S307
     except NameError as err:
         raise DataError(f"Cannot evaluate the {what} '{expr}': {err}.") from None
     except (TypeError, ValueError) as err:
@@ -116,9 +127,12 @@ def formulae_matrix(rhs: str, frame: pd.DataFrame, spec: FormulaSpec, what: str)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            matrices = design_matrices(rhs, frame, na_action="pass", extra_namespace=NAMESPACE)
+            matrices = design_matrices(rhs, frame, na_action="pass", extra_namespace=_FORMULAE_NAMESPACE)
     except Exception as err:  # noqa: BLE001 - formulae raises many types; re-raised with context
         message = str(err) or type(err).__name__
+        if isinstance(err, KeyError) and err.args:
+            message = (f"'{err.args[0]}' is neither a column of the data nor a function formulae knows (functions: "
+                       f"{', '.join(sorted(k for k in NAMESPACE if k != 'pi'))}, I, C, scale, center, poly, ...)")
         if isinstance(err, TypeError) or "could not convert" in message or "unsupported operand" in message:
             raise DataError(f"The {what} '{rhs}' cannot be built: {message}. A column of strings used as a "
                             "number? Convert it with pd.to_numeric or use it as a factor.") from None
@@ -179,6 +193,8 @@ def _group_index(frame: pd.DataFrame, factors: tuple[str, ...], group: str):
 
 
 def _blocks(term: RandomTerm, frame: pd.DataFrame, spec: FormulaSpec) -> list[RandomBlock]:
+    """A ``|`` term is one block; a ``||`` term is one block per column of its whole left side, so a factor
+    ``f`` in ``(f || g)`` gets the intercept and f's contrasts (afex's ``expand_re``), not a dummy per level."""
     group_index, levels = _group_index(frame, term.group_factors, term.group)
     Z, columns, _ = formulae_matrix(term.lhs, frame, spec, f"random-effect term {term}")
     scale = np.array([1.0 if c == "Intercept" else (np.std(Z[:, j]) or 1.0) for j, c in enumerate(columns)])
@@ -200,11 +216,17 @@ def _check_finite(value: np.ndarray, what: str, row_labels) -> None:
                             "column's range.")
 
 
+def _lone_column(expr: str) -> str | None:
+    """The column ``expr`` is, if it is one column and nothing else (``y``, ```my col```)."""
+    refs = column_references(expr)
+    return refs[0].name if len(refs) == 1 and (refs[0].start, refs[0].end) == (0, len(expr)) else None
+
+
 def _response(spec: FormulaSpec, frame: pd.DataFrame, row_labels=None):
     response = spec.response
     if response.kind == "expr":
-        expr = response.exprs[0]
-        value = frame[expr].to_numpy() if expr in frame.columns else evaluate_expression(expr, frame, "response")
+        expr, column = response.exprs[0], _lone_column(response.exprs[0])
+        value = frame[column].to_numpy() if column is not None else evaluate_expression(expr, frame, "response")
         _check_finite(value, f"The response '{response.text}'", row_labels)
         return value, None
     first = evaluate_expression(response.exprs[0], frame, "response")
@@ -216,6 +238,31 @@ def _response(spec: FormulaSpec, frame: pd.DataFrame, row_labels=None):
     if response.kind == "cbind":
         return first.astype(float), (first + second).astype(float)
     return first.astype(float), second.astype(float)
+
+
+def _holds(series: pd.Series) -> str | None:
+    """What a non-numeric column holds (``"strings"``, ``"categories"``), or None for numbers and booleans."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        return "categories"
+    return None if pd.api.types.is_numeric_dtype(series) else "strings"
+
+
+def _check_numeric_uses(spec: FormulaSpec, frame: pd.DataFrame) -> None:
+    """A factor or string column transformed as a number (``I(g * 2)``, ``log(g)``, ``scale(g)``, a response
+    ``n - g``, any column of an offset) is refused, naming the column and the expression: formulae would
+    repeat strings (``I(g * 2)`` is ``"aa"``), or fail with an unrelated message."""
+    pieces = [(t.removeprefix("- "), "formula") for t in spec.fixed_terms]
+    pieces += [(t, "formula") for r in spec.random for t in r.terms]
+    pieces += [(e, "evaluated") for e in spec.response.exprs] + [(o, "offset") for o in spec.offsets]
+    for expr, kind in pieces:
+        for ref in column_references(expr):
+            holds = _holds(frame[ref.name]) if ref.name in frame.columns else None
+            if holds and (kind == "offset" or in_arithmetic(ref, kind == "evaluated")):
+                use = f"offset({expr})" if kind == "offset" else expr
+                raise DataError(
+                    f"Column '{ref.name}' holds {holds} (it is a factor), but '{use}' uses it as a number. "
+                    f"Convert it with pd.to_numeric if it holds numbers, or use it as a factor without arithmetic "
+                    f"(e.g. '{ref.name}' or 'C({ref.name})').")
 
 
 def _weights(frame: pd.DataFrame, column: str | None, row_labels) -> np.ndarray | None:
@@ -240,15 +287,21 @@ def build_design(spec: FormulaSpec, data, na_action: str = "omit", weights: str 
                  parts: dict | None = None) -> Design:
     """Build the :class:`Design` of ``spec`` on ``data``; see the module docstring. ``weights`` names a
     column of frequency weights; ``parts`` maps a family parameter (``zi``, ``phi``, ...) to the
-    :class:`FormulaSpec` of its own fixed-effects formula. Both take part in dropping incomplete rows."""
+    :class:`FormulaSpec` of its own fixed-effects formula. Both take part in dropping incomplete rows. The
+    design keeps ``spec`` as read against the data's columns (a column ``pi`` is the column, not the
+    constant: :func:`~bayesmm.formula.with_data_columns`)."""
     if weights is not None and not isinstance(weights, str):
         raise DataError(f"weights must be the name of a column, not {type(weights).__name__}.")
-    parts = parts or {}
+    data = as_dataframe(data)
+    spec = with_data_columns(spec, data.columns)
+    parts = {name: with_data_columns(part, data.columns) for name, part in (parts or {}).items()}
     variables = spec.variables + ((weights,) if weights and weights not in spec.variables else ())
     for part in parts.values():
         variables += tuple(v for v in part.variables if v not in variables)
     clean: CleanData = prepare_data(data, variables, spec.text, na_action)
     frame = clean.frame
+    for checked in (spec, *parts.values()):
+        _check_numeric_uses(checked, frame)
     y, trials = _response(spec, frame, clean.row_labels)
     X, names, encoder = formulae_matrix(spec.fixed, frame, spec, "fixed part")
     X, names, aliased = _drop_aliased(X, names)
@@ -269,5 +322,7 @@ def build_design(spec: FormulaSpec, data, na_action: str = "omit", weights: str 
             warnings.warn(f"Columns {list(part_aliased)} of the {name} formula are aliased and were dropped.",
                           BayesMMWarning, stacklevel=3)
         part_matrices[name] = (Xp, part_names)
-    return Design(spec, y, spec.response.text, X, names, blocks, offset, trials, aliased, clean.n_dropped,
-                  clean.dropped, clean.row_labels, encoder, _weights(frame, weights, clean.row_labels), part_matrices)
+    response_name = _lone_column(spec.response.exprs[0]) if spec.response.kind == "expr" else None
+    return Design(spec, y, response_name or spec.response.text, X, names, blocks, offset, trials, aliased,
+                  clean.n_dropped, clean.dropped, clean.row_labels, encoder, _weights(frame, weights, clean.row_labels),
+                  part_matrices, parts)

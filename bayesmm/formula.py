@@ -11,20 +11,22 @@ Semantics follow lme4 (Bates et al. 2015, *J. Stat. Softw.* 67(1), section 2.1):
 
 * ``(x|g)`` = ``(1+x|g)``: one block, intercept and slope, full correlation matrix;
 * ``(0+x|g)`` = ``(-1+x|g)``: slope only;
-* ``(x||g)``: independent terms, one block per term (and, in the design, one per column, so that a factor
-  ``x`` gets independent columns too, which lme4's ``||`` does not do);
+* ``(x||g)``: independent terms: one term whose columns the design splits into one block each, so that a
+  factor ``f`` in ``(f||g)`` gets the intercept and its contrasts as independent columns, as brms and afex's
+  ``expand_re`` do (lme4's ``||`` does not split factors); ``(0+f||g)`` gets one column per level;
 * ``(1|a/b)`` = ``(1|a) + (1|a:b)``; ``(1|a:b)`` groups by the interaction of ``a`` and ``b``.
 """
 from __future__ import annotations
 
+import dataclasses
 import re
-import tokenize
 from dataclasses import dataclass, field
 
 from .errors import FormulaError
-from .formula_lexing import _check_brackets, _split_top, _strip, _tokens, expression_variables
+from .formula_lexing import (CONSTANT_NAMES, _check_brackets, _split_top, _strip, _tokens, canonical,
+                              expression_variables, quote_name)
 
-__all__ = ["FormulaSpec", "RandomTerm", "ResponseSpec", "parse_formula", "expression_variables"]
+__all__ = ["FormulaSpec", "RandomTerm", "ResponseSpec", "parse_formula", "expression_variables", "with_data_columns"]
 
 #: Functions a formula may call (a name is a data column unless it is called or is a keyword argument).
 FORMULA_FUNCTIONS = frozenset(
@@ -33,7 +35,6 @@ FORMULA_FUNCTIONS = frozenset(
      "round", "floor", "ceil", "exp2"}
 )
 
-_GROUP_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 _ALLOWED_TOP_OPS = {"+", "-", "*", ":", "/", "**", "(", ")", ".", "[", "]"}
 
 
@@ -49,11 +50,13 @@ class ResponseSpec:
 
 @dataclass(frozen=True)
 class RandomTerm:
-    """One random-effect block as written in the formula (after ``/`` and ``||`` expansion).
+    """One random-effect term as written in the formula (after ``/`` expansion: ``(1|a/b)`` is two).
 
-    ``terms`` are the left side's non-intercept pieces in formula order; ``intercept`` says whether the
-    block has a varying intercept; ``group`` is the grouping factor's name (``"site:block"`` for an
-    interaction) and ``group_factors`` its columns; ``correlated`` is False for blocks from ``||``.
+    ``terms`` are the left side's non-intercept pieces in formula order, columns written as formulae reads
+    them (```my col```); ``intercept`` says whether the block has a varying intercept; ``group`` is the
+    grouping factor's name (``"site:block"`` for an interaction) and ``group_factors`` its columns' own names
+    (``"my group"``, no backticks); ``correlated`` is False for ``||`` terms, whose columns the design
+    splits into independent blocks.
     ``position`` is the character offset of the term in the formula, for error messages.
     """
 
@@ -72,7 +75,7 @@ class RandomTerm:
 
     def __str__(self) -> str:
         bar = "|" if self.correlated else "||"
-        return f"({self.lhs} {bar} {self.group})"
+        return f"({self.lhs} {bar} {':'.join(quote_name(f) for f in self.group_factors)})"
 
 
 @dataclass(frozen=True)
@@ -104,46 +107,39 @@ class FormulaSpec:
 def _check_fixed_piece(piece: str, formula: str, position: int) -> None:
     """Reject tokens that formulae would silently drop: anything but formula operators at depth 0, and two
     operands with no operator between them (``x z``, ``log(x) z``)."""
-    line_starts = [0]
-    for line in piece.splitlines(keepends=True):
-        line_starts.append(line_starts[-1] + len(line))
-
-    def offset(rowcol):
-        return line_starts[rowcol[0] - 1] + rowcol[1]
-
     depth, state, start, end, last_op = 0, "start", 0, 0, None
     for tok in _tokens(piece, formula, position):
-        where = position + offset(tok.start)
-        if tok.type == tokenize.OP:
+        where = position + tok.start
+        if tok.kind == "op":
             if tok.string in ("(", "["):
                 if depth == 0 and state != "operand":  # a bracketed group, not a call
-                    start = offset(tok.start)
+                    start = tok.start
                 depth += 1
             elif tok.string in (")", "]"):
                 depth -= 1
                 if depth == 0:
-                    state, end = "operand", offset(tok.end)
+                    state, end = "operand", tok.end
             elif depth == 0 and tok.string not in _ALLOWED_TOP_OPS:
                 raise FormulaError(
                     f"'{tok.string}' is not a formula operator. Use +, -, *, :, / or ** between terms, "
                     "or wrap arithmetic in I(), e.g. I(x % 2).", formula, where)
             elif depth == 0:
                 state, last_op = ("dot" if tok.string == "." else "op"), tok
-        elif tok.type == tokenize.ERRORTOKEN and not tok.string.isspace():
+        elif tok.kind == "error":
             raise FormulaError(f"Unexpected character '{tok.string}'.", formula, where)
-        elif depth == 0 and tok.type in (tokenize.NAME, tokenize.NUMBER, tokenize.STRING):
+        elif depth == 0:
             if state == "operand":
                 raise FormulaError(
                     f"Missing operator between '{piece[start:end]}' and '{tok.string}': join terms with "
                     "+ (or *, :, /), or wrap arithmetic in I().", formula, where)
             if state != "dot":
-                start = offset(tok.start)
-            state, end = "operand", offset(tok.end)
+                start = tok.start
+            state, end = "operand", tok.end
     if piece.strip() in ("", "."):
         raise FormulaError("Empty term: remove the extra operator.", formula, position)
     if state in ("op", "dot"):
         raise FormulaError(f"'{piece}' ends with an operator: add what follows '{last_op.string}' or remove it.",
-                           formula, position + offset(last_op.start))
+                           formula, position + last_op.start)
 
 
 # ----------------------------------------------------------------------------------------- response
@@ -161,32 +157,51 @@ def _call_args(expr: str, name: str, formula: str, position: int) -> list[str] |
 def _parse_response(text: str, formula: str, position: int) -> ResponseSpec:
     if not text:
         raise FormulaError("The formula has no response: write it as 'y ~ x + (1 | g)'.", formula, 0)
-    if "|" in text:
+    if "|" in _unquoted(text):
         raise FormulaError("The response holds a '|': random-effect terms belong on the right of '~', "
-                           "e.g. y ~ x + (1 | g).", formula, position + text.index("|"))
+                           "e.g. y ~ x + (1 | g).", formula, position + _unquoted(text).index("|"))
     _check_fixed_piece(text, formula, position)
     for name, kind in (("cbind", "cbind"), ("p", "trials")):
         args = _call_args(text, name, formula, position)
         if args is not None:
-            return ResponseSpec(kind, tuple(args), text)
-    return ResponseSpec("expr", (text,), text)
+            return ResponseSpec(kind, tuple(canonical(a) for a in args), text)
+    # a response that is only 'pi' is the column (a constant response means nothing)
+    return ResponseSpec("expr", (canonical(text, CONSTANT_NAMES if text in CONSTANT_NAMES else ()),), text)
 
 
 # --------------------------------------------------------------------------------------- random terms
+def _group_factor(text: str, formula: str, position: int) -> str | None:
+    """The column a grouping factor names (``g``, ``site.id``, ```my group```, ``Q("my group")``,
+    ``class``), or None if ``text`` is not one column."""
+    if not text:
+        return None
+    toks = _tokens(text, formula, position)
+    if len(toks) == 1 and toks[0].kind == "quoted":
+        return toks[0].name
+    names = [t.string for t in toks[::2] if t.kind == "name"]
+    dots = [t.string for t in toks[1::2]]
+    if len(names) != (len(toks) + 1) // 2 or len(toks) % 2 == 0 or any(d != "." for d in dots):
+        return None
+    return ".".join(names)
+
+
 def _parse_group(text: str, formula: str, position: int) -> list[tuple[str, ...]]:
-    """'a/b/c' -> [(a,), (a, b), (a, b, c)]; 'a:b' -> [(a, b)]."""
+    """'a/b/c' -> [(a,), (a, b), (a, b, c)]; 'a:b' -> [(a, b)]; the names are the columns' own."""
     if not text:
         raise FormulaError("A random-effect term has no grouping variable: write (1 | group).", formula, position)
-    nested = [p.strip() for p in text.split("/")]
     groups, prefix = [], ()
-    for part in nested:
-        factors = tuple(f.strip() for f in part.split(":"))
-        for f in factors:
-            if not _GROUP_NAME.match(f):
+    for _, part, part_start in _split_top(text, position, "/"):
+        factors = []
+        for _, factor, start in _split_top(part, part_start, ":"):
+            factor, start = _strip(factor, start)
+            name = _group_factor(factor, formula, start)
+            if name is None:
                 raise FormulaError(
-                    f"'{f or text}' is not a grouping variable: after '|' write a column name, "
-                    "'a:b' for an interaction or 'a/b' for nesting.", formula, position)
-        prefix = prefix + factors
+                    f"'{factor or text}' is not a grouping variable: after '|' write a column name (in backticks "
+                    "if it is not a plain name, e.g. `my group`), 'a:b' for an interaction or 'a/b' for nesting.",
+                    formula, position)
+            factors.append(name)
+        prefix = prefix + tuple(factors)
         groups.append(prefix)
     return groups
 
@@ -209,6 +224,7 @@ def _parse_lhs(text: str, formula: str, position: int) -> tuple[bool, list[str]]
             raise FormulaError(f"Removing '{piece}' inside a random-effect term is not supported: "
                                "leave it out instead.", formula, start)
         _check_fixed_piece(piece, formula, start)
+        piece = canonical(piece)
         if piece not in terms:
             terms.append(piece)
     if not intercept and not terms:
@@ -218,23 +234,15 @@ def _parse_lhs(text: str, formula: str, position: int) -> tuple[bool, list[str]]
 
 
 def _parse_random(body: str, formula: str, position: int) -> list[RandomTerm]:
-    double = "||" in body
-    bar = body.index("||") if double else body.index("|")
-    lhs, group = body[:bar], body[bar + (2 if double else 1):]
-    if "|" in group:
-        raise FormulaError("A random-effect term has more than one '|'.", formula,
-                           position + bar + (2 if double else 1) + group.index("|"))
+    bars = _split_top(body, position, "|")
+    double = len(bars) > 2 and bars[1][1] == ""  # '||': an empty piece between two bars
+    lhs, (_, group, gpos), extra = bars[0][1], bars[2 if double else 1], bars[3 if double else 2:]
+    if extra:
+        raise FormulaError("A random-effect term has more than one '|'.", formula, extra[0][2] - 1)
     intercept, terms = _parse_lhs(lhs, formula, position)
-    gpos = position + bar + (2 if double else 1)
     blocks = []
     for factors in _parse_group(group.strip(), formula, gpos + len(group) - len(group.lstrip())):
-        name = ":".join(factors)
-        if double:
-            if intercept:
-                blocks.append(RandomTerm((), True, name, factors, False, position))
-            blocks += [RandomTerm((t,), False, name, factors, False, position) for t in terms]
-        else:
-            blocks.append(RandomTerm(tuple(terms), intercept, name, factors, True, position))
+        blocks.append(RandomTerm(tuple(terms), intercept, ":".join(factors), factors, not double, position))
     return blocks
 
 
@@ -260,7 +268,7 @@ def parse_formula(formula: str) -> FormulaSpec:
     tilde = tildes[0]
     lhs, lhs_pos = _strip(text[:tilde], 0)
     response = _parse_response(lhs, text, lhs_pos)
-    if response.kind == "expr" and not expression_variables(response.exprs[0], text, lhs_pos):
+    if response.kind == "expr" and not expression_variables(response.exprs[0]):
         raise FormulaError(f"The response '{lhs}' uses no column of the data: write the response column's name "
                            "before '~'.", text, lhs_pos)
     rhs_text = text[tilde + 1:]
@@ -277,14 +285,15 @@ def parse_formula(formula: str) -> FormulaSpec:
         if piece in ("0", "1"):
             intercept = (piece == "1") != (sep == "-")
             continue
-        if piece.startswith("(") and piece.endswith(")") and "|" in piece and _wraps(piece):
+        masked = _unquoted(piece)
+        if piece.startswith("(") and piece.endswith(")") and "|" in masked and _wraps(masked):
             if sep == "-":
                 raise FormulaError("A random-effect term cannot be removed with '-'.", text, start)
             random += _parse_random(piece[1:-1], text, start + 1)
             continue
-        if "|" in piece:
+        if "|" in masked:
             raise FormulaError("'|' only belongs inside a random-effect term in parentheses, e.g. (1 | g).",
-                               text, start + piece.index("|"))
+                               text, start + masked.index("|"))
         match = re.fullmatch(r"offset\s*\((.*)\)", piece, flags=re.S)
         if match:
             if sep == "-":
@@ -292,18 +301,56 @@ def parse_formula(formula: str) -> FormulaSpec:
             if not match.group(1).strip():
                 raise FormulaError("offset() needs an expression, e.g. offset(log(exposure)).", text, start)
             _tokens(match.group(1), text, start)
-            offsets.append(match.group(1).strip())
+            offsets.append(canonical(match.group(1).strip()))
             continue
         _check_fixed_piece(piece, text, start)
-        fixed.append(("- " if sep == "-" else "") + piece)
+        fixed.append(("- " if sep == "-" else "") + canonical(piece))
     _check_duplicates(random, text)
+    return FormulaSpec(text, response, tuple(fixed), intercept, tuple(offsets), tuple(random),
+                       _variables(response, fixed, offsets, random))
+
+
+def _variables(response: ResponseSpec, fixed, offsets, random) -> tuple[str, ...]:
+    """The data columns of a formula's pieces (written canonically), in order of first use."""
     variables = []
-    for expr in [*response.exprs, *fixed, *offsets,
-                 *[t for r in random for t in r.terms], *[f for r in random for f in r.group_factors]]:
-        for name in expression_variables(expr.lstrip("- "), text, 0):
-            if name not in variables:
-                variables.append(name)
-    return FormulaSpec(text, response, tuple(fixed), intercept, tuple(offsets), tuple(random), tuple(variables))
+    names = [n for expr in [*response.exprs, *fixed, *offsets, *[t for r in random for t in r.terms]]
+             for n in expression_variables(expr.removeprefix("- "))]
+    for name in names + [f for r in random for f in r.group_factors]:
+        if name not in variables:
+            variables.append(name)
+    return tuple(variables)
+
+
+def with_data_columns(spec: FormulaSpec, columns) -> FormulaSpec:
+    """``spec`` read against the data's ``columns``: a name that is a constant unless the data has a column of
+    that name (``pi`` in ``sin(2 * pi * t)``) becomes that column, written ```pi``` so that every later stage
+    (the design, predictions on new data) reads it as one."""
+    present = CONSTANT_NAMES & {str(c) for c in columns}
+    if not present:
+        return spec
+
+    def read(expr: str) -> str:
+        return ("- " + canonical(expr[2:], present)) if expr.startswith("- ") else canonical(expr, present)
+
+    response = dataclasses.replace(spec.response, exprs=tuple(read(e) for e in spec.response.exprs))
+    fixed, offsets = [read(t) for t in spec.fixed_terms], [read(o) for o in spec.offsets]
+    random = [dataclasses.replace(r, terms=tuple(read(t) for t in r.terms)) for r in spec.random]
+    return FormulaSpec(spec.text, response, tuple(fixed), spec.intercept, tuple(offsets), tuple(random),
+                       _variables(response, fixed, offsets, random))
+
+
+def _unquoted(text: str) -> str:
+    """``text`` with the inside of every quote (strings, backtick-quoted names) blanked, same length, so that a
+    '|' or a bracket in a column's name is not read as one."""
+    out, quote = [], None
+    for ch in text:
+        if quote:
+            out.append(ch if ch == quote else "_")
+            quote = None if ch == quote else quote
+        else:
+            out.append(ch)
+            quote = ch if ch in "'\"`" else None
+    return "".join(out)
 
 
 def _wraps(piece: str) -> bool:

@@ -26,6 +26,7 @@ from .design import formulae_matrix, evaluate_expression
 from .errors import BayesMMError, DataError, closest
 from .families import part_component, part_link
 from .formula import expression_variables
+from .formula_lexing import quote_name
 from .posterior import group_terms
 
 __all__ = ["PredictionDesign", "prediction_design", "training_frame", "draw_quantities", "predict_table",
@@ -74,7 +75,8 @@ def _needed_columns(fit, re: str, need_trials: bool) -> list[str]:
     for part in _part_specs(fit).values():
         pieces += list(part.fixed_terms)
     if re == "all":
-        pieces += [t for r in spec.random for t in r.terms] + [f for r in spec.random for f in r.group_factors]
+        pieces += [t for r in spec.random for t in r.terms]
+        pieces += [quote_name(f) for r in spec.random for f in r.group_factors]  # '`my group`', not 'my group'
     if need_trials and family.response == "binomial" and spec.response.kind != "expr":
         pieces += list(spec.response.exprs[1:] if spec.response.kind == "trials" else spec.response.exprs)
     names = []

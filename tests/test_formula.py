@@ -46,28 +46,21 @@ FORMULA_TO_EXPECTED: dict[str, Expect] = {
     "y ~ x + (1|g) + (0 + x|g)": Expect(
         ("x",), (block("g"), block("g", False, ("x",))), ("y", "x", "g")),
     "y ~ x + (1 + x + z|g)": Expect(("x",), (block("g", True, ("x", "z")),), ("y", "x", "z", "g")),
-    # (x||g): one block for the intercept and one per term, all uncorrelated
-    "y ~ x + (x||g)": Expect(
-        ("x",), (block("g", True, (), False), block("g", False, ("x",), False)), ("y", "x", "g")),
-    "y ~ x + (1 + x||g)": Expect(
-        ("x",), (block("g", True, (), False), block("g", False, ("x",), False)), ("y", "x", "g")),
+    # (x||g): one uncorrelated term; the design splits its columns into independent blocks
+    "y ~ x + (x||g)": Expect(("x",), (block("g", True, ("x",), False),), ("y", "x", "g")),
+    "y ~ x + (1 + x||g)": Expect(("x",), (block("g", True, ("x",), False),), ("y", "x", "g")),
     "y ~ x + (0 + x||g)": Expect(("x",), (block("g", False, ("x",), False),), ("y", "x", "g")),
-    "y ~ x + z + (x + z||g)": Expect(
-        ("x", "z"),
-        (block("g", True, (), False), block("g", False, ("x",), False), block("g", False, ("z",), False)),
-        ("y", "x", "z", "g")),
-    # (f||g) with a factor f: same block structure as a numeric slope
-    "y ~ f + (f||g)": Expect(
-        ("f",), (block("g", True, (), False), block("g", False, ("f",), False)), ("y", "f", "g")),
+    "y ~ x + z + (x + z||g)": Expect(("x", "z"), (block("g", True, ("x", "z"), False),), ("y", "x", "z", "g")),
+    # (f||g) with a factor f: one term, so the design codes f with contrasts beside the intercept (as afex's
+    # expand_re and brms do), not one column per level on top of the intercept
+    "y ~ f + (f||g)": Expect(("f",), (block("g", True, ("f",), False),), ("y", "f", "g")),
     # nesting: (1|site/block) == (1|site) + (1|site:block)
     "y ~ (1|site/block)": Expect((), (block("site"), block("site:block")), ("y", "site", "block")),
     "y ~ (1|site) + (1|site:block)": Expect((), (block("site"), block("site:block")), ("y", "site", "block")),
     "y ~ x + (x|site/block)": Expect(
         ("x",), (block("site", True, ("x",)), block("site:block", True, ("x",))), ("y", "x", "site", "block")),
     "y ~ x + (x||site/block)": Expect(
-        ("x",),
-        (block("site", True, (), False), block("site", False, ("x",), False),
-         block("site:block", True, (), False), block("site:block", False, ("x",), False)),
+        ("x",), (block("site", True, ("x",), False), block("site:block", True, ("x",), False)),
         ("y", "x", "site", "block")),
     "y ~ (1|a/b/c)": Expect((), (block("a"), block("a:b"), block("a:b:c")), ("y", "a", "b", "c")),
     # interaction of grouping factors
@@ -128,15 +121,41 @@ FORMULA_TO_EXPECTED: dict[str, Expect] = {
     "y~x*site+(x|site:block)": Expect(
         ("x*site",), (block("site:block", True, ("x",)),), ("y", "x", "site", "block")),
     "y ~ x + ( x || site / block )": Expect(
-        ("x",),
-        (block("site", True, (), False), block("site", False, ("x",), False),
-         block("site:block", True, (), False), block("site:block", False, ("x",), False)),
+        ("x",), (block("site", True, ("x",), False), block("site:block", True, ("x",), False)),
         ("y", "x", "site", "block")),
     "y~x-1+(0+x|g)": Expect(("x",), (block("g", False, ("x",)),), ("y", "x", "g"), intercept=False),
     "y ~ x\n    + (1 + x | g)\n    + (1 | a : b)": Expect(
         ("x",), (block("g", True, ("x",)), block("a:b")), ("y", "x", "g", "a", "b")),
     "cbind(s,f)~x+offset(log(e))+(1|g)": Expect(
         ("x",), (block("g"),), ("s", "f", "x", "e", "g"), offsets=("log(e)",), response=("cbind", ("s", "f"))),
+    # --- column names that are not plain identifiers: kept as written in backticks (formulae's quoting), which
+    # is also how Q("...") (patsy's quoting) and keywords standing as columns are stored ---------------------
+    "yield ~ temp + (1 | batch)": Expect(
+        ("temp",), (block("batch"),), ("yield", "temp", "batch"), response=("expr", ("`yield`",))),
+    "class ~ x + (1 | class)": Expect(
+        ("x",), (block("class"),), ("class", "x"), response=("expr", ("`class`",))),
+    "y ~ lambda + in + `True`:x + (1 | for)": Expect(
+        ("`lambda`", "`in`", "`True`:x"), (block("for"),), ("y", "lambda", "in", "True", "x", "for")),
+    "`my col` ~ `a b` + (1 | `my group`)": Expect(
+        ("`a b`",), (block("my group"),), ("my col", "a b", "my group"), response=("expr", ("`my col`",))),
+    'Q("my col") ~ Q(\'a b\') + (1 | Q("my group"))': Expect(
+        ("`a b`",), (block("my group"),), ("my col", "a b", "my group"), response=("expr", ("`my col`",))),
+    "log(`my col`) ~ log(`a b`) * `2x` + offset(`e e`) + (`a b` || `my group`:g)": Expect(
+        ("log(`a b`) * `2x`",), (block("my group:g", True, ("`a b`",), False),),
+        ("my col", "a b", "2x", "e e", "my group", "g"), offsets=("`e e`",), response=("expr", ("log(`my col`)",))),
+    # a name a formula writes plainly loses its backticks; dots are part of a name, as in R
+    "y ~ `x` + `a.b` + (1 | `g`)": Expect(("x", "a.b"), (block("g"),), ("y", "x", "a.b", "g")),
+    "y ~ a.b + log(c.d) + (1 | e.f)": Expect(("a.b", "log(c.d)"), (block("e.f"),), ("y", "a.b", "c.d", "e.f")),
+    "y ~ `a|b` + (1 | `a/b`/c)": Expect(
+        ("`a|b`",), (block("a/b"), block("a/b:c")), ("y", "a|b", "a/b", "c")),
+    # True/False/None outside a call are columns (never silently an intercept); inside a call, constants
+    "x ~ True + False + None": Expect(("`True`", "`False`", "`None`"), (), ("x", "True", "False", "None"),
+                                      response=("expr", ("x",))),
+    "y ~ I(x == True) + poly(x, 2, raw=True)": Expect(("I(x == True)", "poly(x, 2, raw=True)"), (), ("y", "x")),
+    # pi and numpy's constants are not columns (unless the data has a column 'pi': see test_design)
+    "y ~ sin(2 * pi * t) + np.cos(np.pi * t)": Expect(("sin(2 * pi * t)", "np.cos(np.pi * t)"), (), ("y", "t")),
+    "y ~ I(`pi` * t)": Expect(("I(`pi` * t)",), (), ("y", "pi", "t")),
+    "pi ~ t": Expect(("t",), (), ("pi", "t"), response=("expr", ("`pi`",))),
 }
 
 FORMULAS = list(FORMULA_TO_EXPECTED)
@@ -214,6 +233,11 @@ EQUIVALENT = [
     ("y ~ x + (1 + x|g) + (1|a:b)", "y ~ x\n    + (1 + x | g)\n    + (1 | a : b)"),
     ("cbind(s, f) ~ x + offset(log(e)) + (1|g)", "cbind(s,f)~x+offset(log(e))+(1|g)"),
     ("y ~ x + (1|g)", "\ty ~\tx + (1|g)\n"),
+    # quoting: backticks, Q("..."), or none where the name is plain
+    ("y ~ x + (1|g)", "`y` ~ `x` + (1|`g`)"),
+    ("y ~ x + (1|g)", 'Q("y") ~ Q("x") + (1|Q("g"))'),
+    ("`my col` ~ `a b` + (`a b` | `my group`)", "Q('my col') ~ Q('a b') + (Q('a b') | Q('my group'))"),
+    ("class ~ yield + (1 | for)", "`class` ~ `yield` + (1 | `for`)"),
 ]
 
 
@@ -245,12 +269,12 @@ def test_different_structures_differ(left, right):
 def test_str_and_lhs():
     spec = parse_formula("y ~ x + (x|g) + (0 + z|h) + (x||k)")
     assert spec.fixed == "1 + x"
-    assert [r.lhs for r in spec.random] == ["1 + x", "0 + z", "1", "0 + x"]
-    assert [str(r) for r in spec.random] == ["(1 + x | g)", "(0 + z | h)", "(1 || k)", "(0 + x || k)"]
+    assert [r.lhs for r in spec.random] == ["1 + x", "0 + z", "1 + x"]
+    assert [str(r) for r in spec.random] == ["(1 + x | g)", "(0 + z | h)", "(1 + x || k)"]
     assert parse_formula("y ~ 0 + x").fixed == "0 + x"
     assert str(parse_formula("y ~ x*z - x:z")) == "y ~ x*z - x:z"
     assert str(parse_formula("y~x+(x||site/block)")) == (
-        "y ~ x + (1 || site) + (0 + x || site) + (1 || site:block) + (0 + x || site:block)")
+        "y ~ x + (1 + x || site) + (1 + x || site:block)")
 
 
 # ------------------------------------------------------------------------------------------- bad input
@@ -304,6 +328,13 @@ BAD_FORMULAS: dict[str, tuple[str, int | None, str | None]] = {
     "cbind(a, b, c) ~ x": ("cbind() takes two arguments", 0, "c"),
     "p(s) ~ x": ("p() takes two arguments", 0, "p"),
     "y + ~ x": ("ends with an operator", 2, "+"),
+    # quoted names
+    "y ~ `x + (1|g)": ("Unterminated `quoted name`", 4, "`"),
+    "y ~ `` + x": ("must be closed and not empty", 4, "`"),
+    "y ~ Q(x) + (1|g)": ("Q() takes one quoted column name", 4, "Q"),
+    "y ~ Q('a', 'b')": ("Q() takes one quoted column name", 4, "Q"),
+    "y ~ x`a`": ("Missing operator next to '`a`'", 4, "x"),
+    "y ~ x + (1 | `g` h)": ("is not a grouping variable", 13, "`"),
     # empty
     "": ("The formula is empty", None, None),
     "   ": ("The formula is empty", None, None),
@@ -344,3 +375,31 @@ def test_formula_must_be_a_string(formula):
         parse_formula(formula)
     assert info.value.position is None
     assert type(formula).__name__ in str(info.value)
+
+
+# ---------------------------------------------------------------------------------- names of grouping factors
+@pytest.mark.parametrize("formula, factors", [
+    ("y ~ (1 | `my group`)", [("my group",)]),
+    ("y ~ (1 | Q('my group'):class)", [("my group", "class")]),
+    ("y ~ (1 | site.id/`plot no`)", [("site.id",), ("site.id", "plot no")]),
+    ("y ~ (1 | True)", [("True",)]),
+    ("y ~ (1 | pi)", [("pi",)]),
+])
+def test_group_factors_are_the_columns_own_names(formula, factors):
+    spec = parse_formula(formula)
+    assert [r.group_factors for r in spec.random] == factors
+    assert [r.group for r in spec.random] == [":".join(f) for f in factors]
+    assert spec.variables == ("y", *dict.fromkeys(name for group in factors for name in group))
+
+
+def test_quoted_names_print_back_in_backticks():
+    spec = parse_formula("Q('my col') ~ Q('a b') + class + (Q('a b') || Q('my group'):for)")
+    assert str(spec) == "Q('my col') ~ `a b` + `class` + (1 + `a b` || `my group`:`for`)"
+    assert str(parse_formula(str(spec))) == str(spec)
+
+
+def test_keywords_as_operators_are_not_columns():
+    """Inside I(), Python's keyword operators keep their meaning; only a keyword standing as an operand is a
+    column."""
+    spec = parse_formula("y ~ I(x if z else w) + I(not v) + I(a in b)")
+    assert spec.variables == ("y", "x", "z", "w", "v", "a", "b")
