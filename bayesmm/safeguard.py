@@ -5,8 +5,9 @@ The parameterisation of each sampled block (centred, partly centred or non-centr
 (an SD whose posterior piles up near zero sampled centred: a funnel; a data-rich block sampled non-centred:
 a ridge between its SD and its levels), the chains mix slowly, often without a single divergence. After
 the fit, a block whose SDs, correlations or level effects fail the usual checks (Rhat < 1.01, bulk and
-tail ESS >= 400; Vehtari et al. 2021) is refitted once in the other parameterisation, and the better of
-the two fits is kept. Numpy and pandas only: the refit itself is the model's.
+tail ESS >= 400; Vehtari et al. 2021; a tenth of the draws for runs shorter than 4 x 1000) is refitted once
+in the other parameterisation, and the better of the two fits is kept. Numpy and pandas only: the refit
+itself is the model's.
 """
 from __future__ import annotations
 
@@ -14,16 +15,27 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["RHAT_LIMIT", "ESS_LIMIT", "BlockMixing", "block_mixing", "flip", "fit_quality", "describe"]
+__all__ = ["RHAT_LIMIT", "ESS_LIMIT", "ess_limit", "BlockMixing", "block_mixing", "flip", "fit_quality", "describe"]
 
 RHAT_LIMIT = 1.01
 ESS_LIMIT = 400
+#: with fewer draws than the default 4 x 1000, the ESS asked of a parameter is this share of the draws
+ESS_SHARE = 0.1
+#: a block's levels count as poorly mixed when this quantile of their Rhats reaches the limit: a drag on
+#: most levels (a slowly mixing SD), not the noise of the largest of thousands of Rhats
+LEVEL_QUANTILE = 0.9
+
+
+def ess_limit(fit) -> float:
+    """The ESS a parameter needs: 400, or a tenth of the draws when there are fewer than 4,000."""
+    return min(ESS_LIMIT, ESS_SHARE * fit.idata.posterior.sizes["chain"] * fit.idata.posterior.sizes["draw"])
 
 
 @dataclass(frozen=True)
 class BlockMixing:
     """How one sampled block mixed: the worst Rhat and the smallest bulk or tail ESS over its SDs and
-    correlations, the worst Rhat over its levels' effects, and the mean centring weight it was sampled with."""
+    correlations, the ``LEVEL_QUANTILE`` quantile of its levels' Rhats, the ESS it needed, and the mean
+    centring weight it was sampled with."""
 
     block: int
     label: str  # e.g. "sd(Intercept) of site"
@@ -31,10 +43,11 @@ class BlockMixing:
     ess: float
     level_rhat: float
     weight: float
+    needed_ess: float = ESS_LIMIT
 
     @property
     def poor(self) -> bool:
-        return bool(self.rhat >= RHAT_LIMIT or self.ess < ESS_LIMIT or self.level_rhat >= RHAT_LIMIT)
+        return bool(self.rhat >= RHAT_LIMIT or self.ess < self.needed_ess or self.level_rhat >= RHAT_LIMIT)
 
 
 def _finite_max(values) -> float:
@@ -49,18 +62,25 @@ def _finite_min(values) -> float:
     return float(values.min()) if values.size else np.inf
 
 
-def _level_rhat(fit, group: str, columns) -> float:
-    import arviz as az
+def _level_rhats(fit, group: str, columns) -> np.ndarray:
     import warnings
+
+    import arviz as az
 
     from .posterior import _plain_numpy
 
     draws = fit.idata.posterior[f"r_{group}"].sel({f"{group}__term": list(columns)})
     if draws.sizes["chain"] < 2:
-        return 1.0
+        return np.ones(1)
     with warnings.catch_warnings(), np.errstate(all="ignore"), _plain_numpy():
         warnings.simplefilter("ignore")
-        return _finite_max(az.rhat(draws.to_dataset(name="r"))["r"].values)
+        values = np.asarray(az.rhat(draws.to_dataset(name="r"))["r"].values, dtype=float).ravel()
+    values = values[np.isfinite(values)]
+    return values if values.size else np.ones(1)
+
+
+def _level_rhat(fit, group: str, columns) -> float:
+    return float(np.quantile(_level_rhats(fit, group, columns), LEVEL_QUANTILE))
 
 
 def block_mixing(fit, sampled: list[int], weights: list[float]) -> list[BlockMixing]:
@@ -79,7 +99,8 @@ def block_mixing(fit, sampled: list[int], weights: list[float]) -> list[BlockMix
         out.append(BlockMixing(
             block=k, label=f"{worst['term'].replace('__', '(', 1)}) of {block.group}",
             rhat=_finite_max(rows["rhat"]), ess=_finite_min(np.minimum(rows["ess_bulk"], rows["ess_tail"])),
-            level_rhat=_level_rhat(fit, block.group, block.columns), weight=float(weight)))
+            level_rhat=_level_rhat(fit, block.group, block.columns), weight=float(weight),
+            needed_ess=ess_limit(fit)))
     return out
 
 
@@ -89,17 +110,20 @@ def flip(mixing: BlockMixing) -> bool:
 
 
 def fit_quality(fit) -> tuple:
-    """A key to compare two fits of the same model (larger is better): clean first (no divergence, Rhat
-    below the limit, ESS above it, over fixed effects, SDs, correlations, family parameters and every level's
-    effect), then fewer divergences, then the worst Rhat, then the smallest ESS."""
+    """A key to compare two fits of the same model (larger is better): clean first (no divergence; Rhat
+    below the limit and ESS above it over fixed effects, SDs, correlations and family parameters, and for
+    the ``LEVEL_QUANTILE`` quantile of each block's levels), then how far the worst of those is past its
+    limit (Rhat excess over 0.01, or the ESS needed over the ESS reached), divergences counting as failures."""
     table = fit.tidy()
     rhat = _finite_max(table["rhat"])
     ess = _finite_min(np.minimum(table["ess_bulk"], table["ess_tail"]))
     for group in {block.group for block in fit.design.blocks}:
         rhat = max(rhat, _level_rhat(fit, group, fit.idata.posterior[f"r_{group}"][f"{group}__term"].values))
     divergent = int(fit.idata.sample_stats["diverging"].values.sum())
-    clean = divergent == 0 and rhat < RHAT_LIMIT and ess >= ESS_LIMIT
-    return clean, -divergent, -round(rhat, 3), ess
+    needed = ess_limit(fit)
+    clean = divergent == 0 and rhat < RHAT_LIMIT and ess >= needed
+    excess = max((rhat - 1.0) / (RHAT_LIMIT - 1.0), needed / max(ess, 1e-9), 1.0 + divergent if divergent else 0.0)
+    return clean, -excess
 
 
 def describe(poor: list[BlockMixing], after: list[BlockMixing], kept_refit: bool) -> str:
