@@ -33,6 +33,7 @@ Overrides, per class, term and group (as a dict; the same layout in a TOML file)
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,6 +68,19 @@ DISTRIBUTIONS = {
     "lkj": (("eta",), (0,), "correlation"),
 }
 _HALF = {"normal": "half_normal", "student_t": "half_student_t", "cauchy": "half_cauchy"}
+#: priors that can be put in units of sigma: the argument that scales the variable, and its power
+_SCALE_ARGUMENT = {"exponential": (0, -1), "gamma": (1, -1), "inverse_gamma": (1, 1), "half_normal": (0, 1),
+                   "half_student_t": (1, 1), "half_cauchy": (0, 1)}
+SIGMA_SCALABLE = tuple(_SCALE_ARGUMENT) + tuple(_HALF)
+
+
+def in_units_of(spec: PriorSpec, scale) -> PriorSpec:
+    """The prior of ``scale * X`` for ``X`` with prior ``spec``: the scale argument multiplied (or the rate
+    divided) by ``scale``, which may be a jax value (a draw of sigma)."""
+    index, power = _SCALE_ARGUMENT[spec.dist]
+    args = list(spec.args)
+    args[index] = args[index] * scale if power > 0 else args[index] / scale
+    return PriorSpec(spec.dist, tuple(args))
 
 
 @dataclass(frozen=True)
@@ -75,9 +89,12 @@ class PriorSpec:
 
     dist: str
     args: tuple[float, ...]
+    #: ``"sigma"``: the prior is on the SD in units of the residual SD (``"exponential(1) * sigma"``,
+    #: rstanarm's ``decov`` in gaussian models); ``""``: on the SD itself
+    per: str = ""
 
     def __str__(self) -> str:
-        return f"{self.dist}({', '.join(f'{a:.4g}' for a in self.args)})"
+        return f"{self.dist}({', '.join(f'{a:.4g}' for a in self.args)})" + (f" * {self.per}" if self.per else "")
 
     @property
     def support(self) -> str:
@@ -106,6 +123,12 @@ def parse_prior(text, variables: dict | None = None) -> PriorSpec:
         text = text.text
     if not isinstance(text, str):
         raise PriorError(f"A prior must be a string such as 'normal(0, 2.5)', not {text!r}.")
+    scaled = re.fullmatch(r"(.*\))\s*\*\s*sigma\s*", text, flags=re.S)
+    if scaled:
+        spec = parse_prior(scaled.group(1), variables)
+        if spec.dist not in SIGMA_SCALABLE:
+            raise PriorError(f"'{text}': only {', '.join(SIGMA_SCALABLE)} priors can be put in units of sigma.")
+        return PriorSpec(spec.dist, spec.args, "sigma")
     parts = split_prior(text)
     if parts is None:
         raise PriorError(f"Cannot read the prior '{text}': write it as name(arguments), e.g. 'normal(0, 2.5)'.")
@@ -130,6 +153,11 @@ def parse_prior(text, variables: dict | None = None) -> PriorSpec:
 
 def _for_class(spec: PriorSpec, cls: str, support: str, where: str) -> PriorSpec:
     """Check the prior's support fits the parameter; a location-0 real prior on an SD becomes its half form."""
+    if spec.per:
+        if cls != "sd":
+            raise PriorError(f"{where}: '{spec}': only random-effect SDs (class sd) can be set in units of sigma.")
+        checked = _for_class(PriorSpec(spec.dist, spec.args), cls, support, where)
+        return PriorSpec(checked.dist, checked.args, spec.per)
     if spec.dist == "flat" and cls not in ("b", "Intercept"):
         raise PriorError(f"{where}: a flat prior on {cls} can leave the posterior improper; use a proper prior "
                          "such as half_student_t(3, 1) (or lkj(1) for correlations).")
@@ -257,8 +285,8 @@ def _lookup(rules: dict, cls: str, group: str, coef: str):
 class _Resolver:
     """Looks each parameter's rule up in the layers and turns it into numbers with the data's scales."""
 
-    def __init__(self, layers: list[_Layer], scales: DataScales):
-        self.layers, self.scales = layers, scales
+    def __init__(self, layers: list[_Layer], scales: DataScales, sigma: bool):
+        self.layers, self.scales, self.sigma = layers, scales, sigma
 
     def entry(self, cls, group, coef, fallback: str, support: str, **variables) -> PriorEntry:
         found = []
@@ -267,13 +295,19 @@ class _Resolver:
             if hit is not None:
                 found.append(((layer.user, hit[1], index), hit[0], layer))
         where = f"prior on {cls}" + (f" {group}" if group else "") + (f" {coef}" if coef else "")
+        user = False
         if not found:
             rule, label = fallback, "default"
         else:
             _, rule, layer = max(found, key=lambda f: f[0])
-            label = layer.label
+            label, user = layer.label, layer.user
         values = self.scales.variables(**variables)
         spec = _for_class(parse_prior(rule, values), cls, support, where)
+        if spec.per and not self.sigma:  # a preset's rule on a family without sigma: in units of s_y instead
+            if user:
+                raise PriorError(f"{where}: '{rule}' sets the SD in units of sigma, but this model has no residual "
+                                 "SD (sigma); drop '* sigma'.")
+            spec = in_units_of(PriorSpec(spec.dist, spec.args), values["s_y"])
         return PriorEntry(cls, group, coef, spec, _source(rule, label, cls, coef))
 
 
@@ -318,7 +352,7 @@ def resolve_priors(design: Design, family: Family, priors=None) -> list[PriorEnt
     user's priors; rules are turned into numbers with the data's scales (:mod:`bayesmm.prior_rules`)."""
     scales = data_scales(design, family)
     layers = _layers(priors, scales.link_scale)
-    resolve = _Resolver(layers, scales)
+    resolve = _Resolver(layers, scales, any(a.name == "sigma" for a in family.aux) and "sigma" not in design.parts)
     entries = []
     names = list(design.fixed_names)
     if "Intercept" in names:

@@ -117,6 +117,12 @@ def prior_median(spec: PriorSpec) -> float:
     return float(_MEDIANS[spec.dist]([float(x) for x in spec.args]))
 
 
+def _start(spec: PriorSpec, structure: ModelStructure) -> float:
+    """Where a site starts: its prior median (for an SD in units of sigma, times sigma's prior median)."""
+    median = prior_median(spec)
+    return median * prior_median(dict(structure.aux_priors)["sigma"]) if spec.per else median
+
+
 def _unconstrained(spec: PriorSpec, value: float) -> float:
     """``value`` on the real line, as numpyro's ``biject_to`` of the prior's support maps it."""
     support = spec.support
@@ -155,7 +161,7 @@ def initial_values(structure: ModelStructure, data: ModelData, sites: dict, rng:
     centre = {}
     for name, (_, shape) in sites.items():
         if name in priors and not _starts_at_zero(name):
-            centre[name] = np.reshape([_unconstrained(spec, prior_median(spec)) for spec in priors[name]], shape)
+            centre[name] = np.reshape([_unconstrained(spec, _start(spec, structure)) for spec in priors[name]], shape)
         else:
             centre[name] = np.zeros(shape)
     for k, block in enumerate(structure.blocks):  # levels centred on the intercept start at the intercept

@@ -38,7 +38,7 @@ import numpyro.distributions as dist
 from numpyro.distributions import constraints
 from numpyro.handlers import substitute, trace
 
-from ..priors import PriorSpec
+from ..priors import PriorSpec, in_units_of
 from .effects import (BlockEffects, _beta, block_effects, block_order, centring_loc, dynamic_weights,
                       level_weights_at, split_aliased)
 from .likelihoods import INVERSE_LINKS, likelihood
@@ -179,39 +179,52 @@ def _grouped(specs: tuple[PriorSpec, ...]):
     """Indices of specs by distribution name, with the stacked arguments of each group."""
     groups = {}
     for i, spec in enumerate(specs):
-        groups.setdefault(spec.dist, []).append(i)
-    return [(name, idx, PriorSpec(name, tuple(np.array([specs[i].args[k] for i in idx])
-                                              for k in range(len(specs[idx[0]].args)))))
+        groups.setdefault(spec.dist + (f"_per_{spec.per}" if spec.per else ""), []).append(i)
+    return [(name, idx, PriorSpec(specs[idx[0]].dist, tuple(np.array([specs[i].args[k] for i in idx])
+                                                            for k in range(len(specs[idx[0]].args))), specs[idx[0]].per))
             for name, idx in groups.items()]
 
 
-def _sample_vector(name: str, specs: tuple[PriorSpec, ...]):
+def _vector_distribution(spec: PriorSpec, size: int, sigma=None):
+    """The prior of ``size`` elements sharing a distribution; a prior in units of sigma is rescaled by the
+    draw of sigma (so prior draws, starting points and the density all see the same prior)."""
+    if spec.per:
+        spec = in_units_of(spec, sigma)
+    d = prior_distribution(spec, size=size)
+    return d.expand([size]) if spec.dist != "flat" else d
+
+
+def _sample_vector(name: str, specs: tuple[PriorSpec, ...], sigma=None):
     """Sample a vector whose elements may have different priors, one sample site per distribution."""
     groups = _grouped(specs)
     if len(groups) == 1:
         _, idx, spec = groups[0]
-        return numpyro.sample(name, prior_distribution(spec, size=len(idx)).expand([len(idx)])
-                              if spec.dist != "flat" else prior_distribution(spec, size=len(idx)))
+        return numpyro.sample(name, _vector_distribution(spec, len(idx), sigma))
     out = jnp.zeros(len(specs))
     for dist_name, idx, spec in groups:
-        d = prior_distribution(spec, size=len(idx))
-        value = numpyro.sample(f"{name}_{dist_name}", d.expand([len(idx)]) if dist_name != "flat" else d)
+        value = numpyro.sample(f"{name}_{dist_name}", _vector_distribution(spec, len(idx), sigma))
         out = out.at[jnp.asarray(idx)].set(value)
     return numpyro.deterministic(name, out)
 
 
-def _block_factor(k: int, block: BlockStructure):
+def per_sigma(structure: ModelStructure) -> bool:
+    """Whether some SD's prior is in units of sigma (then sigma is drawn before the random effects)."""
+    return any(spec.per for block in structure.blocks for spec in block.sd_priors)
+
+
+def _block_factor(k: int, block: BlockStructure, sigma=None):
     """diag(sd_k) L_k: the per-level factor of block k's covariance (L_k = I for independent columns)."""
-    sd = _sample_vector(f"sd_{k}", block.sd_priors)
+    sd = _sample_vector(f"sd_{k}", block.sd_priors, sigma)
     if block.correlated and block.n_columns > 1:
         chol = numpyro.sample(f"L_{k}", dist.LKJCholesky(block.n_columns, block.cor_prior.args[0]))
         return sd[:, None] * chol
     return jnp.diag(sd)
 
 
-def _block_effects(structure: ModelStructure, k: int, block: BlockStructure, data: ModelData, params: dict):
+def _block_effects(structure: ModelStructure, k: int, block: BlockStructure, data: ModelData, params: dict,
+                   sigma=None):
     """(effects, raw draws ``z``, factor) of block ``k``."""
-    factor = _block_factor(k, block)
+    factor = _block_factor(k, block, sigma)
     if not block.any_centred:
         z = numpyro.sample(f"z_{k}", dist.Normal(0.0, 1.0).expand([block.n_levels, block.n_columns]).to_event(2))
         if not block.correlated or block.n_columns == 1:
@@ -261,20 +274,25 @@ def make_model(structure: ModelStructure):
                 numpyro.deterministic("Intercept", params["Intercept_c"] - data.x_means @ params["b"])
         elif structure.intercept_prior is not None:
             numpyro.deterministic("Intercept", params["Intercept_c"])
+        # SDs in units of sigma need its draw first; otherwise the family's parameters come after the effects
+        first = {"sigma": numpyro.sample("sigma", prior_distribution(dict(structure.aux_priors)["sigma"]))
+                 } if per_sigma(structure) else {}
+        sigma = first.get("sigma")
         if structure.marginal:
-            factors = [_block_factor(k, block) for k, block in enumerate(structure.blocks)]
-            sigma = numpyro.sample("sigma", prior_distribution(dict(structure.aux_priors)["sigma"]))
+            factors = [_block_factor(k, block, sigma) for k, block in enumerate(structure.blocks)]
+            if sigma is None:
+                sigma = numpyro.sample("sigma", prior_distribution(dict(structure.aux_priors)["sigma"]))
             numpyro.factor("y_marginal", marginal_log_likelihood(structure.blocks, factors, _beta(structure, params),
                                                                  sigma, data.marginal))
             return
         raw = {}
         for k in block_order(structure):
             if k == structure.marginal_block:
-                factor = _block_factor(k, structure.blocks[k])
+                factor = _block_factor(k, structure.blocks[k], sigma)
             elif k == structure.row_block:
                 row_sd = _sample_vector(f"sd_{k}", structure.blocks[k].sd_priors)[0]
             else:
-                effects, z, factor_k = _block_effects(structure, k, structure.blocks[k], data, params)
+                effects, z, factor_k = _block_effects(structure, k, structure.blocks[k], data, params, sigma)
                 params[f"r_{k}"], raw[k] = effects, (z, factor_k)
         for (a, b), (levels_a, levels_b, x_guess, guess) in zip(structure.aliases, data.aliases):
             (z_a, f_a), (z_b, f_b) = raw[a], raw[b]
@@ -284,7 +302,8 @@ def make_model(structure: ModelStructure):
             numpyro.factor(f"sum_{a}_{b}", correction)
         for k in raw:
             numpyro.deterministic(f"r_{k}", params[f"r_{k}"])
-        aux = {name: numpyro.sample(name, prior_distribution(spec)) for name, spec in structure.aux_priors}
+        aux = {name: first[name] if name in first else numpyro.sample(name, prior_distribution(spec))
+               for name, spec in structure.aux_priors}
         if structure.marginal_block >= 0:
             numpyro.factor("y_marginal", one_block_log_likelihood(factor, aux["sigma"], data.one_block.ZtZ,
                                                                   *_one_block_statistics(structure, data, params),
