@@ -6,8 +6,9 @@ The parameterisation of each sampled block (centred, partly centred or non-centr
 a ridge between its SD and its levels), the chains mix slowly, often without a single divergence. After
 the fit, a block whose SDs, correlations or level effects fail the usual checks (Rhat < 1.01, bulk and
 tail ESS >= 400; Vehtari et al. 2021; a tenth of the draws for runs shorter than 4 x 1000) is refitted once
-in the other parameterisation, and the better of the two fits is kept. Numpy and pandas only: the refit
-itself is the model's.
+in the other parameterisation, and the better of the two fits is kept. A fit with divergent transitions is
+refitted (in the same run) with a higher target acceptance rate, the usual remedy (smaller steps), and
+the same rule keeps the better fit. Numpy and pandas only: the refit itself is the model's.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["RHAT_LIMIT", "ESS_LIMIT", "ess_limit", "BlockMixing", "block_mixing", "flip", "fit_quality", "describe"]
+__all__ = ["RHAT_LIMIT", "ESS_LIMIT", "ess_limit", "BlockMixing", "block_mixing", "flip", "fit_quality", "raised_target", "describe"]
 
 RHAT_LIMIT = 1.01
 ESS_LIMIT = 400
@@ -126,8 +127,19 @@ def fit_quality(fit) -> tuple:
     return clean, -excess
 
 
-def describe(poor: list[BlockMixing], after: list[BlockMixing], kept_refit: bool) -> str:
-    """One sentence for the summary: which blocks were refitted, how, and what changed."""
+def raised_target(target_accept: float) -> float | None:
+    """The target acceptance rate for a refit after divergent transitions (smaller steps: 0.95, then 0.99),
+    or None when it is already at 0.99 or above."""
+    for step in (0.95, 0.99):
+        if target_accept < step:
+            return step
+    return None
+
+
+def describe(poor: list[BlockMixing], after: list[BlockMixing], kept_refit: bool,
+             divergences: tuple[int, int] | None = None, targets: tuple[float, float] | None = None) -> str:
+    """One sentence for the summary: which blocks were refitted and how, the step size's target when
+    divergences called for smaller steps, what changed, and which fit was kept."""
     by_block = {m.block: m for m in after}
     parts = []
     for m in poor:
@@ -136,5 +148,8 @@ def describe(poor: list[BlockMixing], after: list[BlockMixing], kept_refit: bool
         change = (f"Rhat {m.rhat:.3f} -> {new.rhat:.3f}, min ESS {m.ess:.0f} -> {new.ess:.0f}" if new is not None
                   else f"Rhat {m.rhat:.3f}, min ESS {m.ess:.0f}")
         parts.append(f"{m.label} refitted {how} ({change})")
+    if targets is not None:
+        parts.append(f"refitted with target_accept {targets[0]:g} -> {targets[1]:g} "
+                     f"({divergences[0]} -> {divergences[1]} divergent transitions)")
     kept = "the refit kept" if kept_refit else "the first fit kept (the refit was no better)"
     return "; ".join(parts) + f"; {kept}."

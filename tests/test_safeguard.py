@@ -95,3 +95,25 @@ def test_explicit_centring_and_bad_switch():
     sleep = bmm.datasets.load("sleepstudy")
     with pytest.raises(bmm.SamplerError, match="refit must be True, False or None"):
         bmm.fit("Reaction ~ Days + (1 | Subject)", sleep, refit="yes")
+
+
+def test_raised_target():
+    from bayesmm.safeguard import raised_target
+
+    assert raised_target(0.8) == 0.95 and raised_target(0.95) == 0.99 and raised_target(0.99) is None
+
+
+@pytest.mark.slow
+def test_divergences_are_refitted_with_smaller_steps():
+    """nlme's Assay (gaussian, 2 blocks, three SDs near zero) at seed 1: 31 divergent transitions at the
+    default target_accept 0.8 (all random effects integrated out: no block to flip), none at 0.95; the refit
+    with smaller steps is kept and says so."""
+    import pathlib
+
+    assay = pd.read_csv(pathlib.Path(__file__).resolve().parents[1] / "validation/corpus/data/assay.csv")
+    formula = "logDens ~ sample * dilut + (1 | Block) + (1 | Block:sample) + (1 | Block:dilut)"
+    fit = bmm.fit(formula, assay, seed=1)
+    message = fit.idata.posterior.attrs["refit"]
+    assert message.startswith("refitted with target_accept 0.8 -> 0.95 ("), message
+    assert message.endswith("the refit kept.") and fit.n_divergent == 0
+    assert fit.settings.target_accept == 0.95
