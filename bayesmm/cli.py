@@ -8,7 +8,8 @@
     bayesmm priors list | bayesmm priors show NAME
 
 Data files are CSV or Parquet (Parquet needs pyarrow). Errors print one line and exit with status 2
-(``--debug`` shows the traceback).
+(``--debug`` shows the traceback). A fit that failed a convergence check prints its status line first
+(``WARNING: not converged: ...``), on standard output, before the summary.
 """
 from __future__ import annotations
 
@@ -145,6 +146,7 @@ def _write_outputs(fit, args) -> None:
 def _fit(args) -> int:
     from . import datasets
     from .api import fit
+    from .errors import BayesMMWarning
 
     sampler = dict(chains=args.chains, draws=args.draws, warmup=args.warmup, seed=args.seed,
                    target_accept=args.target_accept, max_tree_depth=args.max_tree_depth,
@@ -155,7 +157,9 @@ def _fit(args) -> int:
     else:
         data = _read(args.data, [c.strip() for c in args.factors.split(",") if c.strip()])
         formula, family, link, priors = args.formula, args.family, args.link, args.priors
-    result = fit(formula, data, family=family, link=link, priors=priors, **sampler)
+    with warnings.catch_warnings():  # the status line opens the printed summary: not twice
+        warnings.filterwarnings("ignore", message=r"(WARNING|NOTE): ", category=BayesMMWarning)
+        result = fit(formula, data, family=family, link=link, priors=priors, **sampler)
     print(result)
     _write_outputs(result, args)
     return 0

@@ -1,8 +1,11 @@
-"""``fit.diagnose()``: what can be wrong with a fit, each finding with a message and advice.
+"""``fit.diagnose()``: what can be wrong with a fit, each finding with a message and advice: code to paste.
 
-Convergence (Vehtari et al. 2021, Stan's and brms's thresholds): ``rhat`` > 1.01, ``ess_bulk`` or
-``ess_tail`` < 400, ``divergences`` after warmup, ``treedepth`` (transitions that hit the maximum tree
-depth), ``ebfmi`` < 0.3 in a chain (Betancourt 2016).
+Convergence (Vehtari et al. 2021, Stan's and brms's thresholds; :mod:`bayesmm.convergence`): one finding per
+parameter with Rhat >= 1.01 or bulk/tail ESS < 400 (kind ``rhat``, ``ess_bulk`` or ``ess_tail``: its worst
+failure), one per group whose level effects have Rhat >= 1.01, each naming its likely causes
+(:func:`bayesmm.remedies.causes_of`: too few levels of its group, an SD piled at zero, a ridge with another
+parameter, a run too short to adapt) and the code for each; ``divergences`` after warmup; ``treedepth``
+(transitions that hit the maximum tree depth); ``ebfmi`` < 0.3 in a chain (Betancourt 2016).
 
 Where maximum likelihood breaks down (GLMM FAQ, "Singular models" and "Penalization/handling complete
 separation"):
@@ -18,6 +21,10 @@ separation"):
 * ``separation``: a coefficient whose maximum-likelihood estimate is infinite (:mod:`bayesmm.separation`).
 * ``few_levels``: a grouping factor with fewer than 5 levels carrying a variance.
 
+Priors: ``prior_conflict``: a family parameter or SD whose posterior median lies in its prior's tail
+(:func:`bayesmm.checks.check_prior_conflict`); the advice is the same call with the prior widened (or moved
+towards zero) by a round factor, far enough that the posterior's 97.5% quantile lies well inside it.
+
 Model checking: ``pareto_k``: observations whose PSIS-LOO Pareto k exceeds 0.7 (Vehtari et al. 2017, 2024):
 their leave-one-out estimates, and so ``fit.loo()`` and ``bmm.compare``, are unreliable. Computed when the
 pointwise log-likelihood has at most ``LOO_MAX_VALUES`` values (draws x rows); above that, ``fit.loo()``
@@ -31,24 +38,37 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .convergence import mixing_table, tree_depth_hits
 from .posterior import group_terms
-from .priors import parse_prior
+from .safeguard import ESS_LIMIT as ESS_MIN
+from .safeguard import RHAT_LIMIT as RHAT_MAX
 
 __all__ = ["diagnose", "Diagnosis", "FINDING_COLUMNS", "density_at_zero_and_mode"]
 
 FINDING_COLUMNS = ["kind", "parameter", "message", "advice"]
-RHAT_MAX, ESS_MIN, EBFMI_MIN, MIN_LEVELS = 1.01, 400, 0.3, 5
+EBFMI_MIN, MIN_LEVELS = 0.3, 5
 LOO_MAX_VALUES = 20_000_000
 
 
 def _simplify(fit, group: str) -> str:
-    """The GLMM FAQ's advice for a singular fit, written for ``group``'s terms."""
+    """The GLMM FAQ's advice for a singular fit, written for ``group``'s terms: the code for a model without
+    the correlations and for the boundary-avoiding prior, then the advice in words."""
+    import dataclasses
+
+    from .remedies import formula_code
+
+    spec = fit.design.spec
     terms = [t for b in fit.design.blocks if b.group == group for t in b.columns if t != "Intercept"]
     independent = f"({' + '.join(terms)} || {group})" if terms else None
-    return ("Simplify the random effects of '" + group + "' (drop a term that carries no variance"
-            + (f", or write {independent} to drop the correlations" if independent else "")
-            + "), use priors='boundary' to keep the posterior mode off the boundary, or collect more levels of '"
-            + group + "'.")
+    lines = []
+    if any(r.group == group and r.correlated and r.terms for r in spec.random):
+        random = tuple(dataclasses.replace(r, correlated=False) if r.group == group else r for r in spec.random)
+        lines.append(f"{formula_code(fit, formula=str(dataclasses.replace(spec, random=random)))}  # no correlations")
+    lines.append(f"{formula_code(fit, priors='boundary')}  # keeps the posterior mode off the boundary")
+    return "\n".join(lines) + ("\n# Simplify the random effects of '" + group + "' (drop a term that carries no variance"
+                               + (f", or write {independent} to drop the correlations" if independent else "")
+                               + "), use priors='boundary' to keep the posterior mode off the boundary, or collect "
+                               "more levels of '" + group + "'.")
 
 
 class Diagnosis(pd.DataFrame):
@@ -68,7 +88,8 @@ class Diagnosis(pd.DataFrame):
         out = []
         for row in self.itertuples():
             out.append(f"[{row.kind}] " + (f"{row.parameter}: " if row.parameter else "") + row.message)
-            out.append(f"    advice: {row.advice}")
+            first, *rest = str(row.advice).split("\n")
+            out += [f"    advice: {first}"] + [f"            {line}" for line in rest]
         return "\n".join(out)
 
     def __str__(self) -> str:
@@ -79,48 +100,56 @@ def _finding(kind: str, parameter: str, message: str, advice: str) -> dict:
     return {"kind": kind, "parameter": parameter, "message": message, "advice": advice}
 
 
-def _parameter_name(row) -> str:
-    """brms's variable names: b_Days, b_zi_Intercept, sd_Subject__Days, cor_Subject__Intercept__Days, sigma."""
-    if row["effect"] == "fixed":
-        return f"b_{row['term']}" if row["component"] == "cond" else f"b_{row['component']}_{row['term']}"
-    if row["group"] == "Residual":
-        return "sigma"
-    if row["effect"] == "ran_pars":
-        kind, _, names = row["term"].partition("__")
-        return f"{kind}_{row['group']}__{names.replace('.', '__')}"
-    return str(row["term"])
-
-
 def _convergence(fit) -> list[dict]:
-    table = fit.tidy()
+    """One finding per parameter that fails a check (its worst failure as ``kind``), one per group whose
+    level effects have Rhat >= 1.01, each with its likely causes and their code; then divergences, tree depth
+    and E-BFMI."""
+    from .remedies import causes_of
+
     found = []
-    for _, row in table.iterrows():
-        name = _parameter_name(row)
-        if row["rhat"] > RHAT_MAX:
-            found.append(_finding("rhat", name, f"Rhat = {row['rhat']:.3f} > {RHAT_MAX}: the chains disagree.",
-                                  "Run longer chains (more warmup and draws); if it stays, reparameterise or "
-                                  "simplify the model."))
-        for column, label in (("ess_bulk", "bulk"), ("ess_tail", "tail")):
-            if row[column] < ESS_MIN:
-                found.append(_finding(column, name, f"{label} ESS = {row[column]:.0f} < {ESS_MIN}: the "
-                                      f"{'mean' if label == 'bulk' else 'interval'} is estimated imprecisely.",
-                                      "Run more draws (or more chains)."))
+    for row in mixing_table(fit).itertuples():
+        if not row.n_poor:
+            continue
+        if row.effect == "ranef":
+            message = (f"{row.n_poor} of {row.n_levels} level effects have Rhat >= {RHAT_MAX} (worst "
+                       f"{row.label}: {row.rhat:.3f}): the chains disagree on them")
+            kind = "rhat"
+        else:
+            kind = ("rhat" if row.rhat >= RHAT_MAX else "ess_bulk" if row.ess_bulk < ESS_MIN else "ess_tail")
+            message = (f"Rhat {row.rhat:.3f}, bulk ESS {row.ess_bulk:.0f}, tail ESS {row.ess_tail:.0f} (wanted: "
+                       f"Rhat < {RHAT_MAX}, ESS >= {ESS_MIN}): "
+                       + ("the chains disagree" if kind == "rhat" else "the estimates are imprecise"))
+        causes = causes_of(fit, row)
+        found.append(_finding(kind, row.parameter, message + ". Likely cause: "
+                              + "; or ".join(c.text for c in causes) + ".", "\n".join(c.code for c in causes)))
+    found += _sampler_findings(fit)
+    return found
+
+
+def _sampler_findings(fit) -> list[dict]:
+    """Divergences, tree depth hits and E-BFMI, with the settings that address them."""
+    from .remedies import centred_levels, refit_code
+
+    found = []
     stats_ = fit.idata.sample_stats
     n_div = int(stats_["diverging"].values.sum())
     total = stats_["diverging"].size
     if n_div:
         current = float(getattr(fit.settings, "target_accept", 0.8))
+        target = 0.95 if current < 0.95 else 0.99
         found.append(_finding("divergences", "", f"{n_div} of {total} transitions after warmup diverged: the "
                               "posterior may be biased where the sampler could not go.",
-                              f"Increase target_accept (now {current:g}; e.g. {0.95 if current < 0.95 else 0.99}); "
-                              "if they remain, simplify the random effects "
-                              "or use more informative priors (e.g. priors='boundary' for SDs near zero)."))
-    depth = int(getattr(fit.settings, "max_tree_depth", 10))
-    hits = int((stats_["tree_depth"].values >= depth).sum())
+                              f"{refit_code(fit, target_accept=target)}  # smaller steps (target_accept was "
+                              f"{current:g})\n"
+                              + (f"{refit_code(fit, centered=False)}  # levels non-centred: no funnel\n"
+                                 if centred_levels(fit) else "")
+                              + f"{formula_code_boundary(fit)}  # if they remain: keep SDs off zero"))
+    hits, depth = tree_depth_hits(fit)
     if hits:
         found.append(_finding("treedepth", "", f"{hits} of {total} transitions hit the maximum tree depth "
                               f"({depth}): sampling was cut short, which is inefficient (not biased).",
-                              "Increase max_tree_depth, or rescale/reparameterise the model."))
+                              f"{refit_code(fit, max_tree_depth=depth + 2)}  # or rescale the covariates "
+                              "(scale(x) in the formula)"))
     if stats_["energy"].sizes["draw"] > 1:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
@@ -131,8 +160,22 @@ def _convergence(fit) -> list[dict]:
             if value < EBFMI_MIN:
                 found.append(_finding("ebfmi", f"chain {chain}", f"E-BFMI = {value:.2f} < {EBFMI_MIN}: the "
                                       "sampler explores the energy levels poorly (heavy tails, funnels).",
-                                      "Reparameterise or use more informative priors on the SDs."))
+                                      f"{formula_code_boundary(fit)}  # more informative priors on the SDs"))
     return found
+
+
+def formula_code_boundary(fit) -> str:
+    from .remedies import formula_code
+
+    return formula_code(fit, priors="boundary")
+
+
+def few_levels_code(fit, group: str) -> str:
+    """A stronger prior on each SD of ``group``, or ``group`` as a fixed effect."""
+    from .remedies import few_levels_causes
+
+    causes = few_levels_causes(fit, group)
+    return causes[0].code if causes else f"# Treat '{group}' as a fixed effect."
 
 
 def _prior_density_at_zero(spec) -> float:
@@ -174,13 +217,9 @@ def density_at_zero_and_mode(draws: np.ndarray) -> tuple[float, float]:
 
 
 def _prior_spec(fit, group: str, term: str):
-    entries = getattr(fit.model, "prior_entries", None) if fit.model is not None else None
-    if entries is not None:
-        for e in entries:
-            if e.cls == "sd" and e.group == group and e.coef == term:
-                return e.prior
-    rows = fit.priors[(fit.priors["class"] == "sd") & (fit.priors["group"] == group) & (fit.priors["coef"] == term)]
-    return parse_prior(rows["prior"].iloc[0]) if len(rows) else None
+    from .checks import prior_in_effect
+
+    return prior_in_effect(fit, "sd", group, term)
 
 
 def _singular_sd(fit, group: str, term: str, draws: np.ndarray) -> dict | None:
@@ -249,8 +288,7 @@ def _random_effects(fit) -> list[dict]:
         if levels < MIN_LEVELS:
             found.append(_finding("few_levels", f"sd_{group}", f"'{group}' has only {levels} levels: a variance "
                                   "estimated from so few is mostly prior (GLMM FAQ: at least 5-6 levels).",
-                                  f"Treat '{group}' as a fixed effect, or keep the prior's influence in mind "
-                                  "(compare priors='default' with priors='boundary')."))
+                                  few_levels_code(fit, group)))
     return found
 
 
@@ -258,9 +296,12 @@ def _separation(fit) -> list[dict]:
     found = getattr(fit.model, "separation", None) if fit.model is not None else None
     if not found:
         return []
+    from .remedies import formula_code
+
+    code = formula_code(fit, priors="separation")
     return [_finding("separation", f"b_{name}", f"{found.kind} separation: {detail}; its posterior is set by "
-                     "the prior.", "Keep a proper prior on it (the default, or priors='separation'), merge the "
-                     "level with another, or report it as a bound.")
+                     "the prior.", f"{code}  # Cauchy priors (Gelman et al. 2008)\n# Keep a proper prior on it "
+                     "(the default, or priors='separation'), merge the level with another, or report it as a bound.")
             for name, detail in found.details.items()]
 
 
@@ -281,14 +322,61 @@ def _pareto_k(fit) -> list[dict]:
         return []
     labels = fit.design.row_labels
     rows = ", ".join(str(labels[i] if labels is not None else i) for i in bad[:8]) + (", ..." if bad.size > 8 else "")
+    robust = {"gaussian": "student_t", "poisson": "negbinomial", "binomial": "beta_binomial"}.get(fit.family.name)
+    code = ""
+    if robust is not None:
+        from .remedies import formula_code
+
+        code = f"{formula_code(fit, family=robust)}  # a family with heavier tails\n# "
     return [_finding("pareto_k", "", f"{bad.size} of {k.size} observations have PSIS-LOO Pareto k > {K_THRESHOLD} "
                      f"(rows {rows}): fit.loo() and bmm.compare() are unreliable for them.",
-                     "These are influential observations (an outlier, a small group, an observation-level effect). "
+                     code + "These are influential observations (an outlier, a small group, an observation-level effect). "
                      "Compare models by K-fold cross-validation, or try a more robust family (student_t, "
                      "negbinomial) and check the rows.")]
 
 
+def _prior_conflicts(fit) -> list[dict]:
+    """Family parameters and SDs whose posterior sits in their prior's tail
+    (:func:`bayesmm.checks.check_prior_conflict`), with a prior wide enough to let the data speak."""
+    from .checks import CONFLICT_TAIL, DOMINATED_TAIL, check_prior_conflict, prior_distribution, prior_in_effect
+    from .remedies import formula_code, prior_text
+
+    found = []
+    for name, row in check_prior_conflict(fit).query("conflict != ''").iterrows():
+        cls, group, coef = ("sd", *name[3:].split("__", 1)) if name.startswith("sd_") else (name, "", "")
+        spec = prior_in_effect(fit, cls, group, coef)
+        distribution = prior_distribution(spec)
+        above = row["conflict"] == "above"
+        tail = 1 - row["prior_quantile"] if above else row["prior_quantile"]
+        level = CONFLICT_TAIL if tail < CONFLICT_TAIL else DOMINATED_TAIL
+        percentile = f"{100 * (1 - level if above else level):.0f}{'th' if above else ('st' if level < 0.02 else 'th')}"
+        label = f"sd({coef}) of {group}" if cls == "sd" else name
+        message = (f"prior-data conflict: the posterior median {row['posterior_median']:.3g} lies "
+                   f"{'beyond' if above else 'below'} the {percentile} percentile "
+                   f"({distribution.ppf(1 - level if above else level):.3g}) of the prior {spec} (prior probability "
+                   f"{tail:.2g} {'above' if above else 'below'} it): the data pull {label} {'up' if above else 'down'} "
+                   "where the prior leaves little mass, so the prior holds the estimate back.")
+        factor, moved = _moved_prior(spec, distribution, row, above)
+        advice = (f"{formula_code(fit, priors=prior_text(cls, group, coef, moved))}  # the prior "
+                  + (f"{factor:g}x wider" if above else f"{1 / factor:g}x closer to 0") if moved is not None else
+                  f"{formula_code(fit, priors=prior_text(cls, group, coef, 'beta(1, 1)'))}  # a flat prior")
+        found.append(_finding("prior_conflict", name, message, advice))
+    return found
+
+
+def _moved_prior(spec, distribution, row, above: bool):
+    """The prior scaled by a round factor so that 3 times the posterior's 97.5% quantile is below the new
+    prior's 90th percentile (above), or a third of its 2.5% quantile above the new 10th percentile (below)."""
+    from .remedies import nice_factor, scaled_prior
+
+    if above:
+        factor = nice_factor(3 * row["posterior_q975"] / distribution.ppf(0.9))
+    else:
+        factor = 1 / nice_factor(3 * distribution.ppf(0.1) / max(row["posterior_q025"], 1e-300))
+    return factor, scaled_prior(spec, factor)
+
+
 def diagnose(fit) -> Diagnosis:
     """Every finding for ``fit`` (see the module docstring), convergence first."""
-    rows = _convergence(fit) + _random_effects(fit) + _separation(fit) + _pareto_k(fit)
+    rows = _convergence(fit) + _random_effects(fit) + _separation(fit) + _prior_conflicts(fit) + _pareto_k(fit)
     return Diagnosis(rows, columns=FINDING_COLUMNS)

@@ -105,16 +105,25 @@ class Fit:
                          "conf_low": row["conf_low"], "conf_high": row["conf_high"]})
         return pd.DataFrame(rows, columns=["grp", "var1", "var2", "sdcor", "std_error", "conf_low", "conf_high"])
 
-    # ------------------------------------------------------------------ diagnostics (priors issue)
+    # --------------------------------------------------------------------------------- diagnostics
     def diagnose(self) -> pd.DataFrame:
         """Findings (kind, parameter, message, advice): convergence (Rhat, ESS, divergences, tree depth,
-        E-BFMI), singular random-effect SDs, correlations and covariances, separation, too few levels.
-        See :mod:`bayesmm.diagnostics`."""
+        E-BFMI), each poorly mixing parameter with its likely causes, singular random-effect SDs,
+        correlations and covariances, separation, too few levels, prior-data conflict. The advice is code
+        to paste. See :mod:`bayesmm.diagnostics`."""
         from .diagnostics import diagnose
 
         if "diagnose" not in self._cache:
             self._cache["diagnose"] = diagnose(self)
         return self._cache["diagnose"].copy()
+
+    def status(self) -> str:
+        """The one-line verdict that ``print(fit)``, the report and the command line start with when a check
+        failed (Rhat, ESS, divergences, tree depth, a refit); '' when all passed
+        (:func:`bayesmm.convergence.status_line`)."""
+        from .convergence import status_line
+
+        return status_line(self)
 
     # ------------------------------------------------------------- evidence, comparison, save/load
     def intervals(self, parameters=None, prob: float = 0.95, interval: str = "eti") -> pd.DataFrame:
@@ -196,6 +205,13 @@ class Fit:
         from .checks import check_overdispersion
 
         return check_overdispersion(self, draws, seed)
+
+    def check_prior_conflict(self) -> pd.DataFrame:
+        """Family parameters and SDs whose posterior median sits in their prior's tail: the prior holds the
+        estimate back (see :func:`bayesmm.checks.check_prior_conflict`)."""
+        from .checks import check_prior_conflict
+
+        return check_prior_conflict(self)
 
     def check_zero_inflation(self, prob: float = 0.95, draws: int | None = None, seed: int = 0) -> pd.DataFrame:
         """Observed zeros against their posterior predictive distribution (the FAQ's simulation recipe)."""

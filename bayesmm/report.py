@@ -6,7 +6,8 @@ data size, every prior in effect), the summary table, p-value analogues of the f
 pd, ROPE share, Savage-Dickey BF), random-effect SDs and correlations (lme4's ``VarCorr``), diagnostics
 with the GLMM FAQ's advice, trace and posterior predictive plots, and the software versions, sampler
 settings and seed that reproduce the draws. Plots are embedded as base64 PNGs, so the file opens in a
-browser (or a Markdown viewer) with no network.
+browser (or a Markdown viewer) with no network. A fit that failed a convergence check opens with its status
+line (:func:`bayesmm.convergence.status_line`), above the title.
 """
 from __future__ import annotations
 
@@ -126,7 +127,8 @@ def _diagnostics_section(fit) -> Section:
     divergent = fit.n_divergent
     blocks = [("text", f"Divergent transitions: {divergent}. Sampling took {fit.seconds:.1f} s.")]
     if len(findings):
-        blocks.append(("table", pd.DataFrame(findings).reset_index(drop=True)))
+        blocks.append(("text", "Each finding with its likely cause; the advice is code to paste."))
+        blocks.append(("pre", repr(findings)))
     else:
         blocks.append(("text", "No problems found: convergence, singular fits, separation and group sizes "
                                "all look fine."))
@@ -135,9 +137,10 @@ def _diagnostics_section(fit) -> Section:
 
 def _plots_section(fit) -> Section:
     blocks = []
+    replicates = min(100, fit.settings.chains * fit.settings.draws)  # a short run has fewer draws than 100
     for caption, draw in [("Trace plots: chains should overlap and look like noise.", fit.plot_trace),
                           ("Posterior predictive check: the observed data against data replicated from "
-                           "the fitted model (Gabry et al. 2019).", fit.plot_ppc)]:
+                           "the fitted model (Gabry et al. 2019).", lambda: fit.plot_ppc(draws=replicates))]:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -190,7 +193,7 @@ def build_sections(fit) -> list[Section]:
 _CSS = """body{font-family:system-ui,sans-serif;max-width:70em;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:0.5em 0;font-size:0.9em}th,td{border:1px solid #ccc;padding:2px 6px}
 td{text-align:right}th{background:#f2f2f2}pre{background:#f7f7f7;padding:0.6em;overflow-x:auto}
-img{max-width:100%}nav a{margin-right:1em}"""
+img{max-width:100%}nav a{margin-right:1em}.status{background:#fdecea;border-left:4px solid #c0392b;padding:0.5em}"""
 
 
 def _html_table(table: pd.DataFrame) -> str:
@@ -204,11 +207,13 @@ def _html_table(table: pd.DataFrame) -> str:
     return "\n".join(lines + ["</tbody>", "</table>"])
 
 
-def _html(sections: list[Section], title: str) -> str:
+def _html(sections: list[Section], title: str, status: str = "") -> str:
     nav = " ".join(f'<a href="#{s.id}">{html.escape(s.title)}</a>' for s in sections)
     out = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
-           f"<title>{html.escape(title)}</title>", f"<style>{_CSS}</style>", "</head>", "<body>",
-           f"<h1>{html.escape(title)}</h1>", f"<nav>{nav}</nav>"]
+           f"<title>{html.escape(title)}</title>", f"<style>{_CSS}</style>", "</head>", "<body>"]
+    if status:
+        out.append(f'<p class="status"><strong>{html.escape(status)}</strong></p>')
+    out += [f"<h1>{html.escape(title)}</h1>", f"<nav>{nav}</nav>"]
     for section in sections:
         out.append(f'<section id="{section.id}">')
         out.append(f"<h2>{html.escape(section.title)}</h2>")
@@ -242,8 +247,8 @@ def _md_table(table: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def _markdown(sections: list[Section], title: str) -> str:
-    out = [f"# {title}", ""]
+def _markdown(sections: list[Section], title: str, status: str = "") -> str:
+    out = ([f"**{status}**", ""] if status else []) + [f"# {title}", ""]
     for section in sections:
         out += [f'<a id="{section.id}"></a>', "", f"## {section.title}", ""]
         for kind, content in section.blocks:
@@ -271,7 +276,8 @@ def report(fit, path) -> str:
         raise BayesMMError(f"Cannot write the report to '{path}': the folder '{target.parent}' does not exist.")
     title = f"bayesmm report: {fit.formula}"
     sections = build_sections(fit)
-    text = _html(sections, title) if suffix in (".html", ".htm") else _markdown(sections, title)
+    status = fit.status()
+    text = _html(sections, title, status) if suffix in (".html", ".htm") else _markdown(sections, title, status)
     try:
         target.write_text(text, encoding="utf-8")
     except OSError as err:

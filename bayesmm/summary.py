@@ -4,6 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .convergence import mixing_table, ran_pars_label, status_line
+from .safeguard import ESS_LIMIT, RHAT_LIMIT
+
 __all__ = ["summary_text"]
 
 _HEADER = ["Estimate", "Est.Error", "l-95% CI", "u-95% CI", "Rhat", "Bulk_ESS", "Tail_ESS"]
@@ -39,12 +42,14 @@ def _links(fit) -> str:
 
 
 def summary_text(fit) -> str:
-    """Family, links, formula, data size, draws; group-level, population-level and family sections;
-    one warning line per finding of ``fit.diagnose()``."""
+    """The status line when a check failed (:func:`bayesmm.convergence.status_line`); family, links, formula,
+    data size, draws; group-level, population-level and family sections; one warning line per finding of
+    ``fit.diagnose()``."""
     table = fit.tidy(0.95)
     s = fit.settings
     design = fit.design
-    lines = [f" Family: {fit.family.name} ", f"  Links: {_links(fit)} ", f"Formula: {fit.formula} ",
+    status = status_line(fit)
+    lines = ([status, ""] if status else []) + [f" Family: {fit.family.name} ", f"  Links: {_links(fit)} ", f"Formula: {fit.formula} ",
              f"   Data: {fit.data_name} (Number of observations: {design.n_obs})"
              + (f"; {design.n_dropped} rows with missing values dropped" if design.n_dropped else ""),
              f"  Draws: {s.chains} chains, each with iter = {s.warmup + s.draws}; warmup = {s.warmup}; thin = 1;",
@@ -55,7 +60,7 @@ def summary_text(fit) -> str:
         for group, rows in ran.groupby("group", sort=False):
             block = next(b for b in design.blocks if b.group == group)
             lines.append(f"~{group} (Number of levels: {block.n_levels}) ")
-            labels = [_label(term) for term in rows["term"]]
+            labels = [ran_pars_label(term) for term in rows["term"]]
             lines.append(_section(rows, labels))
     fixed = table[table["effect"] == "fixed"]
     lines.append("Population-Level Effects: ")
@@ -73,29 +78,28 @@ def summary_text(fit) -> str:
     return "\n".join(lines)
 
 
-def _label(term: str) -> str:
-    kind, _, names = term.partition("__")
-    if kind == "cor":
-        a, _, b = names.partition(".")
-        return f"cor({a},{b})"
-    return f"sd({names})"
-
-
 def _warnings(fit, table: pd.DataFrame) -> list[str]:
-    """One line per finding of ``fit.diagnose()`` (Rhat and ESS findings one line per kind, listing the
-    parameters), then a pointer to the advice."""
+    """Rhat and ESS problems one line per kind, listing the parameters (as the tables above name them); then
+    one line per other finding of ``fit.diagnose()``; then a pointer to the advice."""
     findings = fit.diagnose()
     if not len(findings):
         return []
+    mixing = mixing_table(fit)
+    summary = mixing[mixing["effect"] != "ranef"]
     out = []
-    grouped = {"rhat": "Rhat > 1.01", "ess_bulk": "bulk ESS < 400", "ess_tail": "tail ESS < 400"}
-    for kind, label in grouped.items():
-        rows = findings[findings["kind"] == kind]
+    grouped = {f"Rhat > {RHAT_LIMIT}": mixing[mixing["rhat"] >= RHAT_LIMIT],
+               f"bulk ESS < {ESS_LIMIT}": summary[summary["ess_bulk"] < ESS_LIMIT],
+               f"tail ESS < {ESS_LIMIT}": summary[summary["ess_tail"] < ESS_LIMIT]}
+    for label, rows in grouped.items():
         if len(rows):
+            names = [f"{r.n_poor} effects of {r.group}'s levels" if r.effect == "ranef" else r.label
+                     for r in rows.itertuples()]
             tail = (": the chains have not converged; run longer chains before using these results."
-                    if kind == "rhat" else ": estimates are imprecise; run more draws.")
-            out.append(f"Warning: {len(rows)} parameters have {label} ({', '.join(rows['parameter'])}){tail}")
-    for row in findings[~findings["kind"].isin(list(grouped))].itertuples():
+                    if label.startswith("Rhat") else ": estimates are imprecise; run more draws.")
+            out.append(f"Warning: {int(rows['n_poor'].clip(lower=1).sum())} parameters have {label} "
+                       f"({', '.join(names)}){tail}")
+    convergence = ("rhat", "ess_bulk", "ess_tail")
+    for row in findings[~findings["kind"].isin(convergence)].itertuples():
         out.append(f"Warning [{row.kind}]" + (f" {row.parameter}" if row.parameter else "") + f": {row.message}")
     out.append("See fit.diagnose() for advice on each warning.")
     return out

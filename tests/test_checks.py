@@ -90,3 +90,34 @@ def test_grouseticks_overdispersed_without_observation_level_effect():
     # effect); the posterior means give a ratio well below 1 too
     assert with_olre.loc["pearson", "ratio"] < 0.6
     assert with_olre.loc["posterior_predictive", "p_value"] > 0.1
+
+
+@pytest.mark.parametrize("prior, q01, q99", [
+    # R: 2.5 * qt(c(0.505, 0.995), 3)
+    ("half_student_t(3, 2.5)", 0.03401, 14.602),
+    # R: qgamma(c(0.01, 0.99), 2, 0.1)
+    ("gamma(2, 0.1)", 1.4855, 66.384),
+    # R: 1 / qgamma(c(0.99, 0.01), 0.5, 0.5)  (inverse gamma(shape 0.5, scale 0.5): 1 / phi ~ chi-square(1))
+    ("inverse_gamma(0.5, 0.5)", 0.15072, 6365.9),
+    # R: qnorm(c(0.505, 0.995), 0, 2)
+    ("half_normal(2)", 0.025067, 5.1517),
+    # R: qexp(c(0.01, 0.99), 0.5)
+    ("exponential(0.5)", 0.020101, 9.2103),
+])
+def test_prior_quantiles_match_r(prior, q01, q99):
+    from bayesmm.checks import prior_distribution
+    from bayesmm.priors import parse_prior
+
+    distribution = prior_distribution(parse_prior(prior))
+    assert distribution.ppf(0.01) == pytest.approx(q01, rel=1e-3)
+    assert distribution.ppf(0.99) == pytest.approx(q99, rel=1e-3)
+    assert distribution.cdf(distribution.ppf(0.99)) == pytest.approx(0.99)
+
+
+def test_half_student_t_sd_matches_simulation():
+    from bayesmm.checks import prior_distribution
+    from bayesmm.priors import parse_prior
+
+    draws = np.abs(np.random.default_rng(1).standard_t(5, size=2_000_000)) * 3.0
+    assert prior_distribution(parse_prior("half_student_t(5, 3)")).std() == pytest.approx(draws.std(), rel=0.01)
+    assert prior_distribution(parse_prior("half_cauchy(1)")).std() == np.inf

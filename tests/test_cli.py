@@ -151,3 +151,16 @@ def test_help_is_complete(command, options, capsys):
     text = capsys.readouterr().out
     for option in options:
         assert option in text
+
+
+def test_a_poor_fit_prints_its_status_line_first_and_once(workdir, capsys):
+    """30 warmup iterations and 30 draws: the first line on standard output is the status line; the fit's
+    BayesMMWarning (the same text) is not repeated on standard error."""
+    assert main(["fit", str(workdir / "sleep.csv"), FORMULA, "--factors", "Subject", "--chains", "2", "--draws", "30",
+                 "--warmup", "30", "--seed", "1"]) == 0
+    captured = capsys.readouterr()
+    first = captured.out.splitlines()[0]
+    assert first.startswith("WARNING: not converged: Rhat ") and first.endswith(". See fit.diagnose().")
+    assert " for " in first and "divergence" in first
+    assert "WARNING: not converged" not in captured.err
+    assert captured.out.splitlines()[2] == " Family: gaussian "

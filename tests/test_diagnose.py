@@ -36,6 +36,18 @@ def sleep_fit():
     return _fit("Reaction ~ Days + (Days | Subject)", SLEEP, chains=2, draws=500, warmup=500, seed=4)
 
 
+def _paste(code: str, fit):
+    """Run one line of advice as a user would paste it (with ``fit`` and ``bmm`` defined); the new fit."""
+    import ast
+
+    ast.parse(code)
+    namespace = {"fit": fit, "bmm": bmm}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        exec(code, namespace)  # noqa: S102 - the advice is code meant to be pasted
+    return namespace["fit"]
+
+
 def _kinds(findings) -> dict:
     return {(r.kind, r.parameter) for r in findings.itertuples()}
 
@@ -103,16 +115,24 @@ def test_a_healthy_fit_has_no_singular_or_separation_findings(sleep_fit):
                         "rhat", "ebfmi"}
 
 
-def test_broken_chains_give_rhat_and_ess_findings_and_warning_lines():
+def test_broken_chains_give_one_finding_per_parameter_and_warning_lines():
     broken = _fit("Reaction ~ Days + (Days | Subject)", SLEEP, chains=2, draws=20, warmup=3, seed=1,
                   marginalize=False)
     findings = broken.diagnose()
     table = broken.tidy()
-    n_bad = int((table["rhat"] > 1.01).sum())
-    assert n_bad > 0 and (findings["kind"] == "rhat").sum() == n_bad
-    assert (findings["kind"] == "ess_bulk").sum() == int((table["ess_bulk"] < 400).sum()) > 0
+    n_bad = int((table["rhat"] >= 1.01).sum())
+    poor = table[(table["rhat"] >= 1.01) | (table["ess_bulk"] < 400) | (table["ess_tail"] < 400)]
+    rows = findings[findings["kind"].isin(["rhat", "ess_bulk", "ess_tail"]) & (findings["parameter"] != "r_Subject")]
+    assert n_bad > 0 and (rows["kind"] == "rhat").sum() == n_bad and len(rows) == len(poor)
+    row = rows.iloc[0]
+    assert "Likely cause: a short run (3 warmup and 20 draws per chain)" in row["message"]
+    assert row["advice"].startswith("fit = fit.model.fit(chains=2, ")
+    assert row["advice"].endswith("warmup=1000, draws=1000, seed=1)")
+    levels = findings[findings["parameter"] == "r_Subject"]
+    assert len(levels) == 1 and "level effects have Rhat >= 1.01 (worst r_Subject[" in levels["message"].iloc[0]
     text = str(broken)
-    assert f"Warning: {n_bad} parameters have Rhat > 1.01" in text and "have not converged" in text
+    assert f"Warning: {n_bad + int(levels['message'].iloc[0].split(' of ')[0])} parameters have Rhat > 1.01" in text
+    assert "have not converged" in text
     assert text.rstrip().endswith("See fit.diagnose() for advice on each warning.")
 
 
@@ -142,9 +162,23 @@ def test_low_ebfmi_is_found_on_random_walk_energies(sleep_fit):
 def test_too_few_levels_for_a_variance():
     df = bmm.datasets.simulate("singular").query("g in ['g0', 'g1', 'g2']")
     fit = _fit("y ~ x + (1 | g)", df, chains=2, draws=300, warmup=300, seed=1)
-    rows = fit.diagnose().query("kind == 'few_levels'")
+    findings = fit.diagnose()
+    rows = findings.query("kind == 'few_levels'")
     assert list(rows["parameter"]) == ["sd_g"] and "only 3 levels" in rows["message"].iloc[0]
     assert "Warning [few_levels] sd_g: 'g' has only 3 levels" in str(fit)
+    # the advice: a half-normal at the default prior's median (half_student_t(3, s_y): s_y times 0.765), or g fixed
+    scale = next(e.prior.args[1] for e in fit.model.prior_entries if e.cls == "sd")
+    median = float(f"{scale * 0.7649:.3g}")
+    prior, fixed = rows["advice"].iloc[0].split("\n")
+    assert prior.startswith(f"fit = bmm.fit('y ~ x + (1 | g)', fit.model.data, priors={{'sd': {{'g': {{'Intercept': "
+                            f"'half_normal({median:g})'}}}}}}, chains=2, seed=1)  # stronger priors on the SDs of g")
+    assert fixed.startswith("fit = bmm.fit('y ~ x + g', fit.model.data, chains=2")
+    # a poorly mixing SD of that group names the cause with the same code
+    sd_row = findings[(findings["parameter"] == "sd_g__Intercept") & findings["kind"].str.startswith(("rhat", "ess"))]
+    if len(sd_row):
+        assert "'g' has only 3 levels" in sd_row["message"].iloc[0] and prior in sd_row["advice"].iloc[0]
+    pasted = _paste(prior.replace("seed=1)", "warmup=300, draws=300, seed=1)"), fit)
+    assert pasted.priors.query("`class` == 'sd'")["prior"].iloc[0] == f"half_normal({median:.4g})"
 
 
 def test_empty_diagnosis_prints_a_sentence():
@@ -168,3 +202,132 @@ def test_pareto_k_finding_counts_the_rows_loo_flags():
     assert n_bad > 0 and len(rows) == 1
     assert rows["message"].iloc[0].startswith(f"{n_bad} of 56 observations")
     assert "Pareto k" in str(fit)
+
+
+# ------------------------------------------------------------------ causes of poor mixing, and their code
+@pytest.fixture(scope="module")
+def refitted_singular():
+    """The random slope with no variance, its levels sampled (not integrated out): the chains mix poorly, the
+    safeguard refits the block centred and keeps the first fit. Returns the fit and its BayesMMWarnings."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit = bmm.fit("y ~ x + (x | g)", bmm.datasets.simulate("singular"), chains=2, draws=300, warmup=300, seed=1,
+                      marginalize=False)
+    return fit, [w for w in caught if issubclass(w.category, bmm.BayesMMWarning)]
+
+
+def test_a_refit_is_named_in_the_single_warning(refitted_singular):
+    fit, caught = refitted_singular
+    note = fit.idata.posterior.attrs["refit"]
+    assert note.startswith("sd(Intercept) of g refitted")  # the safeguard's own sentence
+    assert len(caught) == 1  # two NUTS runs, one warning
+    status = str(caught[0].message)
+    assert status == fit.status() and str(fit).startswith(status)
+    assert status.startswith("WARNING: not converged: Rhat ") and f"refit: {note.rstrip('.')}. See fit.diagnose()." in status
+
+
+def test_an_sd_piled_at_zero_is_named_as_the_cause_with_code(refitted_singular):
+    fit, _ = refitted_singular
+    findings = fit.diagnose()
+    rows = findings[findings["kind"].isin(["rhat", "ess_bulk", "ess_tail"]) & findings["parameter"].str.startswith("sd_g")]
+    assert len(rows)
+    for row in rows.itertuples():
+        assert "Likely cause: sd(x) of g piles up at zero" in row.message
+        lines = row.advice.split("\n")
+        assert lines[0].startswith("fit = bmm.fit('y ~ x + (x | g)', fit.model.data, priors='boundary', chains=2, ")
+        assert lines[1].startswith("fit = bmm.fit('y ~ x + (1 | g)', fit.model.data, chains=2, ")
+        for line in lines:
+            import ast
+
+            ast.parse(line)
+    table = fit.tidy().set_index("term")
+    assert table.loc["sd__x", "estimate"] < 0.15  # the slope's SD: near its true 0
+
+
+def test_divergences_advise_a_higher_target_accept():
+    fit = _fit("y ~ x + (x | g)", bmm.datasets.simulate("singular"), chains=2, draws=300, warmup=300, seed=1,
+               marginalize=False, centered=True, refit=False)
+    assert fit.n_divergent > 0  # centred levels of an SD near zero: the funnel
+    assert f"; {fit.n_divergent} divergences" in fit.status()
+    findings = fit.diagnose()
+    row = findings.query("kind == 'divergences'").iloc[0]
+    assert row["message"].startswith(f"{fit.n_divergent} of 600 transitions after warmup diverged")
+    assert row["advice"].startswith("fit = fit.model.fit(chains=2, target_accept=0.95, seed=1)  # smaller steps")
+    # the SDs mix poorly; the cause named: divergences with centred levels, the code: non-centred levels
+    sd_x = findings[findings["parameter"] == "sd_g__x"].iloc[0]
+    centred = fit.idata.posterior.attrs["centered_levels"]
+    assert centred > 0 and "fit = fit.model.fit(chains=2, centered=False, seed=1)" in row["advice"]
+    assert f"Likely cause: {fit.n_divergent} divergences with {centred} levels sampled centred: a funnel" in sd_x["message"]
+    assert "fit = fit.model.fit(chains=2, centered=False, seed=1)  # levels non-centred" in sd_x["advice"]
+
+
+def uncentred_interaction(seed: int = 2) -> pd.DataFrame:
+    """120 rows; year runs 2000-2010, so in ``year * z`` the coefficient of z (its slope at year 0) and that of
+    year:z lie on a ridge (correlation about -1)."""
+    rng = np.random.default_rng(seed)
+    n = 120
+    year = rng.integers(2000, 2011, n).astype(float)
+    z = rng.normal(size=n)
+    g = rng.integers(0, 12, n)
+    y = 1 + 0.3 * z + 0.1 * (year - 2005) + rng.normal(0, 0.5, 12)[g] + rng.normal(size=n)
+    return pd.DataFrame({"y": y, "year": year, "z": z, "g": [f"g{i}" for i in g]})
+
+
+def test_a_ridge_names_the_partner_and_advises_scaling_the_covariate():
+    fit = _fit("y ~ year * z + (1 | g)", uncentred_interaction(), chains=2, draws=100, warmup=100, seed=1)
+    table = fit.tidy().set_index("term")
+    assert table.loc["z", "rhat"] > 1.05  # stuck on the ridge
+    row = fit.diagnose().set_index("parameter").loc["b_z"]
+    assert row["kind"] == "rhat"
+    b = fit.idata.posterior["b"].values.reshape(-1, 4)
+    rho = np.corrcoef(b[:, 2], b[:, 3])[0, 1]
+    assert rho < -0.9 and "Likely cause: a ridge with year:z (posterior correlation -0.9" in row["message"]
+    assert row["advice"].split("\n")[0].startswith(
+        "fit = bmm.fit('y ~ scale(year) * z + (1 | g)', fit.model.data, chains=2, seed=1)  # centre and scale year")
+    assert "159 transitions hit the maximum tree depth" in fit.status() or "maximum tree depth" in fit.status()
+    rescaled = _paste(row["advice"].split("\n")[0].replace("seed=1)", "draws=300, warmup=300, seed=1)"), fit)
+    assert rescaled.tidy()["rhat"].max() < 1.01  # scaled: the ridge is gone, the chains agree
+
+
+# ------------------------------------------------------------------------------- prior-data conflict
+def precise_proportions(seed: int = 3) -> pd.DataFrame:
+    """32 beta-distributed proportions, 8 batches of 4, precision phi = 500 (as precise as betareg's
+    GasolineYield, whose ML phi is 302)."""
+    rng = np.random.default_rng(seed)
+    batch = np.repeat(np.arange(8), 4)
+    temp = rng.uniform(-1, 1, 32)
+    mu = 1 / (1 + np.exp(-(-1.0 + 0.8 * temp + rng.normal(0, 0.3, 8)[batch])))
+    return pd.DataFrame({"y": rng.beta(mu * 500, (1 - mu) * 500), "temp": temp,
+                         "batch": [f"b{i}" for i in batch]})
+
+
+def test_a_prior_holding_phi_down_is_a_conflict_with_a_wider_prior_to_paste():
+    """gamma(2, 0.1) (mean 20, 99th percentile 66) on phi, brms's and formerly bayesmm's default for the beta
+    precision: the data say about 500, the posterior stops near 110."""
+    data = precise_proportions()
+    fit = _fit("y ~ temp + (1 | batch)", data, family="beta", priors={"phi": "gamma(2, 0.1)"}, chains=2, draws=500,
+               warmup=500, seed=1)
+    table = fit.check_prior_conflict()
+    assert table.loc["phi", "conflict"] == "above" and table.loc["phi", "prior_quantile"] > 0.99
+    assert table.loc["phi", "prior_q99"] == pytest.approx(66.38, abs=0.01)  # qgamma(0.99, 2, 0.1) in R
+    assert table.loc["phi", "posterior_median"] > 66.38
+    assert table.loc["sd_batch__Intercept", "conflict"] == ""
+    (row,) = [r for _, r in fit.diagnose().iterrows() if r["kind"] == "prior_conflict"]
+    assert row["parameter"] == "phi"
+    assert "lies beyond the 99th percentile (66.4) of the prior gamma(2, 0.1)" in row["message"]
+    assert "the data pull phi up" in row["message"]
+    advice = row["advice"]
+    assert advice.startswith("fit = bmm.fit('y ~ temp + (1 | batch)', fit.model.data, family='beta', priors={'phi': "
+                             "'gamma(2, ") and "x wider" in advice
+    assert f"Warning [prior_conflict] phi: prior-data conflict" in str(fit)
+    wider = _paste(advice.replace("seed=1)", "draws=500, warmup=500, seed=1)"), fit)
+    phi = wider.check_prior_conflict().loc["phi"]
+    assert phi["conflict"] == "" and phi["posterior_median"] > 2 * table.loc["phi", "posterior_median"]
+    assert 200 < phi["posterior_median"] < 1000  # near the simulated 500
+
+
+def test_a_well_identified_model_has_no_prior_conflict(sleep_fit):
+    table = sleep_fit.check_prior_conflict()
+    assert list(table.index) == ["sigma", "sd_Subject__Intercept", "sd_Subject__Days"]
+    assert (table["conflict"] == "").all() and (table["prior_quantile"] < 0.95).all()
+    assert "prior_conflict" not in set(sleep_fit.diagnose()["kind"])

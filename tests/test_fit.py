@@ -96,14 +96,72 @@ def test_summary_sections_and_numbers(short_fit):
     assert f"{days['estimate']:.2f}" in text.split("Population-Level Effects:")[1]
 
 
+def _fit_recording(*args, **kwargs):
+    """The fit and the BayesMMWarnings it emitted."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit = bmm.fit(*args, **kwargs)
+    return fit, [w for w in caught if issubclass(w.category, bmm.BayesMMWarning)]
+
+
+#: the summary table's names of sleepstudy's parameters (tidy() term -> printed label)
+LABELS = {"Intercept": "Intercept", "Days": "Days", "sd__Intercept": "sd(Intercept) of Subject",
+          "sd__Days": "sd(Days) of Subject", "cor__Intercept.Days": "cor(Intercept,Days) of Subject",
+          "sd__Observation": "sigma"}
+
+
+@pytest.fixture(scope="module")
+def unconverged():
+    """30 warmup iterations and 30 draws per chain: too short to adapt, the chains disagree."""
+    return _fit_recording(FORMULA, SLEEP, chains=2, draws=30, warmup=30, seed=1)
+
+
+def test_a_poor_fit_warns_once_and_its_summary_starts_with_the_status(unconverged):
+    fit, caught = unconverged
+    assert len(caught) == 1  # one warning for the fit, not one per parameter
+    status = str(caught[0].message)
+    assert status == fit.status() and str(fit).startswith(status + "\n")
+    assert status.startswith("WARNING: not converged: Rhat ") and status.endswith(". See fit.diagnose().")
+    table = fit.tidy().set_index("term")
+    worst = table["rhat"].idxmax()
+    assert table.loc[worst, "rhat"] >= 1.01
+    # every parameter counts, each level's random effect included (arviz's Rhat over r_Subject)
+    import arviz as az
+
+    levels = az.rhat(fit.idata.posterior[["r_Subject"]])["r_Subject"].values
+    n_poor = int((table["rhat"] >= 1.01).sum() + (levels >= 1.01).sum())
+    assert f"Rhat {table.loc[worst, 'rhat']:.3f} for {LABELS[worst]} (and {n_poor - 1} more)" in status
+    least = table["ess_bulk"].idxmin()
+    n_low = int((table["ess_bulk"] < 400).sum())
+    assert f"bulk ESS {table.loc[least, 'ess_bulk']:.0f} for {LABELS[least]} (and {n_low - 1} more)" in status
+    assert f"; {fit.n_divergent} divergence" in status
+
+
 def test_summary_warns_about_broken_chains():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        broken = bmm.fit(FORMULA, SLEEP, chains=2, draws=20, warmup=3, seed=1, marginalize=False)
+    broken, caught = _fit_recording(FORMULA, SLEEP, chains=2, draws=20, warmup=3, seed=1, marginalize=False)
     table = broken.tidy()
     text = str(broken)
     assert table["rhat"].max() > 1.01
     assert "Rhat > 1.01" in text and "have not converged" in text
+    assert len(caught) == 1 and text.splitlines()[0] == str(caught[0].message)
+
+
+def test_a_converged_fit_has_no_status_line_and_no_warning():
+    fit, caught = _fit_recording(FORMULA, SLEEP, chains=4, draws=500, warmup=500, seed=2)
+    table = fit.tidy()
+    assert table["rhat"].max() < 1.01 and table[["ess_bulk", "ess_tail"]].min().min() >= 400
+    assert fit.n_divergent == 0
+    assert caught == [] and fit.status() == ""
+    assert str(fit).startswith(" Family: gaussian")
+    # a refit note alone (the first run failed, the kept one passed) is a NOTE line, not a warning
+    import dataclasses
+
+    idata = fit.idata.copy()
+    idata.posterior.attrs["refit"] = "sd(Intercept) of Subject refitted centred (Rhat 1.030 -> 1.002); the refit kept."
+    refitted = dataclasses.replace(fit, idata=idata, _cache={})
+    assert refitted.status() == ("NOTE: converged after a refit: sd(Intercept) of Subject refitted centred "
+                                 "(Rhat 1.030 -> 1.002); the refit kept.")
+    assert str(refitted).startswith(refitted.status() + "\n")
 
 
 def test_command_line_example_and_errors(tmp_path):
@@ -118,3 +176,21 @@ def test_command_line_example_and_errors(tmp_path):
     assert bad.returncode == 2
     assert bad.stderr.startswith("bayesmm: error: Column 'Dayz'") and "Did you mean 'Days'?" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_vectorised_rhat_equals_arviz_with_ties_and_a_stuck_chain(unconverged):
+    """The levels' Rhat (status line, diagnose) is ArviZ's rank-normalised split Rhat, computed for all
+    columns at once: equal to ArviZ's on a real fit's random effects and on draws with ties."""
+    import arviz as az
+    import xarray as xr
+
+    from bayesmm.convergence import rank_normalized_rhat
+
+    fit, _ = unconverged
+    levels = fit.idata.posterior["r_Subject"]
+    np.testing.assert_allclose(rank_normalized_rhat(levels.values), az.rhat(levels.to_dataset())["r_Subject"].values,
+                               rtol=0, atol=1e-12)
+    draws = np.round(np.random.default_rng(1).normal(size=(3, 41, 6)), 1)  # odd draws: the middle one dropped
+    draws[1, 10:30, 2] = 0.7  # a chain stuck on one value
+    expected = az.rhat(xr.Dataset({"x": (("chain", "draw", "k"), draws)}))["x"].values
+    np.testing.assert_allclose(rank_normalized_rhat(draws), expected, rtol=0, atol=1e-12)

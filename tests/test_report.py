@@ -106,3 +106,36 @@ def test_report_rejects_unknown_suffix_and_missing_folder(sleep_fit, tmp_path):
         sleep_fit.report(tmp_path / "report.pdf")
     with pytest.raises(bmm.BayesMMError, match="does not exist"):
         sleep_fit.report(tmp_path / "missing" / "report.html")
+
+
+def test_a_poor_fit_report_starts_with_its_status_line(tmp_path):
+    """30 warmup iterations and 30 draws: the report opens with the same status line as print(fit), above the
+    title, in both formats; the diagnostics section carries the advice as code."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bmm.BayesMMWarning)
+        poor = bmm.fit("Reaction ~ Days + (Days | Subject)", bmm.datasets.load("sleepstudy"), chains=2, draws=30,
+                       warmup=30, seed=1)
+    status = poor.status()
+    assert status.startswith("WARNING: not converged: Rhat ") and str(poor).startswith(status)
+    markdown = open(poor.report(tmp_path / "poor.md"), encoding="utf-8").read()
+    assert markdown.startswith(f"**{status}**\n\n# bayesmm report: ")
+    assert "    advice: fit = fit.model.fit(chains=2, warmup=1000, draws=1000, seed=1)" in markdown
+    page = open(poor.report(tmp_path / "poor.html"), encoding="utf-8").read()
+    body = page[page.index("<body>"):]
+    import html
+
+    assert body.startswith(f'<body>\n<p class="status"><strong>{html.escape(status)}</strong></p>\n<h1>')
+    checker = _Checker()
+    checker.feed(page)
+    checker.close()
+    assert checker.errors == [] and checker.stack == []
+
+
+def test_a_clean_fit_report_has_no_status_line(sleep_fit, tmp_path):
+    text = open(sleep_fit.report(tmp_path / "report.md"), encoding="utf-8").read()
+    if sleep_fit.status():
+        assert text.startswith(f"**{sleep_fit.status()}**")
+    else:
+        assert text.startswith("# bayesmm report: ")

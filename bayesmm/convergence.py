@@ -1,0 +1,218 @@
+"""How well every parameter mixed, and the one status line that says so first.
+
+The checks are Stan's and brms's (Vehtari et al. 2021): rank-normalised split Rhat below 1.01 for every
+parameter, each level's random effect included; bulk and tail ESS of at least 400 for the fixed effects,
+SDs, correlations and family parameters; no divergent transitions after warmup; no transition stopped by
+the maximum tree depth. A refit by the safeguard (:mod:`bayesmm.safeguard`) is mentioned too: the first
+run failed these checks.
+
+:func:`status_line` is the first line of ``print(fit)``, of the report and of the command line's output,
+and the text of the single :class:`~bayesmm.errors.BayesMMWarning` a fit emits (:func:`warn_convergence`);
+it is empty when all is well. Parameters are named as the summary table names them
+(:func:`display_name`): ``Days``, ``zi_Intercept``, ``sd(Intercept) of site``, ``cor(Intercept,Days) of
+Subject``, ``sigma``, ``phi``; a level's effect as ``fit.intervals()`` takes it, ``r_site[3,Intercept]``.
+Numpy, scipy and pandas only.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from scipy import special
+
+from .errors import BayesMMWarning
+from .posterior import group_terms
+from .safeguard import ESS_LIMIT, RHAT_LIMIT
+
+__all__ = ["display_name", "parameter_name", "rank_normalized_rhat", "mixing_table", "tree_depth_hits", "refit_note", "status_line",
+           "warn_convergence"]
+
+
+def display_name(effect: str, component: str, group: str, term: str) -> str:
+    """The summary table's name of a ``tidy()`` row: ``Days``, ``zi_Intercept``, ``sd(Days) of Subject``,
+    ``cor(Intercept,Days) of Subject``, ``sigma`` (the gaussian residual SD), ``phi``."""
+    if effect == "fixed":
+        return term if component == "cond" else f"{component}_{term}"
+    if group == "Residual":
+        return "sigma"
+    if effect == "ran_pars":
+        return f"{ran_pars_label(term)} of {group}"
+    return term
+
+
+def ran_pars_label(term: str) -> str:
+    """``sd__Days`` -> ``sd(Days)``; ``cor__Intercept.Days`` -> ``cor(Intercept,Days)``."""
+    kind, _, names = term.partition("__")
+    if kind == "cor":
+        a, _, b = names.partition(".")
+        return f"cor({a},{b})"
+    return f"sd({names})"
+
+
+def parameter_name(effect: str, component: str, group: str, term: str) -> str:
+    """brms's variable name of a ``tidy()`` row: b_Days, b_zi_Intercept, sd_Subject__Days,
+    cor_Subject__Intercept__Days, sigma."""
+    if effect == "fixed":
+        return f"b_{term}" if component == "cond" else f"b_{component}_{term}"
+    if group == "Residual":
+        return "sigma"
+    if effect == "ran_pars":
+        kind, _, names = term.partition("__")
+        return f"{kind}_{group}__{names.replace('.', '__')}"
+    return str(term)
+
+
+def rank_normalized_rhat(values: np.ndarray) -> np.ndarray:
+    """Rank-normalised split Rhat (Vehtari et al. 2021; the value of ArviZ's ``rhat``) of each column of
+    ``values`` shaped (chain, draw, ...), vectorised over the columns: ArviZ loops over them in Python, which
+    takes seconds for thousands of random effects."""
+    values = np.asarray(values, dtype=float)
+    chains, draws = values.shape[:2]
+    half = draws // 2
+    flat = values.reshape(chains, draws, -1)
+    split = np.concatenate([flat[:, :half], flat[:, draws - half:]], axis=0)
+
+    def z_scale(x):
+        stacked = x.reshape(-1, x.shape[-1])
+        rank = _ranks(stacked)
+        return special.ndtri((rank - 0.375) / (stacked.shape[0] + 0.25)).reshape(x.shape)
+
+    def rhat(x):
+        n = x.shape[1]
+        between = n * x.mean(axis=1).var(axis=0, ddof=1)
+        within = x.var(axis=1, ddof=1).mean(axis=0)
+        return np.sqrt((between / within + n - 1) / n)
+
+    with np.errstate(all="ignore"):
+        bulk = rhat(z_scale(split))
+        tail = rhat(z_scale(np.abs(split - np.median(split.reshape(-1, split.shape[-1]), axis=0))))
+    out = np.maximum(bulk, tail)
+    out[~np.isfinite(bulk) | ~np.isfinite(tail)] = np.nan
+    return out.reshape(values.shape[2:])
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    """Ranks (1 to n) down each column, ties averaged (scipy's ``rankdata(method="average")``), by one sort
+    per column of a contiguous copy: a tie (a stuck chain repeats its values; folding at the median ties the
+    two middle draws) gets the mean of the first and last positions of its run."""
+    rows = np.ascontiguousarray(x.T)
+    order = np.argsort(rows, axis=1)
+    ordered = np.take_along_axis(rows, order, axis=1)
+    position = np.broadcast_to(np.arange(rows.shape[1]), rows.shape)
+    starts = np.ones(rows.shape, dtype=bool)
+    starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    ends = np.ones(rows.shape, dtype=bool)
+    ends[:, :-1] = starts[:, 1:]
+    first = np.maximum.accumulate(np.where(starts, position, 0), axis=1)
+    last = np.minimum.accumulate(np.where(ends, position, rows.shape[1])[:, ::-1], axis=1)[:, ::-1]
+    ranks = np.empty_like(rows)
+    np.put_along_axis(ranks, order, (first + last) / 2 + 1, axis=1)
+    return ranks.T
+
+
+def _level_rhats(fit) -> list[dict]:
+    """Per group: how many level effects have Rhat >= 1.01, and the worst one."""
+    post = fit.idata.posterior
+    if post.sizes["chain"] < 2 or post.sizes["draw"] < 4:
+        return []
+    rows = []
+    for group, (terms, _) in group_terms(fit.design).items():
+        draws = post[f"r_{group}"].transpose("chain", "draw", f"{group}__level", f"{group}__term").values
+        rhat = rank_normalized_rhat(draws)
+        if not np.isfinite(rhat).any():
+            continue
+        level, column = np.unravel_index(np.nanargmax(rhat), rhat.shape)
+        name = f"r_{group}[{post[f'{group}__level'].values[level]},{terms[column]}]"
+        rows.append({"effect": "ranef", "component": "cond", "group": group, "term": terms[column],
+                     "rhat": float(rhat[level, column]), "ess_bulk": np.nan, "ess_tail": np.nan,
+                     "parameter": f"r_{group}", "label": name, "n_poor": int(np.sum(rhat >= RHAT_LIMIT)),
+                     "n_levels": int(rhat.size)})
+    return rows
+
+
+def mixing_table(fit) -> pd.DataFrame:
+    """``tidy()``'s rows (with ``parameter``: brms's name, ``label``: the summary's name, ``n_poor``: 1 when
+    it fails a check) and, per group, a row for its level effects (effect ``ranef``, the worst level's Rhat,
+    ``n_poor`` the number of levels' effects at Rhat >= 1.01). Cached on the fit."""
+    if "mixing" not in fit._cache:
+        table = fit.tidy()
+        rows = list(zip(table["effect"], table["component"], table["group"], table["term"]))
+        table["parameter"] = [parameter_name(*r) for r in rows]
+        table["label"] = [display_name(*r) for r in rows]
+        poor = (table["rhat"] >= RHAT_LIMIT) | (table["ess_bulk"] < ESS_LIMIT) | (table["ess_tail"] < ESS_LIMIT)
+        table["n_poor"] = poor.astype(int)
+        table["n_levels"] = 0
+        levels = pd.DataFrame(_level_rhats(fit), columns=list(table.columns.drop(["estimate", "std_error",
+                                                                                   "conf_low", "conf_high"])))
+        fit._cache["mixing"] = pd.concat([table, levels], ignore_index=True) if len(levels) else table
+    return fit._cache["mixing"].copy()
+
+
+def tree_depth_hits(fit) -> tuple[int, int]:
+    """(transitions that hit the maximum tree depth, the maximum depth)."""
+    depth = int(getattr(fit.settings, "max_tree_depth", 10))
+    return int((fit.idata.sample_stats["tree_depth"].values >= depth).sum()), depth
+
+
+def refit_note(fit) -> str:
+    """The safeguard's sentence (``idata.posterior.attrs["refit"]``, or ``idata.attrs["refit"]``), or ''."""
+    for attrs in (getattr(fit.idata.posterior, "attrs", None), getattr(fit.idata, "attrs", None)):
+        note = (attrs or {}).get("refit", "")
+        if isinstance(note, str) and note.strip():
+            return note.strip()
+    return ""
+
+
+def _worst(rows: pd.DataFrame, column: str, label: str, ascending: bool, first=None) -> str:
+    """``Rhat 1.062 for sd(Intercept) of site (and 3 more)``: the worst of ``first`` (default ``rows``) and
+    how many more of ``rows`` fail."""
+    rows = rows.sort_values(column, ascending=ascending)
+    top = (rows if first is None else first.sort_values(column, ascending=ascending)).iloc[0]
+    more = int(rows["n_poor"].clip(lower=1).sum()) - 1 if column == "rhat" else len(rows) - 1
+    value = f"{top[column]:.3f}" if column == "rhat" else f"{top[column]:.0f}"
+    return f"{label} {value} for {top['label']}" + (f" (and {more} more)" if more > 0 else "")
+
+
+def status_line(fit) -> str:
+    """``WARNING: not converged: Rhat 1.062 for sd(Intercept) of site (and 3 more); bulk ESS 35 for Days
+    (and 1 more); 0 divergences. See fit.diagnose().``, or ``NOTE: ...`` when only a refit was needed, or
+    '' when every check passes. Cached on the fit."""
+    if "status" in fit._cache:
+        return fit._cache["status"]
+    table = mixing_table(fit)
+    summary = table[table["effect"] != "ranef"]
+    rhat = table[table["rhat"] >= RHAT_LIMIT]
+    bulk = summary[summary["ess_bulk"] < ESS_LIMIT]
+    tail = summary[summary["ess_tail"] < ESS_LIMIT]
+    divergent = int(fit.idata.sample_stats["diverging"].values.sum())
+    hits, depth = tree_depth_hits(fit)
+    refit = refit_note(fit)
+    parts = []
+    if len(rhat):  # named by the worst parameter of the summary table when one fails, else the worst level
+        named = rhat[rhat["effect"] != "ranef"] if (rhat["effect"] != "ranef").any() else rhat
+        parts.append(_worst(rhat, "rhat", "Rhat", ascending=False, first=named))
+    if len(bulk):
+        parts.append(_worst(bulk, "ess_bulk", "bulk ESS", ascending=True))
+    if len(tail):
+        parts.append(_worst(tail, "ess_tail", "tail ESS", ascending=True))
+    if not parts and not divergent and not hits:
+        line = f"NOTE: converged after a refit: {refit}" if refit else ""
+    else:
+        headline = ("not converged" if len(rhat) or divergent else
+                    "too few effective draws" if parts else "sampling hit the maximum tree depth")
+        parts.append(f"{divergent} divergence{'s' if divergent != 1 else ''}")
+        if hits:
+            parts.append(f"{hits} transitions hit the maximum tree depth ({depth})")
+        if refit:
+            parts.append(f"refit: {refit.rstrip('.')}")
+        line = f"WARNING: {headline}: " + "; ".join(parts) + ". See fit.diagnose()."
+    fit._cache["status"] = line
+    return line
+
+
+def warn_convergence(fit) -> None:
+    """One :class:`BayesMMWarning` with the status line, when there is one (called once per fit)."""
+    line = status_line(fit)
+    if line:
+        warnings.warn(line, BayesMMWarning, stacklevel=3)
