@@ -7,6 +7,7 @@ import time
 import numpy as np
 import pandas as pd
 
+from .convergence import warn_convergence
 from .design import build_design
 from .errors import DataError
 from .errors import FormulaError
@@ -115,6 +116,7 @@ class Model:
         if refit and centered is None and chains > 1:
             fit = self._refit_poor_blocks(fit, settings, marginalize, sampled, weights)
         fit.seconds = time.perf_counter() - start
+        warn_convergence(fit)  # one BayesMMWarning with the status line, when a check failed
         return fit
 
     def _sample(self, settings, marginalize, centered) -> tuple[Fit, list[int], list[float]]:
