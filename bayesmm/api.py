@@ -100,8 +100,9 @@ class Model:
         Bambi do); by default each level is centred where its data pin its effect down more than the prior
         does (``bayesmm.model.centring``), which removes the funnel both ways.
         ``refit``: when ``centered`` is left to the data and a sampled block's SDs, correlations or levels mix
-        poorly (Rhat >= 1.01 or ESS < 400), refit once with that block in the other parameterisation and keep
-        the better fit (:mod:`bayesmm.safeguard`; ``fit.idata.posterior.attrs["refit"]`` says what was done).
+        poorly (Rhat >= 1.01 or ESS < 400), refit once with that block in the other parameterisation, and
+        after divergent transitions with ``target_accept`` raised to 0.95 (0.99 from 0.95); the better fit is
+        kept (:mod:`bayesmm.safeguard`; ``fit.idata.posterior.attrs["refit"]`` says what was done).
         ``False`` keeps the first fit as it is.
         """
         _check_switches(unknown, progress=progress, marginalize=marginalize, centered=centered, refit=refit)
@@ -113,8 +114,8 @@ class Model:
         refuse_flat_priors(self.separation, self.prior_entries)
         start = time.perf_counter()
         fit, sampled, weights = self._sample(settings, marginalize, centered)
-        if refit and centered is None and chains > 1:
-            fit = self._refit_poor_blocks(fit, settings, marginalize, sampled, weights)
+        if refit and chains > 1:
+            fit = self._refit_poor_blocks(fit, settings, marginalize, centered, sampled, weights)
         fit.seconds = time.perf_counter() - start
         warn_convergence(fit)  # one BayesMMWarning with the status line, when a check failed
         return fit
@@ -141,20 +142,28 @@ class Model:
         sampled = [] if structure.marginal else [k for k in range(len(self.design.blocks)) if k not in integrated]
         return fit, sampled, [float(np.mean(np.asarray(data.centred[k]))) for k in sampled]
 
-    def _refit_poor_blocks(self, fit: Fit, settings, marginalize, sampled, weights) -> Fit:
+    def _refit_poor_blocks(self, fit: Fit, settings, marginalize, centered, sampled, weights) -> Fit:
         """The safeguard (:mod:`bayesmm.safeguard`): one refit with each poorly mixed block in the other
-        parameterisation; the better fit is kept and says what was done."""
-        from .safeguard import block_mixing, describe, fit_quality, flip
+        parameterisation (when the centring is the data's choice) and, after divergent transitions, a higher
+        target acceptance rate; the better fit is kept and says what was done."""
+        from .safeguard import block_mixing, describe, fit_quality, flip, raised_target
 
-        poor = [m for m in block_mixing(fit, sampled, weights) if m.poor]
-        if not poor:
+        poor = [m for m in block_mixing(fit, sampled, weights) if m.poor] if centered is None else []
+        divergent = fit.n_divergent
+        target = raised_target(float(settings.target_accept)) if divergent else None
+        if not poor and target is None:
             return fit
-        override = tuple(next((flip(m) for m in poor if m.block == k), None) for k in range(len(self.design.blocks)))
-        second, _, second_weights = self._sample(settings, marginalize, override)
+        if poor:
+            centered = tuple(next((flip(m) for m in poor if m.block == k), None)
+                             for k in range(len(self.design.blocks)))
+        second_settings = dataclasses.replace(settings, target_accept=target) if target is not None else settings
+        second, _, second_weights = self._sample(second_settings, marginalize, centered)
         after = block_mixing(second, sampled, second_weights)
         kept_refit = fit_quality(second) > fit_quality(fit)
         kept = second if kept_refit else fit
-        kept.idata.posterior.attrs["refit"] = describe(poor, after, kept_refit)
+        kept.idata.posterior.attrs["refit"] = describe(
+            poor, after, kept_refit, (divergent, second.n_divergent),
+            (float(settings.target_accept), target) if target is not None else None)
         return kept
 
     def sample_prior(self, draws: int = 1000, seed: int = 0):
