@@ -223,11 +223,13 @@ def _prior_spec(fit, group: str, term: str):
 
 
 def _singular_sd(fit, group: str, term: str, draws: np.ndarray) -> dict | None:
+    spec = _prior_spec(fit, group, term)
+    if spec is not None and spec.per == "sigma" and "sigma" in fit.idata.posterior:
+        draws = draws / fit.idata.posterior["sigma"].values.ravel()  # the prior is on sd / sigma
     at_zero, mode = density_at_zero_and_mode(draws)
     upper = float(np.quantile(draws, 0.95))
     if not mode <= 0.05 * upper:
         return None
-    spec = _prior_spec(fit, group, term)
     prior_zero = _prior_density_at_zero(spec) if spec is not None else 0.0
     ratio = at_zero / prior_zero if prior_zero > 0 else np.inf
     if np.isfinite(prior_zero) and prior_zero > 0 and ratio < 1:

@@ -331,3 +331,12 @@ def test_a_well_identified_model_has_no_prior_conflict(sleep_fit):
     assert list(table.index) == ["sigma", "sd_Subject__Intercept", "sd_Subject__Days"]
     assert (table["conflict"] == "").all() and (table["prior_quantile"] < 0.95).all()
     assert "prior_conflict" not in set(sleep_fit.diagnose()["kind"])
+
+
+def test_singular_slope_under_an_sd_prior_in_units_of_sigma():
+    """rstanarm's preset puts exponential(1) on sd / sigma: the density at zero is compared on that scale, so
+    the slope's SD (truly 0) is still found piled against zero and the intercept's is not."""
+    fit = _fit("y ~ x + (x | g)", bmm.datasets.simulate("singular"), priors="rstanarm", chains=2, draws=1000,
+               warmup=500, seed=1)
+    kinds = _kinds(fit.diagnose())
+    assert ("singular_sd", "sd_g__x") in kinds and ("singular_sd", "sd_g__Intercept") not in kinds
