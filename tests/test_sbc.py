@@ -1,9 +1,11 @@
-"""The small version of the simulation-based calibration in ``validation/sbc.py`` (Talts et al. 2018): for
-gaussian, bernoulli, poisson and negbinomial models with a correlated random intercept and slope, truths drawn
-from the (explicit, proper) priors rank uniformly among the posterior draws of fits to the data they
-simulate. 15 replications per family cannot see small miscalibration (the full run in validation/README.md
-does that); they catch gross errors: a prior in the fit that differs from the simulating one, a wrong
-transform or likelihood, which pile the ranks at 0 or L."""
+"""The small versions of the simulation-based calibration in ``validation/sbc.py`` and ``validation/sbc_paths.py``
+(Talts et al. 2018): for gaussian, bernoulli, poisson and negbinomial models with a correlated random intercept
+and slope, and for one model per sampling path (integrated out densely or level by level, quadrature, centred,
+partly centred, non-centred, rotated coordinates, aliased levels), truths drawn from the (explicit, proper)
+priors rank uniformly among the posterior draws of fits to the data they simulate. 15 replications per family
+(3 per path) cannot see small miscalibration (the full runs in validation/README.md do that); they catch gross
+errors: a prior in the fit that differs from the simulating one, a wrong transform or likelihood, which pile
+the ranks at 0 or L."""
 from __future__ import annotations
 
 import os
@@ -14,6 +16,7 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "validation"))
 import sbc  # noqa: E402
+import sbc_paths  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -39,3 +42,54 @@ def test_small_sbc_ranks_are_uniform(ranks):
     for name in ("b_Intercept", "b_x", "sd_Intercept", "sd_x", "cor"):
         share_at_ends = np.mean((ranks[name] == 0) | (ranks[name] == sbc.SMALL.n_ranked))
         assert share_at_ends < 0.3, (name, share_at_ends)
+
+
+# ---- every sampling path (validation/sbc_paths.py): the path each case is meant to test, and no gross error ----
+
+#: per path, the flag (a column of the per-fit table) that shows the path ran, and its expected value
+PATH_FLAGS = {
+    "dense_marginal": ("marginal", True),
+    "level_marginal": ("marginal_block", 0),
+    "quadrature_poisson": ("row_block", 1),
+    "quadrature_binomial": ("row_block", 1),
+    "centred": ("mean_weight", "1.00"),
+    "partly_centred": ("dynamic_blocks", 2),
+    "non_centred": ("mean_weight", "0.00"),
+    "rotated": ("basis_rows", 2),
+    "aliased": ("aliased_levels", 6),
+}
+PATH_SETTINGS = sbc.Settings(replications=3, groups=8, per_group=8, warmup=150, draws=95, thin=5, bins=5)
+
+
+@pytest.fixture(scope="module")
+def path_ranks():
+    return sbc_paths.run(PATH_SETTINGS)
+
+
+@pytest.mark.slow
+def test_every_sampling_path_runs_the_path_it_is_meant_to(path_ranks):
+    fits, ranks = path_ranks
+    assert set(PATH_FLAGS) == set(sbc_paths.PATHS)
+    assert len(fits) == len(sbc_paths.PATHS) * PATH_SETTINGS.replications
+    # a fit that took another path is recorded with "wrong path: ..." (sbc_paths.Case.check)
+    assert (fits["error"] == "").all(), fits.loc[fits["error"] != "", ["path", "error"]].to_string()
+    for path, (flag, expected) in PATH_FLAGS.items():
+        values = fits.loc[fits["path"] == path, flag]
+        assert (values == expected).all(), (path, flag, values.tolist())
+    # partly centred: weights strictly inside (0, 1), following the draws' SDs, away from the ends in some fit
+    partly = fits[fits["path"] == "partly_centred"]
+    assert partly["partial_share"].max() > 0.5, partly.to_string()
+    assert ranks["rank"].between(0, PATH_SETTINGS.n_ranked).all()
+
+
+@pytest.mark.slow
+def test_every_sampling_path_ranks_are_not_grossly_non_uniform(path_ranks):
+    """3 replications per path cannot see small miscalibration (the full run in validation/README.md does); a
+    prior in the fit that differs from the simulating one, or a wrong transform, likelihood or conditional draw
+    of integrated-out effects, piles the ranks at 0 or L."""
+    _, ranks = path_ranks
+    L = PATH_SETTINGS.n_ranked
+    for path, frame in ranks.groupby("path"):
+        at_ends = np.mean((frame["rank"] == 0) | (frame["rank"] == L))  # 2 / (L + 1) = 0.1 when uniform
+        assert at_ends < 0.4, (path, at_ends, frame.to_string())
+        assert 0.2 < frame["rank"].mean() / L < 0.8, (path, frame.to_string())
