@@ -160,7 +160,7 @@ def main() -> None:
         return run
 
     inference.chain_program = timed_program
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     compile_start = _COMPILE[0]
     settings = dict(chains=args.chains, draws=args.draws, warmup=args.warmup, seed=args.seed)
     if args.progress:
@@ -169,22 +169,23 @@ def main() -> None:
         settings["centered"] = centered
     fit = bmm.fit(FORMULA, df, family=args.family, **settings)
     table = fit.tidy()
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     stats = fit.idata.sample_stats
     steps = np.asarray(stats["n_steps"])  # draws only
     depth_hits = int(np.sum(steps >= 2 ** 10 - 1))
     compile_s = _COMPILE[0] - compile_start
     before = calls[0]["start"] - start if calls else np.nan
     sampler = sum(c["seconds"] - c["compile"] for c in calls) if calls else np.nan
+    after = wall - before - sum(c["seconds"] for c in calls)
     keep = table[table["effect"].isin(["fixed", "ran_pars", "family"])]
     print(f"refit: {fit.idata.posterior.attrs.get('refit') or 'none'}; sampler: "
           f"{fit.idata.posterior.attrs.get('sampler')}; levels centred: "
           f"{fit.idata.posterior.attrs.get('centered_levels')}")
-    print("| rows | levels | compile s | before sampler s | sampler s (warmup + draws + generated) | wall s | "
+    print("| rows | levels | XLA compile s | before sampler s | sampler s | after sampler s | wall s | CPU s | "
           "leapfrog steps / draw | max depth hits | peak RSS GiB | min bulk ESS | divergences |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
-    print(f"| {len(df):,} | {levels:,} | {compile_s:.1f} | {before:.1f} | {sampler:.1f} | "
-          f"{wall:.1f} | {steps.mean():.1f} | {depth_hits} | {peak_rss_gib():.2f} | "
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print(f"| {len(df):,} | {levels:,} | {compile_s:.1f} | {before:.1f} | {sampler:.1f} | {after:.1f} | "
+          f"{wall:.1f} | {cpu:.0f} | {steps.mean():.1f} | {depth_hits} | {peak_rss_gib():.2f} | "
           f"{keep['ess_bulk'].min():.0f} | {int(np.asarray(stats['diverging']).sum())} |", flush=True)
     truth = truth_of(args.family)
     rows = []

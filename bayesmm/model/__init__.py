@@ -12,7 +12,7 @@ from ..design import Design
 from ..families import Family
 from ..priors import PriorEntry
 from ..errors import BayesMMError
-from .likelihoods import INVERSE_LINKS, likelihood
+from .likelihoods import INVERSE_LINKS, count_table, likelihood
 from ..families import part_link
 from .coordinates import level_bases
 from .centring import aliased_levels, level_information, level_weights, parent_links
@@ -237,7 +237,10 @@ def compile_model(design: Design, family: Family, entries: list[PriorEntry],
             trials=None, group_index=tuple(on_device(np.asarray(b.group_index)[first]) for b in design.blocks),
             Z=tuple(on_device(np.asarray(b.Z, dtype=float)[first]) for b in design.blocks))
         data = data._replace(one_block=statistics, cells=cells)
+    table = (None if marginal or one_block >= 0 or row_block >= 0
+             else count_table(design.y, family.name, family.link, design.weights))
     return structure, data._replace(
+        y_table=None if table is None else tuple(None if a is None else on_device(a) for a in table),
         part_X=part_X, centred=tuple(on_device(m, float) for m in masks),
         guessed_weights=tuple(None if g is None else tuple(on_device(a, float) for a in g) for g in dynamic),
         level_bases=tuple(None if marginal or k in (one_block, row_block) else _as_float(

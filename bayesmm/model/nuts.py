@@ -33,7 +33,7 @@ from .program import ModelData, ModelStructure, generated
 from .stored import program_key, stored_program
 
 __all__ = ["Compiled", "compiled", "chain_program", "start_program", "starting_points", "shapes_key", "chain_devices",
-           "vectorizes_chains", "STAT_FIELDS"]
+           "vectorizes_chains", "compiler_options", "without_ynn", "STAT_FIELDS"]
 
 #: Sampler statistics kept per draw (numpyro's names; ``step_size`` is the adapted step size).
 STAT_FIELDS = ("diverging", "num_steps", "accept_prob", "energy", "potential_energy", "step_size")
@@ -161,10 +161,35 @@ def compiler_options(work: float) -> dict | None:
     compile: sleepstudy's sampler compiles in 3.1 s with the older emitters against 4.6 s, and samples as
     fast (0.64 s); verbagg's (7,584 rows) compiles 1.4 s faster but samples 18% slower (11.5 s against
     9.7 s), grouseticks' (403 rows) 14% slower (``benchmarks/README.md``, session 8). So a small job gets
-    the older emitters, and everything else XLA's default."""
-    if jax.default_backend() == "cpu" and work <= QUICK_WORK:
-        return {"xla_cpu_use_fusion_emitters": False, "xla_backend_optimization_level": 1}
-    return None
+    the older emitters, and everything else XLA's default. Either way without YNNPACK fusions
+    (:func:`without_ynn`)."""
+    if jax.default_backend() != "cpu":
+        return None
+    if work <= QUICK_WORK:
+        return {"xla_cpu_use_fusion_emitters": False, "xla_backend_optimization_level": 1, **without_ynn()}
+    return without_ynn() or None
+
+
+#: The XLA option that turns YNNPACK fusions off (jaxlib 0.10's CPU backend; an empty list of fusion kinds).
+YNN_OFF = {"xla_cpu_experimental_ynn_fusion_type": ""}
+
+
+@functools.lru_cache(maxsize=1)
+def without_ynn() -> dict:
+    """:data:`YNN_OFF` where this XLA knows the option (jaxlib 0.10; others: a tiny program compiled with it, once
+    per process), else ``{}``. jaxlib 0.10's CPU backend hands reductions over the leading axis of a 2-d array
+    (levels x columns, rows x columns: sums in every gradient of a random-effect model) to YNNPACK, 14-30x
+    slower than XLA's own loop (21,000 x 1: 385 us against 28 us): in the count panel's gradient (21,058 rows,
+    6,000 levels) one such sum over the levels took 0.54 of 1.3 ms (``benchmarks/README.md``, the count panel)."""
+    import jaxlib
+
+    if jaxlib.__version__.startswith("0.10."):
+        return dict(YNN_OFF)
+    try:
+        jax.jit(lambda x: x + 1.0).lower(np.float64(0.0)).compile(compiler_options=YNN_OFF)
+    except Exception:  # noqa: BLE001 - an XLA without the option: its defaults
+        return {}
+    return dict(YNN_OFF)
 
 
 def vectorizes_chains() -> bool:

@@ -41,7 +41,7 @@ from numpyro.handlers import substitute, trace
 from ..priors import PriorSpec, in_units_of
 from .effects import (BlockEffects, _beta, block_effects, block_order, centring_loc, dynamic_weights,
                       level_weights_at, split_aliased)
-from .likelihoods import INVERSE_LINKS, likelihood
+from .likelihoods import INVERSE_LINKS, TabledCounts, likelihood
 from .marginal import (MarginalData, OneBlockData, cell_statistics, conditional_effects, dense_woodbury,
                        marginal_log_likelihood, one_block_effects, one_block_log_likelihood)
 from .quadrature import RowIntegrated
@@ -127,6 +127,9 @@ class ModelData(NamedTuple):
     #: per block: Householder vectors (r x levels) rotating its effects' mean and level-level covariates into
     #: coordinates of their own (``coordinates.level_bases``), or None
     level_bases: tuple = ()
+    #: the response's distinct values, each row's index into them and the rows' weight per value
+    #: (``likelihoods.count_table``: poisson and NB2 log-gammas once per distinct value), or None
+    y_table: tuple | None = None
 
 
 class _Flat(dist.ImproperUniform):
@@ -315,7 +318,11 @@ def make_model(structure: ModelStructure):
         if structure.row_block >= 0:
             law = RowIntegrated(structure.family, structure.link, eta, row_sd, aux, data.trials)
         else:
-            law = likelihood(structure.family, structure.link, eta, aux, data.trials)
+            law = likelihood(structure.family, structure.link, eta, aux, data.trials,
+                             data.y_table if observed else None)
+        if isinstance(law, TabledCounts):  # the log-gammas once per distinct count, the rows without them
+            numpyro.factor("y_constants", law.constant_sum(data.y_table[2]))
+            law = law.rows()
         with numpyro.handlers.scale(scale=_row_weights(data)):
             numpyro.sample("y", law, obs=data.y if observed else None)
 
@@ -398,7 +405,9 @@ def generated(structure: ModelStructure, data: ModelData, samples: dict, key=Non
         elif structure.marginal_block >= 0:
             out.update(_one_block_draw(structure, data, {**sample, **out}, k))
         else:
-            out["log_lik"] = tr["y"]["fn"].log_prob(tr["y"]["value"]) * _row_weights(data)
+            law = tr["y"]["fn"]
+            law = law.complete() if isinstance(law, TabledCounts) else law  # with its log-gammas
+            out["log_lik"] = law.log_prob(tr["y"]["value"]) * _row_weights(data)
             if structure.row_block >= 0:
                 out.update(_row_block_draw(structure, data, tr["y"]["fn"], k))
         if not with_log_lik:

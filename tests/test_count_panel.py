@@ -1,0 +1,159 @@
+"""A count panel: thousands of levels with a few rows each (COUNT's rwm5yr shape), and what made it slow.
+
+The negative binomial's log-pmf took three log-gammas per row (and their digammas in the gradient): 1.6 of a
+2.5 ms gradient on 21,058 rows. Counts take few distinct values, so the log-gammas are computed once per value
+(``likelihoods.TabledCounts``), exactly, also where the NB2 nears its Poisson limit (``phi`` large), where the
+difference of log-gammas lost 0.1 per count and held a chain there at the maximum tree depth. XLA's YNNPACK
+fusions (jaxlib 0.10) summed levels x columns arrays 15x slower than XLA's own loops; the sampler is compiled
+without them (``nuts.compiler_options``). A start with negative curvature (``phi`` at its prior median) no
+longer leaves that coordinate at unit scale for the first hundred warmup iterations
+(``coordinates.initial_mass``). ``benchmarks/panel.py`` times the whole fit.
+"""
+from __future__ import annotations
+
+import bayesmm.inference  # noqa: F401  (enables float64 before anything else touches jax)
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import pytest
+
+import bayesmm as bmm
+from bayesmm.model import compile_model
+from bayesmm.model.coordinates import initial_mass
+from bayesmm.model.likelihoods import NegativeBinomial2, TabledCounts, count_table
+from bayesmm.model.nuts import YNN_OFF, compiled, compiler_options, shapes_key, starting_points
+
+FORMULA = "y ~ a + b + c + (1 | id)"
+TRUTH = {"Intercept": -1.6, "a": 0.3, "b": 0.5, "c": -0.4, "sd__Intercept": 1.0, "phi": 0.5}
+
+
+def _panel(levels: int, family: str = "negbinomial", seed: int = 1) -> pd.DataFrame:
+    """1-5 rows per level, ``b`` constant within levels, about 80% zeros (NB2 with ``phi`` 0.5)."""
+    rng = np.random.default_rng(seed)
+    g = np.repeat(np.arange(levels), rng.choice(np.arange(1, 6), size=levels, p=[0.1, 0.15, 0.2, 0.25, 0.3]))
+    a, c = rng.normal(size=g.size), rng.integers(0, 2, g.size).astype(float)
+    b = rng.integers(0, 2, levels)[g].astype(float)
+    eta = (TRUTH["Intercept"] + TRUTH["a"] * a + TRUTH["b"] * b + TRUTH["c"] * c
+           + rng.normal(0.0, TRUTH["sd__Intercept"], levels)[g])
+    if family == "negbinomial":
+        y = rng.poisson(rng.gamma(TRUTH["phi"], np.exp(eta) / TRUTH["phi"]))
+    else:
+        y = rng.poisson(np.exp(eta))
+    return pd.DataFrame({"y": y, "a": a, "b": b, "c": c, "id": pd.Categorical(g)})
+
+
+def _compiled(df: pd.DataFrame, family: str):
+    model = bmm.Model(FORMULA, df, family=family)
+    structure, data = compile_model(model.design, model.family, model.prior_entries, None, None)
+    return structure, data
+
+
+def test_count_table():
+    y = np.array([0, 3, 0, 1, 3, 0, 7.0, 0, 0, 1])
+    values, code, counts, run = count_table(y, "negbinomial", "log", np.array([1, 2, 1, 1, 1, 3, 1.0, 1, 1, 2]))
+    np.testing.assert_array_equal(values, [0, 1, 3, 7])
+    np.testing.assert_array_equal(values[code], y)
+    np.testing.assert_array_equal(counts, [7, 3, 3, 1])
+    np.testing.assert_array_equal(run, np.arange(7))
+    assert count_table(y, "poisson", "log")[3] is None
+    assert count_table(y, "negbinomial", "identity") is None  # other links keep the family's own log-pmf
+    assert count_table(y, "bernoulli", "logit") is None
+    assert count_table(np.arange(10.0), "poisson", "log") is None  # every value distinct: nothing to gain
+
+
+@pytest.mark.parametrize("phi", [0.01, 0.5, 3.0, 1e3, 1e8, 1e13])
+def test_tabled_counts_match_the_log_pmf_and_stay_exact_towards_the_poisson_limit(phi):
+    rng = np.random.default_rng(0)
+    y = rng.negative_binomial(0.7, 0.3, 300).astype(float)
+    eta = jnp.asarray(rng.normal(0.0, 2.0, y.size))
+    values, code, counts, run = (jnp.asarray(a) for a in count_table(y, "negbinomial", "log"))
+    law = TabledCounts(eta, phi, values, code, run)
+    pointwise = np.asarray(law.log_prob(y))
+    # the rows' part plus the log-gammas once per value: the same total
+    total = float(jnp.sum(law.rows().log_prob(y)) + law.constant_sum(counts))
+    assert total == pytest.approx(float(pointwise.sum()), rel=1e-12, abs=1e-9)
+    # against the log-pmf with lgamma(y + phi) - lgamma(phi) summed exactly from logs
+    mu = np.exp(np.asarray(eta))
+    exact = np.array([math.fsum(math.log(phi + k) for k in range(int(v))) - math.lgamma(v + 1.0)
+                      - phi * math.log1p(m / phi) + v * (math.log(m) - math.log(m + phi)) for v, m in zip(y, mu)])
+    np.testing.assert_allclose(pointwise, exact, rtol=1e-11, atol=1e-9)
+    if phi <= 1e3:  # where the log-gammas per row are exact too: the same values and gradient as the NB2
+        np.testing.assert_allclose(pointwise, np.asarray(NegativeBinomial2(jnp.exp(eta), phi).log_prob(y)),
+                                   rtol=1e-11, atol=1e-11)
+        grad = jax.grad(lambda p: jnp.sum(TabledCounts(eta, p, values, code, run).log_prob(y)))(phi)
+        expected = jax.grad(lambda p: jnp.sum(NegativeBinomial2(jnp.exp(eta), p).log_prob(y)))(phi)
+        assert float(grad) == pytest.approx(float(expected), rel=1e-9)
+    poisson = TabledCounts(eta, None, values, code)
+    np.testing.assert_allclose(np.asarray(poisson.log_prob(y)),
+                               y * np.asarray(eta) - mu - np.array([math.lgamma(v + 1) for v in y]), rtol=1e-12)
+
+
+def _row_sized_log_gammas(jaxpr, rows: int) -> list[str]:
+    """The lgamma/digamma equations of ``jaxpr`` (nested ones included) whose output has ``rows`` elements."""
+    found = []
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name in ("lgamma", "digamma", "polygamma") and any(
+                np.prod(v.aval.shape) == rows for v in eqn.outvars):
+            found.append(eqn.primitive.name)
+        for sub in jax.core.jaxprs_in_params(eqn.params):
+            found += _row_sized_log_gammas(sub, rows)
+    return found
+
+
+@pytest.mark.parametrize("family", ["negbinomial", "poisson"])
+def test_panel_gradient_takes_no_log_gamma_per_row(family):
+    """The fixed cause, pinned: the log density's gradient of a count panel evaluates no log-gamma (nor digamma)
+    per row, and the compiled program has no YNNPACK fusion."""
+    df = _panel(300, family)
+    structure, data = _compiled(df, family)
+    assert data.y_table is not None and data.y_table[0].shape[0] < 30
+    potential = compiled(structure, shapes_key(data)).potential
+    init, _ = starting_points(structure, data, 0, 1)
+    z = {k: v[0] for k, v in init.items()}
+    gradient = jax.value_and_grad(lambda point: potential(point, data))
+    assert _row_sized_log_gammas(jax.make_jaxpr(gradient)(z).jaxpr, len(df)) == []
+    # the same gradient without the table does take them per row: the check above can see them
+    plain = data._replace(y_table=None)
+    plain_potential = compiled(structure, shapes_key(plain)).potential
+    assert _row_sized_log_gammas(jax.make_jaxpr(jax.grad(lambda p: plain_potential(p, plain)))(z).jaxpr, len(df))
+    if jax.default_backend() == "cpu":
+        options = compiler_options(1e9)
+        assert YNN_OFF.items() <= options.items() and YNN_OFF.items() <= compiler_options(0).items()
+        text = jax.jit(gradient).lower(z).compile(compiler_options=options).as_text()
+        assert "__ynn_fusion" not in text
+
+
+def test_negative_curvature_still_scales_the_start():
+    """A coordinate whose potential curves downwards at the start gets 1 / |curvature|, not the identity."""
+    df = _panel(200)
+    structure, data = _compiled(df, "negbinomial")
+    helpers = compiled(structure, shapes_key(data))
+    diagonal = {name: jnp.ones(shape) for name, (_, shape) in helpers.sites.items()}
+    diagonal["phi"] = jnp.asarray(-160.0)
+    diagonal["sd_0"] = jnp.asarray([-0.5])  # less than a standard normal's: the identity
+    groups, inverse = initial_mass(structure, helpers.sites, (), diagonal)
+    assert groups == []
+    (names, values), = inverse.items()  # one diagonal block, its sites in sorted order
+    sizes = [int(np.prod(helpers.sites[n][1])) for n in names]
+    at = dict(zip(names, np.split(np.asarray(values), np.cumsum(sizes)[:-1])))
+    assert at["phi"][0] == pytest.approx(1 / 160.0)
+    assert at["sd_0"][0] == 1.0
+
+
+@pytest.mark.filterwarnings("ignore::bayesmm.BayesMMWarning")  # 2 x 300 draws: short of the ESS a report asks
+def test_small_panel_recovers_the_simulation():
+    """A short NUTS fit of a 600-level panel (about 2,100 rows, 80% zeros): no divergence, no draw at the
+    maximum tree depth, and every fixed effect, the SD and ``phi`` within three posterior SDs of the truth."""
+    df = _panel(600)
+    fit = bmm.fit(FORMULA, df, family="negbinomial", chains=2, draws=300, warmup=300, seed=3, refit=False)
+    assert fit.n_divergent == 0
+    assert int(np.sum(np.asarray(fit.idata.sample_stats["n_steps"]) >= 1023)) == 0
+    table = fit.tidy().set_index("term")
+    assert table["rhat"].max() < 1.03, table
+    for term, truth in TRUTH.items():
+        row = table.loc[term]
+        assert abs(row["estimate"] - truth) < 3 * row["std_error"] + 0.02, (term, row["estimate"], row["std_error"])
