@@ -38,6 +38,13 @@ _ITERATIONS = 40
 #: data's SD at most half the prior's) leaves borderline levels non-centred, since the SD's posterior
 #: reaches well below its PQL guess (cbpp: 15 herds of 4 periods, SD 0.75 +- 0.23; one divergence at 1).
 THRESHOLD = 4.0
+#: A block with independent columns whose levels all stay below this weight (at any variance the draws reach)
+#: is sampled non-centred: so little centring leaves the geometry as it is, and the partly centred effects'
+#: arithmetic per level costs a fifth of a many-small-groups gradient (the count panel of 6,000 levels, weights
+#: up to 0.06: ``benchmarks/README.md``, the count panel)
+MIN_WEIGHT = 0.1
+#: ``c`` of ``effects.dynamic_weights`` (a level's weight rises at most to ``x (1 + c) / (1 + x (1 + c))``)
+SMALL_VARIANCE = 0.1
 
 
 def _glm(family: str, link: str):
@@ -265,7 +272,10 @@ def level_weights(blocks, information, tau2) -> tuple[np.ndarray, ...]:
         if block.correlated and block.n_columns > 1:
             out.append((x > THRESHOLD).astype(float))
             continue
-        out.append(x / (1.0 + x))
+        # the largest weight a level can reach as the draws' variances move (``effects.dynamic_weights``: x up to
+        # (1 + SMALL_VARIANCE) times the guess, per column)
+        reach = np.max(t[None, :] * i) * (1.0 + SMALL_VARIANCE)
+        out.append(x / (1.0 + x) if reach / (1.0 + reach) >= MIN_WEIGHT else np.zeros_like(x))
     return tuple(out)
 
 

@@ -17,6 +17,7 @@ import numpy as np
 import numpyro.distributions as dist
 from numpyro.distributions import constraints
 
+from .centring import SMALL_VARIANCE
 from .marginal import _forward
 
 if TYPE_CHECKING:  # program.py imports this module
@@ -91,9 +92,8 @@ def _column_weights(centred):
     return centred[:, None] if centred.ndim == 1 else centred
 
 
-#: ``c`` of :func:`dynamic_weights`: a level's weight stays near its PQL guess down to about this share of the
-#: guessed variance, and falls towards non-centred below it.
-SMALL_VARIANCE = 0.1
+#: ``c`` of :func:`dynamic_weights` (``centring.SMALL_VARIANCE``): a level's weight stays near its PQL guess
+#: down to about this share of the guessed variance, and falls towards non-centred below it.
 
 
 def dynamic_weights(x_guess, ratio):
