@@ -1,6 +1,7 @@
 """fit.diagnose(): singular fits (a random slope with no variance over 5 groups), what the boundary preset
 does about them, convergence findings on broken runs, too few levels, and print(fit)'s warning lines."""
 import dataclasses
+import re
 import warnings
 
 import numpy as np
@@ -219,7 +220,9 @@ def refitted_singular():
 def test_a_refit_is_named_in_the_single_warning(refitted_singular):
     fit, caught = refitted_singular
     note = fit.idata.posterior.attrs["refit"]
-    assert note.startswith("sd(Intercept) of g refitted")  # the safeguard's own sentence
+    # the safeguard's own sentence; which SD of g mixed worst is down to the last bits of the compiled code (the
+    # same seed gave sd(Intercept) in one process and sd(x) in another after other fits had run)
+    assert re.match(r"sd\((Intercept|x)\) of g refitted", note), note
     assert len(caught) == 1  # two NUTS runs, one warning
     status = str(caught[0].message)
     assert status == fit.status() and str(fit).startswith(status)

@@ -138,8 +138,9 @@ def test_gamma_identity_and_inverse_links_recover_the_truth_without_divergences(
     eta = b0 + rng.normal(0.0, sd, N_GROUPS)[g] + b1 * x
     mu = eta if link == "identity" else 1.0 / eta
     df = pd.DataFrame({"g": [f"g{k:02d}" for k in g], "x": x, "y": rng.gamma(4.0, mu / 4.0)})
+    # the sampler's own first fit (refit=False): the safeguard would refit a single divergence at 0.99
     fit = bmm.fit("y ~ x + (1 | g)", df, family="gamma", link=link, chains=2, draws=500, warmup=500,
-                  seed=data_seed)
+                  seed=data_seed, refit=False)
     assert fit.settings.target_accept == 0.95 and fit.n_divergent <= 0.005 * 2 * 500
     tidy = fit.tidy().set_index("term")
     # within 3 posterior SDs: the identity link's data (seed 5) put the slope's truth at the 2nd percentile of
