@@ -1,4 +1,4 @@
-"""Target 1 of issue 6: sleepstudy with the correlation, 4 x (1000 + 1000), as a user feels it.
+"""Sleepstudy with the correlation, 4 x (1000 + 1000), as a user feels it.
 
     python benchmarks/cold.py [--model sleepstudy] [--repeat 2]
 

@@ -1,4 +1,4 @@
-"""Target 5 of issue 6: a 1-million-row poisson GLMM with crossed factors (10,000 x 1,000 levels) on a GPU,
+"""A 1-million-row poisson GLMM with crossed factors (10,000 x 1,000 levels) on a GPU,
 4 chains x (1000 + 1000); target: at least 20 bulk ESS per second for the SDs.
 
     python benchmarks/gpu.py [--rows 1000000] [--chains 4 --draws 1000 --warmup 1000]

@@ -1,4 +1,4 @@
-"""grouseticks (target 2's one miss): which parameterisation would fix it? An experiment, not bayesmm code.
+"""grouseticks: which parameterisation samples it well? An experiment, not bayesmm code.
 
     python benchmarks/grouseticks_geometry.py [--seeds 1 2]
 
@@ -16,10 +16,8 @@
 
 Prints the quadrature's error against brute-force integration first, then one row per variant and seed:
 wall s (compilation included), divergences, min bulk ESS and max Rhat over the intercept, slopes and SDs.
-bayesmm's own figure is in ``suite.py`` (session 8: min bulk ESS 144 and 62 at seeds 1 and 2, 3 and 18
-divergences, 7 s). Since session 9 bayesmm does both itself (``bayesmm/model/quadrature.py``,
-``centring.aliased_levels``), with partly centred levels besides: min bulk ESS 901 and 121 at seeds 1 and 2,
-0 and 51 divergences, 8.5 s (``benchmarks/README.md``, session 9).
+bayesmm does both itself (``bayesmm/model/quadrature.py``, ``centring.aliased_levels``), with partly centred
+levels besides; its figures come from ``suite.py`` (``benchmarks/README.md``, the bundled suite).
 """
 from __future__ import annotations
 

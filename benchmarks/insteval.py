@@ -1,4 +1,4 @@
-"""Target 3 of issue 6: InstEval, ``y ~ service + (1|s) + (1|d) + (1|dept:service)``, 73,421 rows, 4,128
+"""InstEval, ``y ~ service + (1|s) + (1|d) + (1|dept:service)``, 73,421 rows, 4,128
 random-effect coefficients (too many for the dense Woodbury marginal: the students' 2,972 are integrated out
 level by level, the lecturers' and departments' sampled, the lecturers centred where their data say much).
 

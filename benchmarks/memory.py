@@ -1,4 +1,4 @@
-"""Target 4 of issue 6: peak memory of building the design and one log-density gradient.
+"""Peak memory of building the design and one log-density gradient.
 
     python benchmarks/memory.py [--rows 10000000]
 

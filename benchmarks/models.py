@@ -33,13 +33,13 @@ MODELS = {
                  "y ~ service + (1 | s) + (1 | d) + (1 | dept:service)", "gaussian", ["s", "d", "dept", "service"]),
 }
 
-#: brms 2.18 wall seconds and min bulk ESS (4 x (1000 + 1000), 2 cores; issue 6 and tests/reference).
+#: brms 2.18 wall seconds and min bulk ESS (4 x (1000 + 1000), 2 cores, run once; tests/reference).
 BRMS = {"sleepstudy": (63, 991), "cbpp": (38, 1571), "verbagg": (161, 639), "insteval": (2211, 614)}
 
 
 def sampler_arguments(parser, rows: int):
     """``--rows`` (default ``rows``) and the sampler's ``--chains/--draws/--warmup`` (4 x (1000 + 1000)), as
-    the issue's targets state them; returns the parser."""
+    the benchmark goals state them; returns the parser."""
     parser.add_argument("--rows", type=int, default=rows)
     parser.add_argument("--chains", type=int, default=4)
     parser.add_argument("--draws", type=int, default=1000)

@@ -1,4 +1,4 @@
-"""Simulated large poisson GLMMs with two crossed grouping factors (targets 4 and 5 of issue 6)."""
+"""Simulated large poisson GLMMs with two crossed grouping factors (``memory.py`` and ``gpu.py``)."""
 from __future__ import annotations
 
 import numpy as np

@@ -8,7 +8,7 @@ untimed fit fills the cache: ``BAYESMM_CACHE_DIR`` or bayesmm's default), as rst
 ``cold.py`` measures the cold and second-fit figures. Bambi needs formulae < 0.7 and bayesmm formulae 0.9,
 so Bambi runs in its own environment (``--bambi-python``); this script installs nothing. Prints wall
 seconds, min bulk ESS (fixed effects and hyperparameters), ESS/s, and the ratio of bayesmm's ESS/s to each
-other tool's (and to brms's figures from issue 6). Timings on a shared machine are noisy: repeat, and
+other tool's (and to brms 2.18's reference figures, ``models.BRMS``). Timings on a shared machine are noisy: repeat, and
 compare tools only within one run.
 """
 from __future__ import annotations
@@ -72,7 +72,7 @@ def print_table(rows: list[dict]) -> None:
               f"{ratio:.2f}x | {r.get('divergences', '')} |")
     for model in sorted({r["model"] for r in rows} & set(BRMS)):
         seconds, ess = BRMS[model]
-        print(f"| {model} | brms 2.18 (issue 6) | {seconds} | {ess} | {ess / seconds:.0f} | "
+        print(f"| {model} | brms 2.18 (reference) | {seconds} | {ess} | {ess / seconds:.0f} | "
               f"{best.get(model, float('nan')) / (ess / seconds):.1f}x | |")
     sys.stdout.flush()
 

@@ -1,9 +1,9 @@
-"""The catalogue of bad inputs (issue 8): each one raises a :class:`bayesmm.BayesMMError` subclass whose
+"""The catalogue of bad inputs: each one raises a :class:`bayesmm.BayesMMError` subclass whose
 message names the culprit and says what to do; none lets a raw jax, numpy, pandas or formulae exception
 through, and none compiles or samples a model first.
 
 ``tests/test_errors.py`` holds the first part of the catalogue (columns, responses, families, links,
-priors, sampler settings); the cases here are new and cover the seven areas the issue names: formula,
+priors, sampler settings); the cases here are new and cover the catalogue's seven areas: formula,
 data, family, priors, sampler settings, new data for prediction and saved files.
 """
 from __future__ import annotations
@@ -282,7 +282,7 @@ def test_bad_input_after_fit(area, name, case, small_fit, tmp_path):
 
 
 def test_catalogue_size():
-    """The issue asks for at least 40 bad inputs across seven areas; with tests/test_errors.py's cases."""
+    """The catalogue holds at least 40 bad inputs across seven areas; with tests/test_errors.py's cases."""
     from test_errors import CASES as FIRST_PART
 
     assert set(CATALOGUE) == {"formula", "data", "family", "priors", "sampler", "predict", "saved"}

@@ -88,7 +88,7 @@ def test_stateful_transforms_factors_and_priors_survive(tmp_path):
     expected = (np.array([0.0, 2.5]) - data["x"].mean()) / data["x"].std(ddof=0)
     np.testing.assert_allclose(encoded[0]["scale(x)"], expected, rtol=1e-6)
     assert loaded.priors.set_index("class").loc["sigma", "source"] == "user"
-    if hasattr(fit, "predict"):  # the predictions issue's method, where it is merged
+    if hasattr(fit, "predict"):  # predict(), where this version has it
         pd.testing.assert_frame_equal(loaded.predict(new.assign(g=["g1", "new"]), seed=1),
                                       fit.predict(new.assign(g=["g1", "new"]), seed=1))
 

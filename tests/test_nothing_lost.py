@@ -1,4 +1,4 @@
-"""Issue 8, "nothing lost, nothing silent": rows dropped for missing values are counted in the warning, in the
+"""Nothing lost, nothing silent: rows dropped for missing values are counted in the warning, in the
 printed summary and in ``fit.idata`` attributes, and the count survives save/load. (The other items have
 their tests elsewhere: bit-identical seeds in test_fit.py::test_same_seed_same_draws_bit_for_bit, Rhat and
 divergence findings in test_diagnose.py, every InferenceData group and setting through save/load in

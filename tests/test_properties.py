@@ -1,4 +1,4 @@
-"""Property tests of the formula parser (issue 8), with hypothesis: random strings and random valid formulas
+"""Property tests of the formula parser, with hypothesis: random strings and random valid formulas
 never raise anything but a :class:`bayesmm.BayesMMError`, and valid formulas round-trip through their
 printed form (``parse(str(spec))`` is the same model as ``spec``, and printing is idempotent).
 """

@@ -1,6 +1,6 @@
 """End-to-end NUTS fits of classic data sets against lme4 (REML / Laplace) and brms 2.18 (tests/reference).
 
-Tolerances (issue 2): fixed effects within 0.5 posterior SD of lme4's estimate; each lme4 SD inside the
+Tolerances: fixed effects within 0.5 posterior SD of lme4's estimate; each lme4 SD inside the
 95% interval; posterior means within 0.3 posterior SD of brms's for fixed effects and sigma and within
 0.5 for SDs and correlations; Rhat < 1.01.  4 chains x 1000 draws keep the Monte Carlo error of a mean
 near 0.03 posterior SD, small against these tolerances.
@@ -86,10 +86,10 @@ def test_posterior_means_match_brms(case):
     assert matched == len(ref) == len(table)
 
 
-# grouseticks_olre (observation-level effect, BROOD nested in LOCATION; brms: 136 divergences) failed this at the
-# seed here until session 11 (Rhat 1.016 on sd(LOCATION), whose posterior reaches 0.01): with the SDs in the dense
-# block of the mass matrix and its level-level covariates rotated out (model/coordinates.py) it reads 1.0042 here
-# and at most 1.0066 over seeds 1-6 (benchmarks/README.md, session 11).
+# grouseticks_olre (observation-level effect, BROOD nested in LOCATION; brms: 136 divergences) fails this at the
+# seed here (Rhat 1.016 on sd(LOCATION), whose posterior reaches 0.01) unless the SDs are in the dense
+# block of the mass matrix and its level-level covariates rotated out (model/coordinates.py): then it reads 1.0042
+# here and at most 1.0066 over seeds 1-6 (benchmarks/README.md, the bundled suite).
 @pytest.mark.parametrize("case", CASES)
 def test_converged(case):
     fit = fitted(case)

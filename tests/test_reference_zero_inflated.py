@@ -2,7 +2,7 @@
 Laplace): the reference JSONs in tests/reference were made by ``Rscript
 validation/reference/zero_inflated_salamanders.R`` (the script is the record of how).
 
-Tolerances as for the negative binomial references (issue 3): conditional-model fixed effects within 0.5
+Tolerances as for the negative binomial references: conditional-model fixed effects within 0.5
 posterior SD of glmmTMB's estimates, the site SD inside the 95% interval; zero-inflation / hurdle
 coefficients within 0.5 posterior SD where glmmTMB identifies them (its SE below 1: not for the ZINB zi part,
 whose ML SEs are above 3, a ridge between zi and phi), and the default settings converge without divergences.

@@ -1,4 +1,4 @@
-"""Numerical stability at extreme but valid data (issue 8, "nothing lost, nothing silent"): counts of 10^6,
+"""Numerical stability at extreme but valid data ("nothing lost, nothing silent"): counts of 10^6,
 responses on the scale of 10^9 or 10^-9 (the autoscaled priors follow them), probabilities near 0 and 1.
 
 For each case the log joint density (minus the potential NUTS uses) and its gradient are finite at the

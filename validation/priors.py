@@ -1,4 +1,4 @@
-"""The separation and singular-fit examples of the priors issue, with the numbers its closing note quotes
+"""The separation and singular-fit examples, with the numbers validation/README.md quotes
 (4 chains x 1000 warmup + 1000 draws, seed 1). The simulated data are
 ``bmm.datasets.simulate('separation')`` and ``simulate('singular')``, as in the tests.
 

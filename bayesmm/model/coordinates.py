@@ -23,7 +23,7 @@ of Householder reflections of a QR decomposition of ``[1, covariates]`` (per lev
 first rows of ``Q' z_k`` (``m_k``, one per basis column) are the effects' coordinates along the mean and the
 covariates, and join the dense block too. On InstEval (``service`` within ``dept:service``) ``service``'s bulk ESS
 went from 1,216 to 4,077 of 4,000 draws and the leapfrog steps per draw from 20.7 to 15.0 (with the SDs in the
-dense block, :func:`dense_groups`; ``benchmarks/README.md``, session 11).
+dense block, :func:`dense_groups`; ``benchmarks/README.md``, InstEval).
 
 Warmup starts from the curvature of the log density at the starting point (:func:`curvature`,
 :func:`initial_mass`) instead of numpyro's identity mass matrix, under which the iterations before the first

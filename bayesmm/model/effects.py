@@ -108,7 +108,7 @@ def dynamic_weights(x_guess, ratio):
     the variance exactly (``c`` large) removed the divergences too, but halved cbpp's and salamanders' min bulk
     ESS and doubled cbpp's leapfrog steps (the SDs then pull on every level); ``c = 0.1`` kept them within
     the fixed weights' (grouseticks seeds 1-6: 0 divergences, min bulk ESS 554-1321; ``benchmarks/README.md``,
-    session 10)."""
+    the bundled suite)."""
     x = x_guess * (ratio * (1.0 + SMALL_VARIANCE) / (ratio + SMALL_VARIANCE))
     return x / (1.0 + x)
 

@@ -160,7 +160,7 @@ def compiler_options(work: float) -> dict | None:
     XLA's newer MLIR fusion emitters (its CPU default) make faster loops over many rows but take longer to
     compile: sleepstudy's sampler compiles in 3.1 s with the older emitters against 4.6 s, and samples as
     fast (0.64 s); verbagg's (7,584 rows) compiles 1.4 s faster but samples 18% slower (11.5 s against
-    9.7 s), grouseticks' (403 rows) 14% slower (``benchmarks/README.md``, session 8). So a small job gets
+    9.7 s), grouseticks' (403 rows) 14% slower (``benchmarks/README.md``, cold start). So a small job gets
     the older emitters, and everything else XLA's default. Either way without YNNPACK fusions
     (:func:`without_ynn`)."""
     if jax.default_backend() != "cpu":
