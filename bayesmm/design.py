@@ -31,6 +31,8 @@ NAMESPACE = {
 }
 #: formulae looks a dotted name that is not called (``np.pi``) up whole, as a variable.
 _FORMULAE_NAMESPACE = {**NAMESPACE, "np.pi": np.pi, "np.e": np.e}
+#: a response or offset is evaluated without formulae: its ``I()`` (``I(y^0.5) ~ ...``) is the identity
+NAMESPACE["I"] = lambda x: x
 
 
 @dataclass(frozen=True)

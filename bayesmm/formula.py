@@ -35,7 +35,7 @@ FORMULA_FUNCTIONS = frozenset(
      "round", "floor", "ceil", "exp2"}
 )
 
-_ALLOWED_TOP_OPS = {"+", "-", "*", ":", "/", "**", "(", ")", ".", "[", "]"}
+_ALLOWED_TOP_OPS = {"+", "-", "*", ":", "/", "**", "^", "(", ")", ".", "[", "]"}
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,7 @@ def _check_fixed_piece(piece: str, formula: str, position: int) -> None:
                     state, end = "operand", tok.end
             elif depth == 0 and tok.string not in _ALLOWED_TOP_OPS:
                 raise FormulaError(
-                    f"'{tok.string}' is not a formula operator. Use +, -, *, :, / or ** between terms, "
+                    f"'{tok.string}' is not a formula operator. Use +, -, *, :, / or ^ between terms, "
                     "or wrap arithmetic in I(), e.g. I(x % 2).", formula, where)
             elif depth == 0:
                 state, last_op = ("dot" if tok.string == "." else "op"), tok

@@ -287,8 +287,19 @@ def _rewrite(expr: str, refs: list[Reference], spelling) -> str:
 
 def canonical(expr: str, columns=()) -> str:
     """``expr`` with each column written by :func:`quote_name` (``Q("a b")`` -> ```a b```, ``class`` ->
-    ```class```): the spelling formulae reads, and a fixed point of parsing."""
-    return _rewrite(expr, column_references(expr, columns=columns), lambda ref: quote_name(ref.name))
+    ```class```) and R's power operator ``^`` as ``**`` (``I(x^2)``; ``(a + b)^2``, all interactions up to two
+    ways, as in R): the spelling formulae reads, and a fixed point of parsing."""
+    return _powers(_rewrite(expr, column_references(expr, columns=columns), lambda ref: quote_name(ref.name)))
+
+
+def _powers(expr: str) -> str:
+    """``expr`` with each ``^`` operator (not one inside a string or a quoted name) written ``**``."""
+    if "^" not in expr:
+        return expr
+    for tok in reversed(_tokens(expr, expr, 0)):
+        if tok.kind == "op" and tok.string == "^":
+            expr = expr[:tok.start] + "**" + expr[tok.end:]
+    return expr
 
 
 def python_code(expr: str) -> tuple[str, dict[str, str]]:

@@ -403,3 +403,35 @@ def test_keywords_as_operators_are_not_columns():
     column."""
     spec = parse_formula("y ~ I(x if z else w) + I(not v) + I(a in b)")
     assert spec.variables == ("y", "x", "z", "w", "v", "a", "b")
+
+
+@pytest.mark.parametrize("formula,fixed,response", [
+    ("y ~ x + I(x^2)", "1 + x + I(x**2)", "y"),  # R's power inside I()
+    ("y ~ (x + z)^2", "1 + (x + z)**2", "y"),  # R's interactions up to two ways
+    ("I(y^0.5) ~ x", "1 + x", "I(y**0.5)"),
+    ("y ~ `a^b`", "1 + `a^b`", "y"),  # a quoted name keeps its '^'
+])
+def test_power_operator_is_rs(formula, fixed, response):
+    spec = parse_formula(formula)
+    assert spec.fixed == fixed and spec.response.exprs[0] == response
+    assert str(parse_formula(str(spec))) == str(spec)  # a fixed point
+
+
+def test_power_operator_designs_like_r():
+    """``I(x^2)`` is x squared, ``(x + z + w)^2`` the main effects and the two-way interactions, and a response
+    ``I(y^0.5)`` the square root (evaluated without formulae)."""
+    import numpy as np
+    import pandas as pd
+
+    import bayesmm as bmm
+
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"y": np.arange(1, 21.0), "x": rng.normal(size=20), "z": rng.normal(size=20),
+                       "w": rng.normal(size=20), "g": list("ab") * 10})
+    design = bmm.Model("I(y^0.5) ~ x + I(x^2) + (1 | g)", df).design
+    np.testing.assert_allclose(design.X[:, list(design.fixed_names).index("I(x ** 2)")], df["x"] ** 2)
+    np.testing.assert_allclose(design.y, np.sqrt(df["y"]))
+    assert bmm.Model("y ~ (x + z + w)^2 + (1 | g)", df).design.fixed_names == (
+        "Intercept", "x", "z", "w", "x:z", "x:w", "z:w")
+    with pytest.raises(FormulaError, match="ends with an operator"):
+        parse_formula("y ~ x ^")
