@@ -58,10 +58,12 @@ def _simplify(fit, group: str) -> str:
     from .remedies import formula_code
 
     spec = fit.design.spec
-    terms = [t for b in fit.design.blocks if b.group == group for t in b.columns if t != "Intercept"]
-    independent = f"({' + '.join(terms)} || {group})" if terms else None
+    # the group's correlated terms as the formula writes them, correlations dropped (names quoted as needed)
+    correlated = [r for r in spec.random if r.group == group and r.correlated and r.terms]
+    independent = " + ".join(str(dataclasses.replace(r, correlated=False)).replace("(1 + ", "(", 1) if r.intercept
+                             else str(dataclasses.replace(r, correlated=False)) for r in correlated) or None
     lines = []
-    if any(r.group == group and r.correlated and r.terms for r in spec.random):
+    if correlated:
         random = tuple(dataclasses.replace(r, correlated=False) if r.group == group else r for r in spec.random)
         lines.append(f"{formula_code(fit, formula=str(dataclasses.replace(spec, random=random)))}  # no correlations")
     lines.append(f"{formula_code(fit, priors='boundary')}  # keeps the posterior mode off the boundary")

@@ -343,3 +343,16 @@ def test_singular_slope_under_an_sd_prior_in_units_of_sigma():
                warmup=500, seed=1)
     kinds = _kinds(fit.diagnose())
     assert ("singular_sd", "sd_g__x") in kinds and ("singular_sd", "sd_g__Intercept") not in kinds
+
+
+def test_advice_writes_the_group_as_the_formula_does():
+    """The advice's ``(x || group)`` quotes a group whose name needs it and keeps an interaction's ``:``."""
+    from bayesmm.diagnostics import _simplify
+
+    df = bmm.datasets.simulate("singular").rename(columns={"g": "my group"})
+    df["site"] = df["my group"].astype(str).str[:2]
+    fit = bmm.fit("y ~ x + (x | `my group`) + (x | site:`my group`)", df, chains=2, draws=50, warmup=50, seed=1,
+                  refit=False)
+    advice = _simplify(fit, "my group")
+    assert "write (x || `my group`) to drop the correlations" in advice, advice
+    assert "(x || site:`my group`)" in _simplify(fit, "site:my group")
