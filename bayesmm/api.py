@@ -101,8 +101,8 @@ class Model:
         does (``bayesmm.model.centring``), which removes the funnel both ways.
         ``refit``: when ``centered`` is left to the data and a sampled block's SDs, correlations or levels mix
         poorly (Rhat >= 1.01 or ESS < 400), refit once with that block in the other parameterisation, and
-        after divergent transitions with ``target_accept`` raised to 0.95 (0.99 from 0.95); the better fit is
-        kept (:mod:`bayesmm.safeguard`; ``fit.idata.posterior.attrs["refit"]`` says what was done).
+        after divergent transitions with ``target_accept`` raised to 0.95 (0.99 from 0.95), and to 0.99 once more
+        if divergences remain; the best fit is kept (:mod:`bayesmm.safeguard`; ``fit.idata.posterior.attrs["refit"]`` says what was done).
         ``False`` keeps the first fit as it is.
         """
         _check_switches(unknown, progress=progress, marginalize=marginalize, centered=centered, refit=refit)
@@ -145,7 +145,8 @@ class Model:
     def _refit_poor_blocks(self, fit: Fit, settings, marginalize, centered, sampled, weights) -> Fit:
         """The safeguard (:mod:`bayesmm.safeguard`): one refit with each poorly mixed block in the other
         parameterisation (when the centring is the data's choice) and, after divergent transitions, a higher
-        target acceptance rate; the better fit is kept and says what was done."""
+        target acceptance rate (and a second refit at 0.99 if divergences remain); the best fit is kept and
+        says what was done."""
         from .safeguard import block_mixing, describe, fit_quality, flip, raised_target
 
         poor = [m for m in block_mixing(fit, sampled, weights) if m.poor] if centered is None else []
@@ -153,6 +154,7 @@ class Model:
         target = raised_target(float(settings.target_accept)) if divergent else None
         if not poor and target is None:
             return fit
+        first_centered = centered
         if poor:
             centered = tuple(next((flip(m) for m in poor if m.block == k), None)
                              for k in range(len(self.design.blocks)))
@@ -161,9 +163,17 @@ class Model:
         after = block_mixing(second, sampled, second_weights)
         kept_refit = fit_quality(second) > fit_quality(fit)
         kept = second if kept_refit else fit
-        kept.idata.posterior.attrs["refit"] = describe(
-            poor, after, kept_refit, (divergent, second.n_divergent),
-            (float(settings.target_accept), target) if target is not None else None)
+        steps = None if target is None else [(float(settings.target_accept), divergent), (target, second.n_divergent)]
+        # divergences left after the smaller steps: smaller still, once (0.95 -> 0.99), in the kept fit's
+        # parameterisation
+        higher = raised_target(target) if target is not None and kept.n_divergent else None
+        if higher is not None:
+            third, _, _ = self._sample(dataclasses.replace(second_settings, target_accept=higher), marginalize,
+                                       centered if kept is second else first_centered)
+            steps.append((higher, third.n_divergent))
+            if fit_quality(third) > fit_quality(kept):
+                kept, kept_refit = third, 2
+        kept.idata.posterior.attrs["refit"] = describe(poor, after, kept_refit, steps)
         return kept
 
     def sample_prior(self, draws: int = 1000, seed: int = 0):

@@ -131,10 +131,12 @@ def raised_target(target_accept: float) -> float | None:
     return None
 
 
-def describe(poor: list[BlockMixing], after: list[BlockMixing], kept_refit: bool,
-             divergences: tuple[int, int] | None = None, targets: tuple[float, float] | None = None) -> str:
-    """One sentence for the summary: which blocks were refitted and how, the step size's target when
-    divergences called for smaller steps, what changed, and which fit was kept."""
+def describe(poor: list[BlockMixing], after: list[BlockMixing], kept_refit: bool | int,
+             steps: list[tuple[float, int]] | None = None) -> str:
+    """One sentence for the summary: which blocks were refitted and how, the step size's targets when
+    divergences called for smaller steps (``steps``: target_accept and divergent transitions of each run, the
+    first fit's first), what changed, and which fit was kept (``kept_refit``: 0 or False the first, 1 or True
+    the refit, 2 the second refit)."""
     by_block = {m.block: m for m in after}
     parts = []
     for m in poor:
@@ -143,8 +145,12 @@ def describe(poor: list[BlockMixing], after: list[BlockMixing], kept_refit: bool
         change = (f"Rhat {m.rhat:.3f} -> {new.rhat:.3f}, min ESS {m.ess:.0f} -> {new.ess:.0f}" if new is not None
                   else f"Rhat {m.rhat:.3f}, min ESS {m.ess:.0f}")
         parts.append(f"{m.label} refitted {how} ({change})")
-    if targets is not None:
-        parts.append(f"refitted with target_accept {targets[0]:g} -> {targets[1]:g} "
-                     f"({divergences[0]} -> {divergences[1]} divergent transitions)")
-    kept = "the refit kept" if kept_refit else "the first fit kept (the refit was no better)"
+    if steps:
+        (first, count), *later = steps
+        text = f"refitted with target_accept {first:g} -> {later[0][0]:g} ({count} -> {later[0][1]} divergent transitions)"
+        for (_, before), (target, after_count) in zip(later, later[1:]):
+            text += f", then {target:g} ({before} -> {after_count})"
+        parts.append(text)
+    kept = ("the second refit kept" if kept_refit == 2 else "the refit kept" if kept_refit
+            else "the first fit kept (the refit was no better)")
     return "; ".join(parts) + f"; {kept}."

@@ -117,3 +117,27 @@ def test_divergences_are_refitted_with_smaller_steps():
     assert message.startswith("refitted with target_accept 0.8 -> 0.95 ("), message
     assert message.endswith("the refit kept.") and fit.n_divergent == 0
     assert fit.settings.target_accept == 0.95
+
+
+@pytest.mark.slow
+def test_divergences_left_at_095_get_a_second_refit_at_099():
+    """Assay at seed 4: 3 divergent transitions at 0.8, 1 still at 0.95, none at 0.99; the second refit is kept
+    and the summary names both steps."""
+    import pathlib
+
+    assay = pd.read_csv(pathlib.Path(__file__).resolve().parents[1] / "validation/corpus/data/assay.csv")
+    formula = "logDens ~ sample * dilut + (1 | Block) + (1 | Block:sample) + (1 | Block:dilut)"
+    fit = bmm.fit(formula, assay, seed=4)
+    message = fit.idata.posterior.attrs["refit"]
+    assert message.startswith("refitted with target_accept 0.8 -> 0.95 ("), message
+    assert ", then 0.99 (" in message and message.endswith("the second refit kept.")
+    assert fit.n_divergent == 0 and fit.settings.target_accept == 0.99
+
+
+def test_describe_names_each_step():
+    from bayesmm.safeguard import describe
+
+    assert describe([], [], 2, [(0.8, 3), (0.95, 1), (0.99, 0)]) == (
+        "refitted with target_accept 0.8 -> 0.95 (3 -> 1 divergent transitions), then 0.99 (1 -> 0); "
+        "the second refit kept.")
+    assert describe([], [], False, [(0.8, 2), (0.95, 2)]).endswith("the first fit kept (the refit was no better).")
