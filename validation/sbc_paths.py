@@ -12,7 +12,8 @@
 ``quadrature_binomial``   binomial ``p(y, n) ~ x + (1 | g) + (1 | obs)``, 10 trials a row: the same
 ``centred``               poisson ``y ~ x + (x | g)``, ``centered=True``
 ``partly_centred``        poisson ``y ~ x + (x || g)`` at default centring: weights strictly between 0
-                          and 1 that follow each draw's SDs
+                          and 1 that follow each draw's SDs (a block whose simulated SD is too small for
+                          any level to reach ``centring.MIN_WEIGHT`` non-centred, as the fit would)
 ``non_centred``           bernoulli ``y ~ x + (x | g)``, ``centered=False``
 ``rotated``               bernoulli ``y ~ x + w + (1 | g)``, w constant within g (a level-level
                           covariate): g's effects sampled in the QR coordinates of ``[1, w]``
@@ -114,12 +115,12 @@ def _weights(data) -> list[np.ndarray]:
     return [np.asarray(w, dtype=float) for w in data.centred]
 
 
-def _check_dense(structure, data) -> str:
+def _check_dense(structure, data, design) -> str:
     ok = structure.marginal and structure.marginal_block < 0 and structure.row_block < 0
     return "" if ok else f"not dense marginal: marginal={structure.marginal}, block={structure.marginal_block}"
 
 
-def _check_level(structure, data) -> str:
+def _check_level(structure, data, design) -> str:
     if structure.marginal or structure.marginal_block != 0 or structure.row_block >= 0:
         return f"not level-by-level: marginal={structure.marginal}, marginal_block={structure.marginal_block}"
     if data.one_block is None:
@@ -127,19 +128,29 @@ def _check_level(structure, data) -> str:
     return ""
 
 
-def _check_quadrature(structure, data) -> str:
+def _check_quadrature(structure, data, design) -> str:
     if structure.marginal or structure.marginal_block >= 0 or structure.row_block != 1:
         return f"not quadrature: row_block={structure.row_block}, marginal={structure.marginal}"
     return ""
 
 
-def _check_centred(structure, data) -> str:
+def _check_centred(structure, data, design) -> str:
     w = _weights(data)[0]
     return "" if np.all(w == 1.0) and structure.blocks[0].any_centred else f"not all centred: {w.min():.2f}"
 
 
-def _check_partly(structure, data) -> str:
+def _check_partly(structure, data, design) -> str:
+    """Weights strictly inside (0, 1) that follow the draws' SDs; or, where the simulated SD is so small that no
+    level can reach ``centring.MIN_WEIGHT`` (``centring.can_centre``), a block sampled non-centred by that rule:
+    such a replication is fitted and ranked (dropping it would select on the data and bias the ranks)."""
+    from bayesmm.model import centring
+
+    information, tau2 = centring.level_information(design, structure.family, structure.link)
     for k, w in enumerate(_weights(data)):
+        if information is not None and not centring.can_centre(information[k], tau2[k]):
+            if np.any(w):
+                return f"block {k}: weights {np.round(w, 3).tolist()} where no level can reach the minimum"
+            continue
         if not np.all((w > 0) & (w < 1)):
             return f"block {k}: weights outside (0, 1): {np.round(w, 3).tolist()}"
         if data.guessed_weights[k] is None:
@@ -147,19 +158,19 @@ def _check_partly(structure, data) -> str:
     return ""
 
 
-def _check_non_centred(structure, data) -> str:
+def _check_non_centred(structure, data, design) -> str:
     ok = not structure.blocks[0].any_centred and not np.any(_weights(data)[0])
     return "" if ok else "some level centred"
 
 
-def _check_rotated(structure, data) -> str:
+def _check_rotated(structure, data, design) -> str:
     bases = data.level_bases[0]
     if structure.marginal or bases is None or np.asarray(bases).shape[0] != 2:
         return f"no level-covariate basis: {None if bases is None else np.asarray(bases).shape}"
     return ""
 
 
-def _check_aliased(structure, data) -> str:
+def _check_aliased(structure, data, design) -> str:
     if structure.aliases != ((0, 1),) or len(data.aliases[0][0]) != 6:
         return f"aliases {structure.aliases}"
     return ""
@@ -260,7 +271,7 @@ def fit_one(case: Case, settings: Settings, data: pd.DataFrame, rep: int, y, tru
             model = bmm.Model(case.formula, data.assign(y=y), family=case.family, priors=case.priors)
             structure, compiled = compile_model(model.design, model.family, model.prior_entries, None, case.centered)
             row.update(flags(structure, compiled))
-            wrong = case.check(structure, compiled)
+            wrong = case.check(structure, compiled, model.design)
             if wrong:  # recorded as failed: the case did not test its path
                 return dict(row, divergent=0, seconds=0.0, error=f"wrong path: {wrong}"), []
             fit = model.fit(chains=1, draws=settings.draws, warmup=settings.warmup, seed=rep, progress=False,

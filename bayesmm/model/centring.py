@@ -272,11 +272,17 @@ def level_weights(blocks, information, tau2) -> tuple[np.ndarray, ...]:
         if block.correlated and block.n_columns > 1:
             out.append((x > THRESHOLD).astype(float))
             continue
-        # the largest weight a level can reach as the draws' variances move (``effects.dynamic_weights``: x up to
-        # (1 + SMALL_VARIANCE) times the guess, per column)
-        reach = np.max(t[None, :] * i) * (1.0 + SMALL_VARIANCE)
-        out.append(x / (1.0 + x) if reach / (1.0 + reach) >= MIN_WEIGHT else np.zeros_like(x))
+        out.append(x / (1.0 + x) if can_centre(i, t) else np.zeros_like(x))
     return tuple(out)
+
+
+def can_centre(information, tau2) -> bool:
+    """Whether some level of a block with independent columns can reach ``MIN_WEIGHT`` as the draws' variances
+    move (``effects.dynamic_weights``: x up to (1 + SMALL_VARIANCE) times the guess, per column); a block that
+    cannot is sampled non-centred. ``information``: levels x columns (:func:`level_information`), ``tau2``: the
+    block's guessed variance per column."""
+    reach = np.max(np.asarray(tau2)[None, :] * np.asarray(information)) * (1.0 + SMALL_VARIANCE)
+    return bool(reach / (1.0 + reach) >= MIN_WEIGHT)
 
 
 #: A block is a parent of another when at least this share of the other's rows (weighted) lie in the parent
