@@ -102,8 +102,10 @@ class Model:
         ``refit``: when ``centered`` is left to the data and a sampled block's SDs, correlations or levels mix
         poorly (Rhat >= 1.01 or ESS < 400), refit once with that block in the other parameterisation, and
         after divergent transitions with ``target_accept`` raised to 0.95 (0.99 from 0.95), and to 0.99 once more
-        if divergences remain; the best fit is kept (:mod:`bayesmm.safeguard`; ``fit.idata.posterior.attrs["refit"]`` says what was done).
-        ``False`` keeps the first fit as it is.
+        if divergences remain; the best fit is kept. Then a fit still short of those checks, without a
+        divergence and with every Rhat below 1.05, has its chains run ``draws`` draws longer, from where they
+        stopped (:mod:`bayesmm.safeguard`; ``fit.idata.posterior.attrs["refit"]`` says what was done, and
+        ``fit.settings.draws`` counts the draws kept). ``False`` keeps the first fit as it is.
         """
         _check_switches(unknown, progress=progress, marginalize=marginalize, centered=centered, refit=refit)
         if target_accept is None:
@@ -116,6 +118,10 @@ class Model:
         fit, sampled, weights = self._sample(settings, marginalize, centered)
         if refit and chains > 1:
             fit = self._refit_poor_blocks(fit, settings, marginalize, centered, sampled, weights)
+            fit = self._run_longer(fit)
+        fit._cache.pop("chains", None)
+        # the call's own settings (the safeguard may have kept a fit with other ones): the report's call
+        fit.idata.posterior.attrs.update(call_draws=int(draws), call_target_accept=float(target_accept))
         fit.seconds = time.perf_counter() - start
         warn_convergence(fit)  # one BayesMMWarning with the status line, when a check failed
         return fit
@@ -138,6 +144,7 @@ class Model:
         idata = build_idata(samples, self.design, self.family, attrs)
         fit = Fit(idata, self.design, self.family, self.priors, settings, self.data_name,
                   time.perf_counter() - start, model=self)
+        fit._cache["chains"] = (structure, data, samples, attrs)  # for the safeguard's longer run; dropped after
         integrated = (structure.marginal_block, structure.row_block)
         sampled = [] if structure.marginal else [k for k in range(len(self.design.blocks)) if k not in integrated]
         return fit, sampled, [float(np.mean(np.asarray(data.centred[k]))) for k in sampled]
@@ -175,6 +182,29 @@ class Model:
                 kept, kept_refit = third, 2
         kept.idata.posterior.attrs["refit"] = describe(poor, after, kept_refit, steps)
         return kept
+
+    def _run_longer(self, fit: Fit) -> Fit:
+        """The safeguard's last step (:func:`bayesmm.safeguard.runs_longer`): chains that fail a check without a
+        divergence or an Rhat of 1.05 run as many draws again, from where they stopped; the longer fit is kept
+        (the same chains, more draws) and its summary says so. Not after numpyro's sampler (``progress=True``),
+        whose chains end inside its ``MCMC``."""
+        from .inference import continue_posterior
+        from .posterior import build_idata
+        from .safeguard import describe_longer, runs_longer
+
+        state = fit._cache.get("chains")
+        if state is None or state[2].end is None or not runs_longer(fit):
+            return fit
+        structure, data, samples, attrs = state
+        draws = int(fit.settings.draws)
+        more = continue_posterior(structure, data, fit.settings, samples, draws)
+        attrs = dict(attrs, refit=fit.idata.posterior.attrs.get("refit", ""))
+        longer = Fit(build_idata(more, self.design, self.family, attrs), self.design, self.family, self.priors,
+                     dataclasses.replace(fit.settings, draws=2 * draws), self.data_name, fit.seconds, model=self)
+        note = describe_longer(fit, longer, draws)
+        before = attrs["refit"].rstrip(".")
+        longer.idata.posterior.attrs["refit"] = (f"{before}; then {note}." if before else f"{note}.")
+        return longer
 
     def sample_prior(self, draws: int = 1000, seed: int = 0):
         """Draws of every parameter from its prior and of the response from the prior predictive

@@ -23,10 +23,11 @@ from .config import cache_directory
 from .errors import SamplerError
 from .model import ModelData, ModelStructure
 from .model.coordinates import dense_groups, rotated_sites, site_bases, to_model, to_sampler
-from .model.nuts import chain_devices, chain_program, compiled, shapes_key, start_program, vectorizes_chains
+from .model.nuts import (chain_devices, chain_program, compiled, continuation_program, shapes_key, start_program,
+                         vectorizes_chains)
 from .model.potential import initial_values
 
-__all__ = ["SamplerSettings", "Samples", "sample_posterior"]
+__all__ = ["SamplerSettings", "Samples", "sample_posterior", "continue_posterior"]
 
 numpyro.enable_x64()
 
@@ -86,6 +87,19 @@ class Samples:
     #: which sampler ran: ``"compiled"`` (bayesmm's program) or ``"numpyro"`` (numpyro's ``MCMC``, for
     #: ``progress=True``; other draws for the same seed)
     path: str = "compiled"
+    #: each chain's end state (position, adapted step size and mass matrix, key; leading axis ``chain``), from
+    #: which :func:`continue_posterior` takes the chains further; ``None`` on the numpyro path
+    end: dict | None = None
+
+    def extended(self, more: "Samples") -> "Samples":
+        """These draws followed by ``more`` (the same chains run longer), with ``more``'s end states."""
+        from .model.program import keeps_log_lik
+
+        join = lambda a, b: {k: np.concatenate([a[k], b[k]], axis=1) for k in a if k in b}  # noqa: E731
+        generated = join(self.generated, more.generated)
+        if "log_lik" in generated and not keeps_log_lik(*generated["log_lik"].shape[1:]):
+            del generated["log_lik"]  # as a run of that many draws would (LOG_LIK_MAX_VALUES)
+        return Samples(join(self.draws, more.draws), join(self.stats, more.stats), generated, self.path, more.end)
 
 
 _EXTRA = ("diverging", "num_steps", "accept_prob", "energy", "potential_energy", "adapt_state.step_size")
@@ -127,19 +141,21 @@ def sampler_keys(seed: int, chains: int):
     return np.random.default_rng(sequence.spawn(1)[0]), state[:chains], state[chains]
 
 
-def _sequential(program, jitter: dict, keys, centre: dict):
-    """Chains one after another through the cached compiled program of one chain."""
-    def run(data):
-        outs = [jax.tree.map(np.asarray, program({k: v[c] for k, v in jitter.items()}, keys[c], centre, data))
-                for c in range(keys.shape[0])]
+def _sequential(program, *own):
+    """Chains one after another through the cached compiled program of one chain: ``own`` the chains'
+    arguments (leading axis ``chain``), then ``run(*shared)``."""
+    def run(*shared):
+        chains = jax.tree.leaves(own)[0].shape[0]
+        outs = [jax.tree.map(np.asarray, program(*jax.tree.map(lambda leaf: leaf[c], own), *shared))
+                for c in range(chains)]
         return jax.tree.map(lambda *parts: np.stack(parts), *outs)
     return run
 
 
-def _together(program, jitter: dict, keys, centre: dict):
+def _together(program, *own):
     """Chains in parallel over the local devices through the cached compiled program of all chains."""
-    def run(data):
-        return jax.tree.map(np.asarray, program(jitter, keys, centre, data))
+    def run(*shared):
+        return jax.tree.map(np.asarray, program(*own, *shared))
     return run
 
 
@@ -199,6 +215,7 @@ def sample_posterior(structure: ModelStructure, data: ModelData, settings: Sampl
         try:
             method = _chain_method(chains)
             path = "numpyro" if method != "sequential" and _show_progress(settings) else "compiled"
+            end = None
             if path == "numpyro":
                 flat, stats, extra = _parallel(structure, compiled(structure, shapes), jitter, centre, key, settings,
                                                data, method)
@@ -207,8 +224,8 @@ def sample_posterior(structure: ModelStructure, data: ModelData, settings: Sampl
                 program = chain_program(structure, shapes, int(settings.warmup), int(settings.draws),
                                         float(settings.target_accept), int(settings.max_tree_depth),
                                         chains if together else 1)
-                flat, stats, extra, finite = (_together if together else _sequential)(program, jitter, chain_keys,
-                                                                                      centre)(data)
+                flat, stats, extra, finite, end = (_together if together else _sequential)(program, jitter,
+                                                                                           chain_keys)(centre, data)
                 if not np.all(finite):
                     raise _not_finite()
         except SamplerError:
@@ -218,4 +235,26 @@ def sample_posterior(structure: ModelStructure, data: ModelData, settings: Sampl
                                "Check the data's scale and the priors; if they look right, please report "
                                "this with the formula and data.") from None
     draws = {k: v for k, v in {**flat, **extra}.items() if k != "log_lik"}
-    return Samples(draws, stats, extra, path)
+    return Samples(draws, stats, extra, path, end)
+
+
+def continue_posterior(structure: ModelStructure, data: ModelData, settings: SamplerSettings, samples: Samples,
+                       draws: int) -> Samples:
+    """``samples`` with ``draws`` more iterations of each chain (from its end state, with its adapted step size
+    and mass matrix: the same chains run longer, :func:`bayesmm.model.nuts.continuation_program`). The same
+    seed gives the same draws."""
+    if samples.end is None:
+        raise SamplerError("These chains cannot go on: they ran in numpyro's MCMC (progress=True).")
+    chains = int(settings.chains)
+    together = _chain_method(chains) != "sequential"
+    program = continuation_program(structure, shapes_key(data), int(draws), float(settings.target_accept),
+                                   int(settings.max_tree_depth), chains if together else 1)
+    with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
+        warnings.simplefilter("ignore", UserWarning)
+        try:
+            flat, stats, extra, end = (_together if together else _sequential)(program, samples.end)(data)
+        except Exception as err:  # noqa: BLE001 - as in sample_posterior
+            raise SamplerError(f"NUTS failed ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}). "
+                               "Please report this with the formula and data.") from None
+    more = {k: v for k, v in {**flat, **extra}.items() if k != "log_lik"}
+    return samples.extended(Samples(more, stats, extra, samples.path, end))

@@ -12,6 +12,7 @@ line (:func:`bayesmm.convergence.status_line`), above the title.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import html
 import importlib.metadata
 import io
@@ -157,8 +158,16 @@ def _version(package: str) -> str:
         return "not installed"
 
 
+def _called(fit):
+    """The settings of the call that made ``fit``: the kept fit's, but with the draws and ``target_accept`` the
+    call asked for (the safeguard may have raised them; the same call raises them again)."""
+    attrs = fit.idata.posterior.attrs
+    return dataclasses.replace(fit.settings, draws=int(attrs.get("call_draws", fit.settings.draws)),
+                               target_accept=float(attrs.get("call_target_accept", fit.settings.target_accept)))
+
+
 def _call(fit) -> str:
-    settings = fit.settings
+    settings = _called(fit)
     arguments = dict(getattr(fit.model, "arguments", {}) or {})
     formula = arguments.pop("formula", fit.formula)
     defaults = {"family": "gaussian", "priors": None, "link": None, "na_action": "omit", "weights": None,
@@ -171,7 +180,7 @@ def _call(fit) -> str:
 
 
 def _reproduce_section(fit) -> Section:
-    settings = fit.settings
+    settings = _called(fit)
     rows = [("seed", settings.seed), ("chains", settings.chains), ("warmup", settings.warmup),
             ("draws", settings.draws), ("target_accept", settings.target_accept),
             ("max_tree_depth", settings.max_tree_depth), ("python", platform.python_version()),

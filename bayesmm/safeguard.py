@@ -8,7 +8,9 @@ the fit, a block whose SDs, correlations or level effects fail the usual checks 
 tail ESS >= 400; Vehtari et al. 2021; a tenth of the draws for runs shorter than 4 x 1000) is refitted once
 in the other parameterisation, and the better of the two fits is kept. A fit with divergent transitions is
 refitted (in the same run) with a higher target acceptance rate, the usual remedy (smaller steps), and
-the same rule keeps the better fit. Numpy and pandas only: the refit itself is the model's.
+the same rule keeps the better fit. A fit still short of the checks without a divergence and with every Rhat
+below 1.05 then has its chains run longer (as many draws again, from where they stopped, with their adapted
+step size and mass matrix). Numpy and pandas only: the refit itself is the model's.
 """
 from __future__ import annotations
 
@@ -16,7 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["RHAT_LIMIT", "ESS_LIMIT", "ess_limit", "BlockMixing", "block_mixing", "flip", "fit_quality", "raised_target", "describe"]
+__all__ = ["RHAT_LIMIT", "ESS_LIMIT", "LONGER_RHAT", "ess_limit", "BlockMixing", "block_mixing", "flip", "fit_quality",
+           "raised_target", "describe", "runs_longer", "worst_mixing", "describe_longer"]
 
 RHAT_LIMIT = 1.01
 ESS_LIMIT = 400
@@ -120,6 +123,45 @@ def fit_quality(fit) -> tuple:
     clean = divergent == 0 and rhat < RHAT_LIMIT and ess >= needed
     excess = max((rhat - 1.0) / (RHAT_LIMIT - 1.0), needed / max(ess, 1e-9), 1.0 + divergent if divergent else 0.0)
     return clean, -excess
+
+
+#: chains that did not diverge and whose every Rhat (random effects included) stays below this, but that fail a
+#: check, are run longer rather than refitted: more draws are the remedy for an Rhat just above 1.01 or too few
+#: effective draws (Vehtari et al. 2021). Above it the chains disagree about where the posterior lies.
+LONGER_RHAT = 1.05
+
+
+def runs_longer(fit) -> bool:
+    """Whether the safeguard runs this fit's chains longer: no divergent transition, some parameter at Rhat >=
+    1.01 (a level effect included: of thousands, some reach 1.01 by chance in chains that mix well) or with a
+    bulk or tail ESS below :func:`ess_limit`, and none at Rhat >= :data:`LONGER_RHAT`."""
+    from .convergence import mixing_table
+
+    if int(fit.idata.sample_stats["diverging"].values.sum()):
+        return False
+    table = mixing_table(fit)
+    rhat = _finite_max(table["rhat"])
+    summary = table[table["effect"] != "ranef"]
+    ess = _finite_min(np.minimum(summary["ess_bulk"], summary["ess_tail"]))
+    return bool(rhat < LONGER_RHAT and (rhat >= RHAT_LIMIT or ess < ess_limit(fit)))
+
+
+def worst_mixing(fit) -> tuple[float, float]:
+    """The largest Rhat over every parameter (random effects included) and the smallest bulk or tail ESS over
+    the fixed effects, SDs, correlations and family parameters."""
+    from .convergence import mixing_table
+
+    table = mixing_table(fit)
+    summary = table[table["effect"] != "ranef"]
+    return _finite_max(table["rhat"]), _finite_min(np.minimum(summary["ess_bulk"], summary["ess_tail"]))
+
+
+def describe_longer(before, after, draws: int) -> str:
+    """The sentence for chains run longer: how many draws each chain added, the worst Rhat and smallest ESS
+    before and after."""
+    (rhat, ess), (new_rhat, new_ess) = worst_mixing(before), worst_mixing(after)
+    return (f"each chain run {draws} draws longer (Rhat {rhat:.3f} -> {new_rhat:.3f}, min ESS {ess:.0f} -> "
+            f"{new_ess:.0f})")
 
 
 def raised_target(target_accept: float) -> float | None:

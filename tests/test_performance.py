@@ -130,10 +130,12 @@ import sys, numpy as np, bayesmm as bmm
 import bayesmm.model.nuts as nuts
 if sys.argv[1] == "forbid-tracing":  # building the sampler's trace again now fails the fit
     nuts._one_chain = lambda *a, **k: (_ for _ in ()).throw(AssertionError("the sampler was traced again"))
+    nuts._continued_chain = lambda *a, **k: (_ for _ in ()).throw(AssertionError("traced again"))
     nuts.chain_program.cache_clear()
 fit = bmm.fit("Reaction ~ Days + (Days | Subject)", bmm.datasets.load("sleepstudy"), chains=2, draws=150,
               warmup=150, seed=11)
-print(repr(float(np.asarray(fit.idata.posterior["b"]).sum())), repr(float(fit.tidy()["estimate"].sum())))
+print(repr(float(np.asarray(fit.idata.posterior["b"]).sum())), repr(float(fit.tidy()["estimate"].sum())),
+      fit.settings.draws)
 """
 
 
@@ -148,7 +150,9 @@ def test_fresh_process_loads_the_stored_sampler(tmp_path):
         assert out.returncode == 0, out.stderr[-3000:]
         runs.append(out.stdout.split())
     assert runs[0] == runs[1]
-    assert len(list((tmp_path / "programs").glob("*.stablehlo"))) == 1  # the sampler (starting points: numpy)
+    # the sampler (starting points: numpy), and the safeguard's continuation when it ran the chains longer
+    longer = runs[0][2] == "300"
+    assert len(list((tmp_path / "programs").glob("*.stablehlo"))) == 1 + longer
 
 
 def test_stored_program_survives_a_damaged_file(tmp_path, monkeypatch):
@@ -260,7 +264,7 @@ def test_vectorized_chains_follow_the_same_trajectories():
     runs = [jax.tree.map(np.asarray, chain_program(structure, shapes, 10, 10, 0.8, 10, 8, vectorized=v)(jitter, keys,
                                                                                                         centre, data))
             for v in (False, True)]
-    (draws, stats, generated, finite), (v_draws, v_stats, v_generated, _) = runs
+    (draws, stats, generated, finite, _), (v_draws, v_stats, v_generated, _, _) = runs
     assert finite.all()
     for name in draws:
         np.testing.assert_allclose(v_draws[name], draws[name], rtol=1e-9, atol=1e-9)

@@ -28,12 +28,12 @@ from numpyro.infer.hmc import hmc
 from numpyro.infer.util import ParamInfo
 
 from .potential import _Hashable, _shapes, constrain, initial_values, latent_sites, make_potential, usable_start
-from .coordinates import curvature, initial_mass, rotated_sites, site_bases, to_model, to_sampler
+from .coordinates import curvature, dense_groups, initial_mass, rotated_sites, site_bases, to_model, to_sampler
 from .program import ModelData, ModelStructure, generated
 from .stored import program_key, stored_program
 
 __all__ = ["Compiled", "compiled", "chain_program", "start_program", "starting_points", "shapes_key", "chain_devices",
-           "vectorizes_chains", "compiler_options", "without_ynn", "STAT_FIELDS"]
+           "vectorizes_chains", "compiler_options", "without_ynn", "continuation_program", "STAT_FIELDS"]
 
 #: Sampler statistics kept per draw (numpyro's names; ``step_size`` is the adapted step size).
 STAT_FIELDS = ("diverging", "num_steps", "accept_prob", "energy", "potential_energy", "step_size")
@@ -68,11 +68,11 @@ def compiled(structure: ModelStructure, shapes: _Hashable) -> Compiled:
 
 def _one_chain(structure: ModelStructure, shapes: _Hashable, warmup: int, draws: int, target_accept: float,
                max_tree_depth: int):
-    """``run(jitter, key, centre, data) -> (draws, stats, generated, finite)`` for one chain: from ``centre +
+    """``run(jitter, key, centre, data) -> (draws, stats, generated, finite, end)`` for one chain: from ``centre +
     jitter`` (the jitter shrunk where the density is not finite, :func:`~.potential.usable_start`; ``finite``
     says whether it is at the start), warmup with numpyro's window adaptation (step size and mass matrix:
     diagonal, with a dense block over the intercept, fixed effects and block means, :mod:`.coordinates`),
-    then ``draws`` iterations; draws in model coordinates."""
+    then ``draws`` iterations; draws in model coordinates; ``end``: the chain's :func:`_end_state`."""
 
     def run(jitter, key, centre, data):
         helpers = compiled(structure, shapes)
@@ -109,10 +109,51 @@ def _one_chain(structure: ModelStructure, shapes: _Hashable, warmup: int, draws:
             return s, kept
 
         kept = jax.tree.map(lambda v: jnp.zeros((draws,) + jnp.shape(v), jnp.result_type(v)), record(state))
-        _, (z, stats) = jax.lax.fori_loop(0, warmup + draws, step, (state, kept))
+        last, (z, stats) = jax.lax.fori_loop(0, warmup + draws, step, (state, kept))
         flat = constrain(helpers.sites, z)
         extra = generated(structure, data, flat, key=k_gen)
-        return flat, dict(zip(STAT_FIELDS, stats)), extra, finite
+        return flat, dict(zip(STAT_FIELDS, stats)), extra, finite, _end_state(last)
+
+    return run
+
+
+def _end_state(state) -> dict:
+    """What a chain needs to go on sampling after its last draw (:func:`continuation_program`): the position in
+    sampler coordinates, the adapted step size and inverse mass matrix, and the random key."""
+    return {"z": state.z, "step_size": state.adapt_state.step_size,
+            "inverse_mass": state.adapt_state.inverse_mass_matrix, "key": state.rng_key}
+
+
+def _continued_chain(structure: ModelStructure, shapes: _Hashable, draws: int, target_accept: float,
+                     max_tree_depth: int):
+    """``run(state, data) -> (draws, stats, generated, state)`` for one chain: ``draws`` more iterations from
+    a chain's :func:`_end_state`, with its adapted step size and mass matrix and no further adaptation; the
+    same chain run longer."""
+
+    def run(end, data):
+        helpers = compiled(structure, shapes)
+        rotated = rotated_sites(structure, helpers.sites)
+        bases = site_bases(rotated, data)
+        sampler_potential = lambda zs: helpers.potential(to_model(zs, rotated, bases), data)  # noqa: E731
+        energy, grad = jax.value_and_grad(sampler_potential)(end["z"])
+        init_kernel, sample_kernel = hmc(potential_fn_gen=lambda data: sampler_potential, algo="NUTS")
+        k_run, k_gen = jax.random.split(end["key"])
+        sampled_effects = any(name.startswith("z_") for name in helpers.sites)
+        dense = (dense_groups(structure, helpers.sites, rotated) or []) if sampled_effects else False
+        state = init_kernel(ParamInfo(end["z"], energy, grad), 0, step_size=end["step_size"],
+                            inverse_mass_matrix=end["inverse_mass"], adapt_step_size=False, adapt_mass_matrix=False,
+                            target_accept_prob=target_accept, max_tree_depth=max_tree_depth, dense_mass=dense,
+                            model_args=(data,), rng_key=k_run)
+
+        def step(s, _):
+            s = sample_kernel(s, model_args=(data,))
+            return s, (to_model(s.z, rotated, bases), (s.diverging, s.num_steps, s.accept_prob, s.energy,
+                                                       s.potential_energy, s.adapt_state.step_size))
+
+        last, (z, stats) = jax.lax.scan(step, state, None, length=draws)
+        flat = constrain(helpers.sites, z)
+        extra = generated(structure, data, flat, key=k_gen)
+        return flat, dict(zip(STAT_FIELDS, stats)), extra, _end_state(last)
 
     return run
 
@@ -211,24 +252,49 @@ def chain_program(structure: ModelStructure, shapes: _Hashable, warmup: int, dra
     def run(jitter, key, centre, data):  # built only when traced: a stored program needs none of it
         return _one_chain(structure, shapes, warmup, draws, target_accept, max_tree_depth)(jitter, key, centre, data)
 
+    options = compiler_options(shapes.tree.y.shape[0] * (warmup + draws) * chains)
+    return _spread(run, (2, 2), chains, vectorized, options, "chains", structure, shapes.key, warmup, draws,
+                   target_accept, max_tree_depth)
+
+
+@functools.lru_cache(maxsize=32)
+def continuation_program(structure: ModelStructure, shapes: _Hashable, draws: int, target_accept: float,
+                         max_tree_depth: int, chains: int, vectorized: bool | None = None):
+    """The compiled ``run(states, data)`` that takes every chain ``draws`` iterations further from the end
+    states a :func:`chain_program` returned (:func:`_continued_chain`), spread over the devices as that
+    program is; it returns the new end states, so a chain can go on again."""
+    def run(end, data):
+        return _continued_chain(structure, shapes, draws, target_accept, max_tree_depth)(end, data)
+
+    options = compiler_options(shapes.tree.y.shape[0] * draws * chains)
+    return _spread(run, (1, 1), chains, vectorized, options, "continued", structure, shapes.key, draws,
+                   target_accept, max_tree_depth)
+
+
+def _spread(run, arguments: tuple[int, int], chains: int, vectorized: bool | None, options, *key_parts):
+    """``run`` (one chain; ``arguments``: how many of its arguments are the chain's own, first, and how many
+    are shared) as the stored
+    program of ``chains`` chains: one chain as it is; else ``jax.shard_map`` over :func:`chain_devices` local
+    devices, each running its share vectorized or one after another (:func:`vectorizes_chains` unless
+    ``vectorized`` says), the chain's arguments and the outputs with a leading axis ``chains``."""
+    per_chain, n_shared = arguments
     devices = chain_devices(chains)
     vectorized = vectorizes_chains() if vectorized is None else bool(vectorized)
-    options = compiler_options(shapes.tree.y.shape[0] * (warmup + draws) * chains)
-    key = program_key("chains", structure, shapes.key, warmup, draws, target_accept, max_tree_depth, chains, devices,
-                      vectorized)
+    key = program_key(*key_parts, chains, devices, vectorized)
     if chains == 1:
         return stored_program(key, run, compiler_options=options)
     mesh = Mesh(np.array(jax.local_devices()[:devices]), ("chain",))
 
-    def one(jitter, keys, centre, data):  # each device's share: chains // devices chains
+    def one(*args):  # each device's share: chains // devices chains
+        own, shared = args[:per_chain], args[per_chain:]
         if chains == devices:  # one chain per device: no loop around it (compiles 0.5 s faster)
             first = lambda tree: jax.tree.map(lambda leaf: leaf[0], tree)  # noqa: E731
-            return jax.tree.map(lambda leaf: leaf[None], run(first(jitter), keys[0], centre, data))
+            return jax.tree.map(lambda leaf: leaf[None], run(*first(own), *shared))
         if vectorized:
-            return jax.vmap(run, (0, 0, None, None))(jitter, keys, centre, data)
-        return jax.lax.map(lambda chain: run(chain[0], chain[1], centre, data), (jitter, keys))
+            return jax.vmap(run, (0,) * per_chain + (None,) * len(shared))(*own, *shared)
+        return jax.lax.map(lambda chain: run(*chain, *shared), own)
 
     chain, shared = PartitionSpec("chain"), PartitionSpec()
-    spread = jax.shard_map(one, mesh=mesh, in_specs=(chain, chain, shared, shared),
+    spread = jax.shard_map(one, mesh=mesh, in_specs=(chain,) * per_chain + (shared,) * n_shared,
                            out_specs=chain, check_vma=False)
-    return stored_program(key, spread, mesh=mesh, split=2, compiler_options=options)
+    return stored_program(key, spread, mesh=mesh, split=per_chain, compiler_options=options)
