@@ -8,6 +8,7 @@ machine, however the chains are spread.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import warnings
@@ -26,6 +27,7 @@ from .model.coordinates import dense_groups, rotated_sites, site_bases, to_model
 from .model.nuts import (chain_devices, chain_program, compiled, continuation_program, shapes_key, start_program,
                          vectorizes_chains)
 from .model.potential import initial_values
+from .model.program import keeps_log_lik
 
 __all__ = ["SamplerSettings", "Samples", "sample_posterior", "continue_posterior"]
 
@@ -93,8 +95,6 @@ class Samples:
 
     def extended(self, more: "Samples") -> "Samples":
         """These draws followed by ``more`` (the same chains run longer), with ``more``'s end states."""
-        from .model.program import keeps_log_lik
-
         join = lambda a, b: {k: np.concatenate([a[k], b[k]], axis=1) for k in a if k in b}  # noqa: E731
         generated = join(self.generated, more.generated)
         if "log_lik" in generated and not keeps_log_lik(*generated["log_lik"].shape[1:]):
@@ -195,6 +195,31 @@ def _parallel(structure: ModelStructure, helpers, jitter: dict, centre: dict, ke
     return reshape(flat), stats, reshape(extra)
 
 
+@contextlib.contextmanager
+def _running_chains():
+    """Around a run of the chains: BLAS single-threaded (parallel chains each call LAPACK, Cholesky in the
+    marginalised gaussian model; a multi-threaded BLAS under them oversubscribes the cores, 3x slower on 2
+    cores), numpyro's and JAX's UserWarnings silenced, and a failure inside jax/numpyro raised as a
+    :class:`SamplerError`."""
+    with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
+        warnings.simplefilter("ignore", UserWarning)
+        try:
+            yield
+        except SamplerError:
+            raise
+        except Exception as err:  # noqa: BLE001 - jax/numpyro failures reach the user as a SamplerError
+            raise SamplerError(f"NUTS failed ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}). "
+                               "Check the data's scale and the priors; if they look right, please report "
+                               "this with the formula and data.") from None
+
+
+def _samples(flat: dict, stats: dict, extra: dict, path: str, end) -> Samples:
+    """:class:`Samples` from a program's outputs: the draws are the constrained sites and the generated
+    quantities but the pointwise log-likelihood."""
+    draws = {k: v for k, v in {**flat, **extra}.items() if k != "log_lik"}
+    return Samples(draws, stats, extra, path, end)
+
+
 def sample_posterior(structure: ModelStructure, data: ModelData, settings: SamplerSettings) -> Samples:
     """Run NUTS and return the draws (constrained), the sampler statistics and the generated quantities.
 
@@ -208,34 +233,23 @@ def sample_posterior(structure: ModelStructure, data: ModelData, settings: Sampl
     shapes = shapes_key(data)
     centre, jitter = initial_values(structure, data, compiled(structure, shapes).sites, rng, chains)
     announce(settings, data)
-    # Parallel chains each call LAPACK (Cholesky in the marginalised gaussian model); a multi-threaded BLAS
-    # under them oversubscribes the cores (3x slower on 2 cores), so BLAS is single-threaded while they run.
-    with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
-        warnings.simplefilter("ignore", UserWarning)
-        try:
-            method = _chain_method(chains)
-            path = "numpyro" if method != "sequential" and _show_progress(settings) else "compiled"
-            end = None
-            if path == "numpyro":
-                flat, stats, extra = _parallel(structure, compiled(structure, shapes), jitter, centre, key, settings,
-                                               data, method)
-            else:
-                together = method != "sequential"
-                program = chain_program(structure, shapes, int(settings.warmup), int(settings.draws),
-                                        float(settings.target_accept), int(settings.max_tree_depth),
-                                        chains if together else 1)
-                flat, stats, extra, finite, end = (_together if together else _sequential)(program, jitter,
-                                                                                           chain_keys)(centre, data)
-                if not np.all(finite):
-                    raise _not_finite()
-        except SamplerError:
-            raise
-        except Exception as err:  # noqa: BLE001 - jax/numpyro failures reach the user as a SamplerError
-            raise SamplerError(f"NUTS failed ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}). "
-                               "Check the data's scale and the priors; if they look right, please report "
-                               "this with the formula and data.") from None
-    draws = {k: v for k, v in {**flat, **extra}.items() if k != "log_lik"}
-    return Samples(draws, stats, extra, path, end)
+    with _running_chains():
+        method = _chain_method(chains)
+        path = "numpyro" if method != "sequential" and _show_progress(settings) else "compiled"
+        end = None
+        if path == "numpyro":
+            flat, stats, extra = _parallel(structure, compiled(structure, shapes), jitter, centre, key, settings,
+                                           data, method)
+        else:
+            together = method != "sequential"
+            program = chain_program(structure, shapes, int(settings.warmup), int(settings.draws),
+                                    float(settings.target_accept), int(settings.max_tree_depth),
+                                    chains if together else 1)
+            flat, stats, extra, finite, end = (_together if together else _sequential)(program, jitter,
+                                                                                       chain_keys)(centre, data)
+            if not np.all(finite):
+                raise _not_finite()
+    return _samples(flat, stats, extra, path, end)
 
 
 def continue_posterior(structure: ModelStructure, data: ModelData, settings: SamplerSettings, samples: Samples,
@@ -249,12 +263,6 @@ def continue_posterior(structure: ModelStructure, data: ModelData, settings: Sam
     together = _chain_method(chains) != "sequential"
     program = continuation_program(structure, shapes_key(data), int(draws), float(settings.target_accept),
                                    int(settings.max_tree_depth), chains if together else 1)
-    with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
-        warnings.simplefilter("ignore", UserWarning)
-        try:
-            flat, stats, extra, end = (_together if together else _sequential)(program, samples.end)(data)
-        except Exception as err:  # noqa: BLE001 - as in sample_posterior
-            raise SamplerError(f"NUTS failed ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}). "
-                               "Please report this with the formula and data.") from None
-    more = {k: v for k, v in {**flat, **extra}.items() if k != "log_lik"}
-    return samples.extended(Samples(more, stats, extra, samples.path, end))
+    with _running_chains():
+        flat, stats, extra, end = (_together if together else _sequential)(program, samples.end)(data)
+    return samples.extended(_samples(flat, stats, extra, samples.path, end))

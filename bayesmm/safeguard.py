@@ -135,14 +135,9 @@ def runs_longer(fit) -> bool:
     """Whether the safeguard runs this fit's chains longer: no divergent transition, some parameter at Rhat >=
     1.01 (a level effect included: of thousands, some reach 1.01 by chance in chains that mix well) or with a
     bulk or tail ESS below :func:`ess_limit`, and none at Rhat >= :data:`LONGER_RHAT`."""
-    from .convergence import mixing_table
-
     if int(fit.idata.sample_stats["diverging"].values.sum()):
         return False
-    table = mixing_table(fit)
-    rhat = _finite_max(table["rhat"])
-    summary = table[table["effect"] != "ranef"]
-    ess = _finite_min(np.minimum(summary["ess_bulk"], summary["ess_tail"]))
+    rhat, ess = worst_mixing(fit)
     return bool(rhat < LONGER_RHAT and (rhat >= RHAT_LIMIT or ess < ess_limit(fit)))
 
 

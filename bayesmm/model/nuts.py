@@ -75,17 +75,14 @@ def _one_chain(structure: ModelStructure, shapes: _Hashable, warmup: int, draws:
     then ``draws`` iterations; draws in model coordinates; ``end``: the chain's :func:`_end_state`."""
 
     def run(jitter, key, centre, data):
-        helpers = compiled(structure, shapes)
-        rotated = rotated_sites(structure, helpers.sites)
-        bases = site_bases(rotated, data)
-        sampler_potential = lambda zs: helpers.potential(to_model(zs, rotated, bases), data)  # noqa: E731
+        helpers, rotated, bases, sampler_potential = _sampler_coordinates(structure, shapes, data)
         # to_sampler is linear: the jittered start in sampler coordinates is the sum of the two mapped
         zs0, (energy, grad), finite = usable_start(jax.value_and_grad(sampler_potential),
                                                    to_sampler(centre, rotated, bases),
                                                    to_sampler(jitter, rotated, bases))
         init_kernel, sample_kernel = hmc(potential_fn_gen=lambda data: sampler_potential, algo="NUTS")
         k_init, k_gen = jax.random.split(key)
-        if any(name.startswith("z_") for name in helpers.sites):  # random effects sampled: start from curvature
+        if _samples_effects(helpers):  # random effects sampled: start from curvature
             bent = curvature(helpers.potential, to_model(zs0, rotated, bases), data)
             dense, inverse_mass = initial_mass(structure, helpers.sites, rotated, bent, bases)
         else:  # fully marginalised or no random effects: few, comparable coordinates; numpyro's identity start
@@ -94,9 +91,7 @@ def _one_chain(structure: ModelStructure, shapes: _Hashable, warmup: int, draws:
                             max_tree_depth=max_tree_depth, dense_mass=dense, inverse_mass_matrix=inverse_mass,
                             model_args=(data,), rng_key=k_init)
 
-        def record(s):
-            return to_model(s.z, rotated, bases), (s.diverging, s.num_steps, s.accept_prob, s.energy,
-                                                   s.potential_energy, s.adapt_state.step_size)
+        record = lambda s: _record(s, rotated, bases)  # noqa: E731
 
         # One loop over warmup and draws (the kernel adapts while ``i < warmup``): one copy of NUTS in the
         # program, half the code to compile and load. Warmup iterations write into slot 0, which the first
@@ -117,6 +112,26 @@ def _one_chain(structure: ModelStructure, shapes: _Hashable, warmup: int, draws:
     return run
 
 
+def _sampler_coordinates(structure: ModelStructure, shapes: _Hashable, data):
+    """A chain's helpers, its rotated sites and their bases, and the potential in sampler coordinates."""
+    helpers = compiled(structure, shapes)
+    rotated = rotated_sites(structure, helpers.sites)
+    bases = site_bases(rotated, data)
+    return helpers, rotated, bases, lambda zs: helpers.potential(to_model(zs, rotated, bases), data)
+
+
+def _samples_effects(helpers: Compiled) -> bool:
+    """Whether the random effects are sampled (sites ``z_k``): then the mass matrix has the structure of
+    :func:`.coordinates.dense_groups`; else (fully marginalised, no random effects) numpyro's diagonal."""
+    return any(name.startswith("z_") for name in helpers.sites)
+
+
+def _record(state, rotated, bases):
+    """What a draw keeps: the position in model coordinates and the sampler statistics (``STAT_FIELDS``)."""
+    return to_model(state.z, rotated, bases), (state.diverging, state.num_steps, state.accept_prob, state.energy,
+                                               state.potential_energy, state.adapt_state.step_size)
+
+
 def _end_state(state) -> dict:
     """What a chain needs to go on sampling after its last draw (:func:`continuation_program`): the position in
     sampler coordinates, the adapted step size and inverse mass matrix, and the random key."""
@@ -131,15 +146,11 @@ def _continued_chain(structure: ModelStructure, shapes: _Hashable, draws: int, t
     same chain run longer."""
 
     def run(end, data):
-        helpers = compiled(structure, shapes)
-        rotated = rotated_sites(structure, helpers.sites)
-        bases = site_bases(rotated, data)
-        sampler_potential = lambda zs: helpers.potential(to_model(zs, rotated, bases), data)  # noqa: E731
+        helpers, rotated, bases, sampler_potential = _sampler_coordinates(structure, shapes, data)
         energy, grad = jax.value_and_grad(sampler_potential)(end["z"])
         init_kernel, sample_kernel = hmc(potential_fn_gen=lambda data: sampler_potential, algo="NUTS")
         k_run, k_gen = jax.random.split(end["key"])
-        sampled_effects = any(name.startswith("z_") for name in helpers.sites)
-        dense = (dense_groups(structure, helpers.sites, rotated) or []) if sampled_effects else False
+        dense = (dense_groups(structure, helpers.sites, rotated) or []) if _samples_effects(helpers) else False
         state = init_kernel(ParamInfo(end["z"], energy, grad), 0, step_size=end["step_size"],
                             inverse_mass_matrix=end["inverse_mass"], adapt_step_size=False, adapt_mass_matrix=False,
                             target_accept_prob=target_accept, max_tree_depth=max_tree_depth, dense_mass=dense,
@@ -147,8 +158,7 @@ def _continued_chain(structure: ModelStructure, shapes: _Hashable, draws: int, t
 
         def step(s, _):
             s = sample_kernel(s, model_args=(data,))
-            return s, (to_model(s.z, rotated, bases), (s.diverging, s.num_steps, s.accept_prob, s.energy,
-                                                       s.potential_energy, s.adapt_state.step_size))
+            return s, _record(s, rotated, bases)
 
         last, (z, stats) = jax.lax.scan(step, state, None, length=draws)
         flat = constrain(helpers.sites, z)
@@ -273,8 +283,7 @@ def continuation_program(structure: ModelStructure, shapes: _Hashable, draws: in
 
 def _spread(run, arguments: tuple[int, int], chains: int, vectorized: bool | None, options, *key_parts):
     """``run`` (one chain; ``arguments``: how many of its arguments are the chain's own, first, and how many
-    are shared) as the stored
-    program of ``chains`` chains: one chain as it is; else ``jax.shard_map`` over :func:`chain_devices` local
+    are shared) as the stored program of ``chains`` chains: one chain as it is; else ``jax.shard_map`` over :func:`chain_devices` local
     devices, each running its share vectorized or one after another (:func:`vectorizes_chains` unless
     ``vectorized`` says), the chain's arguments and the outputs with a leading axis ``chains``."""
     per_chain, n_shared = arguments
