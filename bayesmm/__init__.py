@@ -14,7 +14,7 @@ from .errors import (BayesMMError, BayesMMWarning, DataError, FamilyError, Formu
                      SamplerError)
 from .fit import Fit  # noqa: E402
 from .formula import parse_formula  # noqa: E402
-from .compare import compare  # noqa: E402
+from .answers.compare import compare  # noqa: E402
 from .io import load  # noqa: E402
 from .priors import Prior, prior  # noqa: E402
 

@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from .convergence import warn_convergence
+from .answers.convergence import warn_convergence
 from .design import build_design
 from .errors import DataError
 from .errors import FormulaError
@@ -46,6 +46,7 @@ class Model:
         self.prior_entries = resolve_priors(self.design, self.family, priors)
         self.separation = check_separation(self.design, self.family, self.prior_entries)
         self.data = data
+        self._plan = None
         self.part_specs = design.part_specs  # formulas of family parameters, for predictions on new data
         self.data_name = (data.attrs.get("name") if isinstance(data, pd.DataFrame) else None) or "data"
 
@@ -78,6 +79,17 @@ class Model:
                                 "non-gaussian family without a residual SD (e.g. poisson); otherwise drop the term.")
 
     @property
+    def plan(self):
+        """The sampling plan at default settings (:class:`bayesmm.plan.ModelPlan`): for each random-effect
+        block, whether it is integrated out or sampled, how its levels are centred, and why;
+        ``print(model.plan)``. ``fit.plan`` is the plan of the fit kept (the safeguard may change it)."""
+        from .plan import make_plan
+
+        if self._plan is None:
+            self._plan = make_plan(self.design, self.family)
+        return self._plan
+
+    @property
     def priors(self) -> pd.DataFrame:
         """Every prior in effect, after autoscaling, with the rule that produced it."""
         return priors_frame(self.prior_entries)
@@ -98,19 +110,19 @@ class Model:
         their conditional afterwards (default: whenever the model allows it; ``False`` samples them).
         ``centered``: sample the random effects centred (``True``) or non-centred (``False``, as brms and
         Bambi do); by default each level is centred where its data pin its effect down more than the prior
-        does (``bayesmm.model.centring``), which removes the funnel both ways.
+        does (``bayesmm.plan.centring``), which removes the funnel both ways.
         ``refit``: when ``centered`` is left to the data and a sampled block's SDs, correlations or levels mix
         poorly (Rhat >= 1.01 or ESS < 400), refit once with that block in the other parameterisation, and
         after divergent transitions with ``target_accept`` raised to 0.95 (0.99 from 0.95), and to 0.99 once more
         if divergences remain; the best fit is kept. Then a fit still short of those checks, without a
         divergence and with every Rhat below 1.05, has its chains run ``draws`` draws longer, from where they
-        stopped (:mod:`bayesmm.safeguard`; ``fit.idata.posterior.attrs["refit"]`` says what was done, and
+        stopped (:mod:`bayesmm.sampler.safeguard`; ``fit.idata.posterior.attrs["refit"]`` says what was done, and
         ``fit.settings.draws`` counts the draws kept). ``False`` keeps the first fit as it is.
         """
         _check_switches(unknown, progress=progress, marginalize=marginalize, centered=centered, refit=refit)
         if target_accept is None:
             target_accept = self.family.default_target_accept
-        from .inference import SamplerSettings
+        from .sampler.run import SamplerSettings
 
         settings = SamplerSettings(chains, draws, warmup, seed, target_accept, max_tree_depth, progress)
         refuse_flat_priors(self.separation, self.prior_entries)
@@ -129,32 +141,33 @@ class Model:
     def _sample(self, settings, marginalize, centered) -> tuple[Fit, list[int], list[float]]:
         """One NUTS run: the Fit, the sampled blocks and their mean centring weights."""
         from . import __version__
-        from .inference import sample_posterior
-        from .model import compile_model
+        from .sampler.run import sample_posterior
+        from .model import build_model
+        from .plan import make_plan
         from .posterior import build_idata
 
         start = time.perf_counter()
-        structure, data = compile_model(self.design, self.family, self.prior_entries, marginalize, centered)
+        plan = make_plan(self.design, self.family, marginalize, centered)
+        structure, data = build_model(plan, self.design, self.family, self.prior_entries)
         samples = sample_posterior(structure, data, settings)
         attrs = {"formula": self.spec.text, "family": self.family.name, "link": self.family.link,
                  "bayesmm_version": __version__, "seed": int(settings.seed), "n_dropped_rows": self.design.n_dropped,
-                 "marginalized": int(structure.marginal or structure.marginal_block >= 0 or structure.row_block >= 0),
-                 "sampler": samples.path, "refit": "",
-                 "centered_levels": int(sum(int(np.sum(np.asarray(m) >= 0.5)) for m in data.centred))}
+                 "marginalized": int(any(kind != "sampled" for kind in plan.kinds)),
+                 "sampler": samples.path, "refit": "", "plan": plan.line(),
+                 "centered_levels": sum(block.centred for block in plan.blocks)}
         idata = build_idata(samples, self.design, self.family, attrs)
         fit = Fit(idata, self.design, self.family, self.priors, settings, self.data_name,
-                  time.perf_counter() - start, model=self)
+                  time.perf_counter() - start, model=self, plan=plan)
         fit._cache["chains"] = (structure, data, samples, attrs)  # for the safeguard's longer run; dropped after
-        integrated = (structure.marginal_block, structure.row_block)
-        sampled = [] if structure.marginal else [k for k in range(len(self.design.blocks)) if k not in integrated]
-        return fit, sampled, [float(np.mean(np.asarray(data.centred[k]))) for k in sampled]
+        sampled = [k for k, kind in enumerate(plan.kinds) if kind == "sampled"]
+        return fit, sampled, [float(np.mean(plan.blocks[k].weights)) for k in sampled]
 
     def _refit_poor_blocks(self, fit: Fit, settings, marginalize, centered, sampled, weights) -> Fit:
-        """The safeguard (:mod:`bayesmm.safeguard`): one refit with each poorly mixed block in the other
+        """The safeguard (:mod:`bayesmm.sampler.safeguard`): one refit with each poorly mixed block in the other
         parameterisation (when the centring is the data's choice) and, after divergent transitions, a higher
         target acceptance rate (and a second refit at 0.99 if divergences remain); the best fit is kept and
         says what was done."""
-        from .safeguard import block_mixing, describe, fit_quality, flip, raised_target
+        from .sampler.safeguard import block_mixing, describe, fit_quality, flip, raised_target
 
         poor = [m for m in block_mixing(fit, sampled, weights) if m.poor] if centered is None else []
         divergent = fit.n_divergent
@@ -184,13 +197,13 @@ class Model:
         return kept
 
     def _run_longer(self, fit: Fit) -> Fit:
-        """The safeguard's last step (:func:`bayesmm.safeguard.runs_longer`): chains that fail a check without a
+        """The safeguard's last step (:func:`bayesmm.sampler.safeguard.runs_longer`): chains that fail a check without a
         divergence or an Rhat of 1.05 run as many draws again, from where they stopped; the longer fit is kept
         (the same chains, more draws) and its summary says so. Not after numpyro's sampler (``progress=True``),
         whose chains end inside its ``MCMC``."""
-        from .inference import continue_posterior
+        from .sampler.run import continue_posterior
         from .posterior import build_idata
-        from .safeguard import describe_longer, runs_longer
+        from .sampler.safeguard import describe_longer, runs_longer
 
         state = fit._cache.get("chains")
         if state is None or state[2].end is None or not runs_longer(fit):
@@ -200,7 +213,8 @@ class Model:
         more = continue_posterior(structure, data, fit.settings, samples, draws)
         attrs = dict(attrs, refit=fit.idata.posterior.attrs.get("refit", ""))
         longer = Fit(build_idata(more, self.design, self.family, attrs), self.design, self.family, self.priors,
-                     dataclasses.replace(fit.settings, draws=2 * draws), self.data_name, fit.seconds, model=self)
+                     dataclasses.replace(fit.settings, draws=2 * draws), self.data_name, fit.seconds, model=self,
+                     plan=fit.plan)
         note = describe_longer(fit, longer, draws)
         before = attrs["refit"].rstrip(".")
         longer.idata.posterior.attrs["refit"] = (f"{before}; then {note}." if before else f"{note}.")
@@ -209,7 +223,7 @@ class Model:
     def sample_prior(self, draws: int = 1000, seed: int = 0):
         """Draws of every parameter from its prior and of the response from the prior predictive
         distribution: an InferenceData with ``prior``, ``prior_predictive`` and ``observed_data``."""
-        from .prior_predictive import sample_prior
+        from .answers.prior_predictive import sample_prior
 
         return sample_prior(self, draws, seed)
 

@@ -114,7 +114,7 @@ def evaluate_expression(expr: str, frame: pd.DataFrame, what: str) -> np.ndarray
 def formulae_matrix(rhs: str, frame: pd.DataFrame, spec: FormulaSpec, what: str):
     """(matrix, column names, encoder) of one formula side by formulae (the fixed part, a random term's left
     side, a part's formula); the encoder re-applies stateful transforms (``scale(x)``) to new data
-    (:mod:`bayesmm.predict`). formulae's errors become a :class:`FormulaError` or :class:`DataError` naming
+    (:mod:`bayesmm.answers.predict`). formulae's errors become a :class:`FormulaError` or :class:`DataError` naming
     ``what``."""
     from formulae import design_matrices  # imported lazily: formulae is slow to import
 

@@ -34,6 +34,8 @@ class Fit:
     data_name: str = "data"
     seconds: float = float("nan")
     model: object = field(default=None, repr=False)
+    #: the sampling plan the draws came from (``bayesmm.plan.ModelPlan``; None for a loaded fit)
+    plan: object = field(default=None, repr=False)
     _cache: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -110,8 +112,8 @@ class Fit:
         """Findings (kind, parameter, message, advice): convergence (Rhat, ESS, divergences, tree depth,
         E-BFMI), each poorly mixing parameter with its likely causes, singular random-effect SDs,
         correlations and covariances, separation, too few levels, prior-data conflict. The advice is code
-        to paste. See :mod:`bayesmm.diagnostics`."""
-        from .diagnostics import diagnose
+        to paste. See :mod:`bayesmm.answers.diagnostics`."""
+        from .answers.diagnostics import diagnose
 
         if "diagnose" not in self._cache:
             self._cache["diagnose"] = diagnose(self)
@@ -120,8 +122,8 @@ class Fit:
     def status(self) -> str:
         """The one-line verdict that ``print(fit)``, the report and the command line start with when a check
         failed (Rhat, ESS, divergences, tree depth, a refit); '' when all passed
-        (:func:`bayesmm.convergence.status_line`)."""
-        from .convergence import status_line
+        (:func:`bayesmm.answers.convergence.status_line`)."""
+        from .answers.convergence import status_line
 
         return status_line(self)
 
@@ -129,35 +131,35 @@ class Fit:
     def intervals(self, parameters=None, prob: float = 0.95, interval: str = "eti") -> pd.DataFrame:
         """Mean, median, SD and credible interval (``"eti"`` or ``"hdi"``) of any parameters by name
         (``"Days"``, ``"sd_Subject__Days"``, ``"r_Subject[308,Intercept]"``, or a whole variable such as
-        ``"r_Subject"``); default: all but the random effects. See :mod:`bayesmm.evidence`."""
-        from .evidence import intervals
+        ``"r_Subject"``); default: all but the random effects. See :mod:`bayesmm.answers.evidence`."""
+        from .answers.evidence import intervals
 
         return intervals(self, parameters, prob, interval)
 
     def pvalues(self, parameters=None, rope=None) -> pd.DataFrame:
         """p-value analogues per fixed effect (or the named parameters): ``pd``, ``p_direction = 2 (1 - pd)``,
         the share ``in_rope`` of the posterior inside the ROPE, ``p_map`` and the Savage-Dickey ``bf10``.
-        See :func:`bayesmm.evidence.pvalues` for what each is and is not."""
-        from .evidence import pvalues
+        See :func:`bayesmm.answers.evidence.pvalues` for what each is and is not."""
+        from .answers.evidence import pvalues
 
         return pvalues(self, parameters, rope)
 
     def hypothesis(self, hypotheses, prob: float = 0.95) -> pd.DataFrame:
         """brms's hypothesis table for ``"Days > 5"``, ``"period[2] - period[3] = 0"`` or a list of them:
-        Estimate, Est.Error, CI.Lower, CI.Upper, Evid.Ratio, Post.Prob, Star (:mod:`bayesmm.hypothesis`)."""
-        from .hypothesis import hypothesis
+        Estimate, Est.Error, CI.Lower, CI.Upper, Evid.Ratio, Post.Prob, Star (:mod:`bayesmm.answers.hypothesis`)."""
+        from .answers.hypothesis import hypothesis
 
         return hypothesis(self, hypotheses, prob)
 
     def loo(self):
         """PSIS-LOO through ArviZ (``elpd_loo``, ``p_loo``, Pareto k per observation)."""
-        from .compare import loo
+        from .answers.compare import loo
 
         return loo(self)
 
     def waic(self):
         """WAIC through ArviZ (``elpd_waic``, ``p_waic``)."""
-        from .compare import waic
+        from .answers.compare import waic
 
         return waic(self)
 
@@ -180,18 +182,18 @@ class Fit:
         ``"population"`` (effects 0) or ``"error"``. ``draws``: use that many posterior draws (default all).
         ``trials``: binomial trials for new rows (default: from the response columns). Returns Estimate,
         Est.Error and the equal-tailed ``prob`` interval per row, or the draws with ``summary=False``.
-        See :mod:`bayesmm.predict`.
+        See :mod:`bayesmm.answers.predict`.
 
         >>> fit.predict(pd.DataFrame({"Days": [0, 9], "Subject": ["308", "new"]}))  # doctest: +SKIP
         """
-        from .predict import predict_table
+        from .answers.predict import predict_table
 
         return predict_table(self, newdata, kind, re, new_levels, prob, draws, seed, summary, trials)
 
     def posterior_predictive(self, seed: int = 0):
         """Fill ``idata.posterior_predictive`` with one replicated response per draw for every training row
         (variable ``y``, dims chain, draw, obs_id) and return the InferenceData."""
-        from .predict import posterior_predictive
+        from .answers.predict import posterior_predictive
 
         dataset = posterior_predictive(self, seed)
         if "posterior_predictive" in self.idata.groups():
@@ -201,51 +203,51 @@ class Fit:
 
     def check_overdispersion(self, draws: int | None = None, seed: int = 0) -> pd.DataFrame:
         """Poisson/binomial overdispersion: the GLMM FAQ's Pearson ratio with its chi-square p-value and the
-        posterior predictive version (see :mod:`bayesmm.checks`)."""
-        from .checks import check_overdispersion
+        posterior predictive version (see :mod:`bayesmm.answers.checks`)."""
+        from .answers.checks import check_overdispersion
 
         return check_overdispersion(self, draws, seed)
 
     def check_prior_conflict(self) -> pd.DataFrame:
         """Family parameters and SDs whose posterior median sits in their prior's tail: the prior holds the
-        estimate back (see :func:`bayesmm.checks.check_prior_conflict`)."""
-        from .checks import check_prior_conflict
+        estimate back (see :func:`bayesmm.answers.checks.check_prior_conflict`)."""
+        from .answers.checks import check_prior_conflict
 
         return check_prior_conflict(self)
 
     def check_zero_inflation(self, prob: float = 0.95, draws: int | None = None, seed: int = 0) -> pd.DataFrame:
         """Observed zeros against their posterior predictive distribution (the FAQ's simulation recipe)."""
-        from .checks import check_zero_inflation
+        from .answers.checks import check_zero_inflation
 
         return check_zero_inflation(self, prob, draws, seed)
 
     def plot_trace(self, var_names=None):
         """Trace plots (ArviZ) of fixed effects, SDs and family parameters, or ``var_names``; returns the figure."""
-        from .plots import plot_trace
+        from .answers.plots import plot_trace
 
         return plot_trace(self, var_names)
 
     def plot_posterior(self, var_names=None, prob: float = 0.95):
         """Posterior densities with HDIs (ArviZ), default the fixed effects; returns the figure."""
-        from .plots import plot_posterior
+        from .answers.plots import plot_posterior
 
         return plot_posterior(self, var_names, prob)
 
     def plot_ppc(self, draws: int = 100, prob: float = 0.9, seed: int = 0):
         """Posterior predictive check: densities (continuous) or bars of counts and zeros (discrete)."""
-        from .plots import plot_ppc
+        from .answers.plots import plot_ppc
 
         return plot_ppc(self, draws, prob, seed)
 
     def plot_ranef(self, group: str | None = None, prob: float = 0.95):
         """Caterpillar plot of the random effects, per group and term; returns the figure."""
-        from .plots import plot_ranef
+        from .answers.plots import plot_ranef
 
         return plot_ranef(self, group, prob)
 
     def plot_effects(self, effect: str, prob: float = 0.95, re: str = "none", resolution: int = 100):
         """Conditional effect of one predictor with its band (brms's ``conditional_effects``)."""
-        from .plots import plot_effects
+        from .answers.plots import plot_effects
 
         return plot_effects(self, effect, prob, re, resolution)
 
@@ -253,8 +255,8 @@ class Fit:
     def report(self, path) -> str:
         """Write one self-contained report (``.html`` or ``.md``, plots embedded): model, priors, summary,
         p-value analogues, random-effect variances, diagnostics with advice, trace and posterior predictive
-        plots, versions and seed. Returns the path. See :mod:`bayesmm.report`."""
-        from .report import report
+        plots, versions and seed. Returns the path. See :mod:`bayesmm.answers.report`."""
+        from .answers.report import report
 
         return report(self, path)
 
@@ -264,7 +266,7 @@ class Fit:
         return int(self.idata.sample_stats["diverging"].values.sum())
 
     def __str__(self) -> str:
-        from .summary import summary_text
+        from .answers.summary import summary_text
 
         return summary_text(self)
 

@@ -264,7 +264,7 @@ def load(path):
     """Read a fit written by :func:`save`: rebuild its Model from the stored data and arguments and attach
     the stored draws. A missing, truncated or foreign file is a :class:`BayesMMError`."""
     from .fit import Fit
-    from .inference import SamplerSettings
+    from .sampler.run import SamplerSettings
 
     path = _file_path(path, "load")
     if not os.path.isfile(path):

@@ -47,7 +47,7 @@ def _dims(group: str) -> tuple[str, str, str]:
 
 
 def build_idata(samples, design: Design, family: Family, attrs: dict) -> az.InferenceData:
-    """Assemble the InferenceData from :class:`~bayesmm.inference.Samples`."""
+    """Assemble the InferenceData from :class:`~bayesmm.sampler.run.Samples`."""
     draws, gen = samples.draws, samples.generated
     chains, n_draws = next(iter(gen.values())).shape[:2]
     names = list(design.fixed_names)

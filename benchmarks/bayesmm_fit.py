@@ -25,7 +25,7 @@ def main() -> None:
     parser.add_argument("--marginalize", choices=["auto", "yes", "no"], default="auto")
     args = parser.parse_args()
     import bayesmm as bmm
-    import bayesmm.inference  # noqa: F401 - jax and numpyro, which bmm.fit would import on first use: imports excluded
+    import bayesmm.sampler.run  # noqa: F401 - jax and numpyro, which bmm.fit would import on first use: imports excluded
 
     data_name, formula, family = MODELS[args.model][:3]
     df = bmm.datasets.load(data_name)

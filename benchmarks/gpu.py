@@ -48,7 +48,7 @@ def gradient_seconds(structure, data, chains: int, repeats: int = 20) -> float:
     """Seconds of one evaluation of the log density and its gradient for all chains at once (vectorized)."""
     import jax
 
-    from bayesmm.model.nuts import compiled, shapes_key, starting_points
+    from bayesmm.sampler.nuts import compiled, shapes_key, starting_points
 
     shapes = shapes_key(data)
     init, _ = starting_points(structure, data, 0, chains)
@@ -68,7 +68,7 @@ def main() -> None:
     import jax
 
     import bayesmm as bmm
-    import bayesmm.inference
+    import bayesmm.sampler.run
     import bayesmm.model
     import bayesmm.posterior
     from bayesmm.model import compile_model
@@ -86,7 +86,7 @@ def main() -> None:
         print(f"one log-density gradient, {args.chains} chains vectorized: {1000 * seconds:.2f} ms", flush=True)
     for module, name, label in ((bayesmm.api, "build_design", "design"),
                                 (bayesmm.model, "compile_model", "model arrays and centring"),
-                                (bayesmm.inference, "sample_posterior", "sampling (start, warmup, draws, generated)"),
+                                (bayesmm.sampler.run, "sample_posterior", "sampling (start, warmup, draws, generated)"),
                                 (bayesmm.posterior, "build_idata", "InferenceData")):
         _timed(module, name, label)
     print("fit:", flush=True)

@@ -29,8 +29,8 @@ def main() -> None:
     import numpy as np
     import bayesmm as bmm
     from bayesmm.model import compile_model
-    from bayesmm.model.nuts import compiled, shapes_key
-    from bayesmm.model.potential import initial_values
+    from bayesmm.sampler.nuts import compiled, shapes_key
+    from bayesmm.sampler.potential import initial_values
 
     warnings.simplefilter("ignore")
     start = time.perf_counter()

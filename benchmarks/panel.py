@@ -82,7 +82,7 @@ def profile(df: pd.DataFrame, family: str, centered) -> None:
 
     import bayesmm as bmm
     from bayesmm.model import compile_model
-    from bayesmm.model.nuts import compiled, shapes_key, starting_points
+    from bayesmm.sampler.nuts import compiled, shapes_key, starting_points
 
     start = time.perf_counter()
     model = bmm.Model(FORMULA, df, family=family)
@@ -123,7 +123,7 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="time one gradient and the start-up first")
     args = parser.parse_args()
     import bayesmm as bmm  # before jax: bayesmm exposes the CPU devices the chains run on
-    import bayesmm.inference  # noqa: F401 - imports excluded from the wall time
+    import bayesmm.sampler.run  # noqa: F401 - imports excluded from the wall time
     import jax
 
     jax.monitoring.register_event_duration_secs_listener(_listen)
@@ -139,7 +139,7 @@ def main() -> None:
 
     # each call of the compiled sampler (a refit by the safeguard is a second call): start, seconds, XLA
     # compilation inside, leapfrog steps per draw
-    import bayesmm.inference as inference
+    import bayesmm.sampler.run as inference
     calls = []
     inner = inference.chain_program
 

@@ -13,9 +13,9 @@ from numpyro.infer.util import log_density
 from scipy import stats
 
 import bayesmm as bmm
-import bayesmm.inference
+import bayesmm.sampler.run
 from bayesmm.model import compile_model, make_model
-from bayesmm.model.centring import centred_levels, pql_variances
+from bayesmm.plan.centring import centred_levels, pql_variances
 from bayesmm.model.marginal import (
     cell_statistics,
     one_block_data,

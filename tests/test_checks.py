@@ -105,7 +105,7 @@ def test_grouseticks_overdispersed_without_observation_level_effect():
     ("exponential(0.5)", 0.020101, 9.2103),
 ])
 def test_prior_quantiles_match_r(prior, q01, q99):
-    from bayesmm.checks import prior_distribution
+    from bayesmm.answers.checks import prior_distribution
     from bayesmm.priors import parse_prior
 
     distribution = prior_distribution(parse_prior(prior))
@@ -115,7 +115,7 @@ def test_prior_quantiles_match_r(prior, q01, q99):
 
 
 def test_half_student_t_sd_matches_simulation():
-    from bayesmm.checks import prior_distribution
+    from bayesmm.answers.checks import prior_distribution
     from bayesmm.priors import parse_prior
 
     draws = np.abs(np.random.default_rng(1).standard_t(5, size=2_000_000)) * 3.0

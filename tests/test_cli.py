@@ -8,7 +8,7 @@ import pytest
 
 import bayesmm as bmm
 from bayesmm.cli import _parser, _read, main
-from bayesmm.report import SECTIONS
+from bayesmm.answers.report import SECTIONS
 
 FORMULA = "Reaction ~ Days + (Days | Subject)"
 SAMPLER = ["--chains", "2", "--draws", "300", "--warmup", "300", "--seed", "5"]

@@ -1,4 +1,4 @@
-"""The sampler's coordinates (bayesmm.model.coordinates): each block's mean rotated into a coordinate of its
+"""The sampler's coordinates (bayesmm.sampler.coordinates): each block's mean rotated into a coordinate of its
 own, exactly and reversibly; and what it is for, a crossed model whose intercept mixes."""
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import bayesmm as bmm
-import bayesmm.inference  # noqa: F401  (float64 on, as in every fit)
-from bayesmm.model.coordinates import MAX_LEVEL_COVARIATES, level_bases, to_model, to_sampler
+import bayesmm.sampler.run  # noqa: F401  (float64 on, as in every fit)
+from bayesmm.plan.bases import MAX_LEVEL_COVARIATES, level_bases
+from bayesmm.sampler.coordinates import to_model, to_sampler
 
 
 @settings(max_examples=30, deadline=None)
@@ -111,8 +112,8 @@ def test_curvature_probes_give_the_exact_hessian_diagonal():
     sites) read the exact diagonal, for independent intercepts (cbpp, binomial) and a correlated block
     (sleepstudy with its effects sampled, levels x 2 columns)."""
     from bayesmm.model import compile_model
-    from bayesmm.model.coordinates import curvature
-    from bayesmm.model.nuts import compiled, shapes_key, starting_points
+    from bayesmm.sampler.coordinates import curvature
+    from bayesmm.sampler.nuts import compiled, shapes_key, starting_points
 
     cases = [("cbind(incidence, size - incidence) ~ period + (1|herd)", "cbpp", "binomial"),
              ("Reaction ~ Days + (Days | Subject)", "sleepstudy", "gaussian")]
@@ -135,8 +136,8 @@ def test_grouseticks_dense_block_holds_covariate_coordinates_and_hyperparameters
     mass matrix holds them with the fixed effects and every SD (the observation-level one, integrated out by
     quadrature, included); the contrasts stay on the diagonal."""
     from bayesmm.model import compile_model
-    from bayesmm.model.coordinates import dense_groups, rotated_sites, site_bases
-    from bayesmm.model.nuts import compiled, shapes_key, starting_points
+    from bayesmm.sampler.coordinates import dense_groups, rotated_sites, site_bases
+    from bayesmm.sampler.nuts import compiled, shapes_key, starting_points
 
     model = bmm.Model("TICKS ~ YEAR + cHEIGHT + (1 | BROOD) + (1 | INDEX) + (1 | LOCATION)",
                       bmm.datasets.load("grouseticks"), family="poisson")

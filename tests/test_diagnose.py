@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import bayesmm as bmm
-from bayesmm.diagnostics import FINDING_COLUMNS, density_at_zero_and_mode
+from bayesmm.answers.diagnostics import FINDING_COLUMNS, density_at_zero_and_mode
 
 SLEEP = bmm.datasets.load("sleepstudy")
 
@@ -183,7 +183,7 @@ def test_too_few_levels_for_a_variance():
 
 
 def test_empty_diagnosis_prints_a_sentence():
-    from bayesmm.diagnostics import Diagnosis
+    from bayesmm.answers.diagnostics import Diagnosis
 
     assert repr(Diagnosis([], columns=FINDING_COLUMNS)).startswith("No problems found")
 
@@ -347,7 +347,7 @@ def test_singular_slope_under_an_sd_prior_in_units_of_sigma():
 
 def test_advice_writes_the_group_as_the_formula_does():
     """The advice's ``(x || group)`` quotes a group whose name needs it and keeps an interaction's ``:``."""
-    from bayesmm.diagnostics import _simplify
+    from bayesmm.answers.diagnostics import _simplify
 
     df = bmm.datasets.simulate("singular").rename(columns={"g": "my group"})
     df["site"] = df["my group"].astype(str).str[:2]

@@ -358,14 +358,14 @@ CASES = {
 @pytest.fixture(autouse=True)
 def _no_sampling(monkeypatch):
     """Any attempt to compile or sample fails the test: settings must be refused first."""
-    import bayesmm.inference
+    import bayesmm.sampler.run
     import bayesmm.model
 
     def refuse(*args, **kwargs):
         raise AssertionError("the model was compiled or sampled before the error was raised")
 
     monkeypatch.setattr(bayesmm.model, "compile_model", refuse)
-    monkeypatch.setattr(bayesmm.inference, "sample_posterior", refuse)
+    monkeypatch.setattr(bayesmm.sampler.run, "sample_posterior", refuse)
 
 
 @pytest.mark.parametrize("case", list(CASES.values()), ids=list(CASES))

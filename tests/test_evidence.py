@@ -10,7 +10,7 @@ from scipy import stats
 
 import bayesmm as bmm
 from answers_fits import SLEEP, null_data, null_fit, sleep_fit
-from bayesmm.evidence import log_density_at
+from bayesmm.answers.evidence import log_density_at
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@
 """
 from __future__ import annotations
 
-import bayesmm.inference  # noqa: F401  (float64)
+import bayesmm.sampler.run  # noqa: F401  (float64)
 
 import jax
 import jax.numpy as jnp

@@ -194,7 +194,7 @@ def test_vectorised_rhat_equals_arviz_with_ties_and_a_stuck_chain(unconverged):
     import arviz as az
     import xarray as xr
 
-    from bayesmm.convergence import rank_normalized_rhat
+    from bayesmm.answers.convergence import rank_normalized_rhat
 
     fit, _ = unconverged
     levels = fit.idata.posterior["r_Subject"]

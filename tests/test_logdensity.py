@@ -15,7 +15,7 @@ shift the linear predictor exactly, and user priors of every kind (grouped prior
 """
 from __future__ import annotations
 
-import bayesmm.inference  # noqa: F401  (enables float64 before anything else touches jax)
+import bayesmm.sampler.run  # noqa: F401  (enables float64 before anything else touches jax)
 
 import jax
 import jax.numpy as jnp

@@ -1,6 +1,6 @@
 """The marginalised gaussian likelihood (random effects integrated out by Woodbury) and the exact
 conditional draws of the random effects, checked against dense linear algebra by hand (scipy)."""
-import bayesmm.inference  # noqa: F401  (float64)
+import bayesmm.sampler.run  # noqa: F401  (float64)
 
 import re
 
@@ -15,8 +15,8 @@ from scipy import linalg, stats
 import bayesmm as bmm
 from bayesmm.model import compile_model, make_model
 from bayesmm.model.marginal import conditional_effects, dense_woodbury, marginal_log_likelihood
-from bayesmm.model.nuts import _one_chain, compiled, shapes_key
-from bayesmm.model.potential import initial_values
+from bayesmm.sampler.nuts import _one_chain, compiled, shapes_key
+from bayesmm.sampler.potential import initial_values
 
 
 @pytest.fixture(scope="module")

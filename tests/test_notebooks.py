@@ -83,7 +83,7 @@ def test_discrete_ppc_draws_when_a_mean_lies_outside_its_interval():
     import matplotlib
 
     matplotlib.use("Agg")
-    from bayesmm.plots import _discrete_ppc
+    from bayesmm.answers.plots import _discrete_ppc
 
     y = np.array([0, 0, 1, 2, 3])
     y_rep = np.zeros((100, 5), dtype=int)

@@ -1,5 +1,5 @@
 """Formulas for family parameters: zi=, hu=, dispersion= (glmmTMB's ziformula/dispformula)."""
-import bayesmm.inference  # noqa: F401  (float64)
+import bayesmm.sampler.run  # noqa: F401  (float64)
 
 import jax.numpy as jnp
 import numpy as np

@@ -9,13 +9,13 @@ import subprocess
 import sys
 
 import bayesmm as bmm  # before jax: bmm sets the CPU device count, which jax fixes once imported  # noqa: I001
-from bayesmm import inference
+from bayesmm.sampler import run as inference
 
 import jax
 import numpy as np
 import pytest
-from bayesmm.model.nuts import chain_program, compiled
-from bayesmm.model.potential import initial_values
+from bayesmm.sampler.nuts import chain_program, compiled
+from bayesmm.sampler.potential import initial_values
 
 SLEEP = "Reaction ~ Days + (Days | Subject)"
 
@@ -127,7 +127,7 @@ def test_per_level_marginal_equals_dense(sleepstudy, formula):
 
 _STORED_FIT = """
 import sys, numpy as np, bayesmm as bmm
-import bayesmm.model.nuts as nuts
+import bayesmm.sampler.nuts as nuts
 if sys.argv[1] == "forbid-tracing":  # building the sampler's trace again now fails the fit
     nuts._one_chain = lambda *a, **k: (_ for _ in ()).throw(AssertionError("the sampler was traced again"))
     nuts._continued_chain = lambda *a, **k: (_ for _ in ()).throw(AssertionError("traced again"))
@@ -158,7 +158,7 @@ def test_fresh_process_loads_the_stored_sampler(tmp_path):
 def test_stored_program_survives_a_damaged_file(tmp_path, monkeypatch):
     """A stored program that cannot be read is traced again and stored anew; without a cache directory
     nothing is stored; the same key gives the stored program, not a new trace."""
-    from bayesmm.model.stored import _path, stored_program
+    from bayesmm.sampler.stored import _path, stored_program
 
     monkeypatch.setenv("BAYESMM_CACHE_DIR", str(tmp_path))
     traces = []
@@ -185,11 +185,11 @@ def test_program_key_tells_models_apart(sleepstudy):
     """The key of a stored program changes with anything the trace depends on: here a prior and the data
     shapes; parts without a stable repr get no key at all."""
     from bayesmm.model import compile_model
-    from bayesmm.model.stored import program_key
+    from bayesmm.sampler.stored import program_key
 
     def key(model):
         structure, data = compile_model(model.design, model.family, model.prior_entries)
-        from bayesmm.model.nuts import shapes_key
+        from bayesmm.sampler.nuts import shapes_key
         return program_key("chains", structure, shapes_key(data).key, 1000, 1000, 0.8, 10, 4)
 
     base = key(bmm.Model(SLEEP, sleepstudy))
@@ -253,7 +253,7 @@ def test_vectorized_chains_follow_the_same_trajectories():
     draws of the one-after-another program to rounding (over hundreds of iterations rounding differences
     grow, as any chaotic trajectory's do, so longer runs are compared as posteriors elsewhere)."""
     from bayesmm.model import compile_model
-    from bayesmm.model.nuts import shapes_key
+    from bayesmm.sampler.nuts import shapes_key
 
     cbpp = bmm.datasets.load("cbpp")
     model = bmm.Model("cbind(incidence, size - incidence) ~ period + (1|herd)", cbpp, family="binomial")

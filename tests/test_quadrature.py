@@ -11,11 +11,11 @@ from scipy import stats
 
 import bayesmm as bmm
 from bayesmm.model import compile_model, likelihood
-from bayesmm.model.centring import aliased_levels, pql_variances
+from bayesmm.plan.centring import aliased_levels, pql_variances
 from bayesmm.model.effects import split_aliased
 from bayesmm.model.quadrature import RowIntegrated
 
-numpyro.enable_x64()  # as bayesmm.inference does for every fit
+numpyro.enable_x64()  # as bayesmm.sampler.run does for every fit
 GRID = np.linspace(-30.0, 30.0, 600_001)
 
 

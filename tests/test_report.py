@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 import pytest
 
 import bayesmm as bmm
-from bayesmm.report import SECTIONS
+from bayesmm.answers.report import SECTIONS
 
 VOID = {"meta", "img", "br", "hr", "link", "input", "col", "area", "base", "embed", "source", "track", "wbr"}
 

@@ -1,4 +1,4 @@
-"""The refit safeguard (:mod:`bayesmm.safeguard`): a sampled block whose SD, correlations or levels mix
+"""The refit safeguard (:mod:`bayesmm.sampler.safeguard`): a sampled block whose SD, correlations or levels mix
 poorly is refitted once in the other parameterisation, and the better fit is kept and says so."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 import bayesmm as bmm
 from bayesmm.model import compile_model
-from bayesmm.safeguard import (ESS_LIMIT, LONGER_RHAT, RHAT_LIMIT, BlockMixing, block_mixing, ess_limit, fit_quality,
+from bayesmm.sampler.safeguard import (ESS_LIMIT, LONGER_RHAT, RHAT_LIMIT, BlockMixing, block_mixing, ess_limit, fit_quality,
                                flip, runs_longer, worst_mixing)
 
 
@@ -112,7 +112,7 @@ def test_chains_short_of_the_checks_run_longer_from_where_they_stopped():
     assert abs(fixef.loc["Days", "Estimate"] - 10.47) < 0.3 * fixef.loc["Days", "Est.Error"]
     assert kept.idata.log_likelihood["y"].shape == (2, 600, 180)
     assert kept.n_divergent == 0 and fit_quality(kept) > fit_quality(first)
-    from bayesmm.report import _call
+    from bayesmm.answers.report import _call
 
     assert "draws=300, warmup=300, seed=7" in _call(kept)
 
@@ -135,7 +135,7 @@ def test_explicit_centring_and_bad_switch():
 
 
 def test_raised_target():
-    from bayesmm.safeguard import raised_target
+    from bayesmm.sampler.safeguard import raised_target
 
     assert raised_target(0.8) == 0.95 and raised_target(0.95) == 0.99 and raised_target(0.99) is None
 
@@ -173,7 +173,7 @@ def test_divergences_left_at_095_get_a_second_refit_at_099():
 
 
 def test_describe_names_each_step():
-    from bayesmm.safeguard import describe
+    from bayesmm.sampler.safeguard import describe
 
     assert describe([], [], 2, [(0.8, 3), (0.95, 1), (0.99, 0)]) == (
         "refitted with target_accept 0.8 -> 0.95 (3 -> 1 divergent transitions), then 0.99 (1 -> 0); "

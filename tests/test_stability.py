@@ -18,9 +18,9 @@ import pandas as pd
 import pytest
 
 import bayesmm as bmm
-import bayesmm.inference  # noqa: F401 - float64, as in every fit
+import bayesmm.sampler.run  # noqa: F401 - float64, as in every fit
 from bayesmm.model import compile_model
-from bayesmm.model.potential import initial_values, make_potential, sites_of
+from bayesmm.sampler.potential import initial_values, make_potential, sites_of
 
 RNG = np.random.default_rng(11)
 N, GROUPS = 120, 12

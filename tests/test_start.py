@@ -1,6 +1,6 @@
 """Starting points: prior medians in closed form (no prior draws to compile), the jitter shrunk in the
 sampler's program until the density and its gradient are finite, and a clear error when they never are."""
-import bayesmm.inference  # noqa: F401 - float64, as a fit has it
+import bayesmm.sampler.run  # noqa: F401 - float64, as a fit has it
 
 import jax
 import jax.numpy as jnp
@@ -11,7 +11,7 @@ from numpyro.distributions.transforms import biject_to
 
 import bayesmm as bmm
 from bayesmm.model import compile_model
-from bayesmm.model.potential import _unconstrained, initial_values, prior_median, sites_of, usable_start
+from bayesmm.sampler.potential import _unconstrained, initial_values, prior_median, sites_of, usable_start
 from bayesmm.model.program import prior_distribution
 from bayesmm.priors import DISTRIBUTIONS, parse_prior
 

@@ -1,5 +1,5 @@
 """Frequency weights: a row with weight w counts exactly as w copies of it (brms's ``weights()``)."""
-import bayesmm.inference  # noqa: F401  (float64)
+import bayesmm.sampler.run  # noqa: F401  (float64)
 
 import jax.numpy as jnp
 import numpy as np

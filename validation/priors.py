@@ -9,7 +9,7 @@ import warnings
 
 
 import bayesmm as bmm
-from bayesmm.diagnostics import density_at_zero_and_mode
+from bayesmm.answers.diagnostics import density_at_zero_and_mode
 
 
 

@@ -143,7 +143,7 @@ def _check_partly(structure, data, design) -> str:
     """Weights strictly inside (0, 1) that follow the draws' SDs; or, where the simulated SD is so small that no
     level can reach ``centring.MIN_WEIGHT`` (``centring.can_centre``), a block sampled non-centred by that rule:
     such a replication is fitted and ranked (dropping it would select on the data and bias the ranks)."""
-    from bayesmm.model import centring
+    from bayesmm.plan import centring
 
     information, tau2 = centring.level_information(design, structure.family, structure.link)
     for k, w in enumerate(_weights(data)):

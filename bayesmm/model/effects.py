@@ -17,17 +17,17 @@ import numpy as np
 import numpyro.distributions as dist
 from numpyro.distributions import constraints
 
-from .centring import SMALL_VARIANCE
-from .marginal import _forward
+from ..plan.centring import SMALL_VARIANCE
+from .marginal import forward_solve
 
 if TYPE_CHECKING:  # program.py imports this module
-    from .program import ModelData, ModelStructure
+    from .records import ModelData, ModelStructure
 
 __all__ = ["BlockEffects", "block_effects", "centring_loc", "block_order", "split_aliased", "dynamic_weights",
            "level_weights_at"]
 
 
-def _beta(structure: ModelStructure, params: dict):
+def fixed_coefficients(structure: ModelStructure, params: dict):
     """[Intercept_c, b]: the coefficients of the marginal model's fixed design."""
     parts = ([params["Intercept_c"][None]] if structure.intercept_prior is not None else [])
     parts += [params["b"]] if structure.b_priors else []
@@ -77,7 +77,7 @@ class BlockEffects(dist.Distribution):
         factor = jnp.where(jnp.any(mask), self.factor, jnp.eye(self.factor.shape[-1]))
         # forward substitution unrolled over the q columns (elementwise over levels, no LAPACK call per step)
         q = factor.shape[-1]
-        solved = _forward([[factor[i, k] for k in range(q)] for i in range(q)], jnp.where(mask, value - self.loc, 0.0))
+        solved = forward_solve([[factor[i, k] for k in range(q)] for i in range(q)], jnp.where(mask, value - self.loc, 0.0))
         w = jnp.where(mask, solved, value)
         log_det = jnp.sum(jnp.log(jnp.abs(jnp.diagonal(factor))))
         return -0.5 * jnp.sum(w ** 2) - jnp.sum(mask) * log_det - 0.5 * size * jnp.log(2 * jnp.pi)
@@ -144,7 +144,7 @@ def centring_loc(structure: ModelStructure, k: int, data: ModelData, params: dic
     index = np.asarray(block.centre_on if block.centre_on else (-1,) * block.n_columns)
     loc = jnp.zeros(block.n_columns)
     if (index >= 0).any():
-        loc = jnp.where(index >= 0, _beta(structure, params)[np.maximum(index, 0)], 0.0)
+        loc = jnp.where(index >= 0, fixed_coefficients(structure, params)[np.maximum(index, 0)], 0.0)
     with_means = block.mean_column >= 0 and bool(structure.b_priors)
     if with_means or block.parents:  # per level from here on
         loc = jnp.broadcast_to(loc, (block.n_levels, block.n_columns))

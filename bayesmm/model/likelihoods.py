@@ -9,7 +9,7 @@ inverse links that does not work: at ``mu = 1e-12`` the gradient drives the shap
 no longer depends on ``mu`` and the chains stick (seen: Rhat 2.3). There the density is 0 (log density
 ``-inf``, Stan's rejection) wherever ``eta <= 0`` (:class:`OutsideRange`); a finite penalty there (tried:
 ``-1000 (1 - eta)``) is a trap, since the density just inside the range falls to ``-inf`` (seen: three
-chains of four stuck outside). Chains start inside the range (:func:`~bayesmm.model.potential.usable_start`).
+chains of four stuck outside). Chains start inside the range (:func:`~bayesmm.sampler.potential.usable_start`).
 Probabilities are kept in ``(1e-12, 1 - 1e-12)`` except on the logit scale, where ``mu`` and ``1 - mu``
 are each computed directly.
 

@@ -25,17 +25,11 @@ import jax.numpy as jnp
 import jax.scipy.linalg as jla
 import numpy as np
 
-__all__ = ["MarginalData", "marginal_data", "marginal_log_likelihood", "conditional_effects", "n_coefficients",
-           "level_cross_products", "one_block_log_likelihood", "one_block_effects", "OneBlockData", "one_block_data",
-           "cell_statistics"]
+from ..plan.choose import PER_LEVEL_COLUMNS, n_coefficients
+from .arrays import as_float, on_device
 
-#: A single block with at most this many columns uses the per-level algebra (unrolled q x q Cholesky).
-PER_LEVEL_COLUMNS = 3
-
-#: Above this many random-effect coefficients the dense O(Q^3) algebra costs more than sampling them (or
-#: integrating the largest block out level by level): scotssec's crossed (1 | primary) + (1 | second), 167
-#: coefficients, took 700 s dense and 43 s with primary integrated out level by level and second sampled.
-MAX_COEFFICIENTS = 100
+__all__ = ["MarginalData", "marginal_data", "marginal_log_likelihood", "conditional_effects", "level_cross_products",
+           "one_block_log_likelihood", "one_block_effects", "OneBlockData", "one_block_data", "cell_statistics"]
 
 
 class MarginalData(NamedTuple):
@@ -53,17 +47,6 @@ class MarginalData(NamedTuple):
     level_ZtZ: jnp.ndarray | None = None
     level_ZtX: jnp.ndarray | None = None
     level_Zty: jnp.ndarray | None = None
-
-
-def on_device(a, dtype=None) -> jnp.ndarray:
-    """A numpy array (or scalar) as a jax array, converted to ``dtype`` in numpy first, by a plain transfer:
-    ``jnp.asarray`` of a numpy array compiles a small program per shape and dtype in each process
-    (``lax.stage`` or a conversion: 10-40 ms each of a fresh fit)."""
-    return jax.device_put(np.asarray(a, dtype=dtype))
-
-
-def n_coefficients(blocks) -> int:
-    return int(sum(b.n_levels * b.n_columns for b in blocks))
 
 
 def full_z(blocks, n: int) -> np.ndarray:
@@ -134,7 +117,7 @@ def _small_cholesky(M):
     return C
 
 
-def _forward(C, b):
+def forward_solve(C, b):
     """Solve C x = b per level (C lower, from :func:`_small_cholesky`; b (..., q))."""
     x = []
     for i in range(len(C)):
@@ -142,7 +125,7 @@ def _forward(C, b):
     return jnp.stack(x, axis=-1)
 
 
-def _backward(C, b):
+def backward_solve(C, b):
     """Solve C' x = b per level."""
     q = len(C)
     x = [None] * q
@@ -178,7 +161,7 @@ def marginal_log_likelihood(blocks, factors, beta, sigma, md: MarginalData):
     rtr = md.yty - 2 * beta @ md.Xty + beta @ md.XtX @ beta
     if not dense_woodbury(md):
         C, Wr = _per_level(factors[0], beta, sigma, md)
-        half = _forward(C, Wr)
+        half = forward_solve(C, Wr)
         quad = (rtr - jnp.sum(half * half) / sigma**2) / sigma**2
         logdet = md.n * jnp.log(sigma**2) + 2 * sum(jnp.sum(jnp.log(C[i][i])) for i in range(len(C)))
         return -0.5 * (md.n * jnp.log(2 * jnp.pi) + logdet + quad)
@@ -193,8 +176,8 @@ def conditional_effects(blocks, factors, beta, sigma, md: MarginalData, noise):
     """One draw of the random effects from their exact conditional, split into (levels x q) per block."""
     if not dense_woodbury(md):
         C, Wr = _per_level(factors[0], beta, sigma, md)
-        mean = _backward(C, _forward(C, Wr)) / sigma**2
-        u = mean + _backward(C, noise.reshape(Wr.shape))
+        mean = backward_solve(C, forward_solve(C, Wr)) / sigma**2
+        u = mean + backward_solve(C, noise.reshape(Wr.shape))
         return [u @ factors[0].T]
     T, chol, Wr = _woodbury(blocks, factors, beta, sigma, md)
     mean = jla.cho_solve((chol, True), Wr) / sigma**2
@@ -262,7 +245,6 @@ def one_block_data(block, y: np.ndarray, weights: np.ndarray | None, cell_index:
         within = y - mean[cell_index]
     Zte0 = np.stack([np.bincount(block.group_index, Zw[:, a] * within, minlength=block.n_levels)
                      for a in range(Zw.shape[1])], axis=1)
-    as_float = lambda a: on_device(a, float)  # noqa: E731
     return OneBlockData(as_float(level_cross_products(block, weights)), as_float(Zw), as_float(Zte0),
                         as_float(np.sum(w * within ** 2)), as_float(np.sum(w)), as_float(mean), as_float(cell_w),
                         None if cell_index is None else on_device(cell_index))
@@ -285,7 +267,7 @@ def one_block_log_likelihood(factor, sigma, level_ZtZ, Zte, ete, n):
     """log N(e | 0, sigma^2 I + Z T T' Z') for one block (``T = I_L (x) factor``), per level by Woodbury, from
     ``Zte`` (L, q), the level sums ``Z_l' W e_l``, and ``ete = e' W e``; ``n``: the weights' sum."""
     C, Wr = _one_block(factor, sigma, level_ZtZ, Zte)
-    half = _forward(C, Wr)
+    half = forward_solve(C, Wr)
     quad = (ete - jnp.sum(half * half) / sigma**2) / sigma**2
     logdet = n * jnp.log(sigma**2) + 2 * sum(jnp.sum(jnp.log(C[i][i])) for i in range(len(C)))
     return -0.5 * (n * jnp.log(2 * jnp.pi) + logdet + quad)
@@ -294,5 +276,5 @@ def one_block_log_likelihood(factor, sigma, level_ZtZ, Zte, ete, n):
 def one_block_effects(factor, sigma, level_ZtZ, Zte, noise):
     """One draw of the integrated-out block's effects (L, q) from their exact conditional given the residuals."""
     C, Wr = _one_block(factor, sigma, level_ZtZ, Zte)
-    u = _backward(C, _forward(C, Wr)) / sigma**2 + _backward(C, noise.reshape(Wr.shape))
+    u = backward_solve(C, forward_solve(C, Wr)) / sigma**2 + backward_solve(C, noise.reshape(Wr.shape))
     return u @ factor.T

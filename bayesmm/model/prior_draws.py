@@ -6,7 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 from numpyro.infer import Predictive
 
-from .program import ModelData, ModelStructure, make_model
+from .program import make_model
+from .records import ModelData, ModelStructure
 
 __all__ = ["prior_draws"]
 

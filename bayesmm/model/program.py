@@ -28,7 +28,6 @@ arrays travel as arguments, so a second fit of a model of the same structure reu
 from __future__ import annotations
 
 import functools
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -39,97 +38,15 @@ from numpyro.distributions import constraints
 from numpyro.handlers import substitute, trace
 
 from ..priors import PriorSpec, in_units_of
-from .effects import (BlockEffects, _beta, block_effects, block_order, centring_loc, dynamic_weights,
+from .effects import (BlockEffects, fixed_coefficients, block_effects, block_order, centring_loc, dynamic_weights,
                       level_weights_at, split_aliased)
 from .likelihoods import INVERSE_LINKS, TabledCounts, likelihood
-from .marginal import (MarginalData, OneBlockData, cell_statistics, conditional_effects, dense_woodbury,
+from .marginal import (cell_statistics, conditional_effects, dense_woodbury,
                        marginal_log_likelihood, one_block_effects, one_block_log_likelihood)
 from .quadrature import RowIntegrated
+from .records import BlockStructure, ModelData, ModelStructure
 
-__all__ = ["BlockStructure", "ModelStructure", "ModelData", "make_model", "prior_distribution", "generated"]
-
-
-class BlockStructure(NamedTuple):
-    """Static description of one random-effect block."""
-
-    n_levels: int
-    n_columns: int
-    correlated: bool
-    sd_priors: tuple[PriorSpec, ...]
-    cor_prior: PriorSpec | None
-    #: ``(1 | g)``: Z is a column of ones, so the effect is gathered without multiplying by Z
-    intercept_only: bool = False
-    #: per block column, the fixed coefficient its centred levels centre on, as an index into
-    #: ``[Intercept_c, b]`` (the intercept, or the slope of the same name), or -1; set for one block per
-    #: model (chosen in ``compile_model``), empty for the others
-    centre_on: tuple = ()
-    #: some level of the block is sampled centred (else the plain non-centred program, with no mask)
-    any_centred: bool = False
-    #: blocks whose levels this block's levels nest in, ``(parent block, ((column, parent column), ...))``:
-    #: its centred levels centre on those parents' effects too (``centring.parent_links``; shares in
-    #: ``ModelData.parent_pairs``)
-    parents: tuple = ()
-    #: the block's intercept column when its centred levels also centre on their level's mean fixed-effect row
-    #: (``ModelData.level_X``), else -1
-    mean_column: int = -1
-
-
-class ModelStructure(NamedTuple):
-    """Everything static about a model: hashable, so the model function can be cached on it."""
-
-    family: str
-    link: str
-    intercept_prior: PriorSpec | None
-    b_priors: tuple[PriorSpec, ...]
-    blocks: tuple[BlockStructure, ...]
-    aux_priors: tuple[tuple[str, PriorSpec], ...]
-    marginal: bool = False
-    parts: tuple = ()
-    #: gaussian models too large for ``marginal``: this block is integrated out, the others sampled (-1: none)
-    marginal_block: int = -1
-    #: an observation-level block (``(1 | obs)``, one level per row) integrated out of each row's likelihood by
-    #: adaptive Gauss-Hermite quadrature (``quadrature.py``; -1: none)
-    row_block: int = -1
-    #: pairs of intercept-only blocks ``(a, b)`` with levels holding the same rows, sampled as sum and split
-    #: (``effects.split_aliased``; the levels in ``ModelData.aliases``)
-    aliases: tuple = ()
-
-
-class ModelData(NamedTuple):
-    """Arrays of one data set (the non-intercept columns of X centred at ``x_means``)."""
-
-    y: jnp.ndarray
-    X: jnp.ndarray
-    x_means: jnp.ndarray
-    offset: jnp.ndarray | None
-    trials: jnp.ndarray | None
-    group_index: tuple
-    Z: tuple
-    marginal: MarginalData | None = None
-    weights: jnp.ndarray | None = None
-    part_X: tuple = ()
-    one_block: OneBlockData | None = None  # what ``structure.marginal_block``'s likelihood needs (marginal.py)
-    #: the rows' cells for it: one row per distinct combination of the sampled terms (None: the rows themselves)
-    cells: "ModelData | None" = None
-    #: per block, a weight per level: how far to sample that level's effects centred (centring.py)
-    centred: tuple = ()
-    #: per block, per parent in ``BlockStructure.parents``: (level, parent level, share of the level's rows)
-    parent_pairs: tuple = ()
-    #: per block with centred levels and an intercept column: the (weighted) mean row of the centred ``X`` in each
-    #: level (levels x slopes), so that its levels centre on the fixed part of their mean (None elsewhere)
-    level_X: tuple = ()
-    #: per pair in ``ModelStructure.aliases``: (levels of a, levels of b, information x variance of each sum and
-    #: the sum's variance, both at the PQL guess: how far each sum is centred, ``effects.dynamic_weights``)
-    aliases: tuple = ()
-    #: per block: (information x variance per level and column, the variance per column), at the PQL guess, from
-    #: which each draw's weights follow its SDs (``effects.dynamic_weights``); None: the fixed weights ``centred``
-    guessed_weights: tuple = ()
-    #: per block: Householder vectors (r x levels) rotating its effects' mean and level-level covariates into
-    #: coordinates of their own (``coordinates.level_bases``), or None
-    level_bases: tuple = ()
-    #: the response's distinct values, each row's index into them and the rows' weight per value
-    #: (``likelihoods.count_table``: poisson and NB2 log-gammas once per distinct value), or None
-    y_table: tuple | None = None
+__all__ = ["make_model", "prior_distribution", "generated", "linear_predictor", "grouped_priors", "keeps_log_lik"]
 
 
 class _Flat(dist.ImproperUniform):
@@ -178,7 +95,7 @@ def prior_distribution(spec: PriorSpec, shape=(), size: int | None = None):
     raise ValueError(f"no numpyro distribution for prior {spec}")  # unreachable: priors.py validates names
 
 
-def _grouped(specs: tuple[PriorSpec, ...]):
+def grouped_priors(specs: tuple[PriorSpec, ...]):
     """Indices of specs by distribution name, with the stacked arguments of each group."""
     groups = {}
     for i, spec in enumerate(specs):
@@ -199,7 +116,7 @@ def _vector_distribution(spec: PriorSpec, size: int, sigma=None):
 
 def _sample_vector(name: str, specs: tuple[PriorSpec, ...], sigma=None):
     """Sample a vector whose elements may have different priors, one sample site per distribution."""
-    groups = _grouped(specs)
+    groups = grouped_priors(specs)
     if len(groups) == 1:
         _, idx, spec = groups[0]
         return numpyro.sample(name, _vector_distribution(spec, len(idx), sigma))
@@ -237,6 +154,26 @@ def _block_effects(structure: ModelStructure, k: int, block: BlockStructure, dat
     loc = centring_loc(structure, k, data, params)
     z = numpyro.sample(f"z_{k}", BlockEffects(factor, centred, loc, diagonal))
     return block_effects(z, factor, centred, loc, diagonal), z, factor
+
+
+def _by_level_sites(structure, k, data, params, sigma, raw, integrated):
+    """A block integrated out level by level: only its factor is sampled (its likelihood comes after the rest)."""
+    integrated["factor"] = _block_factor(k, structure.blocks[k], sigma)
+
+
+def _quadrature_sites(structure, k, data, params, sigma, raw, integrated):
+    """An observation-level block integrated out by quadrature: only its SD is sampled."""
+    integrated["row_sd"] = _sample_vector(f"sd_{k}", structure.blocks[k].sd_priors)[0]
+
+
+def _sampled_sites(structure, k, data, params, sigma, raw, integrated):
+    """A sampled block: its SDs, correlations and effects."""
+    effects, z, factor = _block_effects(structure, k, structure.blocks[k], data, params, sigma)
+    params[f"r_{k}"], raw[k] = effects, (z, factor)
+
+
+#: per block kind (``bayesmm.plan``), the sample sites of a block of a model that is not integrated out jointly
+BLOCK_SITES = {"by_level": _by_level_sites, "quadrature": _quadrature_sites, "sampled": _sampled_sites}
 
 
 def _row_weights(data: ModelData):
@@ -285,18 +222,12 @@ def make_model(structure: ModelStructure):
             factors = [_block_factor(k, block, sigma) for k, block in enumerate(structure.blocks)]
             if sigma is None:
                 sigma = numpyro.sample("sigma", prior_distribution(dict(structure.aux_priors)["sigma"]))
-            numpyro.factor("y_marginal", marginal_log_likelihood(structure.blocks, factors, _beta(structure, params),
+            numpyro.factor("y_marginal", marginal_log_likelihood(structure.blocks, factors, fixed_coefficients(structure, params),
                                                                  sigma, data.marginal))
             return
-        raw = {}
+        raw, integrated = {}, {}
         for k in block_order(structure):
-            if k == structure.marginal_block:
-                factor = _block_factor(k, structure.blocks[k], sigma)
-            elif k == structure.row_block:
-                row_sd = _sample_vector(f"sd_{k}", structure.blocks[k].sd_priors)[0]
-            else:
-                effects, z, factor_k = _block_effects(structure, k, structure.blocks[k], data, params, sigma)
-                params[f"r_{k}"], raw[k] = effects, (z, factor_k)
+            BLOCK_SITES[structure.blocks[k].kind](structure, k, data, params, sigma, raw, integrated)
         for (a, b), (levels_a, levels_b, x_guess, guess) in zip(structure.aliases, data.aliases):
             (z_a, f_a), (z_b, f_b) = raw[a], raw[b]
             weight = dynamic_weights(x_guess, (f_a[0, 0] ** 2 + f_b[0, 0] ** 2) / guess)
@@ -308,7 +239,7 @@ def make_model(structure: ModelStructure):
         aux = {name: first[name] if name in first else numpyro.sample(name, prior_distribution(spec))
                for name, spec in structure.aux_priors}
         if structure.marginal_block >= 0:
-            numpyro.factor("y_marginal", one_block_log_likelihood(factor, aux["sigma"], data.one_block.ZtZ,
+            numpyro.factor("y_marginal", one_block_log_likelihood(integrated["factor"], aux["sigma"], data.one_block.ZtZ,
                                                                   *_one_block_statistics(structure, data, params),
                                                                   data.one_block.n))
             return
@@ -316,7 +247,7 @@ def make_model(structure: ModelStructure):
             aux[name] = INVERSE_LINKS[link](X @ _sample_vector(f"b_{name}", priors))
         eta = linear_predictor(structure, data, params, skip=structure.row_block)
         if structure.row_block >= 0:
-            law = RowIntegrated(structure.family, structure.link, eta, row_sd, aux, data.trials)
+            law = RowIntegrated(structure.family, structure.link, eta, integrated["row_sd"], aux, data.trials)
         else:
             law = likelihood(structure.family, structure.link, eta, aux, data.trials,
                              data.y_table if observed else None)
@@ -346,7 +277,7 @@ def _marginal_draw(structure: ModelStructure, data: ModelData, sample: dict, key
     """Random effects from their exact conditional, then the conditional pointwise log-likelihood."""
     factors = [_factor_of(sample, k) for k in range(len(structure.blocks))]
     noise = jax.random.normal(key, (data.marginal.ZtZ.shape[0],))
-    effects = conditional_effects(structure.blocks, factors, _beta(structure, sample), sample["sigma"],
+    effects = conditional_effects(structure.blocks, factors, fixed_coefficients(structure, sample), sample["sigma"],
                                   data.marginal, noise)
     return _with_log_lik(structure, data, sample, {f"r_{k}": r for k, r in enumerate(effects)})
 

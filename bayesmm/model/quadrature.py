@@ -35,7 +35,7 @@ from numpyro.distributions import constraints
 
 from .likelihoods import likelihood
 
-__all__ = ["FAMILIES", "NODES", "RowIntegrated", "integrable"]
+__all__ = ["FAMILIES", "NODES", "RowIntegrated"]
 
 #: Gauss-Hermite nodes per row (odd: the middle node is the mode, see ``log_prob``)
 NODES = 9
@@ -71,7 +71,6 @@ def _logit_start(y, n):
 
 
 class _Family(NamedTuple):
-    link: str
     #: (first, second) derivative of a row's log-likelihood in eta: ``(eta, y, n, aux) -> (d, h)``
     derivatives: object
     #: the linear predictor a row's response alone suggests: ``(y, n) -> eta``
@@ -81,25 +80,20 @@ class _Family(NamedTuple):
     constant: object
 
 
-#: family -> how its rows are integrated. Each log-likelihood is concave in eta, so the integrand has one
+#: family -> how its rows are integrated (the families and links of ``plan.choose.QUADRATURE_LINKS``). Each log-likelihood is concave in eta, so the integrand has one
 #: mode; kernel + constant is the family's log-likelihood in ``likelihoods.py``, split so that the log-gammas
 #: are computed once per row rather than once per node.
 FAMILIES = {
-    "poisson": _Family("log", _poisson, _log_start, lambda eta, y, n, aux: y * eta - jnp.exp(eta),
+    "poisson": _Family(_poisson, _log_start, lambda eta, y, n, aux: y * eta - jnp.exp(eta),
                        lambda y, n, aux: -gammaln(y + 1.0)),
-    "negbinomial": _Family("log", _negbinomial, _log_start,
+    "negbinomial": _Family(_negbinomial, _log_start,
                            lambda eta, y, n, aux: y * eta - (y + aux["phi"]) * jnp.logaddexp(jnp.log(aux["phi"]), eta),
                            lambda y, n, aux: (gammaln(y + aux["phi"]) - gammaln(aux["phi"]) - gammaln(y + 1.0)
                                               + aux["phi"] * jnp.log(aux["phi"]))),
-    "binomial": _Family("logit", _binomial, _logit_start, lambda eta, y, n, aux: y * eta - n * jax.nn.softplus(eta),
+    "binomial": _Family(_binomial, _logit_start, lambda eta, y, n, aux: y * eta - n * jax.nn.softplus(eta),
                         lambda y, n, aux: gammaln(n + 1.0) - gammaln(y + 1.0) - gammaln(n - y + 1.0)),
 }
 FAMILIES["bernoulli"] = FAMILIES["binomial"]  # one trial per row (``RowIntegrated`` passes n = 1)
-
-
-def integrable(family: str, link: str) -> bool:
-    """Whether an observation-level effect of this family and link can be integrated out here."""
-    return family in FAMILIES and FAMILIES[family].link == link
 
 
 class RowIntegrated(dist.Distribution):

@@ -3,7 +3,7 @@
 :func:`response_quantity` evaluates the observation distribution of a family at given linear predictors and
 family parameters (one row per posterior draw) and returns, as numpy arrays, either its mean (brms's
 ``posterior_epred``) or one random draw per entry (brms's ``posterior_predict``). It lives in the model
-stage because it builds numpyro distributions; ``bayesmm.predict`` and ``bayesmm.checks`` call it with
+stage because it builds numpyro distributions; ``bayesmm.answers.predict`` and ``bayesmm.answers.checks`` call it with
 numpy arrays and get numpy arrays back.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ import numpyro
 
 from .likelihoods import OutsideRange, likelihood
 
-numpyro.enable_x64()  # as bayesmm.inference: a fit loaded from disk predicts without importing the sampler
+numpyro.enable_x64()  # as bayesmm.sampler.run: a fit loaded from disk predicts without importing the sampler
 
 __all__ = ["response_quantity"]
 

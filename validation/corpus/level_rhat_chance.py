@@ -2,7 +2,7 @@
 
 Each level's draws are simulated as 4 independent, stationary AR(1) chains (the chains do mix: they share one
 distribution), with the autocorrelation of a well-mixing sampler's level effects, and their rank-normalised
-split Rhat is computed as bayesmm's status line does (``bayesmm.convergence.rank_normalized_rhat``). Prints,
+split Rhat is computed as bayesmm's status line does (``bayesmm.answers.convergence.rank_normalized_rhat``). Prints,
 over the replications, how many levels reach 1.01 and the largest Rhat.
 
     python validation/corpus/level_rhat_chance.py                      # 6,127 levels (COUNT's rwm5yr), phi 0.45
@@ -18,7 +18,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-from bayesmm.convergence import rank_normalized_rhat  # noqa: E402
+from bayesmm.answers.convergence import rank_normalized_rhat  # noqa: E402
 
 
 def simulate(levels: int, phi: float, chains: int, draws: int, rng) -> np.ndarray:

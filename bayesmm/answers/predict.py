@@ -21,13 +21,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .data import as_dataframe, check_column_types, prepare_data
-from .design import formulae_matrix, evaluate_expression
-from .errors import BayesMMError, DataError, closest
-from .families import part_component, part_link
-from .formula import expression_variables
-from .formula_lexing import quote_name
-from .posterior import group_terms
+from ..data import as_dataframe, check_column_types, prepare_data
+from ..design import formulae_matrix, evaluate_expression
+from ..errors import BayesMMError, DataError, closest
+from ..families import part_component, part_link
+from ..formula import expression_variables
+from ..formula_lexing import quote_name
+from ..posterior import group_terms
 
 __all__ = ["PredictionDesign", "prediction_design", "training_frame", "draw_quantities", "predict_table",
            "posterior_predictive"]
@@ -306,7 +306,7 @@ def draw_quantities(fit, newdata=None, kind: str = "mean", re: str = "all", new_
     """(draws x rows) array of the linear predictor (``kind="link"``), the expected response (``"mean"``,
     brms's ``posterior_epred``) or response draws (``"response"``, brms's ``posterior_predict``), with the
     design used; the draws are those of :func:`_draw_index`."""
-    from .model.simulate import response_quantity
+    from ..model.simulate import response_quantity
 
     _check_options(kind, re, new_levels, 0.5)
     design = prediction_design(fit, newdata, re, kind != "link", trials)

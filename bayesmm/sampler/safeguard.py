@@ -1,7 +1,7 @@
 """After sampling: which random-effect blocks mixed poorly, how to refit them, and which fit to keep.
 
 The parameterisation of each sampled block (centred, partly centred or non-centred levels,
-:mod:`bayesmm.model.centring`) is chosen before sampling from a guess of its SD. Where the guess is wrong
+:mod:`bayesmm.plan.centring`) is chosen before sampling from a guess of its SD. Where the guess is wrong
 (an SD whose posterior piles up near zero sampled centred: a funnel; a data-rich block sampled non-centred:
 a ridge between its SD and its levels), the chains mix slowly, often without a single divergence. After
 the fit, a block whose SDs, correlations or level effects fail the usual checks (Rhat < 1.01, bulk and
@@ -67,7 +67,7 @@ def _finite_min(values) -> float:
 
 
 def _level_rhats(fit, group: str, columns) -> np.ndarray:
-    from .convergence import level_rhats
+    from ..answers.convergence import level_rhats
 
     rhat = level_rhats(fit, group)
     if rhat is None:
@@ -144,7 +144,7 @@ def runs_longer(fit) -> bool:
 def worst_mixing(fit) -> tuple[float, float]:
     """The largest Rhat over every parameter (random effects included) and the smallest bulk or tail ESS over
     the fixed effects, SDs, correlations and family parameters."""
-    from .convergence import mixing_table
+    from ..answers.convergence import mixing_table
 
     table = mixing_table(fit)
     summary = table[table["effect"] != "ranef"]

@@ -1,7 +1,7 @@
 """NUTS sampling of a compiled model: chains, warmup, seed, progress bar.
 
 One compiled program runs warmup, sampling and the generated quantities for all chains
-(:mod:`bayesmm.model.nuts`), stored between processes (:mod:`bayesmm.model.stored`). Chains run in
+(:mod:`bayesmm.sampler.nuts`), stored between processes (:mod:`bayesmm.sampler.stored`). Chains run in
 parallel over the CPU devices that :mod:`bayesmm.config` exposes, or over several GPUs;
 else one after another on a CPU, vectorized on an accelerator. The same seed gives the same draws on the same
 machine, however the chains are spread.
@@ -20,14 +20,14 @@ import numpyro
 from numpyro.infer import MCMC, NUTS
 from threadpoolctl import threadpool_limits
 
-from .config import cache_directory
-from .errors import SamplerError
-from .model import ModelData, ModelStructure
-from .model.coordinates import dense_groups, rotated_sites, site_bases, to_model, to_sampler
-from .model.nuts import (chain_devices, chain_program, compiled, continuation_program, shapes_key, start_program,
+from ..config import cache_directory
+from ..errors import SamplerError
+from ..model import ModelData, ModelStructure
+from .coordinates import dense_groups, rotated_sites, site_bases, to_model, to_sampler
+from .nuts import (chain_devices, chain_program, compiled, continuation_program, shapes_key, start_program,
                          vectorizes_chains)
-from .model.potential import initial_values
-from .model.program import keeps_log_lik
+from .potential import initial_values
+from ..model.program import keeps_log_lik
 
 __all__ = ["SamplerSettings", "Samples", "sample_posterior", "continue_posterior"]
 
@@ -107,7 +107,7 @@ _EXTRA = ("diverging", "num_steps", "accept_prob", "energy", "potential_energy",
 
 def _chain_method(chains: int) -> str:
     """``parallel`` over local devices when the chains can spread over two or more (CPU devices from
-    :mod:`bayesmm.config`, or several GPUs; :func:`~bayesmm.model.nuts.chain_devices`); on one accelerator
+    :mod:`bayesmm.config`, or several GPUs; :func:`~bayesmm.sampler.nuts.chain_devices`); on one accelerator
     ``vectorized`` (chains share the data reads); else ``sequential``."""
     if chains == 1:
         return "sequential"
@@ -168,7 +168,7 @@ def _parallel(structure: ModelStructure, helpers, jitter: dict, centre: dict, ke
               data: ModelData, method: str = "parallel"):
     """Chains with numpyro's ``MCMC``, for its progress bar (``chain_method`` ``"parallel"`` over devices, or
     ``"vectorized"`` on one accelerator: chains share the data reads), in the same coordinates and with the
-    same dense block as the compiled sampler (:mod:`bayesmm.model.coordinates`), but from numpyro's identity
+    same dense block as the compiled sampler (:mod:`bayesmm.sampler.coordinates`), but from numpyro's identity
     mass matrix (its ``NUTS`` takes one starting mass matrix for all chains); then the cached replay program
     for the constrained draws and generated quantities."""
     init, finite = start_program(structure, shapes_key(data), int(settings.chains))(jitter, centre, data)
@@ -223,9 +223,9 @@ def _samples(flat: dict, stats: dict, extra: dict, path: str, end) -> Samples:
 def sample_posterior(structure: ModelStructure, data: ModelData, settings: SamplerSettings) -> Samples:
     """Run NUTS and return the draws (constrained), the sampler statistics and the generated quantities.
 
-    The starting points' centre and jitter come from the host (:func:`~bayesmm.model.potential.initial_values`);
+    The starting points' centre and jitter come from the host (:func:`~bayesmm.sampler.potential.initial_values`);
     the sampler of all chains (starting point, warmup, sampling, constraining, generated quantities) is one
-    compiled program per model structure, data shapes and settings (:func:`bayesmm.model.nuts.chain_program`),
+    compiled program per model structure, data shapes and settings (:func:`bayesmm.sampler.nuts.chain_program`),
     kept in the process and stored between processes: a second fit of the same model neither traces nor
     compiles, and a fresh process only loads it. numpyro's ``MCMC`` runs the chains instead for a progress bar."""
     chains = int(settings.chains)
@@ -255,7 +255,7 @@ def sample_posterior(structure: ModelStructure, data: ModelData, settings: Sampl
 def continue_posterior(structure: ModelStructure, data: ModelData, settings: SamplerSettings, samples: Samples,
                        draws: int) -> Samples:
     """``samples`` with ``draws`` more iterations of each chain (from its end state, with its adapted step size
-    and mass matrix: the same chains run longer, :func:`bayesmm.model.nuts.continuation_program`). The same
+    and mass matrix: the same chains run longer, :func:`bayesmm.sampler.nuts.continuation_program`). The same
     seed gives the same draws."""
     if samples.end is None:
         raise SamplerError("These chains cannot go on: they ran in numpyro's MCMC (progress=True).")

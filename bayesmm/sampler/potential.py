@@ -19,7 +19,7 @@ from scipy import special
 
 from ..priors import PriorSpec
 
-from .program import ModelData, ModelStructure, _grouped, make_model
+from ..model.program import ModelData, ModelStructure, grouped_priors, make_model
 
 __all__ = ["latent_sites", "make_potential", "constrain", "initial_values", "prior_median", "usable_start"]
 
@@ -43,15 +43,15 @@ def latent_sites(structure: ModelStructure, data_shapes) -> dict:
     return found
 
 
-def _shapes(data: ModelData):
+def shape_tree(data: ModelData):
     return jax.tree.map(lambda a: jax.ShapeDtypeStruct(jnp.shape(a), jnp.result_type(a)), data)
 
 
 def sites_of(structure: ModelStructure, data: ModelData) -> dict:
-    return latent_sites(structure, _Hashable(_shapes(data)))
+    return latent_sites(structure, HashableShapes(shape_tree(data)))
 
 
-class _Hashable:
+class HashableShapes:
     """Wraps a pytree of ShapeDtypeStructs so it can key an lru_cache."""
 
     def __init__(self, tree):
@@ -63,7 +63,7 @@ class _Hashable:
         return hash(self.key)
 
     def __eq__(self, other):
-        return isinstance(other, _Hashable) and self.key == other.key
+        return isinstance(other, HashableShapes) and self.key == other.key
 
     def __getattr__(self, name):
         return getattr(self.tree, name)
@@ -145,7 +145,7 @@ def _site_priors(structure: ModelStructure) -> dict:
         out["Intercept_c"] = (structure.intercept_prior,)
     for k, block in enumerate(structure.blocks):
         out[f"sd_{k}"] = block.sd_priors
-        for name, idx, _ in _grouped(block.sd_priors):
+        for name, idx, _ in grouped_priors(block.sd_priors):
             out[f"sd_{k}_{name}"] = tuple(block.sd_priors[i] for i in idx)
     return out
 
@@ -176,7 +176,7 @@ def initial_values(structure: ModelStructure, data: ModelData, sites: dict, rng:
     if "b" in jitter:  # one prior for all slopes: one site
         jitter["b"] = jitter["b"] * scale
     else:  # one site per prior (``b_<prior>``), holding the slopes ``idx``
-        for name, idx, _ in _grouped(structure.b_priors):
+        for name, idx, _ in grouped_priors(structure.b_priors):
             if f"b_{name}" in jitter:
                 jitter[f"b_{name}"] = jitter[f"b_{name}"] * scale[np.asarray(idx)]
     return centre, jitter

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .errors import PriorError, SamplerError
+from ..errors import PriorError, SamplerError
 
 __all__ = ["sample_prior"]
 
@@ -25,10 +25,10 @@ def _fake_stats(draws: int) -> dict:
 
 def sample_prior(model, draws: int = 1000, seed: int = 0):
     """Prior and prior predictive draws of ``model`` (a :class:`~bayesmm.api.Model`) as InferenceData."""
-    from .inference import Samples
-    from .model import compile_model
-    from .model.prior_draws import prior_draws
-    from .posterior import build_idata
+    from ..sampler.run import Samples
+    from ..model import compile_model
+    from ..model.prior_draws import prior_draws
+    from ..posterior import build_idata
 
     if isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or draws < 1:
         raise SamplerError(f"draws must be a whole number of at least 1, not {draws!r}.")

@@ -19,7 +19,7 @@ A block whose levels each hold one value of some fixed-effect columns (a level-l
 ``service`` within ``dept:service``, grouseticks' ``cHEIGHT`` within ``LOCATION``, verbagg's ``Anger`` within
 ``id``) has the same kind of ridge along each such column: the slope and the difference of the levels' effects
 along the covariate trade off, and only the prior tells them apart. There ``H`` is replaced by the product ``Q``
-of Householder reflections of a QR decomposition of ``[1, covariates]`` (per level; :func:`level_bases`): the
+of Householder reflections of a QR decomposition of ``[1, covariates]`` (per level; :func:`bayesmm.plan.bases.level_bases`): the
 first rows of ``Q' z_k`` (``m_k``, one per basis column) are the effects' coordinates along the mean and the
 covariates, and join the dense block too. On InstEval (``service`` within ``dept:service``) ``service``'s bulk ESS
 went from 1,216 to 4,077 of 4,000 draws and the leapfrog steps per draw from 20.7 to 15.0 (with the SDs in the
@@ -35,15 +35,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .program import ModelStructure, _grouped
+from ..model.program import ModelStructure, grouped_priors
 
-__all__ = ["rotated_sites", "dense_groups", "to_sampler", "to_model", "curvature", "initial_mass", "level_bases",
+__all__ = ["rotated_sites", "dense_groups", "to_sampler", "to_model", "curvature", "initial_mass",
            "site_bases"]
 
 
 def _fixed_sites(structure: ModelStructure, sites: dict) -> tuple[str, ...]:
     """The sites of the mean's intercept and fixed effects (``b``, or ``b_<prior>`` when priors differ)."""
-    names = ("Intercept_c", "b") + tuple(f"b_{name}" for name, _, _ in _grouped(structure.b_priors))
+    names = ("Intercept_c", "b") + tuple(f"b_{name}" for name, _, _ in grouped_priors(structure.b_priors))
     return tuple(name for name in names if name in sites)
 
 
@@ -127,54 +127,6 @@ def to_model(zs: dict, rotated: tuple[str, ...], bases: dict | None = None) -> d
             continue
         out[name] = _reflect(jnp.concatenate([zs[_mean(name)][None], zs[name]], axis=0))
     return out
-
-
-#: At most this many level-level covariates per block get coordinates of their own (each adds ``columns``
-#: coordinates to the dense block, whose first adapted estimate comes from 25 warmup draws).
-MAX_LEVEL_COVARIATES = 4
-
-
-def level_bases(group_index: np.ndarray, n_levels: int, X: np.ndarray) -> np.ndarray | None:
-    """Householder vectors (r x levels, unit rows) of a QR decomposition of ``[1, A]`` per level, ``A`` the
-    columns of ``X`` (rows x slopes) that hold one value within every level (level-level covariates, at most
-    :data:`MAX_LEVEL_COVARIATES`, linearly independent of the ones before them), or ``None`` where there are none
-    (the mean's single reflection then, :func:`_reflect`). ``Q = H_1 ... H_r`` maps ``e_j`` to the j-th
-    orthonormal basis column: ``(Q' z)[:r]`` are ``z``'s coordinates along the mean and the covariates.
-    Numpy, once per fit."""
-    g = np.asarray(group_index)
-    if n_levels < 3 or not X.shape[1]:
-        return None
-    order = np.argsort(g, kind="stable")
-    starts = np.flatnonzero(np.r_[True, np.diff(g[order]) != 0])
-    if starts.size != n_levels:  # a level without rows (only from new data): no basis
-        return None
-    sorted_X = X[order]
-    low, high = np.minimum.reduceat(sorted_X, starts, axis=0), np.maximum.reduceat(sorted_X, starts, axis=0)
-    spread = np.ptp(X, axis=0)
-    constant = np.all(high - low <= 1e-9 * np.maximum(spread, 1e-300), axis=0) & (spread > 0)
-    if not constant.any():
-        return None
-    columns = [np.full(n_levels, 1.0 / np.sqrt(n_levels))]
-    for j in np.flatnonzero(constant):
-        a = low[:, j] - low[:, j].mean()
-        columns.append(a / max(np.linalg.norm(a), 1e-300))
-    R, vectors = np.column_stack(columns), []
-    for j in range(R.shape[1]):
-        k = len(vectors)
-        if k >= min(n_levels - 1, 1 + MAX_LEVEL_COVARIATES):
-            break
-        x = R[k:, j]
-        norm = np.linalg.norm(x)
-        if norm < 1e-8:  # in the span of the columns before it
-            continue
-        v = x.copy()  # H x = norm e_1: v = x - norm e_1, its first entry without cancellation (Parlett)
-        v[0] = -np.sum(x[1:] ** 2) / (x[0] + norm) if x[0] > 0 else x[0] - norm
-        full = np.zeros(n_levels)
-        if np.linalg.norm(v) > 0:
-            full[k:] = v / np.linalg.norm(v)
-        R = R - 2.0 * np.outer(full, full @ R)
-        vectors.append(full)
-    return np.stack(vectors) if len(vectors) > 1 else None
 
 
 def site_bases(rotated: tuple[str, ...], data) -> dict:

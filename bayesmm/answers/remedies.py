@@ -22,7 +22,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from .priors import PriorSpec, in_units_of
+from ..priors import PriorSpec, in_units_of
 
 __all__ = ["refit_code", "formula_code", "without_term", "as_fixed_effect", "with_scaled", "scaled_prior",
            "nice_factor", "prior_text", "Cause", "causes_of", "few_levels_causes",
@@ -185,7 +185,7 @@ SHORT_WARMUP = 300
 
 
 def causes_of(fit, row) -> list[Cause]:
-    """Likely causes of one poorly mixing parameter (a row of :func:`bayesmm.convergence.mixing_table`), most
+    """Likely causes of one poorly mixing parameter (a row of :func:`bayesmm.answers.convergence.mixing_table`), most
     specific first: too few levels of its group, an SD of its group piled at zero, a ridge with another
     parameter, a run too short to adapt; failing those, chains too short for this posterior."""
     found = []
@@ -224,7 +224,7 @@ def _stronger_sd_prior(fit, group: str, term: str) -> PriorSpec | None:
 
 def few_levels_causes(fit, group: str) -> list[Cause]:
     """``group`` has fewer than 5 levels: a stronger prior on each of its SDs, or ``group`` as a fixed effect."""
-    from .posterior import group_terms
+    from ..posterior import group_terms
 
     levels = _n_levels(fit, group)
     if levels >= 5:
@@ -245,7 +245,7 @@ def few_levels_causes(fit, group: str) -> list[Cause]:
 def _near_zero(fit, group: str) -> list[Cause]:
     """SDs of ``group`` whose posterior piles up at zero (mode within 5% of the 95% quantile of zero)."""
     from .diagnostics import density_at_zero_and_mode
-    from .posterior import group_terms
+    from ..posterior import group_terms
 
     terms, _ = group_terms(fit.design)[group]
     draws = fit.idata.posterior[f"sd_{group}"].values.reshape(-1, len(terms))
@@ -267,7 +267,7 @@ def _near_zero(fit, group: str) -> list[Cause]:
 
 
 def centred_levels(fit) -> int:
-    """How many levels the fit sampled centred (the model's choice, ``bayesmm.model.centring``)."""
+    """How many levels the fit sampled centred (the model's choice, ``bayesmm.plan.centring``)."""
     return int(fit.idata.posterior.attrs.get("centered_levels", 0))
 
 
@@ -282,7 +282,7 @@ def _centred_funnel(fit, group: str) -> list[Cause]:
 
 def _draws_matrix(fit) -> tuple[np.ndarray, pd.DataFrame]:
     """Draws of every tidy() parameter (rows: draws), positive ones on the log scale, and the table."""
-    from .posterior import parameter_table
+    from ..posterior import parameter_table
 
     if "ridge_draws" not in fit._cache:
         values = parameter_table(fit.idata, fit.design, fit.family).values

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 
 from .convergence import mixing_table, ran_pars_label, status_line
-from .safeguard import ESS_LIMIT, RHAT_LIMIT
+from ..sampler.safeguard import ESS_LIMIT, RHAT_LIMIT
 
 __all__ = ["summary_text"]
 
@@ -33,7 +33,7 @@ def _ess(value: float) -> str:
 
 
 def _links(fit) -> str:
-    from .families import part_link
+    from ..families import part_link
 
     parts = fit.design.parts
     links = [f"mu = {fit.family.link}"] + [f"{aux.name} = {part_link(aux.name) if aux.name in parts else 'identity'}"
@@ -42,7 +42,7 @@ def _links(fit) -> str:
 
 
 def summary_text(fit) -> str:
-    """The status line when a check failed (:func:`bayesmm.convergence.status_line`); family, links, formula,
+    """The status line when a check failed (:func:`bayesmm.answers.convergence.status_line`); family, links, formula,
     data size, draws; group-level, population-level and family sections; one warning line per finding of
     ``fit.diagnose()``."""
     table = fit.tidy(0.95)
@@ -53,7 +53,9 @@ def summary_text(fit) -> str:
              f"   Data: {fit.data_name} (Number of observations: {design.n_obs})"
              + (f"; {design.n_dropped} rows with missing values dropped" if design.n_dropped else ""),
              f"  Draws: {s.chains} chains, each with iter = {s.warmup + s.draws}; warmup = {s.warmup}; thin = 1;",
-             f"         total post-warmup draws = {s.chains * s.draws}", ""]
+             f"         total post-warmup draws = {s.chains * s.draws}"]
+    plan = fit.idata.posterior.attrs.get("plan")
+    lines += ([f"   Plan: {plan}"] if plan else []) + [""]
     ran = table[(table["effect"] == "ran_pars") & (table["group"] != "Residual")]
     if len(ran):
         lines.append("Group-Level Effects: ")

@@ -3,7 +3,7 @@
 The checks are Stan's and brms's (Vehtari et al. 2021): rank-normalised split Rhat below 1.01 for every
 parameter, each level's random effect included; bulk and tail ESS of at least 400 for the fixed effects,
 SDs, correlations and family parameters; no divergent transitions after warmup; no transition stopped by
-the maximum tree depth. A refit by the safeguard (:mod:`bayesmm.safeguard`) is mentioned too: the first
+the maximum tree depth. A refit by the safeguard (:mod:`bayesmm.sampler.safeguard`) is mentioned too: the first
 run failed these checks.
 
 :func:`status_line` is the first line of ``print(fit)``, of the report and of the command line's output,
@@ -23,9 +23,9 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from .errors import BayesMMWarning
-from .posterior import group_terms
-from .safeguard import ESS_LIMIT, RHAT_LIMIT
+from ..errors import BayesMMWarning
+from ..posterior import group_terms
+from ..sampler.safeguard import ESS_LIMIT, RHAT_LIMIT
 
 __all__ = ["display_name", "parameter_name", "rank_normalized_rhat", "mixing_table", "tree_depth_hits", "refit_note", "status_line",
            "warn_convergence"]

@@ -1,9 +1,9 @@
 """``fit.diagnose()``: what can be wrong with a fit, each finding with a message and advice: code to paste.
 
-Convergence (Vehtari et al. 2021, Stan's and brms's thresholds; :mod:`bayesmm.convergence`): one finding per
+Convergence (Vehtari et al. 2021, Stan's and brms's thresholds; :mod:`bayesmm.answers.convergence`): one finding per
 parameter with Rhat >= 1.01 or bulk/tail ESS < 400 (kind ``rhat``, ``ess_bulk`` or ``ess_tail``: its worst
 failure), one per group whose level effects have Rhat >= 1.01, each naming its likely causes
-(:func:`bayesmm.remedies.causes_of`: too few levels of its group, an SD piled at zero, a ridge with another
+(:func:`bayesmm.answers.remedies.causes_of`: too few levels of its group, an SD piled at zero, a ridge with another
 parameter, a run too short to adapt) and the code for each; ``divergences`` after warmup; ``treedepth``
 (transitions that hit the maximum tree depth); ``ebfmi`` < 0.3 in a chain (Betancourt 2016).
 
@@ -22,7 +22,7 @@ separation"):
 * ``few_levels``: a grouping factor with fewer than 5 levels carrying a variance.
 
 Priors: ``prior_conflict``: a family parameter or SD whose posterior median lies in its prior's tail
-(:func:`bayesmm.checks.check_prior_conflict`); the advice is the same call with the prior widened (or moved
+(:func:`bayesmm.answers.checks.check_prior_conflict`); the advice is the same call with the prior widened (or moved
 towards zero) by a round factor, far enough that the posterior's 97.5% quantile lies well inside it.
 
 Model checking: ``pareto_k``: observations whose PSIS-LOO Pareto k exceeds 0.7 (Vehtari et al. 2017, 2024):
@@ -39,9 +39,9 @@ import pandas as pd
 from scipy import stats
 
 from .convergence import mixing_table, tree_depth_hits
-from .posterior import group_terms
-from .safeguard import ESS_LIMIT as ESS_MIN
-from .safeguard import RHAT_LIMIT as RHAT_MAX
+from ..posterior import group_terms
+from ..sampler.safeguard import ESS_LIMIT as ESS_MIN
+from ..sampler.safeguard import RHAT_LIMIT as RHAT_MAX
 
 __all__ = ["diagnose", "Diagnosis", "FINDING_COLUMNS", "density_at_zero_and_mode"]
 
@@ -341,7 +341,7 @@ def _pareto_k(fit) -> list[dict]:
 
 def _prior_conflicts(fit) -> list[dict]:
     """Family parameters and SDs whose posterior sits in their prior's tail
-    (:func:`bayesmm.checks.check_prior_conflict`), with a prior wide enough to let the data speak."""
+    (:func:`bayesmm.answers.checks.check_prior_conflict`), with a prior wide enough to let the data speak."""
     from .checks import CONFLICT_TAIL, DOMINATED_TAIL, check_prior_conflict, prior_distribution, prior_in_effect
     from .remedies import formula_code, prior_text
 

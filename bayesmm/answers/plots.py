@@ -16,8 +16,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from .errors import BayesMMError, closest
-from .formula import expression_variables
+from ..errors import BayesMMError, closest
+from ..formula import expression_variables
 from .predict import draw_quantities, predict_table, training_frame
 
 __all__ = ["plot_trace", "plot_posterior", "plot_ppc", "plot_ranef", "plot_effects", "default_var_names"]

@@ -2,7 +2,7 @@
 ``"period[2] - period[3] = 0"``).
 
 A hypothesis is ``left (< | > | =) right``, each side an arithmetic expression (``+ - * / **``, parentheses,
-numbers, ``exp``, ``log``, ``sqrt``, ``abs``) of parameters named as :mod:`bayesmm.evidence` names them.
+numbers, ``exp``, ``log``, ``sqrt``, ``abs``) of parameters named as :mod:`bayesmm.answers.evidence` names them.
 It is evaluated on every posterior draw as ``h = left - right`` and summarised as brms's
 ``hypothesis`` does (brms ``R/hypothesis.R``):
 
@@ -26,7 +26,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from .errors import BayesMMError, closest
+from ..errors import BayesMMError, closest
 from .evidence import (AnswerTable, catalogue, check_prob, draws_of, log_density_at, prior_log_density, prior_of,
                        valid_names)
 

@@ -7,7 +7,7 @@ pd, ROPE share, Savage-Dickey BF), random-effect SDs and correlations (lme4's ``
 with the GLMM FAQ's advice, trace and posterior predictive plots, and the software versions, sampler
 settings and seed that reproduce the draws. Plots are embedded as base64 PNGs, so the file opens in a
 browser (or a Markdown viewer) with no network. A fit that failed a convergence check opens with its status
-line (:func:`bayesmm.convergence.status_line`), above the title.
+line (:func:`bayesmm.answers.convergence.status_line`), above the title.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import BayesMMError
+from ..errors import BayesMMError
 
 __all__ = ["report", "build_sections", "SECTIONS"]
 

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
-from .errors import FamilyError
+from ..errors import FamilyError
 from .predict import draw_quantities
 
 __all__ = ["check_overdispersion", "check_zero_inflation", "check_prior_conflict", "prior_distribution",
@@ -173,7 +173,7 @@ def prior_distribution(spec):
 def prior_in_effect(fit, cls: str, group: str = "", coef: str = ""):
     """The :class:`~bayesmm.priors.PriorSpec` in effect for one parameter (class ``sd``, ``sigma``, ``phi``,
     ...), from the model's prior entries or, for a fit without its model, the ``fit.priors`` table."""
-    from .priors import parse_prior
+    from ..priors import parse_prior
 
     entries = getattr(fit.model, "prior_entries", None) if fit.model is not None else None
     if entries is not None:

@@ -1,6 +1,6 @@
 """Traced programs kept between processes, so that a fresh process skips tracing the sampler.
 
-JAX's persistent compilation cache (switched on in :mod:`bayesmm.inference`) skips XLA compilation in a
+JAX's persistent compilation cache (switched on in :mod:`bayesmm.sampler.run`) skips XLA compilation in a
 fresh process, but not the Python tracing and lowering that produce the program it is keyed on: for NUTS
 that is 1-2 s per model, most of what a small fit costs once the cache is warm. Here a traced program is
 exported to StableHLO with ``jax.export`` and written to ``<cache directory>/programs/<key>.stablehlo``. A

@@ -8,7 +8,7 @@ constraining the draws and replaying the model for generated quantities (``Inter
 pointwise log-likelihood) -- is one program of ``(jitter, keys, centre, data)``: ``jax.shard_map`` over a
 mesh of local devices for parallel chains (CPU devices of :mod:`bayesmm.config`, or GPUs;
 :func:`chain_devices`), or a ``jax.jit`` of one chain run chain after chain. The starting points' centre
-and jitter come from the host (:func:`~bayesmm.model.potential.initial_values`: prior medians in closed
+and jitter come from the host (:func:`~bayesmm.sampler.potential.initial_values`: prior medians in closed
 form, numpy's generator), so that one program is all a fit compiles: XLA compilation is most of a fresh
 process's first fit. It is built once per ``(structure, data shapes, settings)`` and kept in an
 ``lru_cache``; all arrays travel as arguments, so a second fit of a model with the same structure and
@@ -27,9 +27,10 @@ from jax.sharding import Mesh, PartitionSpec
 from numpyro.infer.hmc import hmc
 from numpyro.infer.util import ParamInfo
 
-from .potential import _Hashable, _shapes, constrain, initial_values, latent_sites, make_potential, usable_start
+from .potential import HashableShapes, shape_tree, constrain, initial_values, latent_sites, make_potential, usable_start
 from .coordinates import curvature, dense_groups, initial_mass, rotated_sites, site_bases, to_model, to_sampler
-from .program import ModelData, ModelStructure, generated
+from ..model.program import generated
+from ..model.records import ModelData, ModelStructure
 from .stored import program_key, stored_program
 
 __all__ = ["Compiled", "compiled", "chain_program", "start_program", "starting_points", "shapes_key", "chain_devices",
@@ -39,9 +40,9 @@ __all__ = ["Compiled", "compiled", "chain_program", "start_program", "starting_p
 STAT_FIELDS = ("diverging", "num_steps", "accept_prob", "energy", "potential_energy", "step_size")
 
 
-def shapes_key(data: ModelData) -> _Hashable:
+def shapes_key(data: ModelData) -> HashableShapes:
     """Hashable shapes and dtypes of the data arrays: with the structure, what a compiled program depends on."""
-    return _Hashable(_shapes(data))
+    return HashableShapes(shape_tree(data))
 
 
 class Compiled(NamedTuple):
@@ -53,7 +54,7 @@ class Compiled(NamedTuple):
 
 
 @functools.lru_cache(maxsize=32)
-def compiled(structure: ModelStructure, shapes: _Hashable) -> Compiled:
+def compiled(structure: ModelStructure, shapes: HashableShapes) -> Compiled:
     """The cached :class:`Compiled` helpers for a structure and data shapes."""
     sites = latent_sites(structure, shapes)
     potential = jax.jit(make_potential(structure, sites))
@@ -66,7 +67,7 @@ def compiled(structure: ModelStructure, shapes: _Hashable) -> Compiled:
     return Compiled(sites, potential, replay)
 
 
-def _one_chain(structure: ModelStructure, shapes: _Hashable, warmup: int, draws: int, target_accept: float,
+def _one_chain(structure: ModelStructure, shapes: HashableShapes, warmup: int, draws: int, target_accept: float,
                max_tree_depth: int):
     """``run(jitter, key, centre, data) -> (draws, stats, generated, finite, end)`` for one chain: from ``centre +
     jitter`` (the jitter shrunk where the density is not finite, :func:`~.potential.usable_start`; ``finite``
@@ -112,7 +113,7 @@ def _one_chain(structure: ModelStructure, shapes: _Hashable, warmup: int, draws:
     return run
 
 
-def _sampler_coordinates(structure: ModelStructure, shapes: _Hashable, data):
+def _sampler_coordinates(structure: ModelStructure, shapes: HashableShapes, data):
     """A chain's helpers, its rotated sites and their bases, and the potential in sampler coordinates."""
     helpers = compiled(structure, shapes)
     rotated = rotated_sites(structure, helpers.sites)
@@ -139,7 +140,7 @@ def _end_state(state) -> dict:
             "inverse_mass": state.adapt_state.inverse_mass_matrix, "key": state.rng_key}
 
 
-def _continued_chain(structure: ModelStructure, shapes: _Hashable, draws: int, target_accept: float,
+def _continued_chain(structure: ModelStructure, shapes: HashableShapes, draws: int, target_accept: float,
                      max_tree_depth: int):
     """``run(state, data) -> (draws, stats, generated, state)`` for one chain: ``draws`` more iterations from
     a chain's :func:`_end_state`, with its adapted step size and mass matrix and no further adaptation; the
@@ -178,9 +179,9 @@ def chain_devices(chains: int) -> int:
 
 
 @functools.lru_cache(maxsize=32)
-def start_program(structure: ModelStructure, shapes: _Hashable, chains: int):
+def start_program(structure: ModelStructure, shapes: HashableShapes, chains: int):
     """The cached ``start(jitter, centre, data) -> (starting points per chain, all finite)``: what the chain
-    program does first (:func:`~bayesmm.model.potential.usable_start`), on its own, for numpyro's ``MCMC``
+    program does first (:func:`~bayesmm.sampler.potential.usable_start`), on its own, for numpyro's ``MCMC``
     (the progress-bar path), benchmarks and tests; stored between processes (:mod:`.stored`)."""
     def start(jitter, centre, data):
         value_and_grad = jax.value_and_grad(lambda z: compiled(structure, shapes).potential(z, data))
@@ -251,7 +252,7 @@ def vectorizes_chains() -> bool:
 
 
 @functools.lru_cache(maxsize=32)
-def chain_program(structure: ModelStructure, shapes: _Hashable, warmup: int, draws: int, target_accept: float,
+def chain_program(structure: ModelStructure, shapes: HashableShapes, warmup: int, draws: int, target_accept: float,
                   max_tree_depth: int, chains: int, vectorized: bool | None = None):
     """The compiled sampler ``run(jitter, keys, centre, data)`` (:func:`_one_chain`), cached in the process
     and stored between processes (:mod:`.stored`). ``chains > 1``: all chains at once, spread over
@@ -268,7 +269,7 @@ def chain_program(structure: ModelStructure, shapes: _Hashable, warmup: int, dra
 
 
 @functools.lru_cache(maxsize=32)
-def continuation_program(structure: ModelStructure, shapes: _Hashable, draws: int, target_accept: float,
+def continuation_program(structure: ModelStructure, shapes: HashableShapes, draws: int, target_accept: float,
                          max_tree_depth: int, chains: int, vectorized: bool | None = None):
     """The compiled ``run(states, data)`` that takes every chain ``draws`` iterations further from the end
     states a :func:`chain_program` returned (:func:`_continued_chain`), spread over the devices as that

@@ -24,9 +24,9 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
-from .errors import BayesMMError, BayesMMWarning, closest
-from .families import part_component
-from .posterior import group_terms
+from ..errors import BayesMMError, BayesMMWarning, closest
+from ..families import part_component
+from ..posterior import group_terms
 
 __all__ = ["AnswerTable", "Parameter", "catalogue", "draws_of", "select", "intervals", "pvalues", "log_density_at",
            "prior_of", "prior_log_density", "default_rope", "check_prob", "valid_names"]

@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from .errors import BayesMMError, BayesMMWarning
+from ..errors import BayesMMError, BayesMMWarning
 from .evidence import AnswerTable
 
 __all__ = ["loo", "waic", "compare", "K_THRESHOLD"]
@@ -82,7 +82,7 @@ def compare(fits: dict, ic: str = "loo", method: str = "stacking") -> pd.DataFra
     """ArviZ's ``az.compare`` table for ``{"name": fit, ...}``: ranked by ``elpd_<ic>``, with ``elpd_diff``
     and its SE ``dse`` against the best model, ``weight`` (stacking by default) and ``warning``. The fits
     must be of the same observations (same response values, in the same order)."""
-    from .fit import Fit
+    from ..fit import Fit
 
     if not isinstance(fits, dict) or len(fits) < 2:
         raise BayesMMError("compare() takes a dict of at least two fits, e.g. {'m1': fit1, 'm2': fit2}.")
