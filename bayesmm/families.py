@@ -38,21 +38,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .errors import DataError, FamilyError
+from .links import LINKS
 
-__all__ = ["Family", "AuxParam", "get_family", "FAMILIES", "LINKS", "check_response", "part_parameter", "part_link",
+__all__ = ["Family", "AuxParam", "get_family", "FAMILIES", "check_response", "part_parameter", "part_link",
            "part_component", "PART_ARGUMENTS"]
-
-#: Link functions g (numpy), used to put the intercept prior where the data are.
-LINKS = {
-    "identity": lambda mu: mu,
-    "log": np.log,
-    "logit": lambda p: np.log(p) - np.log1p(-p),
-    "probit": lambda p: __import__("scipy.stats", fromlist=["norm"]).norm.ppf(p),
-    "cloglog": lambda p: np.log(-np.log1p(-p)),
-    "inverse": lambda mu: 1.0 / mu,
-    "sqrt": np.sqrt,
-}
-
 
 @dataclass(frozen=True)
 class AuxParam:
@@ -88,7 +77,7 @@ class Family:
         """The family's ``target_accept``, and 0.95 for a positive mean on a link that can leave its range
         (identity, inverse, sqrt for counts and gamma): steps that cross the edge are rejected as divergent
         (seen: 2-6 of 4000 on simulated gamma identity/inverse data at 0.8, none at 0.95)."""
-        edge = self.response in ("count", "positive") and self.link in ("identity", "inverse", "sqrt")
+        edge = self.response in ("count", "positive") and LINKS[self.link].mean_range != "positive"
         return max(self.target_accept, 0.95 if edge else 0.0)
 
     def __post_init__(self):

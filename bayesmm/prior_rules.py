@@ -34,7 +34,8 @@ import numpy as np
 
 from .design import Design
 from .errors import PriorError, closest
-from .families import LINKS, Family
+from .families import Family
+from .links import LINKS
 
 __all__ = ["DataScales", "data_scales", "gelman_scale", "split_prior", "evaluate_argument", "load_preset", "rules_for",
            "PRESET_DIR", "preset_names"]
@@ -101,7 +102,7 @@ def _intercept_location(y: np.ndarray, family: Family, gaussian: bool) -> float:
         return mean_y
     upper = 1 - 1e-3 if family.response in ("binary", "binomial", "unit") else None
     with np.errstate(all="ignore"):
-        location = float(LINKS[family.link](np.clip(mean_y, 1e-3, upper)))
+        location = float(LINKS[family.link].link(np.clip(mean_y, 1e-3, upper)))
     return float(np.clip(location, -10, 10)) if np.isfinite(location) else 0.0
 
 

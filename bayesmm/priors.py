@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from .design import Design
+from .distributions import DISTRIBUTIONS, SUPPORTS
 from .errors import PriorError, closest
 from .families import FAMILIES, Family
 from .prior_rules import DataScales, data_scales, evaluate_argument, gelman_scale, load_preset, rules_for, split_prior
@@ -48,36 +49,16 @@ from .prior_rules import DataScales, data_scales, evaluate_argument, gelman_scal
 __all__ = ["PriorSpec", "PriorEntry", "Prior", "prior", "parse_prior", "resolve_priors", "priors_frame",
            "DISTRIBUTIONS"]
 
-# name -> (parameter names, indices that must be > 0, support)
-DISTRIBUTIONS = {
-    "normal": (("loc", "scale"), (1,), "real"),
-    "student_t": (("df", "loc", "scale"), (0, 2), "real"),
-    "cauchy": (("loc", "scale"), (1,), "real"),
-    "logistic": (("loc", "scale"), (1,), "real"),
-    "laplace": (("loc", "scale"), (1,), "real"),
-    "uniform": (("low", "high"), (), "interval"),
-    "flat": ((), (), "real"),
-    "half_normal": (("scale",), (0,), "positive"),
-    "half_student_t": (("df", "scale"), (0, 1), "positive"),
-    "half_cauchy": (("scale",), (0,), "positive"),
-    "exponential": (("rate",), (0,), "positive"),
-    "gamma": (("shape", "rate"), (0, 1), "positive"),
-    "inverse_gamma": (("shape", "scale"), (0, 1), "positive"),
-    "lognormal": (("loc", "scale"), (1,), "positive"),
-    "beta": (("a", "b"), (0, 1), "unit"),
-    "lkj": (("eta",), (0,), "correlation"),
-}
-_HALF = {"normal": "half_normal", "student_t": "half_student_t", "cauchy": "half_cauchy"}
-#: priors that can be put in units of sigma: the argument that scales the variable, and its power
-_SCALE_ARGUMENT = {"exponential": (0, -1), "gamma": (1, -1), "inverse_gamma": (1, 1), "half_normal": (0, 1),
-                   "half_student_t": (1, 1), "half_cauchy": (0, 1)}
-SIGMA_SCALABLE = tuple(_SCALE_ARGUMENT) + tuple(_HALF)
+#: priors that can be put in units of sigma: those with a scale argument (the half forms after the others), then
+#: the real-line ones with a half form
+SIGMA_SCALABLE = tuple(sorted((name for name, record in DISTRIBUTIONS.items() if record.scale_argument or record.half),
+                              key=lambda name: (DISTRIBUTIONS[name].support == "real", name.startswith("half_"))))
 
 
 def in_units_of(spec: PriorSpec, scale) -> PriorSpec:
     """The prior of ``scale * X`` for ``X`` with prior ``spec``: the scale argument multiplied (or the rate
     divided) by ``scale``, which may be a jax value (a draw of sigma)."""
-    index, power = _SCALE_ARGUMENT[spec.dist]
+    index, power = DISTRIBUTIONS[spec.dist].scale_argument
     args = list(spec.args)
     args[index] = args[index] * scale if power > 0 else args[index] / scale
     return PriorSpec(spec.dist, tuple(args))
@@ -98,7 +79,7 @@ class PriorSpec:
 
     @property
     def support(self) -> str:
-        return DISTRIBUTIONS[self.dist][2]
+        return DISTRIBUTIONS[self.dist].support
 
 
 @dataclass(frozen=True)
@@ -136,17 +117,18 @@ def parse_prior(text, variables: dict | None = None) -> PriorSpec:
     if name not in DISTRIBUTIONS:
         raise PriorError(f"Unknown prior distribution '{name}'.{closest(name, DISTRIBUTIONS)} "
                          f"Valid names: {', '.join(DISTRIBUTIONS)}.")
-    params, positive, _ = DISTRIBUTIONS[name]
+    record = DISTRIBUTIONS[name]
+    params = record.arguments
     args = tuple(evaluate_argument(a, variables or {}, text) for a in raw_args)
     if len(args) != len(params):
         raise PriorError(f"'{name}' takes {len(params)} argument(s) ({', '.join(params) or 'none'}), "
                          f"but '{text}' gives {len(args)}.")
     if not all(np.isfinite(args)):
         raise PriorError(f"The arguments of '{text}' must be finite (they are {args}).")
-    for i in positive:
-        if not args[i] > 0:
-            raise PriorError(f"The {params[i]} of '{text}' must be positive.")
-    if name == "uniform" and not args[0] < args[1]:
+    for argument, value in zip(params, args):
+        if argument in record.positive and not value > 0:
+            raise PriorError(f"The {argument} of '{text}' must be positive.")
+    if record.increasing and not all(a < b for a, b in zip(args, args[1:])):
         raise PriorError(f"'{text}': the lower bound must be below the upper bound.")
     return PriorSpec(name, args)
 
@@ -161,12 +143,13 @@ def _for_class(spec: PriorSpec, cls: str, support: str, where: str) -> PriorSpec
     if spec.dist == "flat" and cls not in ("b", "Intercept"):
         raise PriorError(f"{where}: a flat prior on {cls} can leave the posterior improper; use a proper prior "
                          "such as half_student_t(3, 1) (or lkj(1) for correlations).")
-    if support == "positive" and spec.support == "real" and spec.dist in _HALF:
+    half = DISTRIBUTIONS[spec.dist].half
+    if support == "positive" and spec.support == "real" and half:
         loc = spec.args[-2]
         if loc != 0:
             raise PriorError(f"{where}: '{spec}' on a positive parameter needs location 0 (it is then "
                              f"truncated at zero); or use half_normal, exponential, gamma, ...")
-        return PriorSpec(_HALF[spec.dist], spec.args[:-2] + spec.args[-1:])
+        return PriorSpec(half, spec.args[:-2] + spec.args[-1:])
     if support == "positive" and spec.dist == "uniform" and spec.args[0] >= 0:
         return spec
     if support == "unit" and spec.dist == "uniform" and spec.args[0] >= 0 and spec.args[1] <= 1:
@@ -178,10 +161,8 @@ def _for_class(spec: PriorSpec, cls: str, support: str, where: str) -> PriorSpec
     if support == "correlation" and spec.dist != "lkj":
         raise PriorError(f"{where}: correlations take an lkj(eta) prior, not '{spec}'.")
     if spec.support != support and not (support == "real" and spec.dist == "uniform"):
-        kinds = {"real": "any real value", "positive": "positive values", "unit": "values in (0, 1)",
-                 "correlation": "correlation matrices"}
-        raise PriorError(f"{where}: '{spec}' is a prior for {kinds.get(spec.support, spec.support)}, but "
-                         f"{cls} takes {kinds.get(support, support)}.")
+        raise PriorError(f"{where}: '{spec}' is a prior for {SUPPORTS.get(spec.support, spec.support)}, but "
+                         f"{cls} takes {SUPPORTS.get(support, support)}.")
     return spec
 
 

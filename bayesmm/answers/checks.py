@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
+from scipy import stats
 
+from ..distributions import DISTRIBUTIONS
 from ..errors import FamilyError
 from .predict import draw_quantities
 
@@ -127,47 +128,13 @@ CONFLICT_TAIL = 0.01
 DOMINATED_TAIL, DOMINATED_SD_RATIO = 0.05, 0.5
 
 
-class _HalfStudentT:
-    """|T| for T ~ student_t(df, 0, scale): the few methods the conflict check uses."""
-
-    def __init__(self, df: float, scale: float):
-        self.df, self.scale, self.t = df, scale, stats.t(df, scale=scale)
-
-    def cdf(self, x):
-        return 2 * self.t.cdf(x) - 1
-
-    def ppf(self, q):
-        return self.t.ppf((1 + np.asarray(q)) / 2)
-
-    def pdf(self, x):
-        return 2 * self.t.pdf(x)
-
-    def std(self) -> float:
-        df = self.df
-        if df <= 2:
-            return np.inf
-        mean = 2 * self.scale * np.sqrt(df / np.pi) * np.exp(special.gammaln((df + 1) / 2) - special.gammaln(df / 2)) / (df - 1)
-        return float(np.sqrt(self.scale**2 * df / (df - 2) - mean**2))
-
-
-_POSITIVE = {
-    "half_normal": lambda a: stats.halfnorm(scale=a[0]),
-    "half_student_t": lambda a: _HalfStudentT(a[0], a[1]),
-    "half_cauchy": lambda a: stats.halfcauchy(scale=a[0]),
-    "exponential": lambda a: stats.expon(scale=1 / a[0]),
-    "gamma": lambda a: stats.gamma(a[0], scale=1 / a[1]),
-    "inverse_gamma": lambda a: stats.invgamma(a[0], scale=a[1]),
-    "lognormal": lambda a: stats.lognorm(a[1], scale=np.exp(a[0])),
-    "beta": lambda a: stats.beta(a[0], a[1]),
-    "uniform": lambda a: stats.uniform(a[0], a[1] - a[0]),
-}
-
-
 def prior_distribution(spec):
     """A scipy-like distribution (``cdf``, ``ppf``, ``pdf``, ``std``) of a prior on a positive or unit-interval
     parameter, or None for a prior without one here (flat, lkj, real-line priors)."""
-    make = _POSITIVE.get(spec.dist) if spec is not None else None
-    return make(spec.args) if make is not None else None
+    record = DISTRIBUTIONS[spec.dist] if spec is not None else None
+    if record is None or record.scipy is None or record.support == "real":
+        return None
+    return record.scipy(spec.args)
 
 
 def prior_in_effect(fit, cls: str, group: str = "", coef: str = ""):

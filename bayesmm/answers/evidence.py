@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
+from ..distributions import DISTRIBUTIONS
 from ..errors import BayesMMError, BayesMMWarning, closest
 from ..families import part_component
 from ..posterior import group_terms
@@ -32,14 +33,6 @@ __all__ = ["AnswerTable", "Parameter", "catalogue", "draws_of", "select", "inter
            "prior_of", "prior_log_density", "default_rope", "check_prob", "valid_names"]
 
 _BINARY = ("bernoulli", "binomial", "beta_binomial")
-_CLOSED_FORM = {
-    "normal": lambda a: stats.norm(a[0], a[1]),
-    "student_t": lambda a: stats.t(a[0], a[1], a[2]),
-    "cauchy": lambda a: stats.cauchy(a[0], a[1]),
-    "logistic": lambda a: stats.logistic(a[0], a[1]),
-    "laplace": lambda a: stats.laplace(a[0], a[1]),
-    "uniform": lambda a: stats.uniform(a[0], a[1] - a[0]),
-}
 
 
 class AnswerTable(pd.DataFrame):
@@ -222,9 +215,10 @@ def prior_log_density(fit, parameter: Parameter, point: float = 0.0) -> tuple[fl
         if slopes and np.any(design.X[:, slopes].mean(axis=0) != 0):
             return np.nan, ("the Intercept's prior is set on the intercept at the predictors' means, so the "
                             "reported Intercept's prior density has no closed form")
-    if spec.dist not in _CLOSED_FORM:
+    closed_form = DISTRIBUTIONS[spec.dist].scipy
+    if closed_form is None:
         return np.nan, f"no closed-form density for the prior {spec}"
-    value = float(_CLOSED_FORM[spec.dist](spec.args).logpdf(point))
+    value = float(closed_form(spec.args).logpdf(point))
     if not np.isfinite(value):
         return np.nan, f"the prior {spec} has no mass at {point:g}"
     return value, ""

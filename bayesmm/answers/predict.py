@@ -27,6 +27,7 @@ from ..errors import BayesMMError, DataError, closest
 from ..families import part_component, part_link
 from ..formula import expression_variables
 from ..formula_lexing import quote_name
+from ..links import NUMPY_INVERSE_LINKS
 from ..posterior import group_terms
 
 __all__ = ["PredictionDesign", "prediction_design", "training_frame", "draw_quantities", "predict_table",
@@ -283,7 +284,7 @@ def family_parameters(fit, pd_: PredictionDesign, index) -> dict:
     for param in fit.family.aux:
         if param.name in pd_.parts:
             linear = _flat(fit, f"b_{part_component(param.name)}", index) @ pd_.parts[param.name].T
-            aux[param.name] = 1 / (1 + np.exp(-linear)) if part_link(param.name) == "logit" else np.exp(linear)
+            aux[param.name] = NUMPY_INVERSE_LINKS[part_link(param.name)](linear)
         else:
             aux[param.name] = _flat(fit, param.name, index)
     return aux

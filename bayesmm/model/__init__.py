@@ -5,7 +5,8 @@ the sampling plan (:mod:`bayesmm.plan`) into a hashable :class:`ModelStructure` 
 arrays (:mod:`.records`); ``make_model(structure)`` (:mod:`.program`) is the NumPyro model.
 """
 from .build import build_model, compile_model, model_data
-from .likelihoods import INVERSE_LINKS, likelihood
+from .likelihoods import likelihood
+from .means import INVERSE_LINKS
 from .program import generated, linear_predictor, make_model, prior_distribution
 from .records import BlockStructure, ModelData, ModelStructure
 

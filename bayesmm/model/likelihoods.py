@@ -1,4 +1,4 @@
-"""Family name -> numpyro likelihood, and link name -> inverse link (jax).
+"""Family name -> numpyro likelihood.
 
 One entry per family: a function ``(eta, aux, trials) -> numpyro distribution`` where ``eta`` is the
 linear predictor and ``aux`` holds the family's auxiliary parameters by name.  Logit-link bernoulli and
@@ -11,7 +11,7 @@ no longer depends on ``mu`` and the chains stick (seen: Rhat 2.3). There the den
 ``-1000 (1 - eta)``) is a trap, since the density just inside the range falls to ``-inf`` (seen: three
 chains of four stuck outside). Chains start inside the range (:func:`~bayesmm.sampler.potential.usable_start`).
 Probabilities are kept in ``(1e-12, 1 - 1e-12)`` except on the logit scale, where ``mu`` and ``1 - mu``
-are each computed directly.
+are each computed directly. The means and these guards are in :mod:`.means`.
 
 Parameterisations follow brms: negative binomial NB2 (``var = mu + mu^2 / phi``), NB1 as NB2 with
 shape ``mu / alpha`` (glmmTMB's nbinom1, ``var = mu (1 + alpha)``), gamma by shape and mean
@@ -30,71 +30,17 @@ from jax import lax
 from numpyro.distributions import constraints
 from numpyro.distributions.util import promote_shapes, validate_sample
 
+from .means import INVERSE_LINKS, TINY, OutsideRange, mean_in_range, positive, probability, restricted
+
 __all__ = ["INVERSE_LINKS", "LIKELIHOODS", "likelihood", "ZeroInflated", "Hurdle", "NegativeBinomial2",
            "BetaBinomial", "OutsideRange", "count_table", "TABLED", "TabledCounts"]
-
-_TINY = 1e-12
-
-INVERSE_LINKS = {
-    "identity": lambda eta: eta,
-    "log": jnp.exp,
-    "logit": jsp.expit,
-    "probit": jsp.ndtr,
-    "cloglog": lambda eta: -jnp.expm1(-jnp.exp(eta)),
-    "inverse": lambda eta: 1.0 / eta,
-    "sqrt": jnp.square,
-}
-
-
-def _probability(eta, link):
-    return jnp.clip(INVERSE_LINKS[link](eta), _TINY, 1 - _TINY)
-
-
-def _positive(eta, link):
-    mu = INVERSE_LINKS[link](eta)
-    return mu if link == "log" else jnp.maximum(mu, _TINY)
-
-
-def _mean_in_range(eta, link):
-    """(mu, outside): the positive mean and, for the identity and inverse links (``mu <= 0`` exactly where
-    ``eta <= 0``), ``inf`` on the rows outside the range (0 elsewhere; ``mu`` is computed at ``eta = 1``
-    there so that nothing downstream is NaN, gradients included)."""
-    if link == "log":
-        return jnp.exp(eta), None
-    valid = eta > 0
-    return INVERSE_LINKS[link](jnp.where(valid, eta, 1.0)), jnp.where(valid, 0.0, jnp.inf)
-
-
-def _restricted(base, barrier):
-    return base if barrier is None else OutsideRange(base, barrier)
-
-
-class OutsideRange(dist.Distribution):
-    """``base`` where ``barrier`` is 0; elsewhere (the linear predictor left the mean's range) the log
-    density is ``-barrier`` (``-inf``: NUTS rejects the step). Draws are the base's."""
-
-    pytree_data_fields = ("base_dist", "barrier")
-
-    def __init__(self, base_dist, barrier, *, validate_args=None):
-        self.base_dist, self.barrier = base_dist, jnp.broadcast_to(barrier, base_dist.batch_shape)
-        super().__init__(base_dist.batch_shape, base_dist.event_shape, validate_args=validate_args)
-
-    @constraints.dependent_property(is_discrete=False, event_dim=0)
-    def support(self):
-        return self.base_dist.support
-
-    def log_prob(self, value):
-        return jnp.where(self.barrier > 0, -self.barrier, self.base_dist.log_prob(value))
-
-    def sample(self, key, sample_shape=()):
-        return self.base_dist.sample(key, sample_shape)
 
 
 def _beta_shapes(eta, link, phi):
     """(mu phi, (1 - mu) phi): on the logit scale both from expit, so neither rounds to 0."""
     if link == "logit":
         return jsp.expit(eta) * phi, jsp.expit(-eta) * phi
-    mu = _probability(eta, link)
+    mu = probability(eta, link)
     return mu * phi, (1 - mu) * phi
 
 
@@ -338,33 +284,32 @@ def _gaussian(eta, link, aux, trials):
 def _bernoulli(eta, link, aux, trials):
     if link == "logit":
         return dist.BernoulliLogits(eta)
-    return dist.BernoulliProbs(_probability(eta, link))
+    return dist.BernoulliProbs(probability(eta, link))
 
 
 def _binomial(eta, link, aux, trials):
     if link == "logit":
         return dist.BinomialLogits(eta, total_count=trials)
-    return dist.BinomialProbs(_probability(eta, link), total_count=trials)
+    return dist.BinomialProbs(probability(eta, link), total_count=trials)
 
 
 def _poisson(eta, link, aux, trials):
-    rate = INVERSE_LINKS[link](eta)
-    return dist.Poisson(jnp.maximum(rate, _TINY) if link != "log" else rate)
+    return dist.Poisson(positive(eta, link))
 
 
 def _negbinomial(eta, link, aux, trials):
-    return NegativeBinomial2(_positive(eta, link), aux["phi"])
+    return NegativeBinomial2(positive(eta, link), aux["phi"])
 
 
 def _nbinom1(eta, link, aux, trials):
-    mu = _positive(eta, link)
+    mu = positive(eta, link)
     return NegativeBinomial2(mu, mu / aux["alpha"])
 
 
 def _gamma(eta, link, aux, trials):
     shape = aux["shape"]
-    mu, barrier = _mean_in_range(eta, link)
-    return _restricted(dist.Gamma(shape, shape / mu), barrier)
+    mu, barrier = mean_in_range(eta, link)
+    return restricted(dist.Gamma(shape, shape / mu), barrier)
 
 
 def _beta(eta, link, aux, trials):
@@ -384,19 +329,19 @@ def _lognormal(eta, link, aux, trials):
 
 
 def _zero_inflated_poisson(eta, link, aux, trials):
-    return ZeroInflated(dist.Poisson(_positive(eta, link)), aux["zi"])
+    return ZeroInflated(dist.Poisson(positive(eta, link)), aux["zi"])
 
 
 def _zero_inflated_negbinomial(eta, link, aux, trials):
-    return ZeroInflated(NegativeBinomial2(_positive(eta, link), aux["phi"]), aux["zi"])
+    return ZeroInflated(NegativeBinomial2(positive(eta, link), aux["phi"]), aux["zi"])
 
 
 def _hurdle_poisson(eta, link, aux, trials):
-    return Hurdle(jnp.maximum(INVERSE_LINKS[link](eta), _TINY), aux["hu"])
+    return Hurdle(jnp.maximum(INVERSE_LINKS[link](eta), TINY), aux["hu"])
 
 
 def _hurdle_negbinomial(eta, link, aux, trials):
-    return Hurdle(jnp.maximum(INVERSE_LINKS[link](eta), _TINY), aux["hu"], phi=aux["phi"])
+    return Hurdle(jnp.maximum(INVERSE_LINKS[link](eta), TINY), aux["hu"], phi=aux["phi"])
 
 
 LIKELIHOODS = {

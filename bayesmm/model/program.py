@@ -37,12 +37,14 @@ import numpyro.distributions as dist
 from numpyro.distributions import constraints
 from numpyro.handlers import substitute, trace
 
+from ..distributions import DISTRIBUTIONS
 from ..priors import PriorSpec, in_units_of
 from .effects import (BlockEffects, fixed_coefficients, block_effects, block_order, centring_loc, dynamic_weights,
                       level_weights_at, split_aliased)
-from .likelihoods import INVERSE_LINKS, TabledCounts, likelihood
+from .likelihoods import TabledCounts, likelihood
 from .marginal import (cell_statistics, conditional_effects, dense_woodbury,
                        marginal_log_likelihood, one_block_effects, one_block_log_likelihood)
+from .means import INVERSE_LINKS
 from .quadrature import RowIntegrated
 from .records import BlockStructure, ModelData, ModelStructure
 
@@ -58,41 +60,16 @@ class _Flat(dist.ImproperUniform):
 
 
 def prior_distribution(spec: PriorSpec, shape=(), size: int | None = None):
-    """A numpyro distribution for a parsed prior; ``shape`` broadcasts the arguments (for grouped priors,
-    each argument may already be an array of length ``size``)."""
-    a = [jnp.asarray(x, dtype=jnp.result_type(float)) for x in spec.args]
-    name = spec.dist
-    if name == "normal":
-        return dist.Normal(a[0], a[1])
-    if name == "student_t":
-        return dist.StudentT(a[0], a[1], a[2])
-    if name == "cauchy":
-        return dist.Cauchy(a[0], a[1])
-    if name == "logistic":
-        return dist.Logistic(a[0], a[1])
-    if name == "laplace":
-        return dist.Laplace(a[0], a[1])
-    if name == "uniform":  # numpy bounds: the support (an interval) must not hold tracers (latent_sites)
-        return dist.Uniform(*(np.asarray(x, dtype=float) for x in spec.args))
-    if name == "flat":
+    """A numpyro distribution for a parsed prior, from :data:`bayesmm.distributions.DISTRIBUTIONS`; ``shape``
+    broadcasts the arguments (for grouped priors, each argument may already be an array of length ``size``)."""
+    record = DISTRIBUTIONS[spec.dist]
+    if not record.proper:
         return _Flat(constraints.real, (size,) if size else (), ())
-    if name == "half_normal":
-        return dist.HalfNormal(a[0])
-    if name == "half_student_t":
-        return dist.FoldedDistribution(dist.StudentT(a[0], 0.0, a[1]))
-    if name == "half_cauchy":
-        return dist.HalfCauchy(a[0])
-    if name == "exponential":
-        return dist.Exponential(a[0])
-    if name == "gamma":
-        return dist.Gamma(a[0], a[1])
-    if name == "inverse_gamma":
-        return dist.InverseGamma(a[0], a[1])
-    if name == "lognormal":
-        return dist.LogNormal(a[0], a[1])
-    if name == "beta":
-        return dist.Beta(a[0], a[1])
-    raise ValueError(f"no numpyro distribution for prior {spec}")  # unreachable: priors.py validates names
+    if record.numpyro is None:  # lkj: built per block, with its dimension (``_block_factor``)
+        raise ValueError(f"no numpyro distribution for prior {spec}")
+    if record.support == "interval":  # numpy bounds: the support must not hold tracers (latent_sites)
+        return record.numpyro(dist, [np.asarray(x, dtype=float) for x in spec.args])
+    return record.numpyro(dist, [jnp.asarray(x, dtype=jnp.result_type(float)) for x in spec.args])
 
 
 def grouped_priors(specs: tuple[PriorSpec, ...]):

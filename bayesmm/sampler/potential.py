@@ -17,6 +17,7 @@ from numpyro.handlers import seed, trace
 from numpyro.infer.util import log_density
 from scipy import special
 
+from ..distributions import DISTRIBUTIONS
 from ..priors import PriorSpec
 
 from ..model.program import ModelData, ModelStructure, grouped_priors, make_model
@@ -94,27 +95,10 @@ def _starts_at_zero(name: str) -> bool:
     return name == "b" or name.startswith(("b_", "z_"))
 
 
-#: Each prior's median on its own (constrained) scale, from its arguments, in closed form.
-_MEDIANS = {
-    "normal": lambda a: a[0], "cauchy": lambda a: a[0], "logistic": lambda a: a[0], "laplace": lambda a: a[0],
-    "student_t": lambda a: a[1],
-    "flat": lambda a: 0.0,
-    "uniform": lambda a: (a[0] + a[1]) / 2,
-    "half_normal": lambda a: a[0] * special.ndtri(0.75),
-    "half_student_t": lambda a: a[1] * special.stdtrit(a[0], 0.75),
-    "half_cauchy": lambda a: a[0],
-    "exponential": lambda a: np.log(2.0) / a[0],
-    "gamma": lambda a: special.gammaincinv(a[0], 0.5) / a[1],
-    "inverse_gamma": lambda a: a[1] / special.gammaincinv(a[0], 0.5),
-    "lognormal": lambda a: np.exp(a[0]),
-    "beta": lambda a: special.betaincinv(a[0], a[1], 0.5),
-}
-
-
 def prior_median(spec: PriorSpec) -> float:
     """The median of a prior, on its own (constrained) scale, in closed form (scipy's special functions: no
-    draws, nothing for XLA to compile)."""
-    return float(_MEDIANS[spec.dist]([float(x) for x in spec.args]))
+    draws, nothing for XLA to compile; :data:`bayesmm.distributions.DISTRIBUTIONS`)."""
+    return float(DISTRIBUTIONS[spec.dist].median([float(x) for x in spec.args]))
 
 
 def _start(spec: PriorSpec, structure: ModelStructure) -> float:
