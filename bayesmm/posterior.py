@@ -6,7 +6,10 @@ Posterior variables (dimensions in brackets):
 * ``sd_<group>`` [``<group>__term``]: random-effect SDs; ``cor_<group>`` [term x term]: correlations
   (0 between terms in different blocks, as lme4's VarCorr);
 * ``r_<group>`` [``<group>__level``, ``<group>__term``]: random effects with level names;
+* ``b_<part>`` [``<part>_coef``]: coefficients of a family parameter's own formula (``b_zi``);
 * family parameters by name (``sigma``, ...).
+
+The names come from :mod:`bayesmm.naming`.
 """
 from __future__ import annotations
 
@@ -23,10 +26,12 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", FutureWarning)
     import arviz as az
 
+from . import naming
 from .design import Design
 from .families import Family, part_component
 
-__all__ = ["build_idata", "parameter_table", "TIDY_COLUMNS", "group_terms"]
+__all__ = ["build_idata", "parameter_table", "TIDY_COLUMNS", "group_terms", "scalar_parameters", "level_parameters",
+           "parameter_names"]
 
 TIDY_COLUMNS = ["effect", "component", "group", "term", "estimate", "std_error", "conf_low", "conf_high",
                 "rhat", "ess_bulk", "ess_tail"]
@@ -42,10 +47,6 @@ def group_terms(design: Design) -> dict:
     return groups
 
 
-def _dims(group: str) -> tuple[str, str, str]:
-    return f"{group}__level", f"{group}__term", f"{group}__term_bis"
-
-
 def build_idata(samples, design: Design, family: Family, attrs: dict) -> az.InferenceData:
     """Assemble the InferenceData from :class:`~bayesmm.sampler.run.Samples`."""
     draws, gen = samples.draws, samples.generated
@@ -57,10 +58,10 @@ def build_idata(samples, design: Design, family: Family, attrs: dict) -> az.Infe
         b[..., slopes] = draws["b"]
     if "Intercept" in names:
         b[..., names.index("Intercept")] = gen["Intercept"]
-    posterior = {"b": (("chain", "draw", "coef"), b)}
-    coords = {"coef": names}
+    posterior = {naming.variable("fixed"): (("chain", "draw", naming.coef_dim()), b)}
+    coords = {naming.coef_dim(): names}
     for group, (terms, parts) in group_terms(design).items():
-        level_dim, term_dim, bis_dim = _dims(group)
+        level_dim, term_dim, bis_dim = naming.level_dim(group), naming.term_dim(group), naming.term_bis_dim(group)
         levels = design.blocks[parts[0][0]].levels
         q = len(terms)
         sd = np.zeros((chains, n_draws, q))
@@ -72,17 +73,18 @@ def build_idata(samples, design: Design, family: Family, attrs: dict) -> az.Infe
             if f"L_{k}" in draws:
                 chol = draws[f"L_{k}"]
                 cor[..., part, part] = chol @ np.swapaxes(chol, -1, -2)
-        posterior[f"sd_{group}"] = (("chain", "draw", term_dim), sd)
-        posterior[f"r_{group}"] = (("chain", "draw", level_dim, term_dim), r)
+        posterior[naming.variable("sd", group)] = (("chain", "draw", term_dim), sd)
+        posterior[naming.variable("ranef", group)] = (("chain", "draw", level_dim, term_dim), r)
         if any(f"L_{k}" in draws for k, _ in parts):
-            posterior[f"cor_{group}"] = (("chain", "draw", term_dim, bis_dim), cor)
+            posterior[naming.variable("cor", group)] = (("chain", "draw", term_dim, bis_dim), cor)
             coords[bis_dim] = terms
         coords[level_dim], coords[term_dim] = list(levels), terms
     for aux in family.aux:
         if aux.name in design.parts:
             component = part_component(aux.name)
-            posterior[f"b_{component}"] = (("chain", "draw", f"{component}_coef"), draws[f"b_{aux.name}"])
-            coords[f"{component}_coef"] = list(design.parts[aux.name][1])
+            posterior[naming.variable("fixed", part=component)] = (("chain", "draw", naming.coef_dim(component)),
+                                                                    draws[f"b_{aux.name}"])
+            coords[naming.coef_dim(component)] = list(design.parts[aux.name][1])
         else:
             posterior[aux.name] = (("chain", "draw"), draws[aux.name])
     coords.update(chain=np.arange(chains), draw=np.arange(n_draws))
@@ -154,35 +156,47 @@ class _Table:
         return table[TIDY_COLUMNS]
 
 
-def parameter_table(idata, design: Design, family: Family) -> _Table:
-    """Every reported scalar parameter in broom.mixed's order: fixed, ran_pars, family."""
-    post = idata.posterior
-    rows, columns = [], []
-    for j, name in enumerate(post["coef"].values):
-        rows.append(("fixed", "cond", "", str(name)))
-        columns.append(post["b"].values[..., j])
+def scalar_parameters(posterior, design: Design, family: Family) -> list[tuple[naming.Name, tuple]]:
+    """Every reported scalar parameter in broom.mixed's order (fixed, ran_pars, family), each with the index of
+    its draws in its posterior variable (:func:`bayesmm.naming.variable`)."""
+    out = [(naming.fixed(name), (j,)) for j, name in enumerate(posterior[naming.coef_dim()].values)]
     for group, (terms, parts) in group_terms(design).items():
-        for j, term in enumerate(terms):
-            rows.append(("ran_pars", "cond", group, f"sd__{term}"))
-            columns.append(post[f"sd_{group}"].values[..., j])
+        out += [(naming.sd(group, term), (j,)) for j, term in enumerate(terms)]
         for k, part in parts:
-            if not (design.blocks[k].correlated and design.blocks[k].n_columns > 1):
-                continue
-            for a in range(part.start, part.stop):
-                for c in range(a + 1, part.stop):
-                    rows.append(("ran_pars", "cond", group, f"cor__{terms[a]}.{terms[c]}"))
-                    columns.append(post[f"cor_{group}"].values[..., a, c])
+            if design.blocks[k].correlated and design.blocks[k].n_columns > 1:
+                out += [(naming.cor(group, terms[a], terms[c]), (a, c))
+                        for a in range(part.start, part.stop) for c in range(a + 1, part.stop)]
     for aux in family.aux:
         if aux.name in design.parts:
             component = part_component(aux.name)
-            for j, name in enumerate(post[f"{component}_coef"].values):
-                rows.append(("fixed", component, "", str(name)))
-                columns.append(post[f"b_{component}"].values[..., j])
-            continue
-        if aux.name == "sigma" and family.name == "gaussian":
-            rows.append(("ran_pars", "cond", "Residual", "sd__Observation"))
+            out += [(naming.fixed(name, component), (j,))
+                    for j, name in enumerate(posterior[naming.coef_dim(component)].values)]
         else:
-            rows.append(("family", "cond", "", aux.name))
-        columns.append(post[aux.name].values)
-    return _Table(rows, np.stack(columns, axis=-1))
+            out.append((naming.family_parameter(aux.name), ()))
+    return out
 
+
+def level_parameters(posterior, design: Design) -> list[tuple[naming.Name, tuple]]:
+    """Every random effect (group, then level, then term), with the index of its draws."""
+    out = []
+    for group, (terms, _) in group_terms(design).items():
+        levels = posterior[naming.level_dim(group)].values
+        out += [(naming.random_effect(group, level, term), (i, j))
+                for i, level in enumerate(levels) for j, term in enumerate(terms)]
+    return out
+
+
+def parameter_names(idata, design: Design, family: Family) -> list[naming.Name]:
+    """The :class:`~bayesmm.naming.Name` of each row of ``tidy()``, in its order."""
+    return [name for name, _ in scalar_parameters(idata.posterior, design, family)]
+
+
+def parameter_table(idata, design: Design, family: Family) -> _Table:
+    """Every reported scalar parameter in broom.mixed's order: fixed, ran_pars, family."""
+    post = idata.posterior
+    residual = family.name == "gaussian"  # its sigma is broom.mixed's residual SD
+    rows, columns = [], []
+    for name, index in scalar_parameters(post, design, family):
+        rows.append(naming.tidy_row(name, residual=residual))
+        columns.append(post[naming.variable(name)].values[(Ellipsis, *index)])
+    return _Table(rows, np.stack(columns, axis=-1))

@@ -114,9 +114,9 @@ def _fit_recording(*args, **kwargs):
     return fit, [w for w in caught if issubclass(w.category, bmm.BayesMMWarning)]
 
 
-#: the summary table's names of sleepstudy's parameters (tidy() term -> printed label)
-LABELS = {"Intercept": "Intercept", "Days": "Days", "sd__Intercept": "sd(Intercept) of Subject",
-          "sd__Days": "sd(Days) of Subject", "cor__Intercept.Days": "cor(Intercept,Days) of Subject",
+#: the names the status line gives sleepstudy's parameters (tidy() term -> the name fit.intervals() takes)
+LABELS = {"Intercept": "Intercept", "Days": "Days", "sd__Intercept": "sd_Subject__Intercept",
+          "sd__Days": "sd_Subject__Days", "cor__Intercept.Days": "cor_Subject__Intercept__Days",
           "sd__Observation": "sigma"}
 
 
@@ -167,9 +167,9 @@ def test_a_converged_fit_has_no_status_line_and_no_warning():
     import dataclasses
 
     idata = fit.idata.copy()
-    idata.posterior.attrs["refit"] = "sd(Intercept) of Subject refitted centred (Rhat 1.030 -> 1.002); the refit kept."
+    idata.posterior.attrs["refit"] = "sd_Subject__Intercept refitted centred (Rhat 1.030 -> 1.002); the refit kept."
     refitted = dataclasses.replace(fit, idata=idata, _cache={})
-    assert refitted.status() == ("NOTE: converged after a refit: sd(Intercept) of Subject refitted centred "
+    assert refitted.status() == ("NOTE: converged after a refit: sd_Subject__Intercept refitted centred "
                                  "(Rhat 1.030 -> 1.002); the refit kept.")
     assert str(refitted).startswith(refitted.status() + "\n")
 

@@ -110,6 +110,6 @@ def test_default_prior_keeps_the_separated_coefficient_finite(separated_fit):
 def test_diagnose_and_summary_report_the_separation(separated_fit):
     findings = separated_fit.diagnose()
     rows = findings[findings["kind"] == "separation"]
-    assert list(rows["parameter"]) == ["b_treatment[c]"]
+    assert list(rows["parameter"]) == ["treatment[c]"]
     assert "level 'c'" in rows["message"].iloc[0] and "prior" in rows["advice"].iloc[0]
-    assert "Warning [separation] b_treatment[c]: quasi-complete separation" in str(separated_fit)
+    assert "Warning [separation] treatment[c]: quasi-complete separation" in str(separated_fit)

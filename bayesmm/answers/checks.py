@@ -27,8 +27,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .. import naming
 from ..distributions import DISTRIBUTIONS
 from ..errors import FamilyError
+from .arguments import check_prob
 from .predict import draw_quantities
 
 __all__ = ["check_overdispersion", "check_zero_inflation", "check_prior_conflict", "prior_distribution",
@@ -104,6 +106,7 @@ def check_zero_inflation(fit, prob: float = 0.95, draws: int | None = None, seed
     One row: ``observed_zeros``, ``expected_zeros`` (posterior predictive mean), the equal-tailed ``prob``
     interval of the replicated count, ``ratio`` (observed / expected), ``p_value`` (share of replicates with
     at least as many zeros) and ``zero_inflated`` (more zeros than expected with ``p_value`` below 0.05)."""
+    prob = check_prob(prob)
     if fit.family.response not in ("count", "binomial"):
         raise FamilyError(f"The zero-inflation check is for count responses; family '{fit.family.name}' "
                           f"models a {fit.family.response} response.")
@@ -156,11 +159,13 @@ def _variance_parameters(fit):
     post = fit.idata.posterior
     for aux in fit.family.aux:
         if aux.name not in fit.design.parts and aux.name in post:
-            yield aux.name, aux.name, "", "", post[aux.name].values.ravel()
+            name = naming.family_parameter(aux.name)
+            yield naming.canonical(name), aux.name, "", "", post[naming.variable(name)].values.ravel()
     for block in fit.design.blocks:
         for term in block.columns:
-            draws = post[f"sd_{block.group}"].sel({f"{block.group}__term": term}).values.ravel()
-            yield f"sd_{block.group}__{term}", "sd", block.group, term, draws
+            name = naming.sd(block.group, term)
+            draws = post[naming.variable(name)].sel({naming.term_dim(block.group): term}).values.ravel()
+            yield naming.canonical(name), "sd", block.group, term, draws
 
 
 def check_prior_conflict(fit) -> pd.DataFrame:

@@ -8,9 +8,9 @@ run failed these checks.
 
 :func:`status_line` is the first line of ``print(fit)``, of the report and of the command line's output,
 and the text of the single :class:`~bayesmm.errors.BayesMMWarning` a fit emits (:func:`warn_convergence`);
-it is empty when all is well. Parameters are named as the summary table names them
-(:func:`display_name`): ``Days``, ``zi_Intercept``, ``sd(Intercept) of site``, ``cor(Intercept,Days) of
-Subject``, ``sigma``, ``phi``; a level's effect as ``fit.intervals()`` takes it, ``r_site[3,Intercept]``.
+it is empty when all is well. Parameters are named as ``fit.intervals()`` takes them
+(:func:`bayesmm.naming.canonical`): ``Days``, ``zi_Intercept``, ``sd_site__Intercept``,
+``cor_Subject__Intercept__Days``, ``sigma``, ``phi``, a level's effect ``r_site[3,Intercept]``.
 Numpy, scipy and pandas only.
 """
 from __future__ import annotations
@@ -23,46 +23,12 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
+from .. import naming
 from ..errors import BayesMMWarning
-from ..posterior import group_terms
+from ..posterior import group_terms, parameter_names
 from ..sampler.safeguard import ESS_LIMIT, RHAT_LIMIT
 
-__all__ = ["display_name", "parameter_name", "rank_normalized_rhat", "mixing_table", "tree_depth_hits", "refit_note", "status_line",
-           "warn_convergence"]
-
-
-def display_name(effect: str, component: str, group: str, term: str) -> str:
-    """The summary table's name of a ``tidy()`` row: ``Days``, ``zi_Intercept``, ``sd(Days) of Subject``,
-    ``cor(Intercept,Days) of Subject``, ``sigma`` (the gaussian residual SD), ``phi``."""
-    if effect == "fixed":
-        return term if component == "cond" else f"{component}_{term}"
-    if group == "Residual":
-        return "sigma"
-    if effect == "ran_pars":
-        return f"{ran_pars_label(term)} of {group}"
-    return term
-
-
-def ran_pars_label(term: str) -> str:
-    """``sd__Days`` -> ``sd(Days)``; ``cor__Intercept.Days`` -> ``cor(Intercept,Days)``."""
-    kind, _, names = term.partition("__")
-    if kind == "cor":
-        a, _, b = names.partition(".")
-        return f"cor({a},{b})"
-    return f"sd({names})"
-
-
-def parameter_name(effect: str, component: str, group: str, term: str) -> str:
-    """brms's variable name of a ``tidy()`` row: b_Days, b_zi_Intercept, sd_Subject__Days,
-    cor_Subject__Intercept__Days, sigma."""
-    if effect == "fixed":
-        return f"b_{term}" if component == "cond" else f"b_{component}_{term}"
-    if group == "Residual":
-        return "sigma"
-    if effect == "ran_pars":
-        kind, _, names = term.partition("__")
-        return f"{kind}_{group}__{names.replace('.', '__')}"
-    return str(term)
+__all__ = ["rank_normalized_rhat", "mixing_table", "tree_depth_hits", "refit_note", "status_line", "warn_convergence"]
 
 
 #: columns per piece of :func:`rank_normalized_rhat`
@@ -130,7 +96,8 @@ def level_rhats(fit, group: str) -> np.ndarray | None:
         return None
     key = ("level_rhats", group)
     if key not in fit._cache:
-        draws = post[f"r_{group}"].transpose("chain", "draw", f"{group}__level", f"{group}__term").values
+        draws = post[naming.variable("ranef", group)].transpose("chain", "draw", naming.level_dim(group),
+                                                                naming.term_dim(group)).values
         fit._cache[key] = rank_normalized_rhat(draws)
     return fit._cache[key]
 
@@ -146,23 +113,24 @@ def _level_rhats(fit) -> list[dict]:
         if not np.isfinite(rhat).any():
             continue
         level, column = np.unravel_index(np.nanargmax(rhat), rhat.shape)
-        name = f"r_{group}[{post[f'{group}__level'].values[level]},{terms[column]}]"
+        name = naming.random_effect(group, post[naming.level_dim(group)].values[level], terms[column])
         rows.append({"effect": "ranef", "component": "cond", "group": group, "term": terms[column],
                      "rhat": float(rhat[level, column]), "ess_bulk": np.nan, "ess_tail": np.nan,
-                     "parameter": f"r_{group}", "label": name, "n_poor": int(np.sum(rhat >= RHAT_LIMIT)),
-                     "n_levels": int(rhat.size)})
+                     "parameter": naming.variable(name), "label": naming.canonical(name), "name": name,
+                     "n_poor": int(np.sum(rhat >= RHAT_LIMIT)), "n_levels": int(rhat.size)})
     return rows
 
 
 def mixing_table(fit) -> pd.DataFrame:
-    """``tidy()``'s rows (with ``parameter``: brms's name, ``label``: the summary's name, ``n_poor``: 1 when
-    it fails a check) and, per group, a row for its level effects (effect ``ranef``, the worst level's Rhat,
-    ``n_poor`` the number of levels' effects at Rhat >= 1.01). Cached on the fit."""
+    """``tidy()``'s rows (with ``parameter`` and ``label``: the canonical name, ``name``: its
+    :class:`~bayesmm.naming.Name`, ``n_poor``: 1 when it fails a check) and, per group, a row for its level
+    effects (effect ``ranef``, ``parameter`` the whole variable ``r_<group>``, ``label`` the worst level's name and
+    its Rhat, ``n_poor`` the number of levels' effects at Rhat >= 1.01). Cached on the fit."""
     if "mixing" not in fit._cache:
         table = fit.tidy()
-        rows = list(zip(table["effect"], table["component"], table["group"], table["term"]))
-        table["parameter"] = [parameter_name(*r) for r in rows]
-        table["label"] = [display_name(*r) for r in rows]
+        names = parameter_names(fit.idata, fit.design, fit.family)
+        table["parameter"] = table["label"] = [naming.canonical(name) for name in names]
+        table["name"] = names
         poor = (table["rhat"] >= RHAT_LIMIT) | (table["ess_bulk"] < ESS_LIMIT) | (table["ess_tail"] < ESS_LIMIT)
         table["n_poor"] = poor.astype(int)
         table["n_levels"] = 0
@@ -188,7 +156,7 @@ def refit_note(fit) -> str:
 
 
 def _worst(rows: pd.DataFrame, column: str, label: str, ascending: bool, first=None) -> str:
-    """``Rhat 1.062 for sd(Intercept) of site (and 3 more)``: the worst of ``first`` (default ``rows``) and
+    """``Rhat 1.062 for sd_site__Intercept (and 3 more)``: the worst of ``first`` (default ``rows``) and
     how many more of ``rows`` fail."""
     rows = rows.sort_values(column, ascending=ascending)
     top = (rows if first is None else first.sort_values(column, ascending=ascending)).iloc[0]
@@ -198,7 +166,7 @@ def _worst(rows: pd.DataFrame, column: str, label: str, ascending: bool, first=N
 
 
 def status_line(fit) -> str:
-    """``WARNING: not converged: Rhat 1.062 for sd(Intercept) of site (and 3 more); bulk ESS 35 for Days
+    """``WARNING: not converged: Rhat 1.062 for sd_site__Intercept (and 3 more); bulk ESS 35 for Days
     (and 1 more); 0 divergences. See fit.diagnose().``, or ``NOTE: ...`` when only a refit was needed, or
     '' when every check passes. Cached on the fit."""
     if "status" in fit._cache:

@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .. import naming
 from .convergence import mixing_table, tree_depth_hits
 from ..posterior import group_terms
 from ..sampler.safeguard import ESS_LIMIT as ESS_MIN
@@ -238,7 +239,7 @@ def _singular_sd(fit, group: str, term: str, draws: np.ndarray) -> dict | None:
         return None
     evidence = (f"posterior density at zero {ratio:.1f} times the prior's" if np.isfinite(ratio)
                 else "although its prior vanishes at zero")
-    return _finding("singular_sd", f"sd_{group}__{term}",
+    return _finding("singular_sd", naming.canonical(naming.sd(group, term)),
                     f"the posterior is piled against zero (mode {mode:.3g}, 95% quantile {upper:.3g}; "
                     f"{evidence}): the data cannot tell this variance from zero (lme4 would report a singular "
                     "fit).", _simplify(fit, group))
@@ -255,7 +256,8 @@ def _block_findings(fit, block, terms: list[str], sd: np.ndarray, cor: np.ndarra
             rho = cor[:, idx[a], idx[b]]
             share = float(np.mean(np.abs(rho) > 0.9))
             if share > 0.5:
-                found.append(_finding("singular_cor", f"cor_{block.group}__{terms[idx[a]]}__{terms[idx[b]]}",
+                found.append(_finding("singular_cor", naming.canonical(naming.cor(block.group, terms[idx[a]],
+                                                                                  terms[idx[b]])),
                                       f"the posterior is piled at {'+' if np.median(rho) > 0 else '-'}1 "
                                       f"({share:.0%} of it beyond 0.9 in absolute value): the terms vary "
                                       "together along one line, the block is (nearly) singular.",
@@ -277,8 +279,9 @@ def _random_effects(fit) -> list[dict]:
     post = fit.idata.posterior
     found = []
     for group, (terms, parts) in group_terms(fit.design).items():
-        sd = post[f"sd_{group}"].values.reshape(-1, len(terms))
-        cor = post[f"cor_{group}"].values.reshape(-1, len(terms), len(terms)) if f"cor_{group}" in post else None
+        sd = post[naming.variable("sd", group)].values.reshape(-1, len(terms))
+        cor_name = naming.variable("cor", group)
+        cor = post[cor_name].values.reshape(-1, len(terms), len(terms)) if cor_name in post else None
         for j, term in enumerate(terms):
             hit = _singular_sd(fit, group, term, sd[:, j])
             if hit:
@@ -290,8 +293,8 @@ def _random_effects(fit) -> list[dict]:
     for group in dict.fromkeys(b.group for b in fit.design.blocks):
         levels = next(b.n_levels for b in fit.design.blocks if b.group == group)
         if levels < MIN_LEVELS:
-            found.append(_finding("few_levels", f"sd_{group}", f"'{group}' has only {levels} levels: a variance "
-                                  "estimated from so few is mostly prior (GLMM FAQ: at least 5-6 levels).",
+            found.append(_finding("few_levels", naming.variable("sd", group), f"'{group}' has only {levels} levels: "
+                                  "a variance estimated from so few is mostly prior (GLMM FAQ: at least 5-6 levels).",
                                   few_levels_code(fit, group)))
     return found
 
@@ -303,9 +306,10 @@ def _separation(fit) -> list[dict]:
     from .remedies import formula_code
 
     code = formula_code(fit, priors="separation")
-    return [_finding("separation", f"b_{name}", f"{found.kind} separation: {detail}; its posterior is set by "
-                     "the prior.", f"{code}  # Cauchy priors (Gelman et al. 2008)\n# Keep a proper prior on it "
-                     "(the default, or priors='separation'), merge the level with another, or report it as a bound.")
+    return [_finding("separation", naming.canonical(naming.fixed(name)), f"{found.kind} separation: {detail}; its "
+                     "posterior is set by the prior.", f"{code}  # Cauchy priors (Gelman et al. 2008)\n# Keep a "
+                     "proper prior on it (the default, or priors='separation'), merge the level with another, or "
+                     "report it as a bound.")
             for name, detail in found.details.items()]
 
 
@@ -347,18 +351,19 @@ def _prior_conflicts(fit) -> list[dict]:
 
     found = []
     for name, row in check_prior_conflict(fit).query("conflict != ''").iterrows():
-        cls, group, coef = ("sd", *name[3:].split("__", 1)) if name.startswith("sd_") else (name, "", "")
+        parameter = naming.parse(name, family=[a.name for a in fit.family.aux], parts=())
+        cls, group, coef = (("sd", parameter.group, parameter.term) if parameter.kind == "sd"
+                            else (parameter.term, "", ""))
         spec = prior_in_effect(fit, cls, group, coef)
         distribution = prior_distribution(spec)
         above = row["conflict"] == "above"
         tail = 1 - row["prior_quantile"] if above else row["prior_quantile"]
         level = CONFLICT_TAIL if tail < CONFLICT_TAIL else DOMINATED_TAIL
         percentile = f"{100 * (1 - level if above else level):.0f}{'th' if above else ('st' if level < 0.02 else 'th')}"
-        label = f"sd({coef}) of {group}" if cls == "sd" else name
         message = (f"prior-data conflict: the posterior median {row['posterior_median']:.3g} lies "
                    f"{'beyond' if above else 'below'} the {percentile} percentile "
                    f"({distribution.ppf(1 - level if above else level):.3g}) of the prior {spec} (prior probability "
-                   f"{tail:.2g} {'above' if above else 'below'} it): the data pull {label} {'up' if above else 'down'} "
+                   f"{tail:.2g} {'above' if above else 'below'} it): the data pull {name} {'up' if above else 'down'} "
                    "where the prior leaves little mass, so the prior holds the estimate back.")
         factor, moved = _moved_prior(spec, distribution, row, above)
         advice = (f"{formula_code(fit, priors=prior_text(cls, group, coef, moved))}  # the prior "

@@ -1,7 +1,8 @@
 """Fit -> intervals and p-value analogues for named parameters.
 
 Every scalar parameter of a fit has one name, the one :meth:`Fit.intervals`, :meth:`Fit.pvalues` and
-:meth:`Fit.hypothesis` accept (brms's names without the ``b_`` prefix of fixed effects):
+:meth:`Fit.hypothesis` accept and every message uses (brms's names without the ``b_`` prefix of fixed effects,
+:func:`bayesmm.naming.canonical`):
 
 * fixed effects by their column names (``Intercept``, ``Days``, ``period[2]``); those of a family
   parameter's own formula prefixed by its component (``zi_Intercept``, ``disp_x``);
@@ -24,13 +25,15 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
+from .. import naming
 from ..distributions import DISTRIBUTIONS
 from ..errors import BayesMMError, BayesMMWarning, closest
 from ..families import part_component
-from ..posterior import group_terms
+from ..posterior import level_parameters, scalar_parameters
+from .arguments import check_prob
 
 __all__ = ["AnswerTable", "Parameter", "catalogue", "draws_of", "select", "intervals", "pvalues", "log_density_at",
-           "prior_of", "prior_log_density", "default_rope", "check_prob", "valid_names"]
+           "prior_of", "prior_log_density", "default_rope", "valid_names"]
 
 _BINARY = ("bernoulli", "binomial", "beta_binomial")
 
@@ -71,25 +74,10 @@ def catalogue(fit) -> dict:
     effects last (cached on the fit)."""
     if "catalogue" in fit._cache:
         return fit._cache["catalogue"]
-    post, design = fit.idata.posterior, fit.design
-    params = [Parameter(str(n), "fixed", "b", (j,), "cond", str(n)) for j, n in enumerate(post["coef"].values)]
-    for group, (terms, parts) in group_terms(design).items():
-        params += [Parameter(f"sd_{group}__{t}", "sd", f"sd_{group}", (j,)) for j, t in enumerate(terms)]
-        for k, part in parts:
-            if design.blocks[k].correlated and design.blocks[k].n_columns > 1:
-                params += [Parameter(f"cor_{group}__{terms[a]}__{terms[c]}", "cor", f"cor_{group}", (a, c))
-                           for a in range(part.start, part.stop) for c in range(a + 1, part.stop)]
-    for aux in fit.family.aux:
-        if aux.name in design.parts:
-            comp = part_component(aux.name)
-            params += [Parameter(f"{comp}_{n}", "fixed", f"b_{comp}", (j,), comp, str(n))
-                       for j, n in enumerate(post[f"{comp}_coef"].values)]
-        else:
-            params.append(Parameter(aux.name, "family", aux.name))
-    for group, (terms, _) in group_terms(design).items():
-        levels = post[f"{group}__level"].values
-        params += [Parameter(f"r_{group}[{level},{term}]", "ranef", f"r_{group}", (i, j))
-                   for i, level in enumerate(levels) for j, term in enumerate(terms)]
+    post = fit.idata.posterior
+    names = scalar_parameters(post, fit.design, fit.family) + level_parameters(post, fit.design)
+    params = [Parameter(naming.canonical(name), name.kind, naming.variable(name), index, name.part, name.term)
+              for name, index in names]
     fit._cache["catalogue"] = {p.name: p for p in params}
     return fit._cache["catalogue"]
 
@@ -102,7 +90,7 @@ def draws_of(fit, parameter: Parameter) -> np.ndarray:
 
 def valid_names(names, limit: int = 40) -> str:
     """The names for an error message: all but the random effects, which are summarised by their pattern."""
-    names = [n for n in names if not n.startswith("r_")] + ["r_<group>[<level>,<term>]"]
+    names = [n for n in names if naming.parse(n).kind != "ranef"] + ["r_<group>[<level>,<term>]"]
     return ", ".join(names[:limit]) + (", ..." if len(names) > limit else "")
 
 
@@ -129,12 +117,6 @@ def select(fit, parameters, default: str = "summary") -> list:
                                f"{valid_names(table)} (or a whole variable: {variables}).")
         chosen += whole
     return list(dict.fromkeys(chosen))
-
-
-def check_prob(prob: float) -> float:
-    if isinstance(prob, bool) or not isinstance(prob, (int, float, np.floating)) or not 0 < prob < 1:
-        raise BayesMMError(f"prob must be a number strictly between 0 and 1, e.g. 0.95, not {prob!r}.")
-    return float(prob)
 
 
 def intervals(fit, parameters=None, prob: float = 0.95, interval: str = "eti") -> pd.DataFrame:

@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import BayesMMError, closest
-from .evidence import (AnswerTable, catalogue, check_prob, draws_of, log_density_at, prior_log_density, prior_of,
-                       valid_names)
+from .arguments import check_prob
+from .evidence import AnswerTable, catalogue, draws_of, log_density_at, prior_log_density, prior_of, valid_names
 
 __all__ = ["hypothesis", "parse_hypothesis"]
 

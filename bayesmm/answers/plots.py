@@ -16,8 +16,11 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from .. import naming
 from ..errors import BayesMMError, closest
 from ..formula import expression_variables
+from ..posterior import scalar_parameters
+from .arguments import check_prob
 from .predict import draw_quantities, predict_table, training_frame
 
 __all__ = ["plot_trace", "plot_posterior", "plot_ppc", "plot_ranef", "plot_effects", "default_var_names"]
@@ -37,8 +40,9 @@ def _figure(axes):
 def default_var_names(fit) -> list[str]:
     """Fixed effects, random-effect SDs and family parameters (the parameters a summary reports)."""
     post = fit.idata.posterior
-    names = [n for n in post.data_vars if n == "b" or n.startswith("b_") or n.startswith("sd_")]
-    return names + [a.name for a in fit.family.aux if a.name in post.data_vars]
+    kinds = {naming.variable(name): name.kind for name, _ in scalar_parameters(post, fit.design, fit.family)}
+    return ([n for n in post.data_vars if kinds.get(n) in ("fixed", "sd")]
+            + [n for n in post.data_vars if kinds.get(n) == "family"])
 
 
 def _var_names(fit, var_names):
@@ -59,7 +63,9 @@ def plot_trace(fit, var_names=None):
 
 def plot_posterior(fit, var_names=None, prob: float = 0.95):
     """Posterior densities with the ``prob`` HDI (ArviZ's ``plot_posterior``); default: fixed effects."""
-    axes = _az().plot_posterior(fit.idata, var_names=_var_names(fit, var_names or ["b"]), hdi_prob=prob)
+    prob = check_prob(prob)
+    default = [naming.variable("fixed")]
+    axes = _az().plot_posterior(fit.idata, var_names=_var_names(fit, var_names or default), hdi_prob=prob)
     return _figure(axes)
 
 
@@ -93,6 +99,7 @@ def _discrete_ppc(y: np.ndarray, y_rep: np.ndarray, prob: float, max_value: int 
 def plot_ppc(fit, draws: int = 100, prob: float = 0.9, seed: int = 0):
     """Posterior predictive check: densities of ``draws`` replicated data sets over the observed one
     (continuous responses), or bars of counts with the replicated proportion of zeros (discrete)."""
+    prob = check_prob(prob)
     if fit.family.response in ("count", "binomial", "binary"):
         y_rep, _ = draw_quantities(fit, kind="response", seed=seed)
         return _discrete_ppc(fit.design.y, y_rep, prob)
@@ -106,7 +113,7 @@ def plot_ranef(fit, group: str | None = None, prob: float = 0.95):
     """Caterpillar plot: per group and term, each level's posterior mean with its ``prob`` interval, sorted."""
     import matplotlib.pyplot as plt
 
-    table = fit.ranef(prob)
+    table = fit.ranef(check_prob(prob))
     if table.empty:
         raise BayesMMError("The model has no random effects to plot.")
     if group is not None:

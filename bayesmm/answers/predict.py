@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .. import naming
 from ..data import as_dataframe, check_column_types, prepare_data
 from ..design import formulae_matrix, evaluate_expression
 from ..errors import BayesMMError, DataError, closest
@@ -29,6 +30,7 @@ from ..formula import expression_variables
 from ..formula_lexing import quote_name
 from ..links import NUMPY_INVERSE_LINKS
 from ..posterior import group_terms
+from .arguments import check_prob
 
 __all__ = ["PredictionDesign", "prediction_design", "training_frame", "draw_quantities", "predict_table",
            "posterior_predictive"]
@@ -249,11 +251,12 @@ def _flat(fit, name: str, index: np.ndarray) -> np.ndarray:
 
 def _new_level_effects(fit, group: str, n_new: int, index, new_levels: str, rng) -> np.ndarray:
     """(draws x new levels x terms) effects of levels the fit has not seen (see the module docstring)."""
-    sd = _flat(fit, f"sd_{group}", index)
+    sd = _flat(fit, naming.variable("sd", group), index)
     if new_levels == "population" or n_new == 0:
         return np.zeros((len(index), n_new, sd.shape[1]))
     q = sd.shape[1]
-    cor = _flat(fit, f"cor_{group}", index) if f"cor_{group}" in fit.idata.posterior else np.eye(q)[None]
+    cor_name = naming.variable("cor", group)
+    cor = _flat(fit, cor_name, index) if cor_name in fit.idata.posterior else np.eye(q)[None]
     chol = np.linalg.cholesky(np.broadcast_to(cor, (len(index), q, q)) + 1e-12 * np.eye(q))
     factor = sd[:, :, None] * chol
     z = rng.standard_normal((len(index), n_new, q))
@@ -262,7 +265,7 @@ def _new_level_effects(fit, group: str, n_new: int, index, new_levels: str, rng)
 
 def linear_predictor(fit, pd_: PredictionDesign, index, new_levels: str = "sample", seed: int = 0) -> np.ndarray:
     """eta (draws x rows) = X b + offset + sum over groups and terms of ``Z[:, j] r[level, j]``."""
-    eta = _flat(fit, "b", index) @ pd_.X.T
+    eta = _flat(fit, naming.variable("fixed"), index) @ pd_.X.T
     if pd_.offset is not None:
         eta = eta + pd_.offset
     rng = np.random.default_rng(seed)
@@ -271,7 +274,7 @@ def linear_predictor(fit, pd_: PredictionDesign, index, new_levels: str = "sampl
             raise DataError(f"newdata has {len(new)} level(s) of '{group}' that the fit has not seen "
                             f"({list(new[:5])}). Use new_levels='sample' (draw them from the fitted distribution) "
                             "or 'population' (leave their effects out).")
-        effects = np.concatenate([_flat(fit, f"r_{group}", index),
+        effects = np.concatenate([_flat(fit, naming.variable("ranef", group), index),
                                   _new_level_effects(fit, group, len(new), index, new_levels, rng)], axis=1)
         for j in range(Z.shape[1]):
             eta = eta + effects[:, levels, j] * Z[:, j]
@@ -283,7 +286,8 @@ def family_parameters(fit, pd_: PredictionDesign, index) -> dict:
     aux = {}
     for param in fit.family.aux:
         if param.name in pd_.parts:
-            linear = _flat(fit, f"b_{part_component(param.name)}", index) @ pd_.parts[param.name].T
+            coefficients = _flat(fit, naming.variable("fixed", part=part_component(param.name)), index)
+            linear = coefficients @ pd_.parts[param.name].T
             aux[param.name] = NUMPY_INVERSE_LINKS[part_link(param.name)](linear)
         else:
             aux[param.name] = _flat(fit, param.name, index)
@@ -298,8 +302,7 @@ def _check_options(kind: str, re: str, new_levels: str, prob: float) -> None:
                            f"re_formula = NA), not {re!r}.")
     if new_levels not in ("sample", "population", "error"):
         raise BayesMMError(f"new_levels must be 'sample', 'population' or 'error', not {new_levels!r}.")
-    if isinstance(prob, bool) or not isinstance(prob, (int, float)) or not 0 < prob < 1:
-        raise BayesMMError(f"prob must lie strictly between 0 and 1, not {prob!r}.")
+    check_prob(prob)
 
 
 def draw_quantities(fit, newdata=None, kind: str = "mean", re: str = "all", new_levels: str = "sample",

@@ -22,6 +22,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from .. import naming
 from ..priors import PriorSpec, in_units_of
 
 __all__ = ["refit_code", "formula_code", "without_term", "as_fixed_effect", "with_scaled", "scaled_prior",
@@ -248,7 +249,7 @@ def _near_zero(fit, group: str) -> list[Cause]:
     from ..posterior import group_terms
 
     terms, _ = group_terms(fit.design)[group]
-    draws = fit.idata.posterior[f"sd_{group}"].values.reshape(-1, len(terms))
+    draws = fit.idata.posterior[naming.variable("sd", group)].values.reshape(-1, len(terms))
     found = []
     for j, term in enumerate(terms):
         _, mode = density_at_zero_and_mode(draws[:, j])
@@ -261,8 +262,8 @@ def _near_zero(fit, group: str) -> list[Cause]:
         dropped = without_term(fit.design.spec, group, term)
         if dropped is not None:
             lines.append(f"{formula_code(fit, formula=dropped)}  # or drop the term: its variance is about 0")
-        found.append(Cause(f"sd({term}) of {group} piles up at zero (posterior mode {mode:.2g}): the sampler "
-                           "funnels into the boundary", "\n".join(lines)))
+        found.append(Cause(f"{naming.canonical(naming.sd(group, term))} piles up at zero (posterior mode {mode:.2g}): "
+                           "the sampler funnels into the boundary", "\n".join(lines)))
     return found
 
 
@@ -280,9 +281,10 @@ def _centred_funnel(fit, group: str) -> list[Cause]:
                   f"the SDs of {group} and its levels", f"{refit_code(fit, centered=False)}  # levels non-centred")]
 
 
-def _draws_matrix(fit) -> tuple[np.ndarray, pd.DataFrame]:
-    """Draws of every tidy() parameter (rows: draws), positive ones on the log scale, and the table."""
-    from ..posterior import parameter_table
+def _draws_matrix(fit) -> tuple[np.ndarray, pd.DataFrame, list]:
+    """Draws of every tidy() parameter (rows: draws), positive ones on the log scale, the table and the
+    parameters' :class:`~bayesmm.naming.Name`."""
+    from ..posterior import parameter_names, parameter_table
 
     if "ridge_draws" not in fit._cache:
         values = parameter_table(fit.idata, fit.design, fit.family).values
@@ -290,7 +292,7 @@ def _draws_matrix(fit) -> tuple[np.ndarray, pd.DataFrame]:
         positive = np.all(flat > 0, axis=0)
         flat = np.where(positive, np.log(np.where(flat > 0, flat, 1.0)), flat)
         fit._cache["ridge_draws"] = flat
-    return fit._cache["ridge_draws"], fit.tidy()
+    return fit._cache["ridge_draws"], fit.tidy(), parameter_names(fit.idata, fit.design, fit.family)
 
 
 def _ridge(fit, row) -> list[Cause]:
@@ -298,9 +300,9 @@ def _ridge(fit, row) -> list[Cause]:
     |correlation| > 0.9 (rank correlation over all draws)."""
     from scipy import stats
 
-    draws, table = _draws_matrix(fit)
+    draws, table, names = _draws_matrix(fit)
     index = int(row.Index)
-    candidates = [j for j in range(len(table)) if j != index and not table["term"].iloc[j].startswith("cor__")]
+    candidates = [j for j in range(len(table)) if j != index and names[j].kind != "cor"]
     if not candidates or np.ptp(draws[:, index]) == 0:
         return []
     with np.errstate(all="ignore"):
@@ -309,11 +311,9 @@ def _ridge(fit, row) -> list[Cause]:
         return []
     best = int(np.nanargmax(np.abs(rho)))
     partner = table.iloc[candidates[best]]
-    from .convergence import display_name
-
-    name = display_name(partner["effect"], partner["component"], partner["group"], partner["term"])
-    text = f"a ridge with {name} (posterior correlation {rho[best]:+.2f}): NUTS crawls along it"
-    return [Cause(text, _ridge_code(fit, table.iloc[index], partner))]
+    text = (f"a ridge with {naming.canonical(names[candidates[best]])} (posterior correlation {rho[best]:+.2f}): "
+            "NUTS crawls along it")
+    return [Cause(text, _ridge_code(fit, table.iloc[index], partner, names[index], names[candidates[best]]))]
 
 
 def _numeric_uncentred(fit, names) -> list[str]:
@@ -329,7 +329,7 @@ def _numeric_uncentred(fit, names) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def _ridge_code(fit, row: pd.Series, partner: pd.Series) -> str:
+def _ridge_code(fit, row: pd.Series, partner: pd.Series, row_name, partner_name) -> str:
     """Fixed effects: scale() the uncentred covariates, or drop a collinear one; an SD: a stronger prior on
     it; otherwise smaller steps and longer warmup."""
     if row["effect"] == "fixed" and partner["effect"] == "fixed":
@@ -342,13 +342,13 @@ def _ridge_code(fit, row: pd.Series, partner: pd.Series) -> str:
             spec = fit.design.spec
             dropped = str(dataclasses.replace(spec, fixed_terms=(*spec.fixed_terms, f"- {partner['term']}")))
             return f"{formula_code(fit, formula=dropped)}  # collinear covariates: drop one (or combine them)"
-    sd_row = row if row["effect"] == "ran_pars" else partner if partner["effect"] == "ran_pars" else None
-    if sd_row is not None and sd_row["group"] != "Residual" and str(sd_row["term"]).startswith("sd__"):
-        term = str(sd_row["term"]).partition("__")[2]
-        stronger = _stronger_sd_prior(fit, sd_row["group"], term)
+    sd_name = (row_name if row["effect"] == "ran_pars" else partner_name if partner["effect"] == "ran_pars"
+               else None)
+    if sd_name is not None and sd_name.kind == "sd":
+        stronger = _stronger_sd_prior(fit, sd_name.group, sd_name.term)
         if stronger is not None:
-            return (f"{formula_code(fit, priors=prior_text('sd', sd_row['group'], term, stronger))}  # a stronger "
-                    f"prior on sd({term}) of {sd_row['group']} cuts the ridge")
+            return (f"{formula_code(fit, priors=prior_text('sd', sd_name.group, sd_name.term, stronger))}  # a "
+                    f"stronger prior on {naming.canonical(sd_name)} cuts the ridge")
     target = 0.95 if fit.settings.target_accept < 0.95 else 0.99
     return (f"{refit_code(fit, target_accept=target, warmup=max(2000, 2 * fit.settings.warmup))}  # or "
             "reparameterise: a more informative prior on one of the two")

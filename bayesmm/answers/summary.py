@@ -4,7 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .convergence import mixing_table, ran_pars_label, status_line
+from .. import naming
+from .convergence import mixing_table, status_line
+from ..posterior import parameter_names
 from ..sampler.safeguard import ESS_LIMIT, RHAT_LIMIT
 
 __all__ = ["summary_text"]
@@ -46,6 +48,9 @@ def summary_text(fit) -> str:
     data size, draws; group-level, population-level and family sections; one warning line per finding of
     ``fit.diagnose()``."""
     table = fit.tidy(0.95)
+    names = parameter_names(fit.idata, fit.design, fit.family)
+    labels = pd.Series([naming.summary_label(name) for name in names], index=table.index)
+    kinds = pd.Series([name.kind for name in names], index=table.index)
     s = fit.settings
     design = fit.design
     status = status_line(fit)
@@ -56,23 +61,20 @@ def summary_text(fit) -> str:
              f"         total post-warmup draws = {s.chains * s.draws}"]
     plan = fit.idata.posterior.attrs.get("plan")
     lines += ([f"   Plan: {plan}"] if plan else []) + [""]
-    ran = table[(table["effect"] == "ran_pars") & (table["group"] != "Residual")]
+    ran = table[kinds.isin(["sd", "cor"])]
     if len(ran):
         lines.append("Group-Level Effects: ")
         for group, rows in ran.groupby("group", sort=False):
             block = next(b for b in design.blocks if b.group == group)
             lines.append(f"~{group} (Number of levels: {block.n_levels}) ")
-            labels = [ran_pars_label(term) for term in rows["term"]]
-            lines.append(_section(rows, labels))
-    fixed = table[table["effect"] == "fixed"]
+            lines.append(_section(rows, list(labels[rows.index])))
+    fixed = table[kinds == "fixed"]
     lines.append("Population-Level Effects: ")
-    labels = [t if c == "cond" else f"{c}_{t}" for c, t in zip(fixed["component"], fixed["term"])]
-    lines.append(_section(fixed, labels))
-    family_rows = table[(table["effect"] == "family") | (table["group"] == "Residual")]
+    lines.append(_section(fixed, list(labels[fixed.index])))
+    family_rows = table[kinds == "family"]
     if len(family_rows):
         lines.append("Family Specific Parameters: ")
-        names = ["sigma" if t == "sd__Observation" else t for t in family_rows["term"]]
-        lines.append(_section(family_rows, names))
+        lines.append(_section(family_rows, list(labels[family_rows.index])))
     lines.append("Draws were sampled using NUTS (numpyro). For each parameter, Bulk_ESS and Tail_ESS are "
                  "effective sample size measures, and Rhat is the potential scale reduction factor on split "
                  "chains (at convergence, Rhat = 1).")
@@ -81,7 +83,7 @@ def summary_text(fit) -> str:
 
 
 def _warnings(fit, table: pd.DataFrame) -> list[str]:
-    """Rhat and ESS problems one line per kind, listing the parameters (as the tables above name them); then
+    """Rhat and ESS problems one line per kind, listing the parameters (by the names ``fit.intervals()`` takes); then
     one line per other finding of ``fit.diagnose()``; then a pointer to the advice."""
     findings = fit.diagnose()
     if not len(findings):
