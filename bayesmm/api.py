@@ -8,17 +8,13 @@ import numpy as np
 import pandas as pd
 
 from .answers.convergence import warn_convergence
-from .design import build_design
-from .errors import DataError
-from .errors import FormulaError
 from .errors import SamplerError, closest
-from .families import check_response, get_family, part_parameter
 from .fit import Fit
-from .formula import parse_formula
-from .priors import priors_frame, resolve_priors
-from .separation import check_separation, refuse_flat_priors
+from .pipeline import Call, data_name, prepare
+from .priors import priors_frame
+from .separation import refuse_flat_priors
 
-__all__ = ["Model", "fit"]
+__all__ = ["Model", "fit", "update"]
 
 
 class Model:
@@ -33,50 +29,19 @@ class Model:
     def __init__(self, formula: str, data, family="gaussian", priors=None, link: str | None = None,
                  na_action: str = "omit", weights: str | None = None, zi: str | None = None,
                  hu: str | None = None, dispersion: str | None = None):
-        #: The constructor's arguments except the data, kept so a saved fit can rebuild this model exactly.
-        self.arguments = {"formula": formula, "family": family, "priors": priors, "link": link,
-                          "na_action": na_action, "weights": weights, "zi": zi, "hu": hu, "dispersion": dispersion}
-        self.spec = parse_formula(formula)
-        self.family = get_family(family, link)
-        parts = self._parts({"zi": zi, "hu": hu, "dispersion": dispersion})
-        design = build_design(self.spec, data, na_action, weights, parts)
-        y, trials = check_response(self.family, design.y, design.trials, design.response_name, design.row_labels)
-        self.design = dataclasses.replace(design, y=y, trials=trials)
-        self._check_levels()
-        self.prior_entries = resolve_priors(self.design, self.family, priors)
-        self.separation = check_separation(self.design, self.family, self.prior_entries)
+        #: The constructor's arguments except the data (:class:`bayesmm.pipeline.Call`): a saved fit keeps them.
+        self.call = Call(formula, family, priors, link, na_action, weights, zi, hu, dispersion)
+        prepared = prepare(self.call, data)
+        self.spec, self.family, self.design = prepared.spec, prepared.family, prepared.design
+        self.prior_entries, self.separation = prepared.prior_entries, prepared.separation
         self.data = data
+        self.data_name = data_name(data)
         self._plan = None
-        self.part_specs = design.part_specs  # formulas of family parameters, for predictions on new data
-        self.data_name = (data.attrs.get("name") if isinstance(data, pd.DataFrame) else None) or "data"
 
-    def _parts(self, formulas: dict) -> dict:
-        """One-sided formulas for family parameters (``zi="~ mined"``): fixed effects only, for now."""
-        parts = {}
-        for argument, text in formulas.items():
-            if text is None:
-                continue
-            if not isinstance(text, str) or not text.strip().startswith("~"):
-                raise FormulaError(f"{argument}= takes a one-sided formula such as '~ x', not {text!r}.")
-            part = parse_formula(f"{self.spec.response.text} {text.strip()}")
-            if part.random or part.offsets:
-                raise FormulaError(f"The {argument}= formula '{text}' has random effects or an offset; only fixed "
-                                   "effects are supported there so far. Move them to the main formula.")
-            parts[part_parameter(self.family, argument)] = part
-        return parts
-
-    def _check_levels(self) -> None:
-        if any(a.name == "sigma" for a in self.family.aux) and np.ptp(self.design.y) == 0:
-            raise DataError(f"The response '{self.design.response_name}' has the same value "
-                            f"({self.design.y[0]:g}) in all {self.design.n_obs} rows: with the {self.family.name} "
-                            "family the residual SD would shrink to 0 (an improper posterior). Check the response "
-                            "column, or model a varying one.")
-        for block in self.design.blocks:
-            if block.n_levels >= self.design.n_obs and any(a.name == "sigma" for a in self.family.aux):
-                raise DataError(f"Grouping factor '{block.group}' has as many levels ({block.n_levels}) as there "
-                                f"are observations: with the {self.family.name} family its variance cannot be told "
-                                "apart from the residual variance (sigma). An observation-level effect needs a "
-                                "non-gaussian family without a residual SD (e.g. poisson); otherwise drop the term.")
+    @property
+    def arguments(self) -> dict:
+        """The constructor's arguments except the data."""
+        return self.call.arguments()
 
     @property
     def plan(self):
@@ -116,31 +81,35 @@ class Model:
         after divergent transitions with ``target_accept`` raised to 0.95 (0.99 from 0.95), and to 0.99 once more
         if divergences remain; the best fit is kept. Then a fit still short of those checks, without a
         divergence and with every Rhat below 1.05, has its chains run ``draws`` draws longer, from where they
-        stopped (:mod:`bayesmm.sampler.safeguard`; ``fit.idata.posterior.attrs["refit"]`` says what was done, and
+        stopped (:mod:`bayesmm.safeguard`; ``fit.idata.posterior.attrs["refit"]`` says what was done, and
         ``fit.settings.draws`` counts the draws kept). ``False`` keeps the first fit as it is.
         """
         _check_switches(unknown, progress=progress, marginalize=marginalize, centered=centered, refit=refit)
         if target_accept is None:
             target_accept = self.family.default_target_accept
-        from .sampler.run import SamplerSettings
+        from .sampler.settings import SamplerSettings
 
         settings = SamplerSettings(chains, draws, warmup, seed, target_accept, max_tree_depth, progress)
         refuse_flat_priors(self.separation, self.prior_entries)
         start = time.perf_counter()
-        fit, sampled, weights = self._sample(settings, marginalize, centered)
+        run = self._sample(settings, marginalize, centered)
         if refit and chains > 1:
-            fit = self._refit_poor_blocks(fit, settings, marginalize, centered, sampled, weights)
-            fit = self._run_longer(fit)
-        fit._cache.pop("chains", None)
+            run = self._refit_poor_blocks(run, settings, marginalize, centered)
+            run = self._run_longer(run)
+        fit = dataclasses.replace(run.fit, seconds=time.perf_counter() - start)
         # the call's own settings (the safeguard may have kept a fit with other ones): the report's call
         fit.idata.posterior.attrs.update(call_draws=int(draws), call_target_accept=float(target_accept))
-        fit.seconds = time.perf_counter() - start
         warn_convergence(fit)  # one BayesMMWarning with the status line, when a check failed
         return fit
 
-    def _sample(self, settings, marginalize, centered) -> tuple[Fit, list[int], list[float]]:
-        """One NUTS run: the Fit, the sampled blocks and their mean centring weights."""
-        from . import __version__
+    def _fit_record(self, idata, settings, plan, seconds: float) -> Fit:
+        return Fit(idata, self.design, self.family, self.prior_entries, settings, self.call, plan=plan,
+                   separation=self.separation, data=self.data, data_name=self.data_name, seconds=seconds)
+
+    def _sample(self, settings, marginalize, centered) -> "_Run":
+        """One NUTS run: the Fit, with what the safeguard needs (the chains' state, the sampled blocks and their
+        mean centring weights)."""
+        from .version import __version__
         from .sampler.run import sample_posterior
         from .model import build_model
         from .plan import make_plan
@@ -156,69 +125,69 @@ class Model:
                  "sampler": samples.path, "refit": "", "plan": plan.line(),
                  "centered_levels": sum(block.centred for block in plan.blocks)}
         idata = build_idata(samples, self.design, self.family, attrs)
-        fit = Fit(idata, self.design, self.family, self.priors, settings, self.data_name,
-                  time.perf_counter() - start, model=self, plan=plan)
-        fit._cache["chains"] = (structure, data, samples, attrs)  # for the safeguard's longer run; dropped after
+        fit = self._fit_record(idata, settings, plan, time.perf_counter() - start)
         sampled = [k for k, kind in enumerate(plan.kinds) if kind == "sampled"]
-        return fit, sampled, [float(np.mean(plan.blocks[k].weights)) for k in sampled]
+        return _Run(fit, (structure, data, samples, attrs), sampled,
+                    [float(np.mean(plan.blocks[k].weights)) for k in sampled])
 
-    def _refit_poor_blocks(self, fit: Fit, settings, marginalize, centered, sampled, weights) -> Fit:
-        """The safeguard (:mod:`bayesmm.sampler.safeguard`): one refit with each poorly mixed block in the other
+    def _refit_poor_blocks(self, run: "_Run", settings, marginalize, centered) -> "_Run":
+        """The safeguard (:mod:`bayesmm.safeguard`): one refit with each poorly mixed block in the other
         parameterisation (when the centring is the data's choice) and, after divergent transitions, a higher
         target acceptance rate (and a second refit at 0.99 if divergences remain); the best fit is kept and
         says what was done."""
-        from .sampler.safeguard import block_mixing, describe, fit_quality, flip, raised_target
+        from .safeguard import block_mixing, describe, fit_quality, flip, raised_target
 
-        poor = [m for m in block_mixing(fit, sampled, weights) if m.poor] if centered is None else []
+        fit, sampled = run.fit, run.sampled
+        poor = [m for m in block_mixing(fit, sampled, run.weights) if m.poor] if centered is None else []
         divergent = fit.n_divergent
         target = raised_target(float(settings.target_accept)) if divergent else None
         if not poor and target is None:
-            return fit
+            return run
         first_centered = centered
         if poor:
             centered = tuple(next((flip(m) for m in poor if m.block == k), None)
                              for k in range(len(self.design.blocks)))
         second_settings = dataclasses.replace(settings, target_accept=target) if target is not None else settings
-        second, _, second_weights = self._sample(second_settings, marginalize, centered)
-        after = block_mixing(second, sampled, second_weights)
-        kept_refit = fit_quality(second) > fit_quality(fit)
-        kept = second if kept_refit else fit
-        steps = None if target is None else [(float(settings.target_accept), divergent), (target, second.n_divergent)]
+        second = self._sample(second_settings, marginalize, centered)
+        after = block_mixing(second.fit, sampled, second.weights)
+        kept_refit = fit_quality(second.fit) > fit_quality(fit)
+        kept = second if kept_refit else run
+        steps = (None if target is None
+                 else [(float(settings.target_accept), divergent), (target, second.fit.n_divergent)])
         # divergences left after the smaller steps: smaller still, once (0.95 -> 0.99), in the kept fit's
         # parameterisation
-        higher = raised_target(target) if target is not None and kept.n_divergent else None
+        higher = raised_target(target) if target is not None and kept.fit.n_divergent else None
         if higher is not None:
-            third, _, _ = self._sample(dataclasses.replace(second_settings, target_accept=higher), marginalize,
-                                       centered if kept is second else first_centered)
-            steps.append((higher, third.n_divergent))
-            if fit_quality(third) > fit_quality(kept):
+            third = self._sample(dataclasses.replace(second_settings, target_accept=higher), marginalize,
+                                 centered if kept is second else first_centered)
+            steps.append((higher, third.fit.n_divergent))
+            if fit_quality(third.fit) > fit_quality(kept.fit):
                 kept, kept_refit = third, 2
-        kept.idata.posterior.attrs["refit"] = describe(poor, after, kept_refit, steps)
+        kept.fit.idata.posterior.attrs["refit"] = describe(poor, after, kept_refit, steps)
         return kept
 
-    def _run_longer(self, fit: Fit) -> Fit:
-        """The safeguard's last step (:func:`bayesmm.sampler.safeguard.runs_longer`): chains that fail a check without a
+    def _run_longer(self, run: "_Run") -> "_Run":
+        """The safeguard's last step (:func:`bayesmm.safeguard.runs_longer`): chains that fail a check without a
         divergence or an Rhat of 1.05 run as many draws again, from where they stopped; the longer fit is kept
         (the same chains, more draws) and its summary says so. Not after numpyro's sampler (``progress=True``),
         whose chains end inside its ``MCMC``."""
         from .sampler.run import continue_posterior
         from .posterior import build_idata
-        from .sampler.safeguard import describe_longer, runs_longer
+        from .safeguard import describe_longer, runs_longer
 
-        state = fit._cache.get("chains")
-        if state is None or state[2].end is None or not runs_longer(fit):
-            return fit
-        structure, data, samples, attrs = state
+        fit = run.fit
+        structure, data, samples, attrs = run.chains
+        if samples.end is None or not runs_longer(fit):
+            return run
         draws = int(fit.settings.draws)
         more = continue_posterior(structure, data, fit.settings, samples, draws)
         attrs = dict(attrs, refit=fit.idata.posterior.attrs.get("refit", ""))
-        longer = Fit(build_idata(more, self.design, self.family, attrs), self.design, self.family, self.priors,
-                     dataclasses.replace(fit.settings, draws=2 * draws), self.data_name, fit.seconds, model=self,
-                     plan=fit.plan)
+        longer = self._fit_record(build_idata(more, self.design, self.family, attrs),
+                                  dataclasses.replace(fit.settings, draws=2 * draws), fit.plan, fit.seconds)
         note = describe_longer(fit, longer, draws)
         before = attrs["refit"].rstrip(".")
         longer.idata.posterior.attrs["refit"] = (f"{before}; then {note}." if before else f"{note}.")
-        return longer
+        return dataclasses.replace(run, fit=longer)
 
     def sample_prior(self, draws: int = 1000, seed: int = 0):
         """Draws of every parameter from its prior and of the response from the prior predictive
@@ -226,6 +195,31 @@ class Model:
         from .answers.prior_predictive import sample_prior
 
         return sample_prior(self, draws, seed)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Run:
+    """One sampler run: its Fit and what the safeguard needs (structure, arrays, samples and attributes of the
+    chains, to run them longer; the sampled blocks and their mean centring weights)."""
+
+    fit: Fit
+    chains: tuple
+    sampled: list
+    weights: list
+
+
+def update(fit: Fit, **changes) -> Fit:
+    """Refit ``fit``'s model (the same formula, data, family and priors) with other sampler settings
+    (brms's ``update``): ``fit = bmm.update(fit, target_accept=0.95)``. ``changes`` take ``Model.fit``'s
+    arguments; the settings not named keep the fit's."""
+    if fit.data is None:
+        raise SamplerError("update(): this fit does not keep its training data; refit it with bmm.fit(...).")
+    settings = {name: getattr(fit.settings, name) for name in ("chains", "draws", "warmup", "seed", "target_accept",
+                                                               "max_tree_depth")}
+    attrs = fit.idata.posterior.attrs  # the call's own draws and target_accept (the safeguard may have changed them)
+    settings["draws"] = int(attrs.get("call_draws", settings["draws"]))
+    settings["target_accept"] = float(attrs.get("call_target_accept", settings["target_accept"]))
+    return Model(data=fit.data, **fit.call.arguments()).fit(**dict(settings, **changes))
 
 
 def fit(formula: str, data, family="gaussian", priors=None, link: str | None = None, na_action: str = "omit",

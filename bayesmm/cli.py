@@ -65,7 +65,7 @@ def _fit_parser(commands) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from .version import __version__
     from .datasets import EXAMPLES
 
     parser = argparse.ArgumentParser(prog="bayesmm", description="Bayesian mixed models from lme4-style formulas.")
@@ -166,7 +166,7 @@ def _fit(args) -> int:
 
 
 def _summary(args) -> int:
-    from .io import load
+    from .fit import load
 
     result = load(args.fit)
     print(result)
@@ -178,10 +178,10 @@ def _summary(args) -> int:
 def _predict(args) -> int:
     import pandas as pd
 
-    from .io import load
+    from .fit import load
 
     result = load(args.fit)
-    training = result.model.data
+    training = result.data
     factors = [c for c in training.columns if not pd.api.types.is_numeric_dtype(training[c])
                or pd.api.types.is_bool_dtype(training[c])]
     newdata = _read(args.newdata, factors)

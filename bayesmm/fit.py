@@ -12,35 +12,55 @@ import pandas as pd
 
 from .design import Design
 from .families import Family
+from .pipeline import Call
+from .plan import ModelPlan
 from .posterior import group_terms, parameter_table
+from .priors import PriorEntry, priors_frame
+from .sampler.settings import SamplerSettings
+from .separation import Separation
 
-__all__ = ["Fit"]
+__all__ = ["Fit", "load"]
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class Fit:
-    """A fitted model: the InferenceData plus what produced it.
+    """A fitted model: the draws and everything the answers need, standing on its own (a saved fit is this
+    record: :func:`load` reads it back without rebuilding a model).
 
-    Attributes: ``idata`` (ArviZ InferenceData), ``design``, ``family``, ``priors`` (DataFrame of the
-    priors in effect), ``settings`` (sampler settings), ``formula`` and ``model`` (the
-    :class:`~bayesmm.api.Model` that was fitted, which keeps the training data for predictions).
+    ``idata`` (ArviZ InferenceData), ``design`` (arrays, names and the encoders new data go through), ``family``,
+    ``prior_entries`` (the priors in effect; ``priors`` as a table), ``settings`` (the sampler's), ``call`` (the
+    formula and the other arguments), ``plan`` (how each random-effect block was sampled; None for a loaded
+    fit), ``separation`` (found before sampling), ``data`` (the training data; None when not kept),
+    ``data_name`` and ``seconds``.
     """
 
     idata: object
     design: Design
     family: Family
-    priors: pd.DataFrame
-    settings: object
+    prior_entries: tuple[PriorEntry, ...]
+    settings: SamplerSettings
+    call: Call
+    plan: ModelPlan | None = field(default=None, repr=False)
+    separation: Separation | None = field(default=None, repr=False)
+    data: pd.DataFrame | None = field(default=None, repr=False)
     data_name: str = "data"
     seconds: float = float("nan")
-    model: object = field(default=None, repr=False)
-    #: the sampling plan the draws came from (``bayesmm.plan.ModelPlan``; None for a loaded fit)
-    plan: object = field(default=None, repr=False)
-    _cache: dict = field(default_factory=dict, repr=False)
+    _memo: dict = field(default_factory=dict, init=False, repr=False)
 
     @property
     def formula(self) -> str:
         return self.design.spec.text
+
+    @property
+    def priors(self) -> pd.DataFrame:
+        """Every prior in effect, with the rule that produced it."""
+        return priors_frame(list(self.prior_entries))
+
+    def memo(self, key, compute):
+        """``compute()`` once per fit and ``key`` (tables derived from the draws are kept, not recomputed)."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
 
     # ------------------------------------------------------------------------------------- tables
     def tidy(self, prob: float = 0.95, interval: str = "eti") -> pd.DataFrame:
@@ -53,10 +73,8 @@ class Fit:
             raise BayesMMError(f"prob must lie strictly between 0 and 1, not {prob}.")
         if interval not in ("eti", "hdi"):
             raise BayesMMError(f"interval must be 'eti' or 'hdi', not {interval!r}.")
-        key = ("tidy", prob, interval)
-        if key not in self._cache:
-            self._cache[key] = parameter_table(self.idata, self.design, self.family).frame(prob, interval)
-        return self._cache[key].copy()
+        return self.memo(("tidy", prob, interval),
+                         lambda: parameter_table(self.idata, self.design, self.family).frame(prob, interval)).copy()
 
     def fixef(self, prob: float = 0.95) -> pd.DataFrame:
         """Fixed effects: Estimate, Est.Error and the credible interval (brms's ``fixef``)."""
@@ -115,9 +133,7 @@ class Fit:
         to paste. See :mod:`bayesmm.answers.diagnostics`."""
         from .answers.diagnostics import diagnose
 
-        if "diagnose" not in self._cache:
-            self._cache["diagnose"] = diagnose(self)
-        return self._cache["diagnose"].copy()
+        return self.memo("diagnose", lambda: diagnose(self)).copy()
 
     def status(self) -> str:
         """The one-line verdict that ``print(fit)``, the report and the command line start with when a check
@@ -164,8 +180,8 @@ class Fit:
         return waic(self)
 
     def save(self, path) -> str:
-        """Write the fit (draws, data, formula, family, priors, settings) to a netCDF file; read it back with
-        ``bmm.load(path)``."""
+        """Write the fit (draws, training data, formula, family, priors, settings) to a netCDF file; read it back
+        with ``bmm.load(path)``."""
         from .io import save
 
         return save(self, path)
@@ -280,3 +296,11 @@ def _brms_columns(table: pd.DataFrame, prob: float) -> pd.DataFrame:
     out.columns = ["Estimate", "Est.Error", low, high]
     out.index.name = None
     return out
+
+
+def load(path) -> Fit:
+    """Read a fit written by :meth:`Fit.save`: its draws and records as they were saved (the model is not
+    rebuilt). A missing, truncated or foreign file is a :class:`~bayesmm.errors.BayesMMError`."""
+    from .io import read
+
+    return Fit(**read(path))

@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass, field
 
 from .errors import FormulaError
-from .formula_lexing import (CONSTANT_NAMES, _check_brackets, _split_top, _strip, _tokens, canonical,
+from .formula_lexing import (CONSTANT_NAMES, check_brackets, split_top, strip_outer, lex_tokens, canonical,
                               expression_variables, quote_name)
 
 __all__ = ["FormulaSpec", "RandomTerm", "ResponseSpec", "parse_formula", "expression_variables", "with_data_columns"]
@@ -108,7 +108,7 @@ def _check_fixed_piece(piece: str, formula: str, position: int) -> None:
     """Reject tokens that formulae would silently drop: anything but formula operators at depth 0, and two
     operands with no operator between them (``x z``, ``log(x) z``)."""
     depth, state, start, end, last_op = 0, "start", 0, 0, None
-    for tok in _tokens(piece, formula, position):
+    for tok in lex_tokens(piece, formula, position):
         where = position + tok.start
         if tok.kind == "op":
             if tok.string in ("(", "["):
@@ -147,7 +147,7 @@ def _call_args(expr: str, name: str, formula: str, position: int) -> list[str] |
     match = re.fullmatch(rf"{name}\s*\((.*)\)", expr, flags=re.S)
     if not match:
         return None
-    args = [a.strip() for _, a, _ in _split_top(match.group(1), 0, ",")]
+    args = [a.strip() for _, a, _ in split_top(match.group(1), 0, ",")]
     if len(args) != 2 or not all(args):
         raise FormulaError(f"{name}() takes two arguments, e.g. {name}(successes, "
                            f"{'failures' if name == 'cbind' else 'trials'}).", formula, position)
@@ -175,7 +175,7 @@ def _group_factor(text: str, formula: str, position: int) -> str | None:
     ``class``), or None if ``text`` is not one column."""
     if not text:
         return None
-    toks = _tokens(text, formula, position)
+    toks = lex_tokens(text, formula, position)
     if len(toks) == 1 and toks[0].kind == "quoted":
         return toks[0].name
     names = [t.string for t in toks[::2] if t.kind == "name"]
@@ -190,10 +190,10 @@ def _parse_group(text: str, formula: str, position: int) -> list[tuple[str, ...]
     if not text:
         raise FormulaError("A random-effect term has no grouping variable: write (1 | group).", formula, position)
     groups, prefix = [], ()
-    for _, part, part_start in _split_top(text, position, "/"):
+    for _, part, part_start in split_top(text, position, "/"):
         factors = []
-        for _, factor, start in _split_top(part, part_start, ":"):
-            factor, start = _strip(factor, start)
+        for _, factor, start in split_top(part, part_start, ":"):
+            factor, start = strip_outer(factor, start)
             name = _group_factor(factor, formula, start)
             if name is None:
                 raise FormulaError(
@@ -211,8 +211,8 @@ def _parse_lhs(text: str, formula: str, position: int) -> tuple[bool, list[str]]
         raise FormulaError("A random-effect term has nothing before '|': write (1 | g) for an intercept.",
                            formula, position)
     intercept, terms = True, []
-    for sep, piece, start in _split_top(text, position, "+-"):
-        piece, start = _strip(piece, start)
+    for sep, piece, start in split_top(text, position, "+-"):
+        piece, start = strip_outer(piece, start)
         if not piece:
             if sep == "":
                 continue  # leading '-1' or '+x'
@@ -234,7 +234,7 @@ def _parse_lhs(text: str, formula: str, position: int) -> tuple[bool, list[str]]
 
 
 def _parse_random(body: str, formula: str, position: int) -> list[RandomTerm]:
-    bars = _split_top(body, position, "|")
+    bars = split_top(body, position, "|")
     double = len(bars) > 2 and bars[1][1] == ""  # '||': an empty piece between two bars
     lhs, (_, group, gpos), extra = bars[0][1], bars[2 if double else 1], bars[3 if double else 2:]
     if extra:
@@ -259,14 +259,14 @@ def parse_formula(formula: str) -> FormulaSpec:
     text = formula
     if not text.strip():
         raise FormulaError("The formula is empty: write it as 'y ~ x + (1 | g)'.")
-    _check_brackets(text)
+    check_brackets(text)
     tildes = [i for i, ch in enumerate(text) if ch == "~"]
     if not tildes:
         raise FormulaError("The formula has no '~': write it as 'y ~ x + (1 | g)'.", text, len(text))
     if len(tildes) > 1:
         raise FormulaError("The formula has more than one '~'.", text, tildes[1])
     tilde = tildes[0]
-    lhs, lhs_pos = _strip(text[:tilde], 0)
+    lhs, lhs_pos = strip_outer(text[:tilde], 0)
     response = _parse_response(lhs, text, lhs_pos)
     if response.kind == "expr" and not expression_variables(response.exprs[0]):
         raise FormulaError(f"The response '{lhs}' uses no column of the data: write the response column's name "
@@ -276,8 +276,8 @@ def parse_formula(formula: str) -> FormulaSpec:
         raise FormulaError("Nothing after '~': write '~ 1' for an intercept-only model.", text, tilde + 1)
 
     intercept, fixed, offsets, random = True, [], [], []
-    for sep, piece, start in _split_top(rhs_text, tilde + 1, "+-"):
-        piece, start = _strip(piece, start)
+    for sep, piece, start in split_top(rhs_text, tilde + 1, "+-"):
+        piece, start = strip_outer(piece, start)
         if not piece:
             if sep == "" and not fixed and not random and not offsets:
                 continue  # '~ -1 + x' or '~ +x'
@@ -300,7 +300,7 @@ def parse_formula(formula: str) -> FormulaSpec:
                 raise FormulaError("An offset cannot be removed with '-'.", text, start)
             if not match.group(1).strip():
                 raise FormulaError("offset() needs an expression, e.g. offset(log(exposure)).", text, start)
-            _tokens(match.group(1), text, start)
+            lex_tokens(match.group(1), text, start)
             offsets.append(canonical(match.group(1).strip()))
             continue
         _check_fixed_piece(piece, text, start)

@@ -20,7 +20,8 @@ from typing import NamedTuple
 from .errors import FormulaError
 
 __all__ = ["CONSTANT_NAMES", "Reference", "Token", "canonical", "column_references", "expression_variables",
-           "in_arithmetic", "python_code", "quote_name"]
+           "in_arithmetic", "python_code", "quote_name", "check_brackets", "split_top", "strip_outer",
+           "lex_tokens"]
 
 #: Names that are constants unless the data has a column of that name (``sin(2 * pi * t)``).
 CONSTANT_NAMES = frozenset({"pi"})
@@ -55,7 +56,7 @@ class Reference(NamedTuple):
     neighbours: tuple[str, ...]
 
 
-def _check_brackets(text: str) -> None:
+def check_brackets(text: str) -> None:
     stack = []
     quote = None
     for i, ch in enumerate(text):
@@ -81,7 +82,7 @@ def _check_brackets(text: str) -> None:
         raise FormulaError(f"Unbalanced '{ch}': it is never closed. Add the closing bracket.", text, i)
 
 
-def _split_top(text: str, offset: int, seps: str) -> list[tuple[str, str, int]]:
+def split_top(text: str, offset: int, seps: str) -> list[tuple[str, str, int]]:
     """Split at depth-0 separators outside quotes. Returns (separator before, piece, absolute start) triples."""
     pieces, depth, start, sep, quote = [], 0, 0, "", None
     for i, ch in enumerate(text):
@@ -105,7 +106,7 @@ def _split_top(text: str, offset: int, seps: str) -> list[tuple[str, str, int]]:
     return pieces
 
 
-def _strip(piece: str, start: int) -> tuple[str, int]:
+def strip_outer(piece: str, start: int) -> tuple[str, int]:
     lead = len(piece) - len(piece.lstrip())
     return piece.strip(), start + lead
 
@@ -126,7 +127,7 @@ def _backtick_spans(expr: str) -> list[tuple[int, int]]:
     return spans
 
 
-def _tokens(expr: str, formula: str, position: int) -> list[Token]:
+def lex_tokens(expr: str, formula: str, position: int) -> list[Token]:
     """The tokens of ``expr`` (Python's, with backtick-quoted names and ``Q("...")`` as single tokens)."""
     spans = _backtick_spans(expr)
     masked = expr
@@ -211,7 +212,7 @@ def column_references(expr: str, formula: str | None = None, position: int = 0,
     ``columns`` holds it; quoted names; keywords standing as operands. Dotted names (``site.id``) are one
     column, as in formulae; a column may share a function's name (``exp``, ``C``) as long as it is not
     called."""
-    toks = _tokens(expr, formula or expr, position)
+    toks = lex_tokens(expr, formula or expr, position)
     refs, stack, pending, k = [], [], None, 0
 
     def reference(name, first, last):
@@ -296,7 +297,7 @@ def _powers(expr: str) -> str:
     """``expr`` with each ``^`` operator (not one inside a string or a quoted name) written ``**``."""
     if "^" not in expr:
         return expr
-    for tok in reversed(_tokens(expr, expr, 0)):
+    for tok in reversed(lex_tokens(expr, expr, 0)):
         if tok.kind == "op" and tok.string == "^":
             expr = expr[:tok.start] + "**" + expr[tok.end:]
     return expr

@@ -1,4 +1,4 @@
-"""Fit <-> one netCDF file: :func:`save` and :func:`load`.
+"""Fit <-> one netCDF file: :func:`save` and :func:`read` (``bmm.load`` makes the Fit of what it reads).
 
 The file is ArviZ's netCDF layout of ``fit.idata`` (every group: posterior, sample_stats, log_likelihood,
 observed_data, and any other a fit has gained) plus one extra group, ``bayesmm_model``, that holds what
@@ -7,8 +7,8 @@ categoricals as codes with their categories, strings as strings), and as JSON in
 formula, family, link, the user's prior overrides, ``na_action``, ``weights``/``zi``/``hu``/``dispersion``,
 the sampler settings, the priors table in effect and the package version.
 
-:func:`load` rebuilds the :class:`~bayesmm.api.Model` from the data and arguments (deterministic: the same
-encodings, level names and ``scale()`` centres for new data) and attaches the stored draws, so a loaded fit
+:func:`read` rebuilds the design and priors from the data and arguments (:func:`bayesmm.pipeline.prepare`:
+the same encodings, level names and ``scale()`` centres for new data) beside the stored draws, so a loaded fit
 gives the same ``tidy()``, ``pvalues()`` and predictions as the original. :func:`save` checks that
 rebuild before it writes, and writes through a temporary file so a failed save leaves no partial file.
 """
@@ -26,7 +26,7 @@ import xarray as xr
 
 from .errors import BayesMMError, BayesMMWarning
 
-__all__ = ["save", "load", "FORMAT", "encode_frame", "decode_frame"]
+__all__ = ["save", "read", "FORMAT", "encode_frame", "decode_frame"]
 
 FORMAT = "bayesmm-fit"
 FORMAT_VERSION = 1
@@ -145,19 +145,18 @@ def _explicit_priors(entries) -> dict:
 
 
 def _metadata(fit) -> dict:
-    from . import __version__
+    from .version import __version__
 
-    model = fit.model
-    arguments = dict(model.arguments, family=model.family.name, link=model.family.link,
-                     priors=_explicit_priors(model.prior_entries))
+    arguments = dict(fit.call.arguments(), family=fit.family.name, link=fit.family.link,
+                     priors=_explicit_priors(fit.prior_entries))
     try:
-        given = json.loads(json.dumps(model.arguments["priors"]))
+        given = json.loads(json.dumps(fit.call.priors))
     except (TypeError, ValueError):
-        given = repr(model.arguments["priors"])
+        given = repr(fit.call.priors)
     return {"format": FORMAT, "format_version": FORMAT_VERSION, "bayesmm_version": __version__,
             "arguments": arguments, "priors_argument": given, "settings": dataclasses.asdict(fit.settings),
             "data_name": fit.data_name, "seconds": float(fit.seconds),
-            "prior_sources": [entry.source for entry in model.prior_entries],
+            "prior_sources": [entry.source for entry in fit.prior_entries],
             "priors": fit.priors.to_dict(orient="records")}
 
 
@@ -168,17 +167,20 @@ def _json_scalar(value):
 
 
 def _rebuild(meta: dict, frame: pd.DataFrame):
-    from .api import Model
+    """The stored call and its checked design and priors (:func:`bayesmm.pipeline.prepare`), the priors' sources
+    as stored."""
+    from .pipeline import Call, prepare
 
+    call = Call(**meta["arguments"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", BayesMMWarning)
-        model = Model(data=frame, **meta["arguments"])
-    model.data_name = meta["data_name"]
+        prepared = prepare(call, frame)
+    entries = prepared.prior_entries
     sources = meta.get("prior_sources", [])
-    if len(sources) == len(model.prior_entries):
-        model.prior_entries = [dataclasses.replace(e, source=s) for e, s in zip(model.prior_entries, sources)]
-    model.arguments["priors"] = meta.get("priors_argument")
-    return model
+    if len(sources) == len(entries):
+        entries = tuple(dataclasses.replace(e, source=s) for e, s in zip(entries, sources))
+    return dataclasses.replace(call, priors=meta.get("priors_argument")), dataclasses.replace(
+        prepared, prior_entries=entries)
 
 
 def _same_design(a, b) -> bool:
@@ -193,17 +195,18 @@ def save(fit, path) -> str:
     """Write ``fit`` to the netCDF file ``path`` (overwritten if it exists); returns the path."""
     from .data import as_dataframe
 
-    if fit.model is None:
-        raise BayesMMError("save(): this Fit does not carry the Model it came from, so it cannot be rebuilt on "
-                           "load; fit it with bmm.fit() or Model.fit().")
+    if fit.data is None:
+        raise BayesMMError("save(): this Fit does not keep its training data, which the saved file needs; fit it "
+                           "with bmm.fit() or Model.fit().")
     meta = _metadata(fit)
-    layout, variables = encode_frame(as_dataframe(fit.model.data))
+    layout, variables = encode_frame(as_dataframe(fit.data))
     meta["data"] = layout
     try:
-        rebuilt = _rebuild(meta, decode_frame(layout, xr.Dataset({k: ("row_" + k, v) for k, v in variables.items()})))
+        _, rebuilt = _rebuild(meta, decode_frame(layout, xr.Dataset({k: ("row_" + k, v)
+                                                                     for k, v in variables.items()})))
     except BayesMMError as err:
         raise BayesMMError(f"save(): the model cannot be rebuilt from the stored data ({err}).") from None
-    same_priors = [e.prior for e in rebuilt.prior_entries] == [e.prior for e in fit.model.prior_entries]
+    same_priors = [e.prior for e in rebuilt.prior_entries] == [e.prior for e in fit.prior_entries]
     if not _same_design(rebuilt.design, fit.design) or not same_priors:
         raise BayesMMError("save(): the model rebuilt from the stored data differs from the fitted one: was the "
                            "data frame changed after fitting, or does a column have a dtype that cannot be stored "
@@ -260,11 +263,12 @@ def _read(path: str):
     return idata, group, meta
 
 
-def load(path):
-    """Read a fit written by :func:`save`: rebuild its Model from the stored data and arguments and attach
-    the stored draws. A missing, truncated or foreign file is a :class:`BayesMMError`."""
-    from .fit import Fit
-    from .sampler.run import SamplerSettings
+def read(path) -> dict:
+    """The fields of the :class:`~bayesmm.fit.Fit` that :func:`save` wrote (``bmm.load`` makes the Fit): the
+    stored draws, and the design and priors rebuilt from the stored data and call (the same encodings, level
+    names and ``scale()`` centres for new data). A missing, truncated or foreign file is a
+    :class:`BayesMMError`."""
+    from .sampler.settings import SamplerSettings
 
     path = _file_path(path, "load")
     if not os.path.isfile(path):
@@ -272,18 +276,20 @@ def load(path):
     idata, group, meta = _read(path)
     if _GROUP in idata.groups():
         del idata[_GROUP]
-    model = _rebuild(meta, decode_frame(meta["data"], group))
+    frame = decode_frame(meta["data"], group)
+    call, prepared = _rebuild(meta, frame)
     observed = idata.observed_data["y"].values if "observed_data" in idata.groups() else None
-    if observed is None or not np.array_equal(observed, model.design.y):
+    if observed is None or not np.array_equal(observed, prepared.design.y):
         raise BayesMMError(f"load(): the model rebuilt from '{path}' does not reproduce the stored response; the "
                            "file is damaged or was written by an incompatible bayesmm version.")
     if meta["bayesmm_version"] != _version():
         warnings.warn(f"load(): '{path}' was written by bayesmm {meta['bayesmm_version']} (this is {_version()}); "
                       "the draws are as stored, derived tables use this version's code.", BayesMMWarning,
-                      stacklevel=2)
-    priors = pd.DataFrame(meta["priors"], columns=["class", "group", "coef", "prior", "source"])
-    settings = SamplerSettings(**meta["settings"])
-    return Fit(idata, model.design, model.family, priors, settings, meta["data_name"], meta["seconds"], model=model)
+                      stacklevel=3)
+    return {"idata": idata, "design": prepared.design, "family": prepared.family,
+            "prior_entries": prepared.prior_entries, "settings": SamplerSettings(**meta["settings"]), "call": call,
+            "separation": prepared.separation, "data": frame, "data_name": meta["data_name"],
+            "seconds": meta["seconds"]}
 
 
 def _file_path(path, call: str) -> str:
@@ -296,6 +302,6 @@ def _file_path(path, call: str) -> str:
 
 
 def _version() -> str:
-    from . import __version__
+    from .version import __version__
 
     return __version__

@@ -13,7 +13,7 @@ from numpyro.infer.util import log_density
 from scipy import stats
 
 import bayesmm as bmm
-import bayesmm.sampler.run
+from bayesmm.model.backend import use_float64
 from bayesmm.model import compile_model, make_model
 from bayesmm.plan.centring import centred_levels, pql_variances
 from bayesmm.model.marginal import (
@@ -24,6 +24,8 @@ from bayesmm.model.marginal import (
 )
 from bayesmm.model.effects import SMALL_VARIANCE, BlockEffects, block_effects, dynamic_weights, split_aliased
 from bayesmm.model.effects import level_weights_at
+
+use_float64()  # as every fit does, before jax arrays are made here
 
 
 def _factor():

@@ -61,7 +61,7 @@ def test_plain_poisson_is_not_overdispersed(plain_fit):
 def _unfitted(formula, data, family):
     """A Fit without draws: the family checks refuse before any draw is read."""
     model = bmm.Model(formula, data, family=family)
-    return bmm.Fit(None, model.design, model.family, model.priors, None, model=model)
+    return bmm.Fit(None, model.design, model.family, model.prior_entries, None, model.call, data=data)
 
 
 def test_families_without_the_check_say_why():

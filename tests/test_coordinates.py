@@ -8,9 +8,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import bayesmm as bmm
-import bayesmm.sampler.run  # noqa: F401  (float64 on, as in every fit)
+from bayesmm.model.backend import use_float64
 from bayesmm.plan.bases import MAX_LEVEL_COVARIATES, level_bases
 from bayesmm.sampler.coordinates import to_model, to_sampler
+
+use_float64()  # as every fit does, before jax arrays are made here
 
 
 @settings(max_examples=30, deadline=None)

@@ -11,7 +11,7 @@ longer leaves that coordinate at unit scale for the first hundred warmup iterati
 """
 from __future__ import annotations
 
-import bayesmm.sampler.run  # noqa: F401  (enables float64 before anything else touches jax)
+from bayesmm.model.backend import use_float64
 
 import math
 
@@ -26,6 +26,8 @@ from bayesmm.model import compile_model
 from bayesmm.sampler.coordinates import initial_mass
 from bayesmm.model.likelihoods import NegativeBinomial2, TabledCounts, count_table
 from bayesmm.sampler.nuts import YNN_OFF, compiled, compiler_options, shapes_key, starting_points
+
+use_float64()  # as every fit does, before jax arrays are made here
 
 FORMULA = "y ~ a + b + c + (1 | id)"
 TRUTH = {"Intercept": -1.6, "a": 0.3, "b": 0.5, "c": -0.4, "sd__Intercept": 1.0, "phi": 0.5}

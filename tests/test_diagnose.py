@@ -127,7 +127,7 @@ def test_broken_chains_give_one_finding_per_parameter_and_warning_lines():
     assert n_bad > 0 and (rows["kind"] == "rhat").sum() == n_bad and len(rows) == len(poor)
     row = rows.iloc[0]
     assert "Likely cause: a short run (3 warmup and 20 draws per chain)" in row["message"]
-    assert row["advice"].startswith("fit = fit.model.fit(chains=2, ")
+    assert row["advice"].startswith("fit = bmm.update(fit, chains=2, ")
     assert row["advice"].endswith("warmup=1000, draws=1000, seed=1)")
     levels = findings[findings["parameter"] == "r_Subject"]
     assert len(levels) == 1 and "level effects have Rhat >= 1.01 (worst r_Subject[" in levels["message"].iloc[0]
@@ -153,11 +153,11 @@ def test_low_ebfmi_is_found_on_random_walk_energies(sleep_fit):
     rng = np.random.default_rng(0)
     walk = np.cumsum(rng.normal(size=idata.sample_stats["energy"].shape), axis=1)
     idata.sample_stats["energy"] = (("chain", "draw"), walk)
-    broken = dataclasses.replace(sleep_fit, idata=idata, _cache={})
+    broken = dataclasses.replace(sleep_fit, idata=idata)
     rows = broken.diagnose().query("kind == 'ebfmi'")
     assert list(rows["parameter"]) == ["chain 0", "chain 1"]
     idata.sample_stats["energy"] = (("chain", "draw"), rng.normal(size=walk.shape))
-    assert "ebfmi" not in set(dataclasses.replace(sleep_fit, idata=idata, _cache={}).diagnose()["kind"])
+    assert "ebfmi" not in set(dataclasses.replace(sleep_fit, idata=idata).diagnose()["kind"])
 
 
 def test_too_few_levels_for_a_variance():
@@ -168,12 +168,12 @@ def test_too_few_levels_for_a_variance():
     assert list(rows["parameter"]) == ["sd_g"] and "only 3 levels" in rows["message"].iloc[0]
     assert "Warning [few_levels] sd_g: 'g' has only 3 levels" in str(fit)
     # the advice: a half-normal at the default prior's median (half_student_t(3, s_y): s_y times 0.765), or g fixed
-    scale = next(e.prior.args[1] for e in fit.model.prior_entries if e.cls == "sd")
+    scale = next(e.prior.args[1] for e in fit.prior_entries if e.cls == "sd")
     median = float(f"{scale * 0.7649:.3g}")
     prior, fixed = rows["advice"].iloc[0].split("\n")
-    assert prior.startswith(f"fit = bmm.fit('y ~ x + (1 | g)', fit.model.data, priors={{'sd': {{'g': {{'Intercept': "
+    assert prior.startswith(f"fit = bmm.fit('y ~ x + (1 | g)', fit.data, priors={{'sd': {{'g': {{'Intercept': "
                             f"'half_normal({median:g})'}}}}}}, chains=2, seed=1)  # stronger priors on the SDs of g")
-    assert fixed.startswith("fit = bmm.fit('y ~ x + g', fit.model.data, chains=2")
+    assert fixed.startswith("fit = bmm.fit('y ~ x + g', fit.data, chains=2")
     # a poorly mixing SD of that group names the cause with the same code
     sd_row = findings[(findings["parameter"] == "sd_g__Intercept") & findings["kind"].str.startswith(("rhat", "ess"))]
     if len(sd_row):
@@ -237,8 +237,8 @@ def test_an_sd_piled_at_zero_is_named_as_the_cause_with_code(refitted_singular):
     for row in rows.itertuples():
         assert "Likely cause: sd_g__x piles up at zero" in row.message
         lines = row.advice.split("\n")
-        assert lines[0].startswith("fit = bmm.fit('y ~ x + (x | g)', fit.model.data, priors='boundary', chains=2, ")
-        assert lines[1].startswith("fit = bmm.fit('y ~ x + (1 | g)', fit.model.data, chains=2, ")
+        assert lines[0].startswith("fit = bmm.fit('y ~ x + (x | g)', fit.data, priors='boundary', chains=2, ")
+        assert lines[1].startswith("fit = bmm.fit('y ~ x + (1 | g)', fit.data, chains=2, ")
         for line in lines:
             import ast
 
@@ -255,13 +255,13 @@ def test_divergences_advise_a_higher_target_accept():
     findings = fit.diagnose()
     row = findings.query("kind == 'divergences'").iloc[0]
     assert row["message"].startswith(f"{fit.n_divergent} of 600 transitions after warmup diverged")
-    assert row["advice"].startswith("fit = fit.model.fit(chains=2, target_accept=0.95, seed=1)  # smaller steps")
+    assert row["advice"].startswith("fit = bmm.update(fit, chains=2, target_accept=0.95, seed=1)  # smaller steps")
     # the SDs mix poorly; the cause named: divergences with centred levels, the code: non-centred levels
     sd_x = findings[findings["parameter"] == "sd_g__x"].iloc[0]
     centred = fit.idata.posterior.attrs["centered_levels"]
-    assert centred > 0 and "fit = fit.model.fit(chains=2, centered=False, seed=1)" in row["advice"]
+    assert centred > 0 and "fit = bmm.update(fit, chains=2, centered=False, seed=1)" in row["advice"]
     assert f"Likely cause: {fit.n_divergent} divergences with {centred} levels sampled centred: a funnel" in sd_x["message"]
-    assert "fit = fit.model.fit(chains=2, centered=False, seed=1)  # levels non-centred" in sd_x["advice"]
+    assert "fit = bmm.update(fit, chains=2, centered=False, seed=1)  # levels non-centred" in sd_x["advice"]
 
 
 def uncentred_interaction(seed: int = 2) -> pd.DataFrame:
@@ -286,7 +286,7 @@ def test_a_ridge_names_the_partner_and_advises_scaling_the_covariate():
     rho = np.corrcoef(b[:, 2], b[:, 3])[0, 1]
     assert rho < -0.9 and "Likely cause: a ridge with year:z (posterior correlation -0.9" in row["message"]
     assert row["advice"].split("\n")[0].startswith(
-        "fit = bmm.fit('y ~ scale(year) * z + (1 | g)', fit.model.data, chains=2, seed=1)  # centre and scale year")
+        "fit = bmm.fit('y ~ scale(year) * z + (1 | g)', fit.data, chains=2, seed=1)  # centre and scale year")
     assert "159 transitions hit the maximum tree depth" in fit.status() or "maximum tree depth" in fit.status()
     rescaled = _paste(row["advice"].split("\n")[0].replace("seed=1)", "draws=300, warmup=300, seed=1)"), fit)
     assert rescaled.tidy()["rhat"].max() < 1.01  # scaled: the ridge is gone, the chains agree
@@ -320,7 +320,7 @@ def test_a_prior_holding_phi_down_is_a_conflict_with_a_wider_prior_to_paste():
     assert "lies beyond the 99th percentile (66.4) of the prior gamma(2, 0.1)" in row["message"]
     assert "the data pull phi up" in row["message"]
     advice = row["advice"]
-    assert advice.startswith("fit = bmm.fit('y ~ temp + (1 | batch)', fit.model.data, family='beta', priors={'phi': "
+    assert advice.startswith("fit = bmm.fit('y ~ temp + (1 | batch)', fit.data, family='beta', priors={'phi': "
                              "'gamma(2, ") and "x wider" in advice
     assert f"Warning [prior_conflict] phi: prior-data conflict" in str(fit)
     wider = _paste(advice.replace("seed=1)", "draws=500, warmup=500, seed=1)"), fit)

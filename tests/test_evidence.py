@@ -104,8 +104,7 @@ def test_null_effect_pd_bf_and_p_map(null):
     assert row["bf10"] < 1
     draws = null.idata.posterior["b"].sel(coef="x").values.ravel()
     # Savage-Dickey against a normal approximation of the posterior and the actual prior normal(0, 2.5 s_y/s_x)
-    model = null.model
-    prior = next(e.prior for e in model.prior_entries if e.cls == "b" and e.coef == "x")
+    prior = next(e.prior for e in null.prior_entries if e.cls == "b" and e.coef == "x")
     assert prior.dist == "normal"
     expected = stats.norm(0, prior.args[1]).pdf(0) / stats.norm(draws.mean(), draws.std()).pdf(0)
     assert row["bf10"] == pytest.approx(expected, rel=0.15)
@@ -121,15 +120,15 @@ def test_bf10_scales_with_the_prior_density_at_zero(null):
     for prior, density in [("student_t(3, 0, 1)", stats.t(3).pdf(0)), ("cauchy(0, 0.5)", stats.cauchy(0, 0.5).pdf(0)),
                            ("uniform(-4, 6)", 0.1), ("laplace(0, 2)", stats.laplace(0, 2).pdf(0))]:
         model = bmm.Model("y ~ x + f + (1 | g)", data, priors={"b": {"x": prior}})
-        other = dataclasses.replace(null, model=model, _cache={})
-        default = next(e.prior for e in null.model.prior_entries if e.coef == "x")
+        other = dataclasses.replace(null, prior_entries=model.prior_entries)
+        default = next(e.prior for e in null.prior_entries if e.coef == "x")
         ratio = density / stats.norm(0, default.args[1]).pdf(0)
         assert other.pvalues().loc["x", "bf10"] == pytest.approx(base * ratio, rel=1e-9)
 
 
 def test_flat_prior_bf_is_refused_with_a_message(null):
     model = bmm.Model("y ~ x + f + (1 | g)", null_data(0), priors={"b": {"x": "flat"}})
-    flat = dataclasses.replace(null, model=model, _cache={})
+    flat = dataclasses.replace(null, prior_entries=model.prior_entries)
     with pytest.warns(bmm.BayesMMWarning, match="No Bayes factor for x: a flat prior"):
         table = flat.pvalues()
     assert np.isnan(table.loc["x", "bf10"]) and "flat prior" in table.loc["x", "bf_note"]
@@ -187,7 +186,7 @@ def test_several_hypotheses_and_any_parameter(sleep):
     diff = (r.sel(Subject__level="308") - r.sel(Subject__level="309")).values.ravel()
     assert table.loc[3, "Post.Prob"] == np.mean(diff > 0)
     # point hypothesis: Savage-Dickey with the closed-form normal prior of Days, evaluated at 10
-    prior = next(e.prior for e in sleep.model.prior_entries if e.coef == "Days")
+    prior = next(e.prior for e in sleep.prior_entries if e.coef == "Days")
     expected = np.exp(log_density_at(days(sleep) - 10, 0.0)[0]) / stats.norm(0, prior.args[1]).pdf(10)
     assert table.loc[2, "Evid.Ratio"] == pytest.approx(expected, rel=1e-9)
     assert table.loc[2, "Post.Prob"] == pytest.approx(expected / (1 + expected))
@@ -203,7 +202,7 @@ def test_hypothesis_linear_combination_of_factor_levels(null):
     assert row["Estimate"] == pytest.approx(diff.mean())
     assert row["Star"] == ""  # the simulated levels are equal
     # normal priors on both: the prior of the difference is normal(0, sqrt(s_b^2 + s_c^2))
-    scales = [next(e.prior for e in null.model.prior_entries if e.coef == c).args[1] for c in ("f[b]", "f[c]")]
+    scales = [next(e.prior for e in null.prior_entries if e.coef == c).args[1] for c in ("f[b]", "f[c]")]
     prior_at_0 = stats.norm(0, np.hypot(*scales)).pdf(0)
     assert row["Evid.Ratio"] == pytest.approx(stats.norm(diff.mean(), diff.std()).pdf(0) / prior_at_0, rel=0.15)
     assert row["Evid.Ratio"] > 1

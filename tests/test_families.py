@@ -10,7 +10,7 @@
 """
 from __future__ import annotations
 
-import bayesmm.sampler.run  # noqa: F401  (float64)
+from bayesmm.model.backend import use_float64
 
 import jax
 import jax.numpy as jnp
@@ -24,6 +24,8 @@ import bayesmm as bmm
 from bayesmm.families import FAMILIES, get_family
 from bayesmm.model.likelihoods import LIKELIHOODS, BetaBinomial, Hurdle, NegativeBinomial2, ZeroInflated
 from bayesmm.priors import parse_prior
+
+use_float64()  # as every fit does, before jax arrays are made here
 
 NEW = ["negbinomial", "nbinom1", "gamma", "beta", "beta_binomial", "student_t", "lognormal",
        "zero_inflated_poisson", "zero_inflated_negbinomial", "hurdle_poisson", "hurdle_negbinomial"]

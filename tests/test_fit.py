@@ -168,7 +168,7 @@ def test_a_converged_fit_has_no_status_line_and_no_warning():
 
     idata = fit.idata.copy()
     idata.posterior.attrs["refit"] = "sd_Subject__Intercept refitted centred (Rhat 1.030 -> 1.002); the refit kept."
-    refitted = dataclasses.replace(fit, idata=idata, _cache={})
+    refitted = dataclasses.replace(fit, idata=idata)
     assert refitted.status() == ("NOTE: converged after a refit: sd_Subject__Intercept refitted centred "
                                  "(Rhat 1.030 -> 1.002); the refit kept.")
     assert str(refitted).startswith(refitted.status() + "\n")

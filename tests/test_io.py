@@ -36,8 +36,8 @@ def assert_same_fit(fit, loaded):
     pd.testing.assert_frame_equal(loaded.priors, fit.priors)
     assert loaded.formula == fit.formula and loaded.family == fit.family and loaded.settings == fit.settings
     assert loaded.data_name == fit.data_name and str(loaded) == str(fit)
-    assert [e.prior for e in loaded.model.prior_entries] == [e.prior for e in fit.model.prior_entries]
-    assert [e.source for e in loaded.model.prior_entries] == [e.source for e in fit.model.prior_entries]
+    assert [e.prior for e in loaded.prior_entries] == [e.prior for e in fit.prior_entries]
+    assert [e.source for e in loaded.prior_entries] == [e.source for e in fit.prior_entries]
     a, b = loaded.design, fit.design
     np.testing.assert_array_equal(a.X, b.X)
     np.testing.assert_array_equal(a.y, b.y)
@@ -54,7 +54,7 @@ def test_sleepstudy_round_trip_is_exact(tmp_path):
     assert_same_fit(fit, loaded)
     hypotheses = ["Days > 5", "Days = 10"]
     pd.testing.assert_frame_equal(loaded.hypothesis(hypotheses), fit.hypothesis(hypotheses))
-    pd.testing.assert_frame_equal(loaded.model.data, fit.model.data)
+    pd.testing.assert_frame_equal(loaded.data, fit.data)
     assert loaded.idata.posterior.attrs["formula"] == fit.formula
     # a loaded fit saves again to the same content
     again = round_trip(loaded, tmp_path, "again.nc")
@@ -133,8 +133,7 @@ def test_truncated_foreign_and_missing_files_are_clear_errors(tmp_path):
         bmm.load(tmp_path / "missing.nc")
 
 
-def test_save_overwrites_and_refuses_a_fit_without_its_model(tmp_path):
-    import copy
+def test_save_overwrites_and_refuses_a_fit_without_its_data(tmp_path):
     import dataclasses
 
     fit = sleep_fit()
@@ -143,10 +142,9 @@ def test_save_overwrites_and_refuses_a_fit_without_its_model(tmp_path):
     fit.save(path)
     assert bmm.load(path).formula == fit.formula
     assert [p.name for p in tmp_path.iterdir()] == ["fit.nc"]  # no temporary file left behind
-    with pytest.raises(bmm.BayesMMError, match="does not carry the Model"):
-        dataclasses.replace(fit, model=None).save(tmp_path / "other.nc")
-    changed = copy.copy(fit.model)
-    changed.data = fit.model.data.assign(Reaction=fit.model.data["Reaction"] + 1)
+    with pytest.raises(bmm.BayesMMError, match="does not keep its training data"):
+        dataclasses.replace(fit, data=None).save(tmp_path / "other.nc")
+    changed = fit.data.assign(Reaction=fit.data["Reaction"] + 1)
     with pytest.raises(bmm.BayesMMError, match="changed after fitting"):
-        dataclasses.replace(fit, model=changed).save(tmp_path / "other.nc")
+        dataclasses.replace(fit, data=changed).save(tmp_path / "other.nc")
     assert not (tmp_path / "other.nc").exists()

@@ -15,7 +15,7 @@ shift the linear predictor exactly, and user priors of every kind (grouped prior
 """
 from __future__ import annotations
 
-import bayesmm.sampler.run  # noqa: F401  (enables float64 before anything else touches jax)
+from bayesmm.model.backend import use_float64
 
 import jax
 import jax.numpy as jnp
@@ -30,6 +30,8 @@ from bayesmm.families import FAMILIES
 from bayesmm.model import compile_model, generated, linear_predictor, make_model
 from bayesmm.model.likelihoods import TabledCounts
 from simulators import nb_draws, zero_truncated
+
+use_float64()  # as every fit does, before jax arrays are made here
 
 RTOL = 1e-8
 N_ROWS, N_GROUPS = 60, 6

@@ -1,6 +1,6 @@
 """The marginalised gaussian likelihood (random effects integrated out by Woodbury) and the exact
 conditional draws of the random effects, checked against dense linear algebra by hand (scipy)."""
-import bayesmm.sampler.run  # noqa: F401  (float64)
+from bayesmm.model.backend import use_float64
 
 import re
 
@@ -17,6 +17,8 @@ from bayesmm.model import compile_model, make_model
 from bayesmm.model.marginal import conditional_effects, dense_woodbury, marginal_log_likelihood
 from bayesmm.sampler.nuts import _one_chain, compiled, shapes_key
 from bayesmm.sampler.potential import initial_values
+
+use_float64()  # as every fit does, before jax arrays are made here
 
 
 @pytest.fixture(scope="module")

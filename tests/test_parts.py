@@ -1,5 +1,5 @@
 """Formulas for family parameters: zi=, hu=, dispersion= (glmmTMB's ziformula/dispformula)."""
-import bayesmm.sampler.run  # noqa: F401  (float64)
+from bayesmm.model.backend import use_float64
 
 import jax.numpy as jnp
 import numpy as np
@@ -10,6 +10,8 @@ from scipy import special, stats
 
 import bayesmm as bmm
 from bayesmm.model import compile_model, make_model
+
+use_float64()  # as every fit does, before jax arrays are made here
 
 
 def _zip_data(seed=4, n=600):

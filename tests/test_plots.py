@@ -96,6 +96,6 @@ def test_effects_of_a_factor_hold_other_predictors_at_their_means(count_fit):
     fig = count_fit.plot_effects("f")
     points = fig.axes[0].get_lines()[0]
     b = count_fit.idata.posterior["b"].values.reshape(-1, 3)  # Intercept, x, f[b]
-    x_mean = count_fit.model.data["x"].mean()
+    x_mean = count_fit.data["x"].mean()
     expected = [np.exp(b[:, 0] + b[:, 1] * x_mean).mean(), np.exp(b[:, 0] + b[:, 1] * x_mean + b[:, 2]).mean()]
     np.testing.assert_allclose(points.get_ydata(), expected, rtol=1e-10)

@@ -122,7 +122,7 @@ def test_a_poor_fit_report_starts_with_its_status_line(tmp_path):
     assert status.startswith("WARNING: not converged: Rhat ") and str(poor).startswith(status)
     markdown = open(poor.report(tmp_path / "poor.md"), encoding="utf-8").read()
     assert markdown.startswith(f"**{status}**\n\n# bayesmm report: ")
-    assert "    advice: fit = fit.model.fit(chains=2, warmup=1000, draws=1000, seed=1)" in markdown
+    assert "    advice: fit = bmm.update(fit, chains=2, warmup=1000, draws=1000, seed=1)" in markdown
     page = open(poor.report(tmp_path / "poor.html"), encoding="utf-8").read()
     body = page[page.index("<body>"):]
     import html

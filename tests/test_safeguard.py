@@ -1,4 +1,4 @@
-"""The refit safeguard (:mod:`bayesmm.sampler.safeguard`): a sampled block whose SD, correlations or levels mix
+"""The refit safeguard (:mod:`bayesmm.safeguard`): a sampled block whose SD, correlations or levels mix
 poorly is refitted once in the other parameterisation, and the better fit is kept and says so."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 import bayesmm as bmm
 from bayesmm.model import compile_model
-from bayesmm.sampler.safeguard import (ESS_LIMIT, LONGER_RHAT, RHAT_LIMIT, BlockMixing, block_mixing, ess_limit, fit_quality,
+from bayesmm.safeguard import (ESS_LIMIT, LONGER_RHAT, RHAT_LIMIT, BlockMixing, block_mixing, ess_limit, fit_quality,
                                flip, runs_longer, worst_mixing)
 
 
@@ -135,7 +135,7 @@ def test_explicit_centring_and_bad_switch():
 
 
 def test_raised_target():
-    from bayesmm.sampler.safeguard import raised_target
+    from bayesmm.safeguard import raised_target
 
     assert raised_target(0.8) == 0.95 and raised_target(0.95) == 0.99 and raised_target(0.99) is None
 
@@ -173,7 +173,7 @@ def test_divergences_left_at_095_get_a_second_refit_at_099():
 
 
 def test_describe_names_each_step():
-    from bayesmm.sampler.safeguard import describe
+    from bayesmm.safeguard import describe
 
     assert describe([], [], 2, [(0.8, 3), (0.95, 1), (0.99, 0)]) == (
         "refitted with target_accept 0.8 -> 0.95 (3 -> 1 divergent transitions), then 0.99 (1 -> 0); "

@@ -18,9 +18,11 @@ import pandas as pd
 import pytest
 
 import bayesmm as bmm
-import bayesmm.sampler.run  # noqa: F401 - float64, as in every fit
+from bayesmm.model.backend import use_float64
 from bayesmm.model import compile_model
 from bayesmm.sampler.potential import initial_values, make_potential, sites_of
+
+use_float64()  # as every fit does, before jax arrays are made here
 
 RNG = np.random.default_rng(11)
 N, GROUPS = 120, 12

@@ -1,6 +1,6 @@
 """Starting points: prior medians in closed form (no prior draws to compile), the jitter shrunk in the
 sampler's program until the density and its gradient are finite, and a clear error when they never are."""
-import bayesmm.sampler.run  # noqa: F401 - float64, as a fit has it
+from bayesmm.model.backend import use_float64
 
 import jax
 import jax.numpy as jnp
@@ -14,6 +14,8 @@ from bayesmm.model import compile_model
 from bayesmm.sampler.potential import _unconstrained, initial_values, prior_median, sites_of, usable_start
 from bayesmm.model.program import prior_distribution
 from bayesmm.priors import DISTRIBUTIONS, parse_prior
+
+use_float64()  # as every fit does, before jax arrays are made here
 
 SPECS = ["normal(3, 2)", "student_t(3, -1, 2)", "cauchy(0.5, 1)", "logistic(2, 0.3)", "laplace(-2, 1)",
          "uniform(-1, 5)", "half_normal(2.5)", "half_student_t(3, 2.5)", "half_cauchy(0.7)", "exponential(2)",

@@ -1,5 +1,5 @@
 """Frequency weights: a row with weight w counts exactly as w copies of it (brms's ``weights()``)."""
-import bayesmm.sampler.run  # noqa: F401  (float64)
+from bayesmm.model.backend import use_float64
 
 import jax.numpy as jnp
 import numpy as np
@@ -9,6 +9,8 @@ from numpyro.infer.util import log_density
 
 import bayesmm as bmm
 from bayesmm.model import compile_model, generated, make_model
+
+use_float64()  # as every fit does, before jax arrays are made here
 
 
 def _frames(family):

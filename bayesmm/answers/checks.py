@@ -142,15 +142,8 @@ def prior_distribution(spec):
 
 def prior_in_effect(fit, cls: str, group: str = "", coef: str = ""):
     """The :class:`~bayesmm.priors.PriorSpec` in effect for one parameter (class ``sd``, ``sigma``, ``phi``,
-    ...), from the model's prior entries or, for a fit without its model, the ``fit.priors`` table."""
-    from ..priors import parse_prior
-
-    entries = getattr(fit.model, "prior_entries", None) if fit.model is not None else None
-    if entries is not None:
-        return next((e.prior for e in entries if e.cls == cls and e.group == group and e.coef == coef), None)
-    frame = fit.priors
-    rows = frame[(frame["class"] == cls) & (frame["group"].fillna("") == group) & (frame["coef"].fillna("") == coef)]
-    return parse_prior(rows["prior"].iloc[0]) if len(rows) else None
+    ...), from the fit's prior entries."""
+    return next((e.prior for e in fit.prior_entries if e.cls == cls and e.group == group and e.coef == coef), None)
 
 
 def _variance_parameters(fit):

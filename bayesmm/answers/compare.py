@@ -42,14 +42,13 @@ def _check_log_likelihood(fit, what: str) -> None:
 def loo(fit, pointwise: bool = True):
     """PSIS-LOO (ArviZ's ``az.loo``): ``elpd_loo``, its SE, ``p_loo`` and, with ``pointwise``, the Pareto
     k of every observation. Warns (:class:`BayesMMWarning`) when some k exceed 0.7, naming the rows."""
-    key = ("loo", pointwise)
-    if key not in fit._cache:
+    def compute():
         _check_log_likelihood(fit, "loo()")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            result = _az().loo(fit.idata, pointwise=True)
-        fit._cache[key] = result
-    result = fit._cache[key]
+            return _az().loo(fit.idata, pointwise=True)
+
+    result = fit.memo(("loo", pointwise), compute)
     k = np.asarray(result.pareto_k)
     bad = np.flatnonzero(k > K_THRESHOLD)
     if bad.size:
@@ -65,31 +64,29 @@ def loo(fit, pointwise: bool = True):
 def waic(fit, pointwise: bool = True):
     """WAIC (ArviZ's ``az.waic``): ``elpd_waic``, its SE and ``p_waic``. PSIS-LOO is preferred (Vehtari et
     al. 2017); ArviZ warns when the WAIC variance of some observation exceeds 0.4."""
-    key = ("waic", pointwise)
-    if key not in fit._cache:
+    def compute():
         _check_log_likelihood(fit, "waic()")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             result = _az().waic(fit.idata, pointwise=True)
         if any("posterior variance of the log predictive" in str(w.message) for w in caught):
             warnings.warn("WAIC: some observations have a posterior variance of the log predictive density above "
-                          "0.4, so WAIC may be unreliable; use loo() instead.", BayesMMWarning, stacklevel=3)
-        fit._cache[key] = result
-    return fit._cache[key]
+                          "0.4, so WAIC may be unreliable; use loo() instead.", BayesMMWarning, stacklevel=4)
+        return result
+
+    return fit.memo(("waic", pointwise), compute)
 
 
 def compare(fits: dict, ic: str = "loo", method: str = "stacking") -> pd.DataFrame:
     """ArviZ's ``az.compare`` table for ``{"name": fit, ...}``: ranked by ``elpd_<ic>``, with ``elpd_diff``
     and its SE ``dse`` against the best model, ``weight`` (stacking by default) and ``warning``. The fits
     must be of the same observations (same response values, in the same order)."""
-    from ..fit import Fit
-
     if not isinstance(fits, dict) or len(fits) < 2:
         raise BayesMMError("compare() takes a dict of at least two fits, e.g. {'m1': fit1, 'm2': fit2}.")
     if ic not in ("loo", "waic"):
         raise BayesMMError(f"ic must be 'loo' or 'waic', not {ic!r}.")
     for name, fit in fits.items():
-        if not isinstance(fit, Fit):
+        if not hasattr(fit, "idata") or not hasattr(fit, "memo"):
             raise BayesMMError(f"compare(): '{name}' is a {type(fit).__name__}, not a bayesmm Fit.")
         _check_log_likelihood(fit, "compare()")
     names = list(fits)

@@ -3,7 +3,7 @@
 The checks are Stan's and brms's (Vehtari et al. 2021): rank-normalised split Rhat below 1.01 for every
 parameter, each level's random effect included; bulk and tail ESS of at least 400 for the fixed effects,
 SDs, correlations and family parameters; no divergent transitions after warmup; no transition stopped by
-the maximum tree depth. A refit by the safeguard (:mod:`bayesmm.sampler.safeguard`) is mentioned too: the first
+the maximum tree depth. A refit by the safeguard (:mod:`bayesmm.safeguard`) is mentioned too: the first
 run failed these checks.
 
 :func:`status_line` is the first line of ``print(fit)``, of the report and of the command line's output,
@@ -26,9 +26,14 @@ from scipy import special
 from .. import naming
 from ..errors import BayesMMWarning
 from ..posterior import group_terms, parameter_names
-from ..sampler.safeguard import ESS_LIMIT, RHAT_LIMIT
 
-__all__ = ["rank_normalized_rhat", "mixing_table", "tree_depth_hits", "refit_note", "status_line", "warn_convergence"]
+__all__ = ["RHAT_LIMIT", "ESS_LIMIT", "rank_normalized_rhat", "mixing_table", "tree_depth_hits", "refit_note",
+           "status_line", "warn_convergence"]
+
+#: A parameter is well mixed when its rank-normalised Rhat is below this and its bulk and tail ESS at least
+#: ``ESS_LIMIT`` (Vehtari et al. 2021)
+RHAT_LIMIT = 1.01
+ESS_LIMIT = 400
 
 
 #: columns per piece of :func:`rank_normalized_rhat`
@@ -94,12 +99,9 @@ def level_rhats(fit, group: str) -> np.ndarray | None:
     post = fit.idata.posterior
     if post.sizes["chain"] < 2 or post.sizes["draw"] < 4:
         return None
-    key = ("level_rhats", group)
-    if key not in fit._cache:
-        draws = post[naming.variable("ranef", group)].transpose("chain", "draw", naming.level_dim(group),
-                                                                naming.term_dim(group)).values
-        fit._cache[key] = rank_normalized_rhat(draws)
-    return fit._cache[key]
+    return fit.memo(("level_rhats", group), lambda: rank_normalized_rhat(
+        post[naming.variable("ranef", group)].transpose("chain", "draw", naming.level_dim(group),
+                                                        naming.term_dim(group)).values))
 
 
 def _level_rhats(fit) -> list[dict]:
@@ -126,18 +128,20 @@ def mixing_table(fit) -> pd.DataFrame:
     :class:`~bayesmm.naming.Name`, ``n_poor``: 1 when it fails a check) and, per group, a row for its level
     effects (effect ``ranef``, ``parameter`` the whole variable ``r_<group>``, ``label`` the worst level's name and
     its Rhat, ``n_poor`` the number of levels' effects at Rhat >= 1.01). Cached on the fit."""
-    if "mixing" not in fit._cache:
-        table = fit.tidy()
-        names = parameter_names(fit.idata, fit.design, fit.family)
-        table["parameter"] = table["label"] = [naming.canonical(name) for name in names]
-        table["name"] = names
-        poor = (table["rhat"] >= RHAT_LIMIT) | (table["ess_bulk"] < ESS_LIMIT) | (table["ess_tail"] < ESS_LIMIT)
-        table["n_poor"] = poor.astype(int)
-        table["n_levels"] = 0
-        levels = pd.DataFrame(_level_rhats(fit), columns=list(table.columns.drop(["estimate", "std_error",
-                                                                                   "conf_low", "conf_high"])))
-        fit._cache["mixing"] = pd.concat([table, levels], ignore_index=True) if len(levels) else table
-    return fit._cache["mixing"].copy()
+    return fit.memo("mixing", lambda: _mixing(fit)).copy()
+
+
+def _mixing(fit) -> pd.DataFrame:
+    table = fit.tidy()
+    names = parameter_names(fit.idata, fit.design, fit.family)
+    table["parameter"] = table["label"] = [naming.canonical(name) for name in names]
+    table["name"] = names
+    poor = (table["rhat"] >= RHAT_LIMIT) | (table["ess_bulk"] < ESS_LIMIT) | (table["ess_tail"] < ESS_LIMIT)
+    table["n_poor"] = poor.astype(int)
+    table["n_levels"] = 0
+    levels = pd.DataFrame(_level_rhats(fit), columns=list(table.columns.drop(["estimate", "std_error",
+                                                                               "conf_low", "conf_high"])))
+    return pd.concat([table, levels], ignore_index=True) if len(levels) else table
 
 
 def tree_depth_hits(fit) -> tuple[int, int]:
@@ -169,8 +173,10 @@ def status_line(fit) -> str:
     """``WARNING: not converged: Rhat 1.062 for sd_site__Intercept (and 3 more); bulk ESS 35 for Days
     (and 1 more); 0 divergences. See fit.diagnose().``, or ``NOTE: ...`` when only a refit was needed, or
     '' when every check passes. Cached on the fit."""
-    if "status" in fit._cache:
-        return fit._cache["status"]
+    return fit.memo("status", lambda: _status(fit))
+
+
+def _status(fit) -> str:
     table = mixing_table(fit)
     summary = table[table["effect"] != "ranef"]
     rhat = table[table["rhat"] >= RHAT_LIMIT]
@@ -198,7 +204,6 @@ def status_line(fit) -> str:
         if refit:
             parts.append(f"refit: {refit.rstrip('.')}")
         line = f"WARNING: {headline}: " + "; ".join(parts) + ". See fit.diagnose()."
-    fit._cache["status"] = line
     return line
 
 

@@ -72,14 +72,15 @@ class Parameter:
 def catalogue(fit) -> dict:
     """name -> :class:`Parameter` for every scalar parameter of ``fit``, in ``tidy()``'s order, random
     effects last (cached on the fit)."""
-    if "catalogue" in fit._cache:
-        return fit._cache["catalogue"]
+    return fit.memo("catalogue", lambda: _catalogue(fit))
+
+
+def _catalogue(fit) -> dict:
     post = fit.idata.posterior
     names = scalar_parameters(post, fit.design, fit.family) + level_parameters(post, fit.design)
     params = [Parameter(naming.canonical(name), name.kind, naming.variable(name), index, name.part, name.term)
               for name, index in names]
-    fit._cache["catalogue"] = {p.name: p for p in params}
-    return fit._cache["catalogue"]
+    return {p.name: p for p in params}
 
 
 def draws_of(fit, parameter: Parameter) -> np.ndarray:
@@ -169,7 +170,7 @@ def _p_map(draws: np.ndarray, null: float = 0.0) -> float:
 # ------------------------------------------------------------------------------------------ priors
 def prior_of(fit, parameter: Parameter):
     """The PriorSpec in effect for a fixed effect (``None`` when the fit has no prior record)."""
-    entries = fit.model.prior_entries if fit.model is not None else []
+    entries = fit.prior_entries
     if parameter.component == "cond":
         cls, coef = ("Intercept", "") if parameter.term == "Intercept" else ("b", parameter.term)
     else:

@@ -91,18 +91,18 @@ def _needed_columns(fit, re: str, need_trials: bool) -> list[str]:
 
 
 def _part_specs(fit) -> dict:
-    return getattr(fit.model, "part_specs", None) or {}
+    return fit.design.part_specs
 
 
 def training_frame(fit) -> pd.DataFrame:
     """The training rows the model used (after dropping incomplete ones), with the formulas' columns."""
-    if fit.model is None:
+    if fit.data is None:
         raise BayesMMError("This fit does not keep its training data, which predictions on new data need "
                            "(for the encodings of random-effect terms); refit it with bmm.fit or Model.fit.")
     variables = list(fit.design.spec.variables)
     for part in _part_specs(fit).values():
         variables += [v for v in part.variables if v not in variables]
-    data = as_dataframe(fit.model.data)
+    data = as_dataframe(fit.data)
     if data.index.is_unique:
         return data.loc[fit.design.row_labels, variables].reset_index(drop=True)
     with warnings.catch_warnings():  # repeated index labels: drop incomplete rows again, as the design did
@@ -112,7 +112,8 @@ def training_frame(fit) -> pd.DataFrame:
 
 def _encoders(fit) -> dict:
     """Formula pieces other than the fixed part, with encoders rebuilt on the training rows (cached)."""
-    if "predict_encoders" not in fit._cache:
+
+    def compute():
         design, spec = fit.design, fit.design.spec
         frame = training_frame(fit)
         encoders = {"blocks": {}, "parts": {}}
@@ -121,8 +122,9 @@ def _encoders(fit) -> dict:
                 encoders["blocks"][block.term.lhs] = formulae_matrix(block.term.lhs, frame, spec, "random term")[2]
         for name, part in _part_specs(fit).items():
             encoders["parts"][name] = formulae_matrix(part.fixed, frame, part, f"formula of {name}")[2]
-        fit._cache["predict_encoders"] = encoders
-    return fit._cache["predict_encoders"]
+        return encoders
+
+    return fit.memo("predict_encoders", compute)
 
 
 def _evaluate(encoder, frame: pd.DataFrame, names, what: str) -> np.ndarray:
@@ -159,7 +161,7 @@ def _check_newdata(fit, newdata, re: str, need_trials: bool) -> pd.DataFrame:
 
 def _check_numbers(fit, frame: pd.DataFrame, needed) -> None:
     """Columns that were numbers in the training data must be finite numbers in newdata."""
-    training = as_dataframe(fit.model.data) if fit.model is not None else None
+    training = as_dataframe(fit.data) if fit.data is not None else None
     for name in needed:
         was_number = (training is not None and name in training and pd.api.types.is_numeric_dtype(training[name])
                       and not pd.api.types.is_bool_dtype(training[name]))

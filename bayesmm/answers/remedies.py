@@ -6,8 +6,8 @@ Betancourt and Girolami 2015), a ridge with another parameter (|rank correlation
 positive parameters on the log scale), a run too short to adapt the sampler; failing those, chains too
 short for this posterior.
 
-The code comes in two forms: ``fit = fit.model.fit(...)`` when only sampler settings change (the model, data
-and priors stay those of ``fit``), and ``fit = bmm.fit("formula", fit.model.data, ...)`` when the formula,
+The code comes in two forms: ``fit = bmm.update(fit, ...)`` when only sampler settings change (the model, data
+and priors stay those of ``fit``), and ``fit = bmm.fit("formula", fit.data, ...)`` when the formula,
 family or priors change, written with the fit's own family, link, priors and other constructor arguments.
 The formula is rewritten on the parsed :class:`~bayesmm.formula.FormulaSpec` (a term dropped, a group made
 a fixed effect, a covariate wrapped in ``scale()``) and printed back, so the code always parses.
@@ -59,10 +59,10 @@ def _arguments(values: dict) -> str:
 
 
 def refit_code(fit, **changes) -> str:
-    """``fit = fit.model.fit(...)``: the same model with other sampler settings."""
-    if fit.model is None:
+    """``fit = bmm.update(fit, ...)``: the same model with other sampler settings."""
+    if fit.data is None:
         return formula_code(fit, **changes)
-    return f"fit = fit.model.fit({_arguments(_settings(fit, changes))})"
+    return f"fit = bmm.update(fit, {_arguments(_settings(fit, changes))})"
 
 
 def _merged_priors(old, new):
@@ -86,9 +86,9 @@ def _deep_merge(old: dict, new: dict) -> dict:
 
 
 def formula_code(fit, formula: str | None = None, priors=None, family: str | None = None, **changes) -> str:
-    """``fit = bmm.fit("formula", fit.model.data, ...)``: the fit's call with another formula, family or
+    """``fit = bmm.fit("formula", fit.data, ...)``: the fit's call with another formula, family or
     priors on top of its own, and the sampler settings of :func:`refit_code`."""
-    arguments = dict(getattr(fit.model, "arguments", None) or {"family": fit.family.name})
+    arguments = fit.call.arguments()
     arguments.pop("formula", None)
     if not isinstance(arguments.get("family"), str):
         arguments["family"] = fit.family.name
@@ -96,7 +96,7 @@ def formula_code(fit, formula: str | None = None, priors=None, family: str | Non
         arguments["family"], arguments["link"] = family, None
     arguments["priors"] = _merged_priors(arguments.get("priors"), priors)
     kept = {k: v for k, v in arguments.items() if k in _CONSTRUCTOR_DEFAULTS and v != _CONSTRUCTOR_DEFAULTS[k]}
-    data = "fit.model.data" if fit.model is not None else "data"
+    data = "fit.data" if fit.data is not None else "data"
     text = formula if formula is not None else fit.formula
     rest = _arguments({**kept, **_settings(fit, changes)})
     return f"fit = bmm.fit({text!r}, {data}, {rest})"
@@ -232,8 +232,8 @@ def few_levels_causes(fit, group: str) -> list[Cause]:
         return []
     text = f"'{group}' has only {levels} levels: its variance is barely identified by the data"
     numeric = False
-    if fit.model is not None and group in getattr(fit.model.data, "columns", ()):
-        numeric = bool(np.issubdtype(np.asarray(fit.model.data[group]).dtype, np.number))
+    if group in getattr(fit.data, "columns", ()):
+        numeric = bool(np.issubdtype(np.asarray(fit.data[group]).dtype, np.number))
     fixed = formula_code(fit, formula=as_fixed_effect(fit.design.spec, group, numeric))
     stronger = {term: _stronger_sd_prior(fit, group, term) for term in group_terms(fit.design)[group][0]}
     if any(spec is None for spec in stronger.values()):
@@ -245,7 +245,7 @@ def few_levels_causes(fit, group: str) -> list[Cause]:
 
 def _near_zero(fit, group: str) -> list[Cause]:
     """SDs of ``group`` whose posterior piles up at zero (mode within 5% of the 95% quantile of zero)."""
-    from .diagnostics import density_at_zero_and_mode
+    from .density import density_at_zero_and_mode
     from ..posterior import group_terms
 
     terms, _ = group_terms(fit.design)[group]
@@ -286,13 +286,13 @@ def _draws_matrix(fit) -> tuple[np.ndarray, pd.DataFrame, list]:
     parameters' :class:`~bayesmm.naming.Name`."""
     from ..posterior import parameter_names, parameter_table
 
-    if "ridge_draws" not in fit._cache:
+    def compute():
         values = parameter_table(fit.idata, fit.design, fit.family).values
         flat = values.reshape(-1, values.shape[-1])
         positive = np.all(flat > 0, axis=0)
-        flat = np.where(positive, np.log(np.where(flat > 0, flat, 1.0)), flat)
-        fit._cache["ridge_draws"] = flat
-    return fit._cache["ridge_draws"], fit.tidy(), parameter_names(fit.idata, fit.design, fit.family)
+        return np.where(positive, np.log(np.where(flat > 0, flat, 1.0)), flat)
+
+    return fit.memo("ridge_draws", compute), fit.tidy(), parameter_names(fit.idata, fit.design, fit.family)
 
 
 def _ridge(fit, row) -> list[Cause]:
@@ -318,7 +318,7 @@ def _ridge(fit, row) -> list[Cause]:
 
 def _numeric_uncentred(fit, names) -> list[str]:
     """The data's numeric columns among ``names`` whose mean is further from 0 than their SD."""
-    data = getattr(fit.model, "data", None)
+    data = fit.data
     out = []
     for name in names:
         if data is None or name not in getattr(data, "columns", ()):
@@ -338,7 +338,7 @@ def _ridge_code(fit, row: pd.Series, partner: pd.Series, row_name, partner_name)
         if columns:
             return (f"{formula_code(fit, formula=with_scaled(fit.design.spec, columns))}  # centre and scale "
                     f"{', '.join(columns)}: the other coefficients then refer to its mean")
-        if partner["term"] in getattr(getattr(fit.model, "data", None), "columns", ()):
+        if partner["term"] in getattr(fit.data, "columns", ()):
             spec = fit.design.spec
             dropped = str(dataclasses.replace(spec, fixed_terms=(*spec.fixed_terms, f"- {partner['term']}")))
             return f"{formula_code(fit, formula=dropped)}  # collinear covariates: drop one (or combine them)"

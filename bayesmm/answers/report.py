@@ -168,7 +168,7 @@ def _called(fit):
 
 def _call(fit) -> str:
     settings = _called(fit)
-    arguments = dict(getattr(fit.model, "arguments", {}) or {})
+    arguments = fit.call.arguments()
     formula = arguments.pop("formula", fit.formula)
     defaults = {"family": "gaussian", "priors": None, "link": None, "na_action": "omit", "weights": None,
                 "zi": None, "hu": None, "dispersion": None}

@@ -5,9 +5,8 @@ import numpy as np
 import pandas as pd
 
 from .. import naming
-from .convergence import mixing_table, status_line
+from .convergence import ESS_LIMIT, RHAT_LIMIT, mixing_table, status_line
 from ..posterior import parameter_names
-from ..sampler.safeguard import ESS_LIMIT, RHAT_LIMIT
 
 __all__ = ["summary_text"]
 

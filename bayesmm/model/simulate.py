@@ -11,11 +11,10 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-import numpyro
 
+from .backend import use_float64
 from .likelihoods import OutsideRange, likelihood
 
-numpyro.enable_x64()  # as bayesmm.sampler.run: a fit loaded from disk predicts without importing the sampler
 
 __all__ = ["response_quantity"]
 
@@ -36,6 +35,7 @@ def response_quantity(family: str, link: str, eta: np.ndarray, aux: dict, trials
     ``aux`` (name -> per-draw vector, or draws x rows for parameters with their own formula);
     ``kind="response"``: one draw of the response per entry, seeded by ``seed``. ``trials`` (rows) are the
     binomial trials; binomial means and draws are counts of successes, as brms's."""
+    use_float64()
     eta = jnp.asarray(eta, dtype=jnp.float64)
     params = {}
     for name, value in aux.items():

@@ -16,68 +16,21 @@ from dataclasses import dataclass
 
 import jax
 import numpy as np
-import numpyro
 from numpyro.infer import MCMC, NUTS
 from threadpoolctl import threadpool_limits
 
-from ..config import cache_directory
 from ..errors import SamplerError
 from ..model import ModelData, ModelStructure
 from .coordinates import dense_groups, rotated_sites, site_bases, to_model, to_sampler
 from .nuts import (chain_devices, chain_program, compiled, continuation_program, shapes_key, start_program,
                          vectorizes_chains)
 from .potential import initial_values
+from ..model.backend import use_float64
 from ..model.program import keeps_log_lik
+from .settings import SamplerSettings
+from .stored import enable_compilation_cache
 
 __all__ = ["SamplerSettings", "Samples", "sample_posterior", "continue_posterior"]
-
-numpyro.enable_x64()
-
-
-def _enable_compilation_cache() -> None:
-    """JAX's persistent compilation cache in a user cache directory (``BAYESMM_CACHE_DIR``, default
-    ``~/.cache/bayesmm/jax``; set it to an empty string to turn the cache off): a fresh process that fits a
-    model compiled before skips XLA compilation."""
-    directory = cache_directory()
-    if not directory or jax.config.jax_compilation_cache_dir:
-        return
-    try:
-        os.makedirs(directory, exist_ok=True)
-    except OSError:
-        return  # a read-only home: run without the cache
-    jax.config.update("jax_compilation_cache_dir", directory)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
-
-
-_enable_compilation_cache()
-
-@dataclass(frozen=True)
-class SamplerSettings:
-    """NUTS settings; validated on construction."""
-
-    chains: int = 4
-    draws: int = 1000
-    warmup: int = 1000
-    seed: int = 0
-    target_accept: float = 0.8
-    max_tree_depth: int = 10
-    progress: bool | None = None
-
-    def __post_init__(self):
-        for name in ("chains", "draws", "warmup", "max_tree_depth"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-                raise SamplerError(f"{name} must be a whole number, not {value!r}.")
-            low = 0 if name == "warmup" else 1
-            if value < low:
-                raise SamplerError(f"{name} must be at least {low}, not {value}.")
-        if not isinstance(self.seed, (int, np.integer)) or isinstance(self.seed, bool) or self.seed < 0:
-            raise SamplerError(f"seed must be a non-negative whole number, not {self.seed!r}.")
-        if isinstance(self.target_accept, bool) or not isinstance(self.target_accept, (int, float, np.number)):
-            raise SamplerError(f"target_accept must be a number between 0 and 1, e.g. 0.9, not {self.target_accept!r}.")
-        if not 0 < float(self.target_accept) < 1:
-            raise SamplerError(f"target_accept must lie strictly between 0 and 1, not {self.target_accept}.")
-
 
 @dataclass(frozen=True)
 class Samples:
@@ -228,6 +181,8 @@ def sample_posterior(structure: ModelStructure, data: ModelData, settings: Sampl
     compiled program per model structure, data shapes and settings (:func:`bayesmm.sampler.nuts.chain_program`),
     kept in the process and stored between processes: a second fit of the same model neither traces nor
     compiles, and a fresh process only loads it. numpyro's ``MCMC`` runs the chains instead for a progress bar."""
+    use_float64()
+    enable_compilation_cache()
     chains = int(settings.chains)
     rng, chain_keys, key = sampler_keys(int(settings.seed), chains)
     shapes = shapes_key(data)

@@ -29,12 +29,28 @@ from jax.sharding import NamedSharding, PartitionSpec
 
 from ..config import cache_directory
 
-__all__ = ["program_key", "stored_program"]
+__all__ = ["program_key", "stored_program", "enable_compilation_cache"]
 
 _SOURCE = pathlib.Path(__file__).resolve().parents[1]
 
 
 @functools.lru_cache(maxsize=1)
+def enable_compilation_cache() -> None:
+    """JAX's persistent compilation cache in a user cache directory (``BAYESMM_CACHE_DIR``, default
+    ``~/.cache/bayesmm/jax``; set it to an empty string to turn the cache off), set when the first fit starts
+    unless the process has its own (``jax_compilation_cache_dir``), and kept for the process: a fresh process that
+    fits a model compiled before skips XLA compilation."""
+    directory = cache_directory()
+    if not directory or jax.config.jax_compilation_cache_dir:
+        return
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError:
+        return  # a read-only home: run without the cache
+    jax.config.update("jax_compilation_cache_dir", directory)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+
+
 def _environment() -> str:
     import jaxlib
     import numpyro

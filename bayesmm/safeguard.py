@@ -18,11 +18,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .answers.convergence import ESS_LIMIT, RHAT_LIMIT, level_rhats, mixing_table
+
 __all__ = ["RHAT_LIMIT", "ESS_LIMIT", "LONGER_RHAT", "ess_limit", "BlockMixing", "block_mixing", "flip", "fit_quality",
            "raised_target", "describe", "runs_longer", "worst_mixing", "describe_longer"]
 
-RHAT_LIMIT = 1.01
-ESS_LIMIT = 400
 #: with fewer draws than the default 4 x 1000, the ESS asked of a parameter is this share of the draws
 ESS_SHARE = 0.1
 #: a block's levels count as poorly mixed when this quantile of their Rhats reaches the limit: a drag on
@@ -67,7 +67,6 @@ def _finite_min(values) -> float:
 
 
 def _level_rhats(fit, group: str, columns) -> np.ndarray:
-    from ..answers.convergence import level_rhats
 
     rhat = level_rhats(fit, group)
     if rhat is None:
@@ -144,7 +143,6 @@ def runs_longer(fit) -> bool:
 def worst_mixing(fit) -> tuple[float, float]:
     """The largest Rhat over every parameter (random effects included) and the smallest bulk or tail ESS over
     the fixed effects, SDs, correlations and family parameters."""
-    from ..answers.convergence import mixing_table
 
     table = mixing_table(fit)
     summary = table[table["effect"] != "ranef"]
