@@ -16,7 +16,7 @@ import pytest
 
 import bayesmm as bmm
 
-CORPUS = Path(__file__).resolve().parent.parent / "validation" / "corpus"
+CORPUS = Path(__file__).resolve().parents[2] / "validation" / "corpus"
 sys.path.insert(0, str(CORPUS))
 from fit_metrics import convergence, fixef_distance, is_clean, ml_block, reasons, reference  # noqa: E402
 

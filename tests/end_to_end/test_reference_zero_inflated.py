@@ -22,7 +22,7 @@ import pytest
 import bayesmm as bmm
 from reference_tools import r_name
 
-REFERENCE = Path(__file__).parent / "reference"
+REFERENCE = Path(__file__).resolve().parents[1] / "reference"
 CASES = {
     "salamanders_zip": ("count ~ spp * mined + (1 | site)", "zero_inflated_poisson", "zi"),
     "salamanders_zinb": ("count ~ spp + mined + (1 | site)", "zero_inflated_negbinomial", "zi"),

@@ -13,7 +13,7 @@ import pytest
 
 import bayesmm as bmm
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 EXPECTED = ["01_first_model", "02_glmm_counts_and_proportions", "03_priors_and_singular_fits",
             "04_complete_separation", "05_overdispersion_and_zero_inflation", "06_inference_without_p_values",

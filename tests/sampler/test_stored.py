@@ -91,13 +91,13 @@ def test_cache_dir_follows_environment(tmp_path):
             "chains=1, draws=50, warmup=50); print(jax.config.jax_compilation_cache_dir)")
     env = dict(os.environ, BAYESMM_CACHE_DIR=str(tmp_path / "cache"))
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300,
-                         cwd=pathlib.Path(__file__).parents[1])
+                         cwd=pathlib.Path(__file__).parents[2])
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == str(tmp_path / "cache")
     assert any((tmp_path / "cache").iterdir())
     env["BAYESMM_CACHE_DIR"] = ""
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300,
-                         cwd=pathlib.Path(__file__).parents[1])
+                         cwd=pathlib.Path(__file__).parents[2])
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] in ("None", "")
 
@@ -146,7 +146,7 @@ def test_fresh_process_loads_the_stored_sampler(tmp_path):
     runs = []
     for mode in ("first", "forbid-tracing"):
         out = subprocess.run([sys.executable, "-c", _STORED_FIT, mode], env=env, capture_output=True, text=True,
-                             timeout=600, cwd=pathlib.Path(__file__).parents[1])
+                             timeout=600, cwd=pathlib.Path(__file__).parents[2])
         assert out.returncode == 0, out.stderr[-3000:]
         runs.append(out.stdout.split())
     assert runs[0] == runs[1]
