@@ -1,4 +1,5 @@
-"""Fits shared by tests/test_evidence.py, test_compare.py and test_io.py (one NUTS run each per process)."""
+"""Fits shared by tests/answers/ (test_evidence.py, test_hypothesis.py, test_compare.py, test_diagnostics.py) and
+tests/test_io.py: one NUTS run each per process."""
 from __future__ import annotations
 
 import functools

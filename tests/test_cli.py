@@ -1,5 +1,6 @@
 """The command line: fit -> save -> summary -> predict on a bundled CSV, reports, priors, Parquet, help and
-one-line errors."""
+one-line errors, in this process and through ``python -m bayesmm``."""
+import subprocess
 import sys
 
 import numpy as np
@@ -164,3 +165,18 @@ def test_a_poor_fit_prints_its_status_line_first_and_once(workdir, capsys):
     assert " for " in first and "divergence" in first
     assert "WARNING: not converged" not in captured.err
     assert captured.out.splitlines()[2] == " Family: gaussian "
+
+
+@pytest.mark.slow  # a NUTS run in a fresh process (~6 s); the fast tests above run `fit` in this process
+def test_command_line_example_and_errors(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "bayesmm", "example", "sleepstudy", "--chains", "2", "--draws",
+                          "200", "--warmup", "200", "--seed", "3"], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    assert "Group-Level Effects:" in run.stdout and "~Subject (Number of levels: 18)" in run.stdout
+    csv = tmp_path / "sleep.csv"
+    bmm.datasets.load("sleepstudy").to_csv(csv, index=False)
+    bad = subprocess.run([sys.executable, "-m", "bayesmm", "fit", str(csv), "Reaction ~ Dayz + (1 | Subject)"],
+                         capture_output=True, text=True, timeout=600)
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("bayesmm: error: Column 'Dayz'") and "Did you mean 'Days'?" in bad.stderr
+    assert "Traceback" not in bad.stderr

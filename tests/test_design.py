@@ -375,6 +375,24 @@ def test_na_action_error(with_na):
     assert "na_action='omit'" in str(info.value)
 
 
+# ----------------------------------------------------------------------------- frequency weights
+@pytest.mark.parametrize("column,values,match", [
+    ("w", -1, "negative or non-finite"),
+    ("w", "a", "must be numeric"),
+    ("w", 0, "All weights"),
+    ("nope", None, "Column 'nope'"),
+])
+def test_bad_weights(column, values, match):
+    rng = np.random.default_rng(5)
+    base = pd.DataFrame({"g": np.repeat(list("abcde"), 6), "x": rng.normal(0, 1, 30)})
+    base["y"] = rng.poisson(3, 30)
+    base["w"] = rng.integers(1, 4, 30)
+    if values is not None:
+        base["w"] = values
+    with pytest.raises(bmm.DataError, match=match):
+        bmm.Model("y ~ x + (1 | g)", base, family="poisson", weights=column)
+
+
 # ------------------------------------------------------------------------------------ rank deficiency
 def test_linear_combination_is_dropped(toy):
     data = toy.assign(x2=2 * toy["x"] + 1, x3=toy["x"].copy())

@@ -1,7 +1,5 @@
 """The Fit object: reproducibility, the InferenceData layout, tidy()/fixef/ranef/coef/varcorr values and
 the printed summary (short real NUTS runs)."""
-import subprocess
-import sys
 import warnings
 
 import numpy as np
@@ -172,20 +170,6 @@ def test_a_converged_fit_has_no_status_line_and_no_warning():
     assert refitted.status() == ("NOTE: converged after a refit: sd_Subject__Intercept refitted centred "
                                  "(Rhat 1.030 -> 1.002); the refit kept.")
     assert str(refitted).startswith(refitted.status() + "\n")
-
-
-def test_command_line_example_and_errors(tmp_path):
-    run = subprocess.run([sys.executable, "-m", "bayesmm", "example", "sleepstudy", "--chains", "2", "--draws",
-                          "200", "--warmup", "200", "--seed", "3"], capture_output=True, text=True, timeout=600)
-    assert run.returncode == 0, run.stderr
-    assert "Group-Level Effects:" in run.stdout and "~Subject (Number of levels: 18)" in run.stdout
-    csv = tmp_path / "sleep.csv"
-    SLEEP.to_csv(csv, index=False)
-    bad = subprocess.run([sys.executable, "-m", "bayesmm", "fit", str(csv), "Reaction ~ Dayz + (1 | Subject)"],
-                         capture_output=True, text=True, timeout=600)
-    assert bad.returncode == 2
-    assert bad.stderr.startswith("bayesmm: error: Column 'Dayz'") and "Did you mean 'Days'?" in bad.stderr
-    assert "Traceback" not in bad.stderr
 
 
 def test_vectorised_rhat_equals_arviz_with_ties_and_a_stuck_chain(unconverged):

@@ -63,6 +63,7 @@ def test_flip_and_poor():
     assert flip(BlockMixing(0, "", 1.0, 1000, 1.0, weight=0.1)) is True
 
 
+@pytest.mark.slow  # two 4-chain beta fits (~9 s); the fits above and below keep the safeguard's fast checks
 def test_a_short_run_is_refitted_and_the_better_fit_kept(precise_proportions):
     """400 draws in all cannot reach a bulk ESS of 400: the batch SD is flagged, refitted centred (the beta
     family samples its levels non-centred by default), and the kept fit is at least as good as the other.

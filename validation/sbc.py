@@ -17,7 +17,7 @@ are autoscaled from the data (Talts et al.'s argument needs the fit's prior to e
 was drawn from).
 
     python validation/sbc.py --full --replications 200 --workers 1   # the recorded run (validation/README.md)
-    python validation/sbc.py             # the small version (tests/test_sbc.py runs it)
+    python validation/sbc.py             # the small version (tests/end_to_end/test_sbc.py runs it)
 
 The full version writes ``validation/sbc_results/{ranks.csv,pvalues.csv,ranks.png}``.
 """

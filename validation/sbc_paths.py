@@ -30,7 +30,7 @@ the first level of each grouping factor (for the integrated-out paths these are 
 their conditional distribution: SBC checks that step too).
 
     python validation/sbc_paths.py --full --replications 200 > sbc_paths.log   # the recorded run (README)
-    python validation/sbc_paths.py                                 # the small version (tests/test_sbc.py)
+    python validation/sbc_paths.py                                 # the small version (tests/end_to_end/test_sbc.py)
     python validation/sbc_paths.py --full --replications 150 --levels quadrature_poisson:obs   # every level
 
 The full run writes ``validation/sbc_results/paths_{fits,ranks,pvalues}.csv`` and ``paths_ranks.png``.

@@ -217,6 +217,7 @@ def refitted_singular():
     return fit, [w for w in caught if issubclass(w.category, bmm.BayesMMWarning)]
 
 
+@pytest.mark.slow  # the fixture's two NUTS runs (~8 s); the other findings keep fast fits
 def test_a_refit_is_named_in_the_single_warning(refitted_singular):
     fit, caught = refitted_singular
     note = fit.idata.posterior.attrs["refit"]
@@ -229,6 +230,7 @@ def test_a_refit_is_named_in_the_single_warning(refitted_singular):
     assert status.startswith("WARNING: not converged: Rhat ") and f"refit: {note.rstrip('.')}. See fit.diagnose()." in status
 
 
+@pytest.mark.slow
 def test_an_sd_piled_at_zero_is_named_as_the_cause_with_code(refitted_singular):
     fit, _ = refitted_singular
     findings = fit.diagnose()
@@ -304,6 +306,7 @@ def precise_proportions(seed: int = 3) -> pd.DataFrame:
                          "batch": [f"b{i}" for i in batch]})
 
 
+@pytest.mark.slow  # two beta fits (~8 s); a well-identified model's check below stays fast
 def test_a_prior_holding_phi_down_is_a_conflict_with_a_wider_prior_to_paste():
     """gamma(2, 0.1) (mean 20, 99th percentile 66) on phi, brms's and formerly bayesmm's default for the beta
     precision: the data say about 500, the posterior stops near 110."""

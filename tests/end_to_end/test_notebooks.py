@@ -1,7 +1,7 @@
 """The teaching notebooks: stored without outputs, each runs end to end (nbclient), and the fix they exposed.
 
 Executing all seven takes a few minutes on 2 cores (short chains), hence the ``slow`` mark; CI runs it in
-its second step. Run one with ``python -m pytest -m slow tests/test_notebooks.py -k 03``.
+its second step. Run one with ``python -m pytest -m slow tests/end_to_end/test_notebooks.py -k 03``.
 """
 import os
 import pathlib

@@ -1,8 +1,8 @@
 """Nothing lost, nothing silent: rows dropped for missing values are counted in the warning, in the
 printed summary and in ``fit.idata`` attributes, and the count survives save/load. (The other items have
-their tests elsewhere: bit-identical seeds in test_fit.py::test_same_seed_same_draws_bit_for_bit, Rhat and
-divergence findings in test_diagnose.py, every InferenceData group and setting through save/load in
-test_io.py::assert_same_fit, extreme data in test_stability.py.)"""
+their tests elsewhere: bit-identical seeds in tests/test_fit.py::test_same_seed_same_draws_bit_for_bit, Rhat
+and divergence findings in tests/answers/test_diagnostics.py, every InferenceData group and setting through
+save/load in tests/test_io.py::assert_same_fit, extreme data in tests/sampler/test_potential.py.)"""
 from __future__ import annotations
 
 import re

@@ -12,6 +12,8 @@ import pytest
 import bayesmm as bmm
 from reference_tools import brms, has_brms, lme4, r_name, tidy_key
 
+pytestmark = pytest.mark.slow  # eleven fits at the default 4 x (1000 + 1000): about a minute on 2 cores
+
 CASES = {
     "sleepstudy_corr": ("sleepstudy", "Reaction ~ Days + (Days | Subject)", "gaussian"),
     "sleepstudy_uncorr": ("sleepstudy", "Reaction ~ Days + (Days || Subject)", "gaussian"),

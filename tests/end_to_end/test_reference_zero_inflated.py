@@ -15,14 +15,12 @@ terms glmmTMB's estimate must lie inside the 95% interval instead (seen: -1.78 +
 import numpy as np
 import json
 import warnings
-from pathlib import Path
-
 import pytest
 
 import bayesmm as bmm
-from reference_tools import r_name
+from reference_tools import REFERENCE, r_name
 
-REFERENCE = Path(__file__).resolve().parents[1] / "reference"
+pytestmark = pytest.mark.slow  # three fits at the default 4 x (1000 + 1000): about 20 s on 2 cores
 CASES = {
     "salamanders_zip": ("count ~ spp * mined + (1 | site)", "zero_inflated_poisson", "zi"),
     "salamanders_zinb": ("count ~ spp + mined + (1 | site)", "zero_inflated_negbinomial", "zi"),

@@ -1,4 +1,5 @@
-"""A count panel: thousands of levels with a few rows each (COUNT's rwm5yr shape), and what made it slow.
+"""Likelihood classes (bayesmm.model.likelihoods) on a count panel: thousands of levels with a few rows each
+(COUNT's rwm5yr shape), and what made it slow.
 
 The negative binomial's log-pmf took three log-gammas per row (and their digammas in the gradient): 1.6 of a
 2.5 ms gradient on 21,058 rows. Counts take few distinct values, so the log-gammas are computed once per value
@@ -7,7 +8,8 @@ difference of log-gammas lost 0.1 per count and held a chain there at the maximu
 fusions (jaxlib 0.10) summed levels x columns arrays 15x slower than XLA's own loops; the sampler is compiled
 without them (``nuts.compiler_options``). A start with negative curvature (``phi`` at its prior median) no
 longer leaves that coordinate at unit scale for the first hundred warmup iterations
-(``coordinates.initial_mass``). ``benchmarks/panel.py`` times the whole fit.
+(``coordinates.initial_mass``: tests/sampler/test_coordinates.py). ``benchmarks/panel.py`` times the whole fit.
+The other likelihood classes (hurdle, zero-inflated, beta-binomial) are checked in tests/test_families.py.
 """
 from __future__ import annotations
 
@@ -23,33 +25,15 @@ import pytest
 
 import bayesmm as bmm
 from bayesmm.model import compile_model
-from bayesmm.sampler.coordinates import initial_mass
 from bayesmm.model.likelihoods import NegativeBinomial2, TabledCounts, count_table
 from bayesmm.sampler.nuts import YNN_OFF, compiled, compiler_options, shapes_key, starting_points
+from simulators import PANEL_FORMULA, PANEL_TRUTH, count_panel
 
 use_float64()  # as every fit does, before jax arrays are made here
 
-FORMULA = "y ~ a + b + c + (1 | id)"
-TRUTH = {"Intercept": -1.6, "a": 0.3, "b": 0.5, "c": -0.4, "sd__Intercept": 1.0, "phi": 0.5}
-
-
-def _panel(levels: int, family: str = "negbinomial", seed: int = 1) -> pd.DataFrame:
-    """1-5 rows per level, ``b`` constant within levels, about 80% zeros (NB2 with ``phi`` 0.5)."""
-    rng = np.random.default_rng(seed)
-    g = np.repeat(np.arange(levels), rng.choice(np.arange(1, 6), size=levels, p=[0.1, 0.15, 0.2, 0.25, 0.3]))
-    a, c = rng.normal(size=g.size), rng.integers(0, 2, g.size).astype(float)
-    b = rng.integers(0, 2, levels)[g].astype(float)
-    eta = (TRUTH["Intercept"] + TRUTH["a"] * a + TRUTH["b"] * b + TRUTH["c"] * c
-           + rng.normal(0.0, TRUTH["sd__Intercept"], levels)[g])
-    if family == "negbinomial":
-        y = rng.poisson(rng.gamma(TRUTH["phi"], np.exp(eta) / TRUTH["phi"]))
-    else:
-        y = rng.poisson(np.exp(eta))
-    return pd.DataFrame({"y": y, "a": a, "b": b, "c": c, "id": pd.Categorical(g)})
-
 
 def _compiled(df: pd.DataFrame, family: str):
-    model = bmm.Model(FORMULA, df, family=family)
+    model = bmm.Model(PANEL_FORMULA, df, family=family)
     structure, data = compile_model(model.design, model.family, model.prior_entries, None, None)
     return structure, data
 
@@ -110,7 +94,7 @@ def _row_sized_log_gammas(jaxpr, rows: int) -> list[str]:
 def test_panel_gradient_takes_no_log_gamma_per_row(family):
     """The fixed cause, pinned: the log density's gradient of a count panel evaluates no log-gamma (nor digamma)
     per row, and the compiled program has no YNNPACK fusion."""
-    df = _panel(300, family)
+    df = count_panel(300, family)
     structure, data = _compiled(df, family)
     assert data.y_table is not None and data.y_table[0].shape[0] < 30
     potential = compiled(structure, shapes_key(data)).potential
@@ -129,33 +113,16 @@ def test_panel_gradient_takes_no_log_gamma_per_row(family):
         assert "__ynn_fusion" not in text
 
 
-def test_negative_curvature_still_scales_the_start():
-    """A coordinate whose potential curves downwards at the start gets 1 / |curvature|, not the identity."""
-    df = _panel(200)
-    structure, data = _compiled(df, "negbinomial")
-    helpers = compiled(structure, shapes_key(data))
-    diagonal = {name: jnp.ones(shape) for name, (_, shape) in helpers.sites.items()}
-    diagonal["phi"] = jnp.asarray(-160.0)
-    diagonal["sd_0"] = jnp.asarray([-0.5])  # less than a standard normal's: the identity
-    groups, inverse = initial_mass(structure, helpers.sites, (), diagonal)
-    assert groups == []
-    (names, values), = inverse.items()  # one diagonal block, its sites in sorted order
-    sizes = [int(np.prod(helpers.sites[n][1])) for n in names]
-    at = dict(zip(names, np.split(np.asarray(values), np.cumsum(sizes)[:-1])))
-    assert at["phi"][0] == pytest.approx(1 / 160.0)
-    assert at["sd_0"][0] == 1.0
-
-
 @pytest.mark.filterwarnings("ignore::bayesmm.BayesMMWarning")  # 2 x 300 draws: short of the ESS a report asks
 def test_small_panel_recovers_the_simulation():
     """A short NUTS fit of a 600-level panel (about 2,100 rows, 80% zeros): no divergence, no draw at the
     maximum tree depth, and every fixed effect, the SD and ``phi`` within three posterior SDs of the truth."""
-    df = _panel(600)
-    fit = bmm.fit(FORMULA, df, family="negbinomial", chains=2, draws=300, warmup=300, seed=3, refit=False)
+    df = count_panel(600)
+    fit = bmm.fit(PANEL_FORMULA, df, family="negbinomial", chains=2, draws=300, warmup=300, seed=3, refit=False)
     assert fit.n_divergent == 0
     assert int(np.sum(np.asarray(fit.idata.sample_stats["n_steps"]) >= 1023)) == 0
     table = fit.tidy().set_index("term")
     assert table["rhat"].max() < 1.03, table
-    for term, truth in TRUTH.items():
+    for term, truth in PANEL_TRUTH.items():
         row = table.loc[term]
         assert abs(row["estimate"] - truth) < 3 * row["std_error"] + 0.02, (term, row["estimate"], row["std_error"])

@@ -11,7 +11,8 @@ is evaluated at a fixed point of the latent sites (in constrained space) with
   non-centred ``r = (z @ L.T) * sd``), and the likelihood from ``scipy.stats``.
 
 Also: the pointwise ``log_lik`` of :func:`bayesmm.model.generated` for three draws, an offset that must
-shift the linear predictor exactly, and user priors of every kind (grouped prior sites included).
+shift the linear predictor exactly, user priors of every kind (grouped prior sites included), and frequency
+weights: a row with weight w counts exactly as w copies of it (brms's ``weights()``).
 """
 from __future__ import annotations
 
@@ -512,3 +513,57 @@ def test_user_priors_match_scipy(name):
     # the joined vectors come back in coefficient order
     np.testing.assert_allclose(np.asarray(trace["b"]["value"]), b, rtol=0, atol=0)
     np.testing.assert_allclose(np.asarray(trace["sd_0"]["value"]), sd, rtol=0, atol=0)
+
+
+# --------------------------------------------------------------------- frequency weights (brms's weights())
+def _weighted_frames(family):
+    rng = np.random.default_rng(5)
+    base = pd.DataFrame({"g": np.repeat(list("abcde"), 6), "x": rng.normal(0, 1, 30)})
+    base["y"] = rng.poisson(3, 30) if family == "poisson" else rng.normal(2 + base.x, 1)
+    base["w"] = rng.integers(1, 4, 30)
+    replicated = base.loc[base.index.repeat(base.w)].reset_index(drop=True)
+    return base, replicated
+
+
+def _weights_params(structure):
+    p = {"Intercept_c": jnp.asarray(1.1), "b": jnp.asarray([0.4]), "sd_0": jnp.asarray([0.7])}
+    if structure.family == "gaussian":
+        p["sigma"] = jnp.asarray(0.9)
+    if not structure.marginal:
+        p["z_0"] = jnp.linspace(-1, 1, 5).reshape(5, 1)
+    return p
+
+
+@pytest.mark.parametrize("family,marginalize", [("poisson", None), ("gaussian", True), ("gaussian", False)])
+def test_weights_equal_replicated_rows(family, marginalize):
+    base, replicated = _weighted_frames(family)
+    # same priors in both (the autoscaled defaults would differ: the data's SDs change with replication)
+    priors = {"Intercept": "normal(0, 5)", "b": "normal(0, 2)", "sd": "half_normal(1)", "sigma": "half_normal(2)"}
+    if family == "poisson":
+        priors.pop("sigma")
+    weighted = bmm.Model("y ~ x + (1 | g)", base, family=family, weights="w", priors=priors)
+    copies = bmm.Model("y ~ x + (1 | g)", replicated, family=family, priors=priors)
+    values = []
+    for model in (weighted, copies):
+        structure, data = compile_model(model.design, model.family, model.prior_entries, marginalize, centred=False)
+        # centring X differs between the two data sets; compare at the same uncentred intercept
+        params = _weights_params(structure)
+        params["Intercept_c"] = params["Intercept_c"] + data.x_means @ params["b"]
+        _, trace = log_density(make_model(structure), (data,), {}, params)
+        # the likelihood part (observed sites, with their scale): priors sit at different centred intercepts
+        values.append(sum(float(jnp.sum(site["fn"].log_prob(site["value"]) *
+                                        (1.0 if site["scale"] is None else site["scale"])))
+                          for site in trace.values() if site["type"] == "sample" and site["is_observed"]))
+    assert values[0] == pytest.approx(values[1], rel=1e-10)
+
+
+def test_weighted_pointwise_log_lik_scales_rows():
+    base, _ = _weighted_frames("poisson")
+    model = bmm.Model("y ~ x + (1 | g)", base, family="poisson", weights="w")
+    plain = bmm.Model("y ~ x + (1 | g)", base, family="poisson")
+    outs = []
+    for m in (model, plain):
+        structure, data = compile_model(m.design, m.family, m.prior_entries, centred=False)
+        samples = {k: v[None] for k, v in _weights_params(structure).items()}
+        outs.append(np.asarray(generated(structure, data, samples)["log_lik"])[0])
+    np.testing.assert_allclose(outs[0], outs[1] * base.w.to_numpy(), rtol=1e-12)

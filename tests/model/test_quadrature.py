@@ -1,18 +1,16 @@
-"""Observation-level effects integrated out by adaptive Gauss-Hermite quadrature (bayesmm.model.quadrature),
-and level pairs holding the same rows sampled as sum and split (centring.aliased_levels, effects.split_aliased)."""
+"""Observation-level effects integrated out by adaptive Gauss-Hermite quadrature (bayesmm.model.quadrature): the
+integral against brute force, its gradient, the conditional draws of the effects, and a grouseticks fit. (The
+level pairs sampled as sum and split: tests/plan/test_centring.py and tests/model/test_effects.py.)"""
 import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro
-import pandas as pd
 import pytest
 from jax.scipy.special import logsumexp
 from scipy import stats
 
 import bayesmm as bmm
 from bayesmm.model import compile_model, likelihood
-from bayesmm.plan.centring import aliased_levels, pql_variances
-from bayesmm.model.effects import split_aliased
 from bayesmm.model.quadrature import RowIntegrated
 
 numpyro.enable_x64()  # as bayesmm.sampler.run does for every fit
@@ -115,50 +113,6 @@ def test_observation_level_block_is_integrated_unless_marginalize_is_false(ticks
     assert compile_model(pairs.design, pairs.family, pairs.prior_entries)[0].row_block == -1
     with pytest.raises(bmm.BayesMMError, match="observation-level effect"):
         compile_model(pairs.design, pairs.family, pairs.prior_entries, marginalize=True)
-
-
-def test_aliased_levels_are_the_locations_with_a_single_brood(ticks):
-    blocks = ticks.design.blocks
-    groups = [b.group for b in blocks]
-    brood, location = groups.index("BROOD"), groups.index("LOCATION")
-    usable = [k != groups.index("INDEX") for k in range(len(blocks))]
-    ((a, b, levels_a, levels_b),) = aliased_levels(blocks, usable)
-    assert (a, b) == (brood, location)
-    frame = pd.DataFrame({"brood": blocks[brood].group_index, "location": blocks[location].group_index})
-    broods_per_location = frame.groupby("location")["brood"].nunique()
-    single = set(broods_per_location.index[broods_per_location == 1])
-    assert set(levels_b.tolist()) == single and len(single) == 35
-    for la, lb in zip(levels_a, levels_b):  # the pair holds exactly the same rows
-        assert np.array_equal(frame.index[frame.brood == la], frame.index[frame.location == lb])
-
-
-@pytest.mark.parametrize("weight", [0.0, 0.6])
-def test_sum_and_split_keep_the_prior_of_the_effects(weight):
-    """The sum coordinate drawn from N(0, s^(2w)) (standard normal times the returned density correction) and a
-    standard normal split give independent effects with SDs sd_a and sd_b; the other levels pass through."""
-    n, sd_a, sd_b = 200_000, 0.4, 1.3
-    s = np.hypot(sd_a, sd_b)
-    rng = np.random.default_rng(5)
-    z_split, z_sum = rng.normal(size=(n, 1)), rng.normal(size=(n, 1)) * s ** weight
-    r_a, r_b, correction = split_aliased(jnp.full((n + 1, 1), 7.0), jnp.full((n, 1), 7.0), jnp.asarray(z_split),
-                                         jnp.asarray(z_sum), sd_a, sd_b, jnp.arange(n), jnp.arange(n), weight)
-    expected = (stats.norm.logpdf(z_sum, 0.0, s ** weight) - stats.norm.logpdf(z_sum)).sum()
-    assert float(correction) == pytest.approx(expected, rel=1e-10)
-    r_a, r_b = np.asarray(r_a)[:, 0], np.asarray(r_b)[:, 0]
-    assert r_a[-1] == 7.0
-    assert np.std(r_a[:-1]) == pytest.approx(sd_a, rel=0.01)
-    assert np.std(r_b) == pytest.approx(sd_b, rel=0.01)
-    assert abs(np.corrcoef(r_a[:-1], r_b)[0, 1]) < 0.01
-
-
-def test_joint_working_model_splits_nested_variances_as_lme4_does(ticks):
-    """grouseticks' PQL variances, solved jointly, near lme4's (BROOD 0.75, INDEX 0.54, LOCATION 0.53); block by
-    block they came out 0.12, 0.54 and 0.84."""
-    _, tau2, _ = pql_variances(ticks.design, "poisson", "log")
-    sd = dict(zip([b.group for b in ticks.design.blocks], (float(np.sqrt(t[0])) for t in tau2)))
-    assert sd["BROOD"] == pytest.approx(0.75, rel=0.15)
-    assert sd["INDEX"] == pytest.approx(0.54, rel=0.15)
-    assert sd["LOCATION"] == pytest.approx(0.53, rel=0.15)
 
 
 def test_grouseticks_fit_draws_every_effect_and_keeps_the_integrated_log_likelihood(ticks):

@@ -1,5 +1,6 @@
 """The sampler's coordinates (bayesmm.sampler.coordinates): each block's mean rotated into a coordinate of its
-own, exactly and reversibly; and what it is for, a crossed model whose intercept mixes."""
+own, exactly and reversibly; and what it is for, a crossed model whose intercept mixes; the curvature probes
+and the starting mass matrix."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,7 +10,7 @@ from hypothesis import strategies as st
 
 import bayesmm as bmm
 from bayesmm.model.backend import use_float64
-from bayesmm.plan.bases import MAX_LEVEL_COVARIATES, level_bases
+from bayesmm.plan.bases import level_bases
 from bayesmm.sampler.coordinates import to_model, to_sampler
 
 use_float64()  # as every fit does, before jax arrays are made here
@@ -54,25 +55,6 @@ def test_covariate_rotation_is_exact_and_separates_the_covariates(levels, column
     projection = B @ np.linalg.lstsq(B, z, rcond=None)[0]
     alone = to_model({"m_0": sampler["m_0"], "z_0": np.zeros((levels - r, columns))}, ("z_0",), {"z_0": vectors})
     np.testing.assert_allclose(alone["z_0"], projection, rtol=1e-9, atol=1e-9)
-
-
-def test_level_bases_find_the_covariates_constant_within_levels():
-    """Only columns that hold one value in every level count; one in the span of those before it is skipped; at
-    most ``MAX_LEVEL_COVARIATES``; none found: ``None`` (the mean's single reflection)."""
-    rng = np.random.default_rng(3)
-    levels = 30
-    group = np.repeat(np.arange(levels), 4)
-    a, b = rng.normal(size=levels)[group], (rng.random(levels) > 0.5)[group].astype(float)
-    varying = rng.normal(size=group.size)
-    assert level_bases(group, levels, varying[:, None]) is None
-    assert level_bases(group, levels, np.zeros((group.size, 0))) is None
-    assert level_bases(group, levels, np.column_stack([varying, a])).shape == (2, levels)
-    assert level_bases(group, levels, np.column_stack([a, varying, b, 2 * a - 1])).shape == (3, levels)
-    many = np.column_stack([rng.normal(size=levels)[group] for _ in range(MAX_LEVEL_COVARIATES + 3)])
-    assert level_bases(group, levels, many).shape == (1 + MAX_LEVEL_COVARIATES, levels)
-    # three levels, two covariates: one contrast must stay
-    few = np.repeat(np.arange(3), 5)
-    assert level_bases(few, 3, rng.normal(size=(3, 2))[few]).shape == (2, 3)
 
 
 def test_crossed_intercept_mixes():
@@ -156,3 +138,29 @@ def test_grouseticks_dense_block_holds_covariate_coordinates_and_hyperparameters
     sampler = to_sampler({k: v[0] for k, v in init.items()}, rotated, bases)
     assert sampler["m_0"].shape == (4, 1) and sampler["z_0"].shape == (114, 1)
     assert sampler["m_2"].shape == (2, 1) and sampler["z_2"].shape == (61, 1)
+
+
+def test_negative_curvature_still_scales_the_start():
+    """A coordinate whose potential curves downwards at the start gets 1 / |curvature|, not the identity (a count
+    panel's ``phi`` at its prior median)."""
+    import jax.numpy as jnp
+    import pytest
+
+    from bayesmm.model import compile_model
+    from bayesmm.sampler.coordinates import initial_mass
+    from bayesmm.sampler.nuts import compiled, shapes_key
+    from simulators import PANEL_FORMULA, count_panel
+
+    model = bmm.Model(PANEL_FORMULA, count_panel(200), family="negbinomial")
+    structure, data = compile_model(model.design, model.family, model.prior_entries, None, None)
+    helpers = compiled(structure, shapes_key(data))
+    diagonal = {name: jnp.ones(shape) for name, (_, shape) in helpers.sites.items()}
+    diagonal["phi"] = jnp.asarray(-160.0)
+    diagonal["sd_0"] = jnp.asarray([-0.5])  # less than a standard normal's: the identity
+    groups, inverse = initial_mass(structure, helpers.sites, (), diagonal)
+    assert groups == []
+    (names, values), = inverse.items()  # one diagonal block, its sites in sorted order
+    sizes = [int(np.prod(helpers.sites[n][1])) for n in names]
+    at = dict(zip(names, np.split(np.asarray(values), np.cumsum(sizes)[:-1])))
+    assert at["phi"][0] == pytest.approx(1 / 160.0)
+    assert at["sd_0"][0] == 1.0

@@ -1,5 +1,5 @@
 # rstanarm 2.21 reference fit of a nested gaussian model (nlme's Machines: score ~ Machine + (1 | Worker/Machine))
-# at rstanarm's default priors, for tests/test_priors_rstanarm.py (the `rstanarm` preset). Run from the
+# at rstanarm's default priors, for tests/test_priors.py (the `rstanarm` preset). Run from the
 # repository root:
 #   Rscript validation/reference/rstanarm_machines.R
 # It writes tests/reference/machines_nested.rstanarm.json.

@@ -1,5 +1,5 @@
 # glmmTMB reference fits for zero-inflated and hurdle models of the salamanders data (GLMM FAQ / Brooks et
-# al. 2017), for tests/test_reference_zero_inflated.py. Run from the repository root:
+# al. 2017), for tests/end_to_end/test_reference_zero_inflated.py. Run from the repository root:
 #   Rscript validation/reference/zero_inflated_salamanders.R
 # It writes tests/reference/salamanders_{zip,zinb,hurdle_poisson}.glmmTMB.json.
 library(glmmTMB)
