@@ -49,6 +49,8 @@ class RandomBlock:
     column_scale: np.ndarray
     term: RandomTerm | None = None
     column_slice: slice | None = None
+    #: formulae's encoder of the term's left side (new data's Z columns, with the training data's encodings)
+    encoder: object = field(default=None, repr=False, compare=False)
 
     @property
     def n_levels(self) -> int:
@@ -80,6 +82,10 @@ class Design:
     weights: np.ndarray | None = None
     parts: dict = field(default_factory=dict)
     part_specs: dict = field(default_factory=dict)
+    #: per family-parameter formula, formulae's encoder of new data (as ``fixed_encoder`` for the fixed part)
+    part_encoders: dict = field(default_factory=dict, repr=False)
+    #: the formulas' columns that hold numbers (not booleans) in the training data: new data must too
+    numeric_columns: frozenset = frozenset()
 
     @property
     def n_obs(self) -> int:
@@ -198,13 +204,13 @@ def _blocks(term: RandomTerm, frame: pd.DataFrame, spec: FormulaSpec) -> list[Ra
     """A ``|`` term is one block; a ``||`` term is one block per column of its whole left side, so a factor
     ``f`` in ``(f || g)`` gets the intercept and f's contrasts (afex's ``expand_re``), not a dummy per level."""
     group_index, levels = _group_index(frame, term.group_factors, term.group)
-    Z, columns, _ = formulae_matrix(term.lhs, frame, spec, f"random-effect term {term}")
+    Z, columns, encoder = formulae_matrix(term.lhs, frame, spec, f"random-effect term {term}")
     scale = np.array([1.0 if c == "Intercept" else (np.std(Z[:, j]) or 1.0) for j, c in enumerate(columns)])
     if term.correlated or Z.shape[1] == 1:
         return [RandomBlock(term.group, term.group_factors, group_index, levels, Z, columns, term.correlated,
-                            scale, term, slice(0, len(columns)))]
+                            scale, term, slice(0, len(columns)), encoder)]
     return [RandomBlock(term.group, term.group_factors, group_index, levels, Z[:, [j]], (c,), False,
-                        scale[[j]], term, slice(j, j + 1)) for j, c in enumerate(columns)]
+                        scale[[j]], term, slice(j, j + 1), encoder) for j, c in enumerate(columns)]
 
 
 def _check_finite(value: np.ndarray, what: str, row_labels) -> None:
@@ -316,15 +322,17 @@ def build_design(spec: FormulaSpec, data, na_action: str = "omit", weights: str 
         if not np.all(np.isfinite(offset)):
             raise DataError(f"The offset {list(spec.offsets)} has non-finite values; check the transform.")
     blocks = tuple(b for term in spec.random for b in _blocks(term, frame, spec))
-    part_matrices = {}
+    part_matrices, part_encoders = {}, {}
     for name, part in parts.items():
-        Xp, part_names, _ = formulae_matrix(part.fixed, frame, part, f"formula of {name}")
+        Xp, part_names, part_encoders[name] = formulae_matrix(part.fixed, frame, part, f"formula of {name}")
         Xp, part_names, part_aliased = _drop_aliased(Xp, part_names)
         if part_aliased:
             warnings.warn(f"Columns {list(part_aliased)} of the {name} formula are aliased and were dropped.",
                           BayesMMWarning, stacklevel=3)
         part_matrices[name] = (Xp, part_names)
     response_name = _lone_column(spec.response.exprs[0]) if spec.response.kind == "expr" else None
+    numbers = frozenset(c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])
+                        and not pd.api.types.is_bool_dtype(frame[c]))
     return Design(spec, y, response_name or spec.response.text, X, names, blocks, offset, trials, aliased,
                   clean.n_dropped, clean.dropped, clean.row_labels, encoder, _weights(frame, weights, clean.row_labels),
-                  part_matrices, parts)
+                  part_matrices, parts, part_encoders, numbers)

@@ -23,7 +23,7 @@ import pandas as pd
 
 from .. import naming
 from ..data import as_dataframe, check_column_types, prepare_data
-from ..design import formulae_matrix, evaluate_expression
+from ..design import evaluate_expression
 from ..errors import BayesMMError, DataError, closest
 from ..families import part_component, part_link
 from ..formula import expression_variables
@@ -111,20 +111,9 @@ def training_frame(fit) -> pd.DataFrame:
 
 
 def _encoders(fit) -> dict:
-    """Formula pieces other than the fixed part, with encoders rebuilt on the training rows (cached)."""
-
-    def compute():
-        design, spec = fit.design, fit.design.spec
-        frame = training_frame(fit)
-        encoders = {"blocks": {}, "parts": {}}
-        for k, block in enumerate(design.blocks):
-            if block.term is not None and block.term.lhs not in encoders["blocks"]:
-                encoders["blocks"][block.term.lhs] = formulae_matrix(block.term.lhs, frame, spec, "random term")[2]
-        for name, part in _part_specs(fit).items():
-            encoders["parts"][name] = formulae_matrix(part.fixed, frame, part, f"formula of {name}")[2]
-        return encoders
-
-    return fit.memo("predict_encoders", compute)
+    """The design's encoders of new data for the random terms' left sides and the family-parameter formulas."""
+    return {"blocks": {b.term.lhs: b.encoder for b in fit.design.blocks if b.term is not None},
+            "parts": fit.design.part_encoders}
 
 
 def _evaluate(encoder, frame: pd.DataFrame, names, what: str) -> np.ndarray:
@@ -161,10 +150,8 @@ def _check_newdata(fit, newdata, re: str, need_trials: bool) -> pd.DataFrame:
 
 def _check_numbers(fit, frame: pd.DataFrame, needed) -> None:
     """Columns that were numbers in the training data must be finite numbers in newdata."""
-    training = as_dataframe(fit.data) if fit.data is not None else None
     for name in needed:
-        was_number = (training is not None and name in training and pd.api.types.is_numeric_dtype(training[name])
-                      and not pd.api.types.is_bool_dtype(training[name]))
+        was_number = name in fit.design.numeric_columns
         column = frame[name]
         if was_number and not pd.api.types.is_numeric_dtype(column):
             raise DataError(f"Column '{name}' of newdata holds {column.dtype} values but the model was fitted with "
