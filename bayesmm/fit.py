@@ -10,11 +10,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from . import naming
 from .design import Design
 from .families import Family
 from .pipeline import Call
 from .plan import ModelPlan
-from .posterior import group_terms, parameter_table
+from .posterior import group_terms, parameter_names, parameter_table
 from .priors import PriorEntry, priors_frame
 from .sampler.settings import SamplerSettings
 from .separation import Separation
@@ -67,12 +68,9 @@ class Fit:
         """One row per parameter in broom.mixed's layout: effect, component, group, term, estimate
         (posterior mean), std_error (posterior SD), conf_low/conf_high (equal-tailed, or ``"hdi"``),
         rhat, ess_bulk, ess_tail."""
-        from .errors import BayesMMError
+        from .answers.arguments import check_interval, check_prob
 
-        if not 0 < prob < 1:
-            raise BayesMMError(f"prob must lie strictly between 0 and 1, not {prob}.")
-        if interval not in ("eti", "hdi"):
-            raise BayesMMError(f"interval must be 'eti' or 'hdi', not {interval!r}.")
+        prob, interval = check_prob(prob), check_interval(interval)
         return self.memo(("tidy", prob, interval),
                          lambda: parameter_table(self.idata, self.design, self.family).frame(prob, interval)).copy()
 
@@ -90,19 +88,21 @@ class Fit:
         return self._per_level(prob, with_fixed=True)
 
     def _per_level(self, prob: float, with_fixed: bool) -> pd.DataFrame:
+        from .answers.arguments import check_prob
+
         post = self.idata.posterior
-        tail = (1 - prob) / 2
+        tail = (1 - check_prob(prob)) / 2
         frames = []
         for group, (terms, _) in group_terms(self.design).items():
-            values = post[f"r_{group}"].values.copy()
+            values = post[naming.variable("ranef", group)].values.copy()
             if with_fixed:
-                fixed = post["b"].values
-                names = list(post["coef"].values)
+                fixed = post[naming.variable("fixed")].values
+                names = list(post[naming.coef_dim()].values)
                 for j, term in enumerate(terms):
                     if term in names:
                         values[..., j] += fixed[..., names.index(term)][..., None]
             flat = values.reshape((-1,) + values.shape[2:])
-            levels = post[f"{group}__level"].values
+            levels = post[naming.level_dim(group)].values
             for j, term in enumerate(terms):
                 column = flat[..., j]
                 frames.append(pd.DataFrame({
@@ -115,14 +115,14 @@ class Fit:
     def varcorr(self, prob: float = 0.95) -> pd.DataFrame:
         """Random-effect SDs and correlations in lme4's ``as.data.frame(VarCorr(fit))`` layout: grp, var1,
         var2, then the posterior mean (``sdcor``), SD and interval; the residual SD last for gaussian."""
-        table = self.tidy(prob).query("effect == 'ran_pars'")
+        table = self.tidy(prob)
         rows = []
-        for _, row in table.iterrows():
-            kind, _, names = row["term"].partition("__")
-            var1, _, var2 = names.partition(".") if kind == "cor" else (names, "", "")
-            rows.append({"grp": row["group"], "var1": None if row["group"] == "Residual" else var1,
-                         "var2": var2 or None, "sdcor": row["estimate"], "std_error": row["std_error"],
-                         "conf_low": row["conf_low"], "conf_high": row["conf_high"]})
+        for name, (_, row) in zip(parameter_names(self.idata, self.design, self.family), table.iterrows()):
+            if row["effect"] != "ran_pars":
+                continue
+            grp, var1, var2 = naming.varcorr_row(name)
+            rows.append({"grp": grp, "var1": var1, "var2": var2, "sdcor": row["estimate"],
+                         "std_error": row["std_error"], "conf_low": row["conf_low"], "conf_high": row["conf_high"]})
         return pd.DataFrame(rows, columns=["grp", "var1", "var2", "sdcor", "std_error", "conf_low", "conf_high"])
 
     # --------------------------------------------------------------------------------- diagnostics

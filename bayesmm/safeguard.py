@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import naming
 from .answers.convergence import ESS_LIMIT, RHAT_LIMIT, level_rhats, mixing_table
 
 __all__ = ["RHAT_LIMIT", "ESS_LIMIT", "LONGER_RHAT", "ess_limit", "BlockMixing", "block_mixing", "flip", "fit_quality",
@@ -71,7 +72,7 @@ def _level_rhats(fit, group: str, columns) -> np.ndarray:
     rhat = level_rhats(fit, group)
     if rhat is None:
         return np.ones(1)
-    terms = list(fit.idata.posterior[f"{group}__term"].values)
+    terms = list(fit.idata.posterior[naming.term_dim(group)].values)
     values = rhat[:, [terms.index(c) for c in columns]].ravel()
     values = values[np.isfinite(values)]
     return values if values.size else np.ones(1)
@@ -88,14 +89,16 @@ def block_mixing(fit, sampled: list[int], weights: list[float]) -> list[BlockMix
     out = []
     for k, weight in zip(sampled, weights):
         block = fit.design.blocks[k]
-        terms = {f"sd__{c}" for c in block.columns}
-        terms |= {f"cor__{a}.{b}" for i, a in enumerate(block.columns) for b in block.columns[i + 1:]}
+        names = [naming.sd(block.group, c) for c in block.columns]
+        names += [naming.cor(block.group, a, b) for i, a in enumerate(block.columns) for b in block.columns[i + 1:]]
+        terms = {naming.tidy_row(name)[3] for name in names}
         rows = table[(table["effect"] == "ran_pars") & (table["group"] == block.group) & table["term"].isin(terms)]
         if rows.empty:
             continue
         worst = rows.loc[rows["rhat"].fillna(1.0).idxmax()]
         out.append(BlockMixing(
-            block=k, label=f"{worst['term'].replace('__', '(', 1)}) of {block.group}",
+            block=k, label=naming.canonical(naming.from_tidy(worst["effect"], worst["component"], worst["group"],
+                                                             worst["term"], terms=block.columns)),
             rhat=_finite_max(rows["rhat"]), ess=_finite_min(np.minimum(rows["ess_bulk"], rows["ess_tail"])),
             level_rhat=_level_rhat(fit, block.group, block.columns), weight=float(weight),
             needed_ess=ess_limit(fit)))
@@ -116,7 +119,7 @@ def fit_quality(fit) -> tuple:
     rhat = _finite_max(table["rhat"])
     ess = _finite_min(np.minimum(table["ess_bulk"], table["ess_tail"]))
     for group in {block.group for block in fit.design.blocks}:
-        rhat = max(rhat, _level_rhat(fit, group, fit.idata.posterior[f"r_{group}"][f"{group}__term"].values))
+        rhat = max(rhat, _level_rhat(fit, group, fit.idata.posterior[naming.term_dim(group)].values))
     divergent = int(fit.idata.sample_stats["diverging"].values.sum())
     needed = ess_limit(fit)
     clean = divergent == 0 and rhat < RHAT_LIMIT and ess >= needed

@@ -55,7 +55,7 @@ def test_quality_prefers_the_fit_nearer_its_limits(precise_proportions):
 
 
 def test_flip_and_poor():
-    mixing = BlockMixing(0, "sd(Intercept) of g", rhat=1.0, ess=1000, level_rhat=1.0, weight=0.9)
+    mixing = BlockMixing(0, "sd_g__Intercept", rhat=1.0, ess=1000, level_rhat=1.0, weight=0.9)
     assert not mixing.poor and flip(mixing) is False
     assert BlockMixing(0, "", rhat=RHAT_LIMIT, ess=1000, level_rhat=1.0, weight=0.1).poor
     assert BlockMixing(0, "", rhat=1.0, ess=ESS_LIMIT - 1, level_rhat=1.0, weight=0.1).poor
@@ -72,7 +72,7 @@ def test_a_short_run_is_refitted_and_the_better_fit_kept(precise_proportions):
     kept = model.fit(chains=4, draws=100, warmup=300, seed=2)
     first = model.fit(chains=4, draws=100, warmup=300, seed=2, refit=False)
     message = kept.idata.posterior.attrs["refit"]
-    assert message.startswith("sd(Intercept) of batch refitted centred (Rhat"), message
+    assert message.startswith("sd_batch__Intercept refitted centred (Rhat"), message
     assert first.idata.posterior.attrs["refit"] == ""
     if "the refit kept" in message:
         assert fit_quality(kept) > fit_quality(first)

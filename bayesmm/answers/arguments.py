@@ -5,7 +5,7 @@ import numbers
 
 from ..errors import BayesMMError
 
-__all__ = ["check_prob"]
+__all__ = ["check_prob", "check_interval"]
 
 
 def check_prob(prob, argument: str = "prob") -> float:
@@ -20,3 +20,11 @@ def check_prob(prob, argument: str = "prob") -> float:
         shown = str(prob) if number else repr(prob)
         raise BayesMMError(f"{argument} must be a number strictly between 0 and 1 (e.g. 0.95), not {shown}.")
     return float(prob)
+
+
+def check_interval(interval) -> str:
+    """``interval`` when it names a kind of credible interval: ``"eti"`` (equal-tailed) or ``"hdi"`` (highest
+    density); otherwise a :class:`~bayesmm.errors.BayesMMError`."""
+    if interval not in ("eti", "hdi"):
+        raise BayesMMError(f"interval must be 'eti' (equal-tailed) or 'hdi' (highest density), not {interval!r}.")
+    return interval

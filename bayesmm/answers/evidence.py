@@ -30,7 +30,7 @@ from ..distributions import DISTRIBUTIONS
 from ..errors import BayesMMError, BayesMMWarning, closest
 from ..families import part_component
 from ..posterior import level_parameters, scalar_parameters
-from .arguments import check_prob
+from .arguments import check_interval, check_prob
 
 __all__ = ["AnswerTable", "Parameter", "catalogue", "draws_of", "select", "intervals", "pvalues", "log_density_at",
            "prior_of", "prior_log_density", "default_rope", "valid_names"]
@@ -127,9 +127,7 @@ def intervals(fit, parameters=None, prob: float = 0.95, interval: str = "eti") -
     ``prob`` of the draws, ArviZ's ``hdi``)."""
     import arviz as az
 
-    prob = check_prob(prob)
-    if interval not in ("eti", "hdi"):
-        raise BayesMMError(f"interval must be 'eti' or 'hdi', not {interval!r}.")
+    prob, interval = check_prob(prob), check_interval(interval)
     rows = []
     for parameter in select(fit, parameters):
         flat = draws_of(fit, parameter).ravel()

@@ -12,7 +12,7 @@ a one-dimensional integral, computed by adaptive Gauss-Hermite quadrature (Liu a
 glmmTMB's ``nAGQ``): Newton steps to the mode of the integrand (whose log is concave in ``u`` for the
 families in :data:`FAMILIES`), then ``NODES`` points scaled by its curvature there. With 9 nodes a poisson
 row's log-likelihood is within 3e-6 of brute-force integration for SDs up to 0.7, 2e-4 at 1.5 and 8e-3 at 3
-(counts 0-85, linear predictors within 3 of ``log y``; ``tests/test_quadrature.py`` checks every family).
+(counts 0-85, linear predictors within 3 of ``log y``; ``tests/model/test_quadrature.py`` checks every family).
 The gradient must be that of the value computed: with 6 Newton steps, rows that a trajectory took far from
 their mode had not converged, the gradient then disagreed with the value by up to 30%, and grouseticks'
 fits had more divergent transitions than with 12 (``NEWTON``).
