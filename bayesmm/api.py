@@ -213,7 +213,8 @@ def update(fit: Fit, **changes) -> Fit:
     (brms's ``update``): ``fit = bmm.update(fit, target_accept=0.95)``. ``changes`` take ``Model.fit``'s
     arguments; the settings not named keep the fit's."""
     if fit.data is None:
-        raise SamplerError("update(): this fit does not keep its training data; refit it with bmm.fit(...).")
+        raise SamplerError("update(): this fit does not keep its training data (it was saved with data=False); fit "
+                           "the model again with bmm.fit(formula, data, ...).")
     settings = {name: getattr(fit.settings, name) for name in ("chains", "draws", "warmup", "seed", "target_accept",
                                                                "max_tree_depth")}
     attrs = fit.idata.posterior.attrs  # the call's own draws and target_accept (the safeguard may have changed them)

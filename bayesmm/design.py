@@ -10,7 +10,7 @@ with a warning, as lme4 does (``fixef.add.aliased``).
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -20,7 +20,8 @@ from .errors import BayesMMWarning, DataError, FormulaError
 from .formula import FormulaSpec, RandomTerm, with_data_columns
 from .formula_lexing import column_references, in_arithmetic, python_code
 
-__all__ = ["Design", "RandomBlock", "build_design", "evaluate_expression", "formulae_matrix", "NAMESPACE"]
+__all__ = ["Design", "RandomBlock", "build_design", "evaluate_expression", "formulae_matrix", "NAMESPACE",
+           "FORMULAE_NAMESPACE"]
 
 #: Functions and constants available to formula expressions (formulae adds its own: I, C, scale, center,
 #: poly, ...). ``pi`` is the constant unless the data has a column ``pi`` (:func:`~bayesmm.formula.with_data_columns`).
@@ -30,7 +31,7 @@ NAMESPACE = {
     "logit": lambda p: np.log(p) - np.log1p(-p), "expit": lambda x: 1.0 / (1.0 + np.exp(-x)), "pi": np.pi,
 }
 #: formulae looks a dotted name that is not called (``np.pi``) up whole, as a variable.
-_FORMULAE_NAMESPACE = {**NAMESPACE, "np.pi": np.pi, "np.e": np.e}
+FORMULAE_NAMESPACE = {**NAMESPACE, "np.pi": np.pi, "np.e": np.e}
 #: a response or offset is evaluated without formulae: its ``I()`` (``I(y^0.5) ~ ...``) is the identity
 NAMESPACE["I"] = lambda x: x
 
@@ -87,9 +88,29 @@ class Design:
     #: the formulas' columns that hold numbers (not booleans) in the training data: new data must too
     numeric_columns: frozenset = frozenset()
 
+    #: the fixed-effect columns' means, kept when the rows are not (:meth:`without_rows`)
+    fixed_means: np.ndarray | None = field(default=None, repr=False, compare=False)
+
     @property
     def n_obs(self) -> int:
         return int(self.y.shape[0])
+
+    @property
+    def has_rows(self) -> bool:
+        """False for the design of a fit saved without its training data (:meth:`without_rows`)."""
+        return self.X is not None
+
+    def column_means(self) -> np.ndarray:
+        """The fixed-effect columns' means over the training rows."""
+        return self.X.mean(axis=0) if self.X is not None else self.fixed_means
+
+    def without_rows(self) -> "Design":
+        """This design without its per-row arrays (``y`` aside, which a fit's draws keep): the names, levels,
+        encoders and column means that summaries and predictions on new data need, nothing of the rows."""
+        blocks = tuple(replace(b, group_index=None, Z=None) for b in self.blocks)
+        parts = {name: (None, names) for name, (_, names) in self.parts.items()}
+        return replace(self, X=None, offset=None, trials=None, weights=None, row_labels=None, blocks=blocks,
+                       parts=parts, fixed_means=self.column_means())
 
 
 def evaluate_expression(expr: str, frame: pd.DataFrame, what: str) -> np.ndarray:
@@ -135,7 +156,7 @@ def formulae_matrix(rhs: str, frame: pd.DataFrame, spec: FormulaSpec, what: str)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            matrices = design_matrices(rhs, frame, na_action="pass", extra_namespace=_FORMULAE_NAMESPACE)
+            matrices = design_matrices(rhs, frame, na_action="pass", extra_namespace=FORMULAE_NAMESPACE)
     except Exception as err:  # noqa: BLE001 - formulae raises many types; re-raised with context
         message = str(err) or type(err).__name__
         if isinstance(err, KeyError) and err.args:

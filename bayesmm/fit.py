@@ -179,12 +179,14 @@ class Fit:
 
         return waic(self)
 
-    def save(self, path) -> str:
-        """Write the fit (draws, training data, formula, family, priors, settings) to a netCDF file; read it back
-        with ``bmm.load(path)``."""
+    def save(self, path, data: bool = True) -> str:
+        """Write the fit (draws, formula, family, priors, settings and the training data) to a netCDF file; read
+        it back with ``bmm.load(path)``. ``data=False`` leaves the training data out: the loaded fit summarises,
+        tests, compares (LOO) and predicts for new data, but cannot answer about the training rows (fitted
+        values, posterior predictive checks, refits)."""
         from .io import save
 
-        return save(self, path)
+        return save(self, path, data)
 
 
     # -------------------------------------------------------------- predictions, checks, plots

@@ -1,16 +1,22 @@
 """Fit <-> one netCDF file: :func:`save` and :func:`read` (``bmm.load`` makes the Fit of what it reads).
 
 The file is ArviZ's netCDF layout of ``fit.idata`` (every group: posterior, sample_stats, log_likelihood,
-observed_data, and any other a fit has gained) plus one extra group, ``bayesmm_model``, that holds what
-rebuilds the model: the training data (one variable per column, stored exactly: numbers as themselves,
-categoricals as codes with their categories, strings as strings), and as JSON in its attributes the
-formula, family, link, the user's prior overrides, ``na_action``, ``weights``/``zi``/``hu``/``dispersion``,
-the sampler settings, the priors table in effect and the package version.
+observed_data, and any other a fit has gained) plus one extra group, ``bayesmm_model``, that holds as JSON in
+its attributes the formula, family, link, the user's prior overrides, ``na_action``,
+``weights``/``zi``/``hu``/``dispersion``, the sampler settings, the priors table in effect and the package
+version, and then either
 
-:func:`read` rebuilds the design and priors from the data and arguments (:func:`bayesmm.pipeline.prepare`:
-the same encodings, level names and ``scale()`` centres for new data) beside the stored draws, so a loaded fit
-gives the same ``tidy()``, ``pvalues()`` and predictions as the original. :func:`save` checks that
-rebuild before it writes, and writes through a temporary file so a failed save leaves no partial file.
+* (``data=True``, the default) the training data, one variable per column, stored exactly (numbers as
+  themselves, categoricals as codes with their categories, strings as strings): :func:`read` rebuilds the
+  design and priors from it (:func:`bayesmm.pipeline.prepare`), so every answer works as on the original fit;
+* or (``data=False``) the design without its rows (:mod:`bayesmm.portable`: names, levels, the encoders of
+  new data with the training data's ``scale()`` centres and contrasts, the priors and the separation
+  finding), and no column of the data. Summaries, tests, LOO and predictions on new data work; answers about
+  the training rows (fitted values, posterior predictive checks, refits) say that the data is needed.
+
+Either way the loaded fit gives the same ``tidy()``, ``pvalues()`` and predictions as the original:
+:func:`save` checks that before it writes, and writes through a temporary file so a failed save leaves no
+partial file.
 """
 from __future__ import annotations
 
@@ -191,14 +197,13 @@ def _same_design(a, b) -> bool:
 
 
 # ---------------------------------------------------------------------------------------- save/load
-def save(fit, path) -> str:
-    """Write ``fit`` to the netCDF file ``path`` (overwritten if it exists); returns the path."""
+def _with_data(fit, meta: dict) -> dict:
+    """The training data's variables (and its layout in ``meta``), after checking that they rebuild the fit."""
     from .data import as_dataframe
 
     if fit.data is None:
-        raise BayesMMError("save(): this Fit does not keep its training data, which the saved file needs; fit it "
-                           "with bmm.fit() or Model.fit().")
-    meta = _metadata(fit)
+        raise BayesMMError("save(): this Fit does not keep its training data; save it with data=False (the draws, "
+                           "priors and the encoders of new data, without the rows), or refit it with bmm.fit().")
     layout, variables = encode_frame(as_dataframe(fit.data))
     meta["data"] = layout
     try:
@@ -211,8 +216,58 @@ def save(fit, path) -> str:
         raise BayesMMError("save(): the model rebuilt from the stored data differs from the fitted one: was the "
                            "data frame changed after fitting, or does a column have a dtype that cannot be stored "
                            "exactly? Refit on an unchanged copy of the data.")
-    extra = xr.Dataset({k: ("row_" + k, v) for k, v in variables.items()},
-                       attrs={"bayesmm": json.dumps(meta, default=_json_scalar)})
+    return {k: ("row_" + k, v) for k, v in variables.items()}
+
+
+def _without_data(fit, meta: dict) -> dict:
+    """The design without its rows, the priors and the separation finding as one record (:mod:`.portable`),
+    after checking that its encoders give the training rows' own design."""
+    from . import portable
+
+    design = fit.design
+    record = {"design": design.without_rows(), "family": fit.family, "prior_entries": fit.prior_entries,
+              "separation": fit.separation}
+    blob = portable.dumps(record, design.n_obs, keep=(record["design"].fixed_means,)
+                          + tuple(b.column_scale for b in design.blocks))
+    if design.has_rows and fit.data is not None:
+        _check_encoders(fit, dataclasses.replace(portable.loads(blob)["design"], y=design.y))
+    meta["rows"] = False
+    meta["formulae_version"] = portable.formulae_version()
+    return {"record": ("record_byte", np.frombuffer(blob, dtype=np.uint8))}
+
+
+def _check_encoders(fit, stored) -> None:
+    """The stored encoders, applied to the training rows, must give the fitted design's arrays."""
+    from .answers.predict import prediction_design, training_frame
+
+    def same(a, b) -> bool:
+        return (a is None) == (b is None) and (a is None or np.allclose(np.asarray(a, float), np.asarray(b, float),
+                                                                          rtol=1e-12, atol=1e-12))
+
+    original = prediction_design(fit)
+    try:
+        again = prediction_design(dataclasses.replace(fit, design=stored), training_frame(fit))
+    except BayesMMError as err:
+        raise BayesMMError(f"save(): the stored encoders cannot encode the training data ({err}); save with "
+                           "data=True.") from None
+    same_groups = original.groups.keys() == again.groups.keys() and all(
+        same(original.groups[g][0], again.groups[g][0]) and same(original.groups[g][1], again.groups[g][1])
+        and not again.groups[g][2] for g in original.groups)
+    same_parts = original.parts.keys() == again.parts.keys() and all(same(original.parts[k], again.parts[k])
+                                                                     for k in original.parts)
+    if not (same(original.X, again.X) and same(original.offset, again.offset) and same_groups and same_parts):
+        raise BayesMMError("save(): the stored encoders do not reproduce the training rows' design (a formula "
+                           "transform that formulae cannot replay on new data?); save with data=True.")
+
+
+def save(fit, path, data: bool = True) -> str:
+    """Write ``fit`` to the netCDF file ``path`` (overwritten if it exists); returns the path. ``data=False``
+    leaves the training data out (see the module docstring)."""
+    if not isinstance(data, bool):
+        raise BayesMMError(f"save(): data must be True (store the training data) or False, not {data!r}.")
+    meta = _metadata(fit)
+    variables = _with_data(fit, meta) if data else _without_data(fit, meta)
+    extra = xr.Dataset(variables, attrs={"bayesmm": json.dumps(meta, default=_json_scalar)})
     path = _file_path(path, "save")
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
@@ -276,20 +331,45 @@ def read(path) -> dict:
     idata, group, meta = _read(path)
     if _GROUP in idata.groups():
         del idata[_GROUP]
-    frame = decode_frame(meta["data"], group)
-    call, prepared = _rebuild(meta, frame)
     observed = idata.observed_data["y"].values if "observed_data" in idata.groups() else None
-    if observed is None or not np.array_equal(observed, prepared.design.y):
-        raise BayesMMError(f"load(): the model rebuilt from '{path}' does not reproduce the stored response; the "
-                           "file is damaged or was written by an incompatible bayesmm version.")
+    if observed is None:
+        raise BayesMMError(f"load(): '{path}' has no observed_data group; the file is damaged.")
+    records = _records_with_data(path, meta, group, observed) if meta.get("rows", True) else \
+        _records_without_data(path, meta, group, observed)
     if meta["bayesmm_version"] != _version():
         warnings.warn(f"load(): '{path}' was written by bayesmm {meta['bayesmm_version']} (this is {_version()}); "
                       "the draws are as stored, derived tables use this version's code.", BayesMMWarning,
                       stacklevel=3)
-    return {"idata": idata, "design": prepared.design, "family": prepared.family,
-            "prior_entries": prepared.prior_entries, "settings": SamplerSettings(**meta["settings"]), "call": call,
-            "separation": prepared.separation, "data": frame, "data_name": meta["data_name"],
-            "seconds": meta["seconds"]}
+    return dict(records, idata=idata, settings=SamplerSettings(**meta["settings"]), data_name=meta["data_name"],
+                seconds=meta["seconds"])
+
+
+def _records_with_data(path: str, meta: dict, group, observed) -> dict:
+    frame = decode_frame(meta["data"], group)
+    call, prepared = _rebuild(meta, frame)
+    if not np.array_equal(observed, prepared.design.y):
+        raise BayesMMError(f"load(): the model rebuilt from '{path}' does not reproduce the stored response; the "
+                           "file is damaged or was written by an incompatible bayesmm version.")
+    return {"design": prepared.design, "family": prepared.family, "prior_entries": prepared.prior_entries,
+            "call": call, "separation": prepared.separation, "data": frame}
+
+
+def _records_without_data(path: str, meta: dict, group, observed) -> dict:
+    from . import portable
+    from .pipeline import Call
+
+    if "record" not in group:
+        raise BayesMMError(f"load(): '{path}' holds neither the training data nor the model record; the file is "
+                           "damaged.")
+    if meta.get("formulae_version") != portable.formulae_version():
+        warnings.warn(f"load(): '{path}' stores formulae {meta.get('formulae_version')}'s encoders (this is "
+                      f"{portable.formulae_version()}); predictions on new data may differ. Save with data=True to "
+                      "rebuild them from the data instead.", BayesMMWarning, stacklevel=4)
+    record = portable.loads(group["record"].values.tobytes())
+    design = dataclasses.replace(record["design"], y=observed)
+    call = Call(**dict(meta["arguments"], priors=meta.get("priors_argument")))
+    return {"design": design, "family": record["family"], "prior_entries": record["prior_entries"], "call": call,
+            "separation": record["separation"], "data": None}
 
 
 def _file_path(path, call: str) -> str:

@@ -148,3 +148,40 @@ def test_save_overwrites_and_refuses_a_fit_without_its_data(tmp_path):
     with pytest.raises(bmm.BayesMMError, match="changed after fitting"):
         dataclasses.replace(fit, data=changed).save(tmp_path / "other.nc")
     assert not (tmp_path / "other.nc").exists()
+
+
+def test_a_fit_saved_without_its_data_predicts_new_data_as_the_original(tmp_path):
+    """data=False: no column of the data in the file; the encoders (scale(), poly(), contrasts, a dispersion
+    formula, random slopes) are stored, so tables and predictions on new data are those of the original."""
+    data = null_data(4)
+    data["f"] = pd.Categorical(data["f"], categories=["c", "a", "b"])
+    fit = quiet(bmm.fit, "y ~ scale(x) + poly(x, 2) + f + (1 + x | g)", data, dispersion="~ f", chains=1, draws=200,
+                warmup=200, seed=2)
+    path = tmp_path / "lean.nc"
+    fit.save(path, data=False)
+    with xr.open_dataset(path, group="bayesmm_model", engine="h5netcdf") as stored:
+        assert list(stored.data_vars) == ["record"]  # no row_* variable: no column of the data
+        assert stored["record"].size < 100_000
+    loaded = bmm.load(path)
+    assert loaded.data is None and not loaded.design.has_rows
+    pd.testing.assert_frame_equal(loaded.tidy(), fit.tidy())
+    pd.testing.assert_frame_equal(quiet(loaded.pvalues), quiet(fit.pvalues))
+    pd.testing.assert_frame_equal(loaded.hypothesis("scale(x) > 0"), fit.hypothesis("scale(x) > 0"))
+    pd.testing.assert_frame_equal(loaded.priors, fit.priors)
+    assert quiet(loaded.loo).elpd_loo == quiet(fit.loo).elpd_loo and str(loaded) == str(fit)
+    new = pd.DataFrame({"x": [-1.5, 0.0, 3.0], "f": pd.Categorical(["b", "c", "a"], categories=["c", "a", "b"]),
+                        "g": [data["g"].iloc[0], data["g"].iloc[-1], "a new group"]})
+    for kind in ("mean", "response", "link"):
+        pd.testing.assert_frame_equal(loaded.predict(new, kind=kind, seed=4), fit.predict(new, kind=kind, seed=4))
+    # what needs the training rows says so
+    for call in (loaded.predict, loaded.plot_ppc, lambda: loaded.plot_effects("x"), lambda: bmm.update(loaded)):
+        with pytest.raises(bmm.BayesMMError, match="data=False"):
+            call()
+    # saved again without data it reads back the same; with data it cannot be
+    again = tmp_path / "again.nc"
+    loaded.save(again, data=False)
+    pd.testing.assert_frame_equal(bmm.load(again).predict(new, seed=4), fit.predict(new, seed=4))
+    with pytest.raises(bmm.BayesMMError, match="save it with data=False"):
+        loaded.save(tmp_path / "other.nc")
+    with pytest.raises(bmm.BayesMMError, match="data must be True"):
+        fit.save(tmp_path / "other.nc", data="no")

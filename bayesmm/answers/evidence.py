@@ -193,7 +193,7 @@ def prior_log_density(fit, parameter: Parameter, point: float = 0.0) -> tuple[fl
     if parameter.component == "cond" and parameter.term == "Intercept":
         design = fit.design
         slopes = [j for j, n in enumerate(design.fixed_names) if n != "Intercept"]
-        if slopes and np.any(design.X[:, slopes].mean(axis=0) != 0):
+        if slopes and np.any(design.column_means()[slopes] != 0):
             return np.nan, ("the Intercept's prior is set on the intercept at the predictors' means, so the "
                             "reported Intercept's prior density has no closed form")
     closed_form = DISTRIBUTIONS[spec.dist].scipy

@@ -32,8 +32,8 @@ from ..links import NUMPY_INVERSE_LINKS
 from ..posterior import group_terms
 from .arguments import check_prob
 
-__all__ = ["PredictionDesign", "prediction_design", "training_frame", "draw_quantities", "predict_table",
-           "posterior_predictive"]
+__all__ = ["PredictionDesign", "prediction_design", "require_rows", "training_frame", "draw_quantities",
+           "predict_table", "posterior_predictive"]
 
 KINDS = ("mean", "response", "link")
 
@@ -52,7 +52,17 @@ class PredictionDesign:
     row_labels: pd.Index
 
 
+def require_rows(fit, what: str, frame: bool = False) -> None:
+    """Refuse an answer about the training rows (``frame``: that needs the training data frame itself) for a
+    fit saved without its training data."""
+    if not fit.design.has_rows or (frame and fit.data is None):
+        raise BayesMMError(f"{what} needs the training rows, which this fit does not keep (it was saved with "
+                           "fit.save(path, data=False)). Predictions for new data (newdata=) work; for this, save "
+                           "and load the fit with data=True.")
+
+
 def _training_design(fit) -> PredictionDesign:
+    require_rows(fit, "An answer about the training rows (fitted values, posterior predictive and residual checks)")
     design = fit.design
     groups = {}
     for group, (_, parts) in group_terms(design).items():
@@ -96,9 +106,7 @@ def _part_specs(fit) -> dict:
 
 def training_frame(fit) -> pd.DataFrame:
     """The training rows the model used (after dropping incomplete ones), with the formulas' columns."""
-    if fit.data is None:
-        raise BayesMMError("This fit does not keep its training data, which predictions on new data need "
-                           "(for the encodings of random-effect terms); refit it with bmm.fit or Model.fit.")
+    require_rows(fit, "A plot over the training data", frame=True)
     variables = list(fit.design.spec.variables)
     for part in _part_specs(fit).values():
         variables += [v for v in part.variables if v not in variables]
