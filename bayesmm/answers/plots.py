@@ -6,22 +6,21 @@
   bayesplot's ``ppc_bars`` (observed frequency of each value, with the replicates' mean and interval) beside
   the replicated share of zeros against the observed share;
 * :func:`plot_ranef`: caterpillar plot of the random effects per group and term, levels sorted;
-* :func:`plot_effects`: brms's ``conditional_effects``: the expected response over one predictor with the
-  other numeric predictors at their means and factors at their reference level, without random effects.
+* :func:`plot_effects`: brms's ``conditional_effects`` (one predictor, by a second one), from
+  :mod:`bayesmm.answers.effects`.
 """
 from __future__ import annotations
 
 import warnings
 
 import numpy as np
-import pandas as pd
 
 from .. import naming
 from ..errors import BayesMMError, closest
-from ..formula import expression_variables
 from ..posterior import scalar_parameters
 from .arguments import check_prob
-from .predict import draw_quantities, predict_table, training_frame
+from .effects import plot_effects
+from .predict import draw_quantities
 
 __all__ = ["plot_trace", "plot_posterior", "plot_ppc", "plot_ranef", "plot_effects", "default_var_names"]
 
@@ -132,57 +131,5 @@ def plot_ranef(fit, group: str | None = None, prob: float = 0.95):
         ax.set_yticks(position if len(rows) <= 60 else [])
         ax.set_yticklabels(list(rows["level"]) if len(rows) <= 60 else [])
         ax.set_title(f"{name}: {term}")
-    fig.tight_layout()
-    return fig
-
-
-def _effect_grid(fit, effect: str, resolution: int) -> pd.DataFrame:
-    """The effect's values (a grid over its range, or its levels) with the other predictors held at their
-    means (numeric) or reference level (first level), as brms's ``conditional_effects``."""
-    frame = training_frame(fit)
-    response = {v for e in fit.design.spec.response.exprs for v in expression_variables(e)}
-    column = frame[effect]
-    numeric = pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
-    if numeric:
-        values = np.linspace(column.min(), column.max(), resolution)
-    elif isinstance(column.dtype, pd.CategoricalDtype):
-        values = list(column.cat.categories)
-    else:
-        values = sorted(column.unique())
-    grid = pd.DataFrame({effect: values})
-    for name in frame.columns:
-        if name == effect or name in response:
-            continue
-        other = frame[name]
-        if pd.api.types.is_numeric_dtype(other) and not pd.api.types.is_bool_dtype(other):
-            grid[name] = other.mean()
-        else:
-            grid[name] = other.cat.categories[0] if isinstance(other.dtype, pd.CategoricalDtype) else sorted(
-                other.unique())[0]
-    return grid
-
-
-def plot_effects(fit, effect: str, prob: float = 0.95, re: str = "none", resolution: int = 100):
-    """Conditional effect of ``effect`` on the expected response (for binomial models, the success
-    probability), with its ``prob`` band (brms's ``conditional_effects``; random effects left out)."""
-    import matplotlib.pyplot as plt
-
-    fixed = [v for t in fit.design.spec.fixed_terms for v in expression_variables(t.lstrip("- "))]
-    if effect not in fixed:
-        raise BayesMMError(f"'{effect}' is not a predictor of the fixed part.{closest(effect, fixed)} "
-                           f"Valid: {list(dict.fromkeys(fixed))}.")
-    grid = _effect_grid(fit, effect, resolution)
-    trials = 1 if fit.family.response == "binomial" else None
-    table = predict_table(fit, grid, kind="mean", re=re, new_levels="population", prob=prob, trials=trials)
-    estimate, low, high = (table.iloc[:, k].to_numpy() for k in (0, 2, 3))
-    fig, ax = plt.subplots(figsize=(6, 4))
-    if pd.api.types.is_numeric_dtype(grid[effect]) and not pd.api.types.is_bool_dtype(grid[effect]):
-        ax.plot(grid[effect], estimate, color="C0")
-        ax.fill_between(grid[effect], low, high, color="C0", alpha=0.3)
-    else:
-        labels = [str(v) for v in grid[effect]]
-        ax.errorbar(labels, estimate, yerr=[estimate - low, high - estimate], fmt="o", color="C0", capsize=4)
-    ax.set_xlabel(effect)
-    ax.set_ylabel(("P(success)" if trials else fit.design.response_name) + " (expected)")
     fig.tight_layout()
     return fig
