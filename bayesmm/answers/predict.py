@@ -11,7 +11,9 @@ Grouping levels are matched by name; a level the fit has not seen is handled by 
 * ``"population"``: its effects are 0 (the population-level prediction for that row);
 * ``"error"``: refuse, listing the new levels.
 
-``re="none"`` leaves every random effect out (brms's ``re_formula = NA``; lme4's ``re.form = NA``).
+``re="none"`` leaves every random effect out (brms's ``re_formula = NA``; lme4's ``re.form = NA``); a list of
+groups (``re=["Subject"]``, or one group as a string) keeps those groups' effects and leaves the others out (brms's
+``re_formula = ~ (1 | Subject)``); newdata then needs no columns of the groups left out.
 """
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ from ..links import NUMPY_INVERSE_LINKS
 from ..posterior import group_terms
 from .arguments import check_prob
 
-__all__ = ["PredictionDesign", "prediction_design", "require_rows", "training_frame", "draw_quantities",
+__all__ = ["PredictionDesign", "prediction_design", "require_rows", "training_frame", "kept_groups", "draw_quantities",
            "predict_table", "posterior_predictive"]
 
 KINDS = ("mean", "response", "link")
@@ -61,11 +63,39 @@ def require_rows(fit, what: str, frame: bool = False) -> None:
                            "and load the fit with data=True.")
 
 
-def _training_design(fit) -> PredictionDesign:
+def kept_groups(fit, re="all") -> tuple[str, ...]:
+    """The groups whose random effects a prediction keeps: all of them (``re="all"``), none (``"none"``), or those
+    named (a list, or one name), as the formula writes them: ``"Subject"``, ``"site:block"``, and ``"site/block"`` for
+    ``site`` and ``site:block``. A name that is not a group of the model is refused, with the groups there are."""
+    groups = tuple(group_terms(fit.design))
+    if isinstance(re, str) and re in ("all", "none"):
+        return groups if re == "all" else ()
+    names = [re] if isinstance(re, str) else re
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+        raise BayesMMError(f"re must be 'all', 'none' or a list of grouping factors such as {list(groups[:2])}, "
+                           f"not {re!r}.")
+    kept = []
+    for name in names:
+        nested = name.split("/")
+        for depth in range(1, len(nested) + 1):  # a/b/c: a, a:b, a:b:c (lme4's nesting)
+            group = ":".join(factor.strip().strip("`") for factor in ":".join(nested[:depth]).split(":"))
+            if group not in groups:
+                hint = closest(group, groups) if groups else " This model has no random effects."
+                if "|" in name or "~" in name:
+                    hint = f" re takes the groups' names (re={list(groups[:1])}), not a formula."
+                raise BayesMMError(f"re names {group!r}, which is not a grouping factor of this model.{hint} "
+                                   f"Groups: {list(groups)}; re takes a list of them, 'all' or 'none'.")
+            kept.append(group)
+    return tuple(g for g in groups if g in kept)
+
+
+def _training_design(fit, kept: tuple) -> PredictionDesign:
     require_rows(fit, "An answer about the training rows (fitted values, posterior predictive and residual checks)")
     design = fit.design
     groups = {}
     for group, (_, parts) in group_terms(design).items():
+        if group not in kept:
+            continue
         blocks = [design.blocks[k] for k, _ in parts]
         groups[group] = (blocks[0].group_index, np.column_stack([b.Z for b in blocks]), ())
     labels = design.row_labels if design.row_labels is not None else pd.RangeIndex(design.n_obs)
@@ -82,14 +112,14 @@ def _level_labels(series: pd.Series) -> np.ndarray:
     return series.astype(str).to_numpy(dtype=object)
 
 
-def _needed_columns(fit, re: str, need_trials: bool) -> list[str]:
+def _needed_columns(fit, kept: tuple, need_trials: bool) -> list[str]:
     spec, family = fit.design.spec, fit.family
     pieces = list(spec.fixed_terms) + list(spec.offsets)
     for part in _part_specs(fit).values():
         pieces += list(part.fixed_terms)
-    if re == "all":
-        pieces += [t for r in spec.random for t in r.terms]
-        pieces += [quote_name(f) for r in spec.random for f in r.group_factors]  # '`my group`', not 'my group'
+    random = [r for r in spec.random if r.group in kept]  # the columns of groups left out are not needed
+    pieces += [t for r in random for t in r.terms]
+    pieces += [quote_name(f) for r in random for f in r.group_factors]  # '`my group`', not 'my group'
     if need_trials and family.response == "binomial" and spec.response.kind != "expr":
         pieces += list(spec.response.exprs[1:] if spec.response.kind == "trials" else spec.response.exprs)
     names = []
@@ -139,9 +169,9 @@ def _evaluate(encoder, frame: pd.DataFrame, names, what: str) -> np.ndarray:
     return values
 
 
-def _check_newdata(fit, newdata, re: str, need_trials: bool) -> pd.DataFrame:
+def _check_newdata(fit, newdata, kept: tuple, need_trials: bool) -> pd.DataFrame:
     frame = as_dataframe(newdata, "newdata")
-    needed = _needed_columns(fit, re, need_trials)
+    needed = _needed_columns(fit, kept, need_trials)
     missing = [c for c in needed if c not in frame.columns]
     if missing:
         hint = closest(missing[0], frame.columns)
@@ -171,10 +201,12 @@ def _check_numbers(fit, frame: pd.DataFrame, needed) -> None:
                                 f"{list(frame.index[infinite][:5])}); predictions need finite values.")
 
 
-def _new_groups(fit, frame: pd.DataFrame) -> dict:
+def _new_groups(fit, frame: pd.DataFrame, kept: tuple) -> dict:
     design, groups = fit.design, {}
     encoders = _encoders(fit)["blocks"]
     for group, (_, parts) in group_terms(design).items():
+        if group not in kept:
+            continue
         blocks = [design.blocks[k] for k, _ in parts]
         # a '||' term is one block per column: evaluate the whole term, keep the block's columns
         Z = np.column_stack([_evaluate(encoders[b.term.lhs], frame, None, f"random term {b.term}")[:, b.column_slice]
@@ -207,15 +239,17 @@ def _new_trials(fit, frame: pd.DataFrame, trials) -> np.ndarray | None:
     return values
 
 
-def prediction_design(fit, newdata=None, re: str = "all", need_trials: bool = True, trials=None) -> PredictionDesign:
-    """The :class:`PredictionDesign` of the training data (``newdata=None``) or of ``newdata``."""
+def prediction_design(fit, newdata=None, re="all", need_trials: bool = True, trials=None) -> PredictionDesign:
+    """The :class:`PredictionDesign` of the training data (``newdata=None``) or of ``newdata``, with the random
+    effects of the groups ``re`` keeps (:func:`kept_groups`)."""
+    kept = kept_groups(fit, re)
     if newdata is None:
-        base = _training_design(fit)
+        base = _training_design(fit, kept)
         if trials is not None and base.trials is not None:
             return PredictionDesign(base.X, base.offset, np.broadcast_to(np.asarray(trials, float), base.trials.shape),
                                     base.groups, base.parts, base.row_labels)
         return base
-    frame = _check_newdata(fit, newdata, re, need_trials and trials is None)
+    frame = _check_newdata(fit, newdata, kept, need_trials and trials is None)
     design = fit.design
     X = _evaluate(design.fixed_encoder, frame, design.fixed_names, "fixed part")
     offset = None
@@ -223,7 +257,7 @@ def prediction_design(fit, newdata=None, re: str = "all", need_trials: bool = Tr
         offset = sum(evaluate_expression(o, frame, "offset").astype(float) for o in design.spec.offsets)
         if not np.all(np.isfinite(offset)):
             raise DataError(f"The offset {list(design.spec.offsets)} is not finite on newdata; check its columns.")
-    groups = _new_groups(fit, frame) if re == "all" else {}
+    groups = _new_groups(fit, frame, kept)
     parts = {name: _evaluate(encoder, frame, design.parts[name][1], f"formula of {name}")
              for name, encoder in (_encoders(fit)["parts"].items() if design.parts else ())}
     return PredictionDesign(X, offset, _new_trials(fit, frame, trials) if need_trials else None, groups, parts,
@@ -291,29 +325,27 @@ def family_parameters(fit, pd_: PredictionDesign, index) -> dict:
     return aux
 
 
-def _check_options(kind: str, re: str, new_levels: str, prob: float) -> None:
-    if kind not in KINDS:
+def _check_options(fit, kind: str, re, new_levels: str, prob: float) -> tuple:
+    """The options checked; returns the groups ``re`` keeps."""
+    if not isinstance(kind, str) or kind not in KINDS:
         raise BayesMMError(f"kind must be one of {KINDS}, not {kind!r}.")
-    if re not in ("all", "none"):
-        raise BayesMMError(f"re must be 'all' (with the random effects) or 'none' (population level, brms's "
-                           f"re_formula = NA), not {re!r}.")
-    if new_levels not in ("sample", "population", "error"):
+    if not isinstance(new_levels, str) or new_levels not in ("sample", "population", "error"):
         raise BayesMMError(f"new_levels must be 'sample', 'population' or 'error', not {new_levels!r}.")
     check_prob(prob)
+    return kept_groups(fit, re)
 
 
-def draw_quantities(fit, newdata=None, kind: str = "mean", re: str = "all", new_levels: str = "sample",
+def draw_quantities(fit, newdata=None, kind: str = "mean", re="all", new_levels: str = "sample",
                     draws=None, seed: int = 0, trials=None):
     """(draws x rows) array of the linear predictor (``kind="link"``), the expected response (``"mean"``,
     brms's ``posterior_epred``) or response draws (``"response"``, brms's ``posterior_predict``), with the
-    design used; the draws are those of :func:`_draw_index`."""
+    design used; the draws are those of :func:`_draw_index`. ``re``: ``"all"``, ``"none"`` or the groups whose
+    random effects to keep (:func:`kept_groups`)."""
     from ..model.simulate import response_quantity
 
-    _check_options(kind, re, new_levels, 0.5)
-    design = prediction_design(fit, newdata, re, kind != "link", trials)
+    kept = _check_options(fit, kind, re, new_levels, 0.5)
+    design = prediction_design(fit, newdata, kept, kind != "link", trials)
     index = _draw_index(fit, draws)
-    if re == "none" and newdata is None:
-        design = PredictionDesign(design.X, design.offset, design.trials, {}, design.parts, design.row_labels)
     eta = linear_predictor(fit, design, index, new_levels, seed)
     if kind == "link":
         return eta, design
@@ -325,12 +357,12 @@ def draw_quantities(fit, newdata=None, kind: str = "mean", re: str = "all", new_
     return values, design
 
 
-def predict_table(fit, newdata=None, kind: str = "mean", re: str = "all", new_levels: str = "sample",
+def predict_table(fit, newdata=None, kind: str = "mean", re="all", new_levels: str = "sample",
                   prob: float = 0.95, draws=None, seed: int = 0, summary: bool = True, trials=None) -> pd.DataFrame:
     """Posterior mean, SD and equal-tailed ``prob`` interval per row (brms's ``fitted``/``predict`` columns
     Estimate, Est.Error, Q2.5, Q97.5), or with ``summary=False`` the draws (rows: draws, columns: rows)."""
-    _check_options(kind, re, new_levels, prob)
-    values, design = draw_quantities(fit, newdata, kind, re, new_levels, draws, seed, trials)
+    kept = _check_options(fit, kind, re, new_levels, prob)
+    values, design = draw_quantities(fit, newdata, kind, kept, new_levels, draws, seed, trials)
     if not summary:
         return pd.DataFrame(values, columns=design.row_labels).rename_axis(index="draw", columns="row")
     tail = (1 - prob) / 2

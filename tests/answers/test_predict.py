@@ -137,3 +137,73 @@ def test_binomial_trials_are_honoured():
     assert np.all(counts <= rows["size"].to_numpy()) and np.all(counts == np.round(counts))
     with pytest.raises(bmm.DataError, match="size"):
         binomial.predict(rows.drop(columns="size"))
+
+
+@pytest.fixture(scope="module")
+def penicillin_fit():
+    """Two crossed groups: 24 plates x 6 samples."""
+    return bmm.fit("diameter ~ 1 + (1 | plate) + (1 | sample)", bmm.datasets.load("penicillin"), chains=2,
+                   draws=300, warmup=300, seed=2)
+
+
+def test_re_keeps_the_named_groups_only(penicillin_fit):
+    """re=["plate"] (brms's re_formula = ~ (1 | plate)) is, draw by draw, the intercept plus the plate's effect;
+    newdata needs no sample column then; the training rows give the same."""
+    data = bmm.datasets.load("penicillin")
+    new = pd.DataFrame({"plate": ["a", "new plate", "c"]})
+    link = penicillin_fit.predict(new.iloc[[0, 2]], kind="link", re=["plate"], summary=False).to_numpy()
+    b, r = _draws(penicillin_fit, "b"), _draws(penicillin_fit, "r_plate")
+    levels = list(penicillin_fit.idata.posterior["plate__level"].values)
+    expected = b[:, [0]] + r[:, [levels.index("a"), levels.index("c")], 0]
+    np.testing.assert_allclose(link, expected, rtol=1e-12)
+    np.testing.assert_array_equal(link, penicillin_fit.predict(new.iloc[[0, 2]], kind="link", re="plate",
+                                                               summary=False).to_numpy())
+    # the training rows: X b + r_plate, and neither all effects nor none
+    rows = penicillin_fit.predict(kind="link", re=["plate"], summary=False).to_numpy()
+    by_hand = b[:, [0]] + r[:, [levels.index(p) for p in data["plate"]], 0]
+    np.testing.assert_allclose(rows, by_hand, rtol=1e-12)
+    np.testing.assert_allclose(rows, penicillin_fit.predict(data[["plate"]], kind="link", re=["plate"],
+                                                            summary=False).to_numpy(), rtol=1e-12)
+    everything = penicillin_fit.predict(kind="link", summary=False).to_numpy()
+    sample = _draws(penicillin_fit, "r_sample")
+    sample_levels = list(penicillin_fit.idata.posterior["sample__level"].values)
+    np.testing.assert_allclose(everything - rows, sample[:, [sample_levels.index(s) for s in data["sample"]], 0],
+                               rtol=1e-9, atol=1e-9)
+    population = penicillin_fit.predict(kind="link", re="none", summary=False).to_numpy()
+    assert np.abs(rows - population).mean(axis=0).min() > 0 and np.abs(everything - rows).mean(axis=0).min() > 0
+    # a plate the fit has not seen: its effect drawn from N(0, sd_plate^2), the sample's still left out
+    unseen = penicillin_fit.predict(new.iloc[[1]], kind="link", re=["plate"], summary=False, seed=3).to_numpy()[:, 0]
+    sd = _draws(penicillin_fit, "sd_plate")[:, 0]
+    assert np.var(unseen - b[:, 0]) == pytest.approx(np.mean(sd**2), rel=0.2)
+    # both groups by name are "all"
+    np.testing.assert_array_equal(penicillin_fit.predict(kind="link", re=["sample", "plate"], summary=False),
+                                  everything)
+
+
+def test_re_names_that_are_not_groups_are_refused(penicillin_fit):
+    with pytest.raises(bmm.BayesMMError, match=r"'plates'.*Did you mean 'plate'.*\['plate', 'sample'\]"):
+        penicillin_fit.predict(re=["plates"])
+    with pytest.raises(bmm.BayesMMError, match="not a formula"):
+        penicillin_fit.predict(re="(1 | plate)")
+    with pytest.raises(bmm.BayesMMError, match="list of grouping factors"):
+        penicillin_fit.predict(re=[1])
+    with pytest.raises(bmm.DataError, match="plate"):  # a kept group still needs its column
+        penicillin_fit.predict(pd.DataFrame({"sample": ["A"]}), re=["plate"])
+
+
+def test_re_takes_nested_groups_as_the_formula_writes_them():
+    """(1 | batch/cask) is (1 | batch) + (1 | batch:cask): re="batch/cask" keeps both, re="batch:cask" one."""
+    pastes = bmm.datasets.load("pastes")
+    fit = bmm.fit("strength ~ 1 + (1 | batch/cask)", pastes, chains=2, draws=200, warmup=200, seed=1)
+    everything = fit.predict(kind="link", summary=False).to_numpy()
+    np.testing.assert_array_equal(fit.predict(kind="link", re="batch/cask", summary=False), everything)
+    b, r = _draws(fit, "b"), _draws(fit, "r_batch:cask")
+    levels = list(fit.idata.posterior["batch:cask__level"].values)
+    inner = fit.predict(pastes[["batch", "cask"]], kind="link", re=["batch : cask"], summary=False).to_numpy()
+    labels = (pastes["batch"] + ":" + pastes["cask"]).tolist()
+    np.testing.assert_allclose(inner, b[:, [0]] + r[:, [levels.index(x) for x in labels], 0], rtol=1e-12)
+    outer = fit.predict(pastes[["batch"]], kind="link", re=["batch"], summary=False).to_numpy()  # no cask column
+    r_batch = _draws(fit, "r_batch")
+    batches = list(fit.idata.posterior["batch__level"].values)
+    np.testing.assert_allclose(outer, b[:, [0]] + r_batch[:, [batches.index(x) for x in pastes["batch"]], 0],
+                               rtol=1e-12)
