@@ -79,23 +79,3 @@ def test_ranef_caterpillar_sorted_estimates(sleep_fit):
     points = ax.get_lines()[0]
     np.testing.assert_allclose(np.asarray(points.get_xdata(), dtype=float), ranef["estimate"].to_numpy())
     assert [t.get_text() for t in ax.get_yticklabels()] == list(ranef["level"])
-
-
-def test_effects_line_is_the_population_prediction(sleep_fit):
-    fig = sleep_fit.plot_effects("Days")
-    line = fig.axes[0].get_lines()[0]
-    days = line.get_xdata()
-    assert days.min() == 0 and days.max() == 9 and len(days) == 100
-    b = sleep_fit.idata.posterior["b"].values.reshape(-1, 2)
-    np.testing.assert_allclose(line.get_ydata(), (b[:, [0]] + b[:, [1]] * days).mean(axis=0), rtol=1e-10)
-    with pytest.raises(bmm.BayesMMError, match="Days"):
-        sleep_fit.plot_effects("Dayz")
-
-
-def test_effects_of_a_factor_hold_other_predictors_at_their_means(count_fit):
-    fig = count_fit.plot_effects("f")
-    points = fig.axes[0].get_lines()[0]
-    b = count_fit.idata.posterior["b"].values.reshape(-1, 3)  # Intercept, x, f[b]
-    x_mean = count_fit.data["x"].mean()
-    expected = [np.exp(b[:, 0] + b[:, 1] * x_mean).mean(), np.exp(b[:, 0] + b[:, 1] * x_mean + b[:, 2]).mean()]
-    np.testing.assert_allclose(points.get_ydata(), expected, rtol=1e-10)
