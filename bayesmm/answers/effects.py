@@ -154,8 +154,8 @@ def effects_table(fit, effect: str, by=None, at=None, prob: float = 0.95, re="no
     binomial models the success probability) or of the linear predictor (``kind="link"``).
 
     Random effects: ``re`` as in :func:`bayesmm.answers.predict.predict_table` (``"none"``: population level,
-    brms's ``re_formula = NA``); grouping factors are held at their first level unless ``at`` names one, and
-    levels the fit has not seen get no effect.
+    brms's ``re_formula = NA``; ``"all"``; or a list of groups); with random effects, grouping factors are
+    held at their first level unless ``at`` names one (``at={"Subject": "M01"}``: that subject's curve).
     """
     prob = check_prob(prob)
     if kind not in KINDS:

@@ -107,6 +107,8 @@ def test_re_all_adds_the_random_effects_of_the_level_at_names():
     age = table["age"].to_numpy()
     draws = _fixed_draws(fit) @ _orthodont_X(age, np.zeros(3)).T + effects[:, [0]] + effects[:, [1]] * age
     np.testing.assert_allclose(table["estimate"], draws.mean(axis=0), rtol=1e-10)
+    named = effects_table(fit, "age", re=["Subject"], at={"Subject": "M01"}, resolution=3)
+    np.testing.assert_allclose(named["estimate"], table["estimate"], rtol=1e-12)
 
 
 def test_figure_has_a_line_and_band_per_level_named_in_the_legend_and_the_data_as_points():
