@@ -1,0 +1,226 @@
+"""Fit -> R²: Nakagawa & Schielzeth's marginal and conditional R² and Gelman et al.'s Bayesian R², per draw.
+
+**Marginal and conditional R²** (Nakagawa & Schielzeth 2013; random slopes: Johnson 2014; non-gaussian
+families: Nakagawa, Johnson & Schielzeth 2017), computed as ``performance::r2_nakagawa`` (performance 0.10.2,
+through insight 0.19.0's ``get_variance``) computes them at the ML estimates, but once per posterior draw:
+
+* fixed part: the variance over the training rows of ``X b`` (no offset, no random effects);
+* random part: per grouping factor, the mean over the rows of ``z_i' Sigma z_i`` (``Sigma`` the factor's
+  covariance matrix, ``z_i`` the row's covariates of its terms), summed over factors. A factor with one level
+  per row (an observation-level effect) is overdispersion: insight counts it in the residual part (the
+  ``dispersion`` variance) for non-gaussian families and leaves it out for gaussian ones; so does this;
+* distribution variance, on the link scale: gaussian ``sigma²``; bernoulli and binomial ``pi²/3`` (logit), 1
+  (probit), ``pi²/6`` (cloglog); poisson and negative binomials with a sqrt link 0.25; log links the lognormal
+  approximation ``log(1 + v / lambda²)``, ``v`` the family's variance at ``lambda`` (performance's default; its
+  later ``delta`` and ``trigamma`` forms are not in 0.10.2): poisson ``log(1 + 1/lambda)``, negative binomial
+  (NB2) ``log(1 + 1/lambda + 1/phi)``, NB1 ``log(1 + (1 + alpha)/lambda)``; zero-inflated Poisson
+  ``v`` = the mean over the rows of ``(1 - zi)(mu + zi mu²)`` (``mu`` the row's conditional mean, as insight),
+  zero-inflated NB2 the mean of ``(1 - zi)(mu (1 + mu/phi) + zi mu²)`` (the ZINB variance; insight 0.19.0
+  writes ``mu² (zi² + zi)`` for the last term, which is not the variance of the distribution).
+
+``marginal = fixed / (fixed + random + residual)``, ``conditional = (fixed + random) / (...)``; without random
+effects both are the same.
+
+``lambda``, the expected count: performance takes ``exp`` of the intercept of the *null model* (the model
+refitted with the random part only). Refitting is the caller's choice here: by default ``lambda = exp(mean of
+X b over the rows)`` per draw (the intercept of the model with centred predictors, no refit), which differs
+from the null model's intercept where the null model's random effects absorb the fixed effects (at the ML
+estimates: grouseticks marginal R² 0.560 against performance's 0.555, salamanders NB2 0.569 against 0.584;
+``tests/reference/r2.json``). Pass a fitted null model as ``null_fit`` to use its intercept's draws instead,
+as performance does.
+
+**Bayesian R²** (Gelman, Goodrich, Gabry & Vehtari 2019), as brms 2.18's ``bayes_R2``: per draw
+``var(mu) / (var(mu) + var(y - mu))`` with ``mu`` the expected response of each training row (random effects
+included; brms's ``posterior_epred``) and ``y - mu`` the residuals, for every family.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .. import naming
+from ..errors import BayesMMError, FamilyError
+from ..posterior import group_terms
+from .arguments import check_prob
+from .predict import family_parameters, linear_predictor, prediction_design, require_rows
+
+__all__ = ["r2", "r2_draws", "SUPPORTED"]
+
+MEASURES = ("marginal", "conditional", "bayes")
+#: family -> links with a known distribution-specific variance
+SUPPORTED = {"gaussian": ("identity",), "bernoulli": ("logit", "probit", "cloglog"),
+             "binomial": ("logit", "probit", "cloglog"), "poisson": ("log", "sqrt"),
+             "negbinomial": ("log", "sqrt"), "nbinom1": ("log",), "zero_inflated_poisson": ("log",),
+             "zero_inflated_negbinomial": ("log",)}
+BINOMIAL_VARIANCE = {"logit": (np.pi ** 2 / 3, "pi²/3 (logit link)"), "probit": (1.0, "1 (probit link)"),
+                     "cloglog": (np.pi ** 2 / 6, "pi²/6 (cloglog link)")}
+BAYES_METHOD = "Gelman et al. (2019), brms's bayes_R2: var(mu) / (var(mu) + var(y - mu)), mu = E[y | draw]"
+
+
+def _check_family(fit) -> None:
+    family, link = fit.family.name, fit.family.link
+    if link in SUPPORTED.get(family, ()):
+        return
+    supported = "; ".join(f"{name} ({', '.join(links)})" for name, links in SUPPORTED.items())
+    why = {"hurdle_poisson": " performance 0.10.2 evaluates the zero-truncated variance at lambda = sigma = 1 for "
+                             "hurdle models, which is no variance of the model, so bayesmm does not offer it.",
+           "hurdle_negbinomial": " performance 0.10.2 has no meaningful distribution variance for hurdle models."}
+    raise FamilyError(f"R² (Nakagawa) has no distribution-specific variance for family '{family}' with link "
+                      f"'{link}'.{why.get(family, '')} Supported families (links): {supported}.")
+
+
+def _selected_draws(fit, draws) -> np.ndarray:
+    """Indices into the flattened (chain x draw) posterior: all, or ``draws`` evenly spaced ones."""
+    post = fit.idata.posterior
+    total = post.sizes["chain"] * post.sizes["draw"]
+    if draws is None:
+        return np.arange(total)
+    if isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or draws < 1:
+        raise BayesMMError(f"draws must be a positive whole number (or None for all {total}), not {draws!r}.")
+    return np.unique(np.linspace(0, total - 1, min(int(draws), total)).round().astype(int))
+
+
+def _flat(fit, name: str, index: np.ndarray) -> np.ndarray:
+    values = fit.idata.posterior[name].values
+    return values.reshape((-1,) + values.shape[2:])[index]
+
+
+def _random_variances(fit, index) -> tuple[np.ndarray, np.ndarray]:
+    """Per draw: (variance of the random part, variance of observation-level effects), each the mean over rows
+    of ``z_i' Sigma z_i`` summed over the grouping factors (Johnson 2014; insight's ``.compute_variance_random``)."""
+    design = fit.design
+    random, observation = np.zeros(len(index)), np.zeros(len(index))
+    for group, (_, parts) in group_terms(design).items():
+        blocks = [design.blocks[k] for k, _ in parts]
+        Z = np.column_stack([b.Z for b in blocks])
+        moments = Z.T @ Z / design.n_obs  # mean over rows of z_i z_i'
+        sd = _flat(fit, naming.variable("sd", group), index)
+        cor_name = naming.variable("cor", group)
+        cor = _flat(fit, cor_name, index) if cor_name in fit.idata.posterior else np.eye(sd.shape[1])[None]
+        covariance = sd[:, :, None] * cor * sd[:, None, :]
+        variance = np.einsum("sjk,jk->s", covariance, moments)
+        one_per_row = len(np.unique(blocks[0].group_index)) == design.n_obs
+        if one_per_row:
+            observation += variance
+        else:
+            random += variance
+    return random, observation
+
+
+def _paired(values: np.ndarray, n: int) -> np.ndarray:
+    """``n`` of ``values``, evenly spaced over them (a null model's draws matched to the fit's)."""
+    return values[np.linspace(0, len(values) - 1, n).round().astype(int)]
+
+
+def _null_intercept(null_fit, fit, n: int) -> np.ndarray:
+    if not all(hasattr(null_fit, name) for name in ("idata", "design", "family")):
+        raise BayesMMError(f"null_fit must be a fitted null model (a bmm Fit), not {type(null_fit).__name__}.")
+    names = list(null_fit.design.fixed_names)
+    if names != ["Intercept"] or null_fit.family.name != fit.family.name or null_fit.design.n_obs != fit.design.n_obs:
+        raise BayesMMError("null_fit must be the null model of this fit: the same response, family and rows, with "
+                           f"an intercept as its only fixed effect (it has {names}, family '{null_fit.family.name}', "
+                           f"{null_fit.design.n_obs} rows; this fit: family '{fit.family.name}', {fit.design.n_obs} "
+                           "rows). Fit it as 'y ~ 1 + (the random terms)'.")
+    intercept = null_fit.idata.posterior[naming.variable("fixed")].values[..., 0].reshape(-1)
+    return _paired(intercept, n)
+
+
+def _row_mean(value) -> np.ndarray:
+    """A family parameter per draw: as is, or the mean over the rows when it has its own formula."""
+    value = np.asarray(value, dtype=float)
+    return value.mean(axis=1) if value.ndim == 2 else value
+
+
+def _distribution_variance(fit, fixed_part, eta, aux, null_fit) -> tuple[np.ndarray, str]:
+    """Per draw: the distribution-specific variance on the link scale, and the method's name."""
+    family, link, n = fit.family.name, fit.family.link, len(fixed_part)
+    if family == "gaussian":
+        return _row_mean(np.asarray(aux["sigma"], float) ** 2), "residual variance sigma²"
+    if family in ("bernoulli", "binomial"):
+        value, text = BINOMIAL_VARIANCE[link]
+        return np.full(n, value), f"distribution variance {text}"
+    if link == "sqrt":
+        return np.full(n, 0.25), "distribution variance 0.25 (sqrt link)"
+    if null_fit is None:
+        lam, source = np.exp(fixed_part.mean(axis=1)), "lambda = exp(mean of X b)"
+    else:
+        lam, source = np.exp(_null_intercept(null_fit, fit, n)), "lambda = exp(null model's intercept)"
+    if family == "poisson":
+        cv2, form = 1 / lam, "log(1 + 1/lambda)"
+    elif family == "negbinomial":
+        cv2, form = 1 / lam + _row_mean(1 / np.asarray(aux["phi"], float)), "log(1 + 1/lambda + 1/phi)"
+    elif family == "nbinom1":
+        cv2, form = (1 + _row_mean(aux["alpha"])) / lam, "log(1 + (1 + alpha)/lambda)"
+    else:  # zero-inflated: the variance of the response, averaged over the rows (insight's .variance_zip)
+        zi = np.asarray(aux["zi"], float)
+        zi = zi[:, None] if zi.ndim == 1 else zi
+        mu = np.exp(eta)
+        count = mu if family == "zero_inflated_poisson" else mu * (1 + mu / _column(aux["phi"]))
+        cv2, form = np.mean((1 - zi) * (count + zi * mu ** 2), axis=1) / lam ** 2, "log(1 + var(y)/lambda²)"
+    return np.log1p(cv2), f"lognormal approximation {form}, {source}"
+
+
+def _column(value) -> np.ndarray:
+    value = np.asarray(value, dtype=float)
+    return value[:, None] if value.ndim == 1 else value
+
+
+def _bayes(fit, eta, aux, trials) -> np.ndarray:
+    """Gelman et al.'s R² per draw from the expected responses (brms's ``.bayes_R2``)."""
+    from ..model.simulate import response_quantity
+
+    mu = response_quantity(fit.family.name, fit.family.link, eta, aux, trials, "mean")
+    residual = fit.design.y[None, :] - mu
+    explained, unexplained = mu.var(axis=1, ddof=1), residual.var(axis=1, ddof=1)
+    total = explained + unexplained
+    if not np.all(np.isfinite(mu)) or np.any(total <= 0):
+        raise BayesMMError("The Bayesian R² is undefined here: the expected responses are not finite, or neither "
+                           "they nor the residuals vary over the rows.")
+    return explained / total
+
+
+def r2_draws(fit, draws=None, seed: int = 0, null_fit=None) -> tuple[pd.DataFrame, dict]:
+    """(per-draw R² table with columns ``marginal``, ``conditional``, ``bayes``; each measure's method text).
+    ``seed`` is unused by the computation (no new randomness) and kept for the answers' common signature."""
+    require_rows(fit, "R²")
+    _check_family(fit)
+    index = _selected_draws(fit, draws)
+    design = prediction_design(fit)
+    eta = linear_predictor(fit, design, index, seed=seed)
+    aux = family_parameters(fit, design, index)
+    fixed_part = _flat(fit, naming.variable("fixed"), index) @ fit.design.X.T
+    var_fixed = fixed_part.var(axis=1, ddof=1) if fit.design.n_obs > 1 else np.zeros(len(index))
+    var_random, var_observation = _random_variances(fit, index)
+    var_distribution, method = _distribution_variance(fit, fixed_part, eta, aux, null_fit)
+    var_dispersion = np.zeros(len(index)) if fit.family.name == "gaussian" else var_observation
+    total = var_fixed + var_random + var_distribution + var_dispersion
+    table = pd.DataFrame({"marginal": var_fixed / total, "conditional": (var_fixed + var_random) / total,
+                          "bayes": _bayes(fit, eta, aux, design.trials)},
+                         index=pd.Index(index, name="draw"))
+    nakagawa = f"Nakagawa & Schielzeth: {method}"
+    if var_dispersion.any():
+        nakagawa += "; observation-level effects in the residual variance"
+    return table, {"marginal": nakagawa, "conditional": nakagawa, "bayes": BAYES_METHOD}
+
+
+def r2(fit, prob: float = 0.95, summary: bool = True, draws=None, seed: int = 0, null_fit=None) -> pd.DataFrame:
+    """Marginal and conditional R² (Nakagawa & Schielzeth, as ``performance::r2_nakagawa``) and the Bayesian R²
+    (Gelman et al. 2019, brms's ``bayes_R2``), each computed per posterior draw (see the module docstring).
+
+    One row per measure (index ``measure``: ``marginal``, ``conditional``, ``bayes``) with the posterior mean
+    (``estimate``), SD (``std_error``), the equal-tailed ``prob`` interval (``conf_low``, ``conf_high``) and the
+    variance used (``method``); ``summary=False`` gives the draws, one column per measure. ``draws`` takes that
+    many evenly spaced draws (None: all). ``null_fit``: a fitted null model (``y ~ 1 + random terms``) whose
+    intercept gives ``lambda`` for log-link count families, as performance's refit does; by default
+    ``lambda = exp(mean of X b)``."""
+    prob = check_prob(prob)
+    if not isinstance(summary, (bool, np.bool_)):
+        raise BayesMMError(f"summary must be True (a table) or False (the draws), not {summary!r}.")
+    table, methods = r2_draws(fit, draws, seed, null_fit)
+    if not summary:
+        return table
+    tail = (1 - prob) / 2
+    rows = [{"estimate": table[m].mean(), "std_error": table[m].std(ddof=1) if len(table) > 1 else np.nan,
+             "conf_low": table[m].quantile(tail), "conf_high": table[m].quantile(1 - tail), "method": methods[m]}
+            for m in MEASURES]
+    return pd.DataFrame(rows, index=pd.Index(MEASURES, name="measure"))
