@@ -186,6 +186,18 @@ def test_poisson_means_rate_ratios_average_and_slope_of_log_size():
     np.testing.assert_allclose(slope, expected, rtol=1e-6)
 
 
+def test_zero_inflated_mean_is_the_family_mean_with_and_without_the_site_effects():
+    fit = _fit("count ~ mined + (1 | site)", "salamanders", family="zero_inflated_poisson", zi="~ mined")
+    b, zi = _draws(fit, "b"), _draws(fit, "b_zi")
+    eta = np.column_stack([b[:, 0], b[:, 0] + b[:, 1]])  # mined: no, yes
+    structural_zero = expit(np.column_stack([zi[:, 0], zi[:, 0] + zi[:, 1]]))
+    np.testing.assert_allclose(fit.means("mined", summary=False).to_numpy(), (1 - structural_zero) * np.exp(eta),
+                               rtol=1e-9)
+    sd = _draws(fit, "sd_site")[:, [0]]
+    np.testing.assert_allclose(fit.means("mined", re="average", summary=False).to_numpy(),
+                               (1 - structural_zero) * np.exp(eta + sd ** 2 / 2), rtol=1e-9)
+
+
 # ------------------------------------------------------------------------------------- orthodont
 def test_orthodont_means_at_ages_contrasts_and_trends():
     fit, entry = orthodont_slopes(), REFERENCE["orthodont_slopes"]
@@ -196,6 +208,8 @@ def test_orthodont_means_at_ages_contrasts_and_trends():
     pairs = fit.comparisons("Sex", at={"age": [8, 14]})
     assert pairs["contrast"].tolist() == entry["pairs_at"]["contrast"]
     _close(_merged(pairs, entry["pairs_at"], ["contrast", "age"]))
+    draws = fit.comparisons("Sex", at={"age": [8, 14]}, summary=False)
+    assert list(draws.columns.names) == ["contrast", "age"] and draws.shape == (len(_coef(fit, "age")), 2)
     # the slope of age within each sex is the coefficient (identity link), draw by draw
     slopes = fit.slopes("age", by="Sex")
     draws = fit.slopes("age", by="Sex", summary=False).to_numpy()
