@@ -1,24 +1,17 @@
-"""The convenience layer: :class:`Model` (constructors store, ``fit`` computes) and :func:`fit`."""
+"""The convenience layer: :class:`Model` (constructors store, ``fit`` computes), :func:`fit` and :func:`update`;
+the sampling itself is :mod:`bayesmm.fitting`'s."""
 from __future__ import annotations
 
-import dataclasses
-import time
-
-import numpy as np
-import pandas as pd
-
-from .answers.convergence import warn_convergence
-from .errors import SamplerError, closest
 from .fit import Fit
-from .pipeline import Call, data_name, prepare
-from .priors import priors_frame
-from .separation import refuse_flat_priors
+from .fitting import CheckedModel, update
+from .pipeline import Call
 
 __all__ = ["Model", "fit", "update"]
 
 
-class Model:
-    """A mixed model: formula + data + family + priors, checked and ready to sample.
+class Model(CheckedModel):
+    """A mixed model: formula + data + family + priors, checked and ready to sample (``model.fit(...)``; its
+    priors, plan and prior draws: :class:`~bayesmm.fitting.CheckedModel`).
 
     >>> import bayesmm as bmm
     >>> model = bmm.Model("Reaction ~ Days + (Days | Subject)", bmm.datasets.load("sleepstudy"))
@@ -29,198 +22,7 @@ class Model:
     def __init__(self, formula: str, data, family="gaussian", priors=None, link: str | None = None,
                  na_action: str = "omit", weights: str | None = None, zi: str | None = None,
                  hu: str | None = None, dispersion: str | None = None):
-        #: The constructor's arguments except the data (:class:`bayesmm.pipeline.Call`): a saved fit keeps them.
-        self.call = Call(formula, family, priors, link, na_action, weights, zi, hu, dispersion)
-        prepared = prepare(self.call, data)
-        self.spec, self.family, self.design = prepared.spec, prepared.family, prepared.design
-        self.prior_entries, self.separation = prepared.prior_entries, prepared.separation
-        self.data = data
-        self.data_name = data_name(data)
-        self._plan = None
-
-    @property
-    def arguments(self) -> dict:
-        """The constructor's arguments except the data."""
-        return self.call.arguments()
-
-    @property
-    def plan(self):
-        """The sampling plan at default settings (:class:`bayesmm.plan.ModelPlan`): for each random-effect
-        block, whether it is integrated out or sampled, how its levels are centred, and why;
-        ``print(model.plan)``. ``fit.plan`` is the plan of the fit kept (the safeguard may change it)."""
-        from .plan import make_plan
-
-        if self._plan is None:
-            self._plan = make_plan(self.design, self.family)
-        return self._plan
-
-    @property
-    def priors(self) -> pd.DataFrame:
-        """Every prior in effect, after autoscaling, with the rule that produced it."""
-        return priors_frame(self.prior_entries)
-
-    def fit(self, chains: int = 4, draws: int = 1000, warmup: int = 1000, seed: int = 0,
-            target_accept: float | None = None, max_tree_depth: int = 10, progress: bool | None = None,
-            marginalize: bool | None = None, centered: bool | None = None, refit: bool = True, **unknown) -> Fit:
-        """Sample the posterior with NUTS and return a :class:`~bayesmm.fit.Fit`.
-
-        ``target_accept``: NUTS's target acceptance rate (default: the family's, 0.8 for most and 0.95 for
-        beta_binomial and zero_inflated_negbinomial, whose parameters trade off along a ridge, and for
-        identity/inverse/sqrt links of positive means, whose edge rejects steps); raise it towards 0.99 if a
-        fit reports divergent transitions.
-        ``progress``: ``True`` shows a progress bar by running numpyro's ``MCMC`` (other draws than the default
-        sampler's for the same seed; ``fit.idata.posterior.attrs["sampler"]`` says which ran); never switched
-        on by itself.
-        ``marginalize``: for gaussian models, integrate the random effects out exactly and draw them from
-        their conditional afterwards (default: whenever the model allows it; ``False`` samples them).
-        ``centered``: sample the random effects centred (``True``) or non-centred (``False``, as brms and
-        Bambi do); by default each level is centred where its data pin its effect down more than the prior
-        does (``bayesmm.plan.centring``), which removes the funnel both ways.
-        ``refit``: when ``centered`` is left to the data and a sampled block's SDs, correlations or levels mix
-        poorly (Rhat >= 1.01 or ESS < 400), refit once with that block in the other parameterisation, and
-        after divergent transitions with ``target_accept`` raised to 0.95 (0.99 from 0.95), and to 0.99 once more
-        if divergences remain; the best fit is kept. Then a fit still short of those checks, without a
-        divergence and with every Rhat below 1.05, has its chains run ``draws`` draws longer, from where they
-        stopped (:mod:`bayesmm.safeguard`; ``fit.idata.posterior.attrs["refit"]`` says what was done, and
-        ``fit.settings.draws`` counts the draws kept). ``False`` keeps the first fit as it is.
-        """
-        _check_switches(unknown, progress=progress, marginalize=marginalize, centered=centered, refit=refit)
-        if target_accept is None:
-            target_accept = self.family.default_target_accept
-        from .sampler.settings import SamplerSettings
-
-        settings = SamplerSettings(chains, draws, warmup, seed, target_accept, max_tree_depth, progress)
-        refuse_flat_priors(self.separation, self.prior_entries)
-        start = time.perf_counter()
-        run = self._sample(settings, marginalize, centered)
-        if refit and chains > 1:
-            run = self._refit_poor_blocks(run, settings, marginalize, centered)
-            run = self._run_longer(run)
-        fit = dataclasses.replace(run.fit, seconds=time.perf_counter() - start)
-        # the call's own settings (the safeguard may have kept a fit with other ones): the report's call
-        fit.idata.posterior.attrs.update(call_draws=int(draws), call_target_accept=float(target_accept))
-        warn_convergence(fit)  # one BayesMMWarning with the status line, when a check failed
-        return fit
-
-    def _fit_record(self, idata, settings, plan, seconds: float) -> Fit:
-        return Fit(idata, self.design, self.family, self.prior_entries, settings, self.call, plan=plan,
-                   separation=self.separation, data=self.data, data_name=self.data_name, seconds=seconds)
-
-    def _sample(self, settings, marginalize, centered) -> "_Run":
-        """One NUTS run: the Fit, with what the safeguard needs (the chains' state, the sampled blocks and their
-        mean centring weights)."""
-        from .version import __version__
-        from .sampler.run import sample_posterior
-        from .model import build_model
-        from .plan import make_plan
-        from .posterior import build_idata
-
-        start = time.perf_counter()
-        plan = make_plan(self.design, self.family, marginalize, centered)
-        structure, data = build_model(plan, self.design, self.family, self.prior_entries)
-        samples = sample_posterior(structure, data, settings)
-        attrs = {"formula": self.spec.text, "family": self.family.name, "link": self.family.link,
-                 "bayesmm_version": __version__, "seed": int(settings.seed), "n_dropped_rows": self.design.n_dropped,
-                 "marginalized": int(any(kind != "sampled" for kind in plan.kinds)),
-                 "sampler": samples.path, "refit": "", "plan": plan.line(),
-                 "centered_levels": sum(block.centred for block in plan.blocks)}
-        idata = build_idata(samples, self.design, self.family, attrs)
-        fit = self._fit_record(idata, settings, plan, time.perf_counter() - start)
-        sampled = [k for k, kind in enumerate(plan.kinds) if kind == "sampled"]
-        return _Run(fit, (structure, data, samples, attrs), sampled,
-                    [float(np.mean(plan.blocks[k].weights)) for k in sampled])
-
-    def _refit_poor_blocks(self, run: "_Run", settings, marginalize, centered) -> "_Run":
-        """The safeguard (:mod:`bayesmm.safeguard`): one refit with each poorly mixed block in the other
-        parameterisation (when the centring is the data's choice) and, after divergent transitions, a higher
-        target acceptance rate (and a second refit at 0.99 if divergences remain); the best fit is kept and
-        says what was done."""
-        from .safeguard import block_mixing, describe, fit_quality, flip, raised_target
-
-        fit, sampled = run.fit, run.sampled
-        poor = [m for m in block_mixing(fit, sampled, run.weights) if m.poor] if centered is None else []
-        divergent = fit.n_divergent
-        target = raised_target(float(settings.target_accept)) if divergent else None
-        if not poor and target is None:
-            return run
-        first_centered = centered
-        if poor:
-            centered = tuple(next((flip(m) for m in poor if m.block == k), None)
-                             for k in range(len(self.design.blocks)))
-        second_settings = dataclasses.replace(settings, target_accept=target) if target is not None else settings
-        second = self._sample(second_settings, marginalize, centered)
-        after = block_mixing(second.fit, sampled, second.weights)
-        kept_refit = fit_quality(second.fit) > fit_quality(fit)
-        kept = second if kept_refit else run
-        steps = (None if target is None
-                 else [(float(settings.target_accept), divergent), (target, second.fit.n_divergent)])
-        # divergences left after the smaller steps: smaller still, once (0.95 -> 0.99), in the kept fit's
-        # parameterisation
-        higher = raised_target(target) if target is not None and kept.fit.n_divergent else None
-        if higher is not None:
-            third = self._sample(dataclasses.replace(second_settings, target_accept=higher), marginalize,
-                                 centered if kept is second else first_centered)
-            steps.append((higher, third.fit.n_divergent))
-            if fit_quality(third.fit) > fit_quality(kept.fit):
-                kept, kept_refit = third, 2
-        kept.fit.idata.posterior.attrs["refit"] = describe(poor, after, kept_refit, steps)
-        return kept
-
-    def _run_longer(self, run: "_Run") -> "_Run":
-        """The safeguard's last step (:func:`bayesmm.safeguard.runs_longer`): chains that fail a check without a
-        divergence or an Rhat of 1.05 run as many draws again, from where they stopped; the longer fit is kept
-        (the same chains, more draws) and its summary says so. Not after numpyro's sampler (``progress=True``),
-        whose chains end inside its ``MCMC``."""
-        from .sampler.run import continue_posterior
-        from .posterior import build_idata
-        from .safeguard import describe_longer, runs_longer
-
-        fit = run.fit
-        structure, data, samples, attrs = run.chains
-        if samples.end is None or not runs_longer(fit):
-            return run
-        draws = int(fit.settings.draws)
-        more = continue_posterior(structure, data, fit.settings, samples, draws)
-        attrs = dict(attrs, refit=fit.idata.posterior.attrs.get("refit", ""))
-        longer = self._fit_record(build_idata(more, self.design, self.family, attrs),
-                                  dataclasses.replace(fit.settings, draws=2 * draws), fit.plan, fit.seconds)
-        note = describe_longer(fit, longer, draws)
-        before = attrs["refit"].rstrip(".")
-        longer.idata.posterior.attrs["refit"] = (f"{before}; then {note}." if before else f"{note}.")
-        return dataclasses.replace(run, fit=longer)
-
-    def sample_prior(self, draws: int = 1000, seed: int = 0):
-        """Draws of every parameter from its prior and of the response from the prior predictive
-        distribution: an InferenceData with ``prior``, ``prior_predictive`` and ``observed_data``."""
-        from .answers.prior_predictive import sample_prior
-
-        return sample_prior(self, draws, seed)
-
-
-@dataclasses.dataclass(frozen=True)
-class _Run:
-    """One sampler run: its Fit and what the safeguard needs (structure, arrays, samples and attributes of the
-    chains, to run them longer; the sampled blocks and their mean centring weights)."""
-
-    fit: Fit
-    chains: tuple
-    sampled: list
-    weights: list
-
-
-def update(fit: Fit, **changes) -> Fit:
-    """Refit ``fit``'s model (the same formula, data, family and priors) with other sampler settings
-    (brms's ``update``): ``fit = bmm.update(fit, target_accept=0.95)``. ``changes`` take ``Model.fit``'s
-    arguments; the settings not named keep the fit's."""
-    if fit.data is None:
-        raise SamplerError("update(): this fit does not keep its training data (it was saved with data=False); fit "
-                           "the model again with bmm.fit(formula, data, ...).")
-    settings = {name: getattr(fit.settings, name) for name in ("chains", "draws", "warmup", "seed", "target_accept",
-                                                               "max_tree_depth")}
-    attrs = fit.idata.posterior.attrs  # the call's own draws and target_accept (the safeguard may have changed them)
-    settings["draws"] = int(attrs.get("call_draws", settings["draws"]))
-    settings["target_accept"] = float(attrs.get("call_target_accept", settings["target_accept"]))
-    return Model(data=fit.data, **fit.call.arguments()).fit(**dict(settings, **changes))
+        super().__init__(Call(formula, family, priors, link, na_action, weights, zi, hu, dispersion), data, Fit)
 
 
 def fit(formula: str, data, family="gaussian", priors=None, link: str | None = None, na_action: str = "omit",
@@ -234,24 +36,3 @@ def fit(formula: str, data, family="gaussian", priors=None, link: str | None = N
     ``dispformula`` and brms's ``bf(y ~ ..., zi ~ ...)``; their rows in ``tidy()`` carry component
     ``zi``, ``hu`` or ``disp``."""
     return Model(formula, data, family, priors, link, na_action, weights, zi, hu, dispersion).fit(**sampler)
-
-
-_SETTINGS = ("chains", "draws", "warmup", "seed", "target_accept", "max_tree_depth", "progress", "marginalize", "centered",
-             "refit")
-#: brms / rstanarm / PyMC names users reach for, and what bayesmm calls them
-_ALIASES = {"iter": "draws (brms's iter counts warmup + draws: draws = iter - warmup)",
-            "cores": "chains (chains already run in parallel over the CPU cores)", "tune": "warmup",
-            "samples": "draws", "adapt_delta": "target_accept", "random_seed": "seed",
-            "max_treedepth": "max_tree_depth", "num_samples": "draws", "num_warmup": "warmup",
-            "num_chains": "chains", "centred": "centered (numpyro's spelling)"}
-
-
-def _check_switches(unknown: dict, **switches) -> None:
-    """Refuse unknown sampler keywords (naming the nearest valid one) and switches that are not True,
-    False or None: a misspelt setting must never be ignored silently."""
-    for name in unknown:
-        hint = f" Use {_ALIASES[name]}." if name in _ALIASES else closest(name, _SETTINGS)
-        raise SamplerError(f"Unknown sampler setting {name!r}.{hint} Settings: {', '.join(_SETTINGS)}.")
-    for name, value in switches.items():
-        if value is not None and not isinstance(value, (bool, np.bool_)):
-            raise SamplerError(f"{name} must be True, False or None (automatic), not {value!r}.")

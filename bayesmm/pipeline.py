@@ -1,5 +1,6 @@
 """Formula + data + family + priors -> a checked design with its priors: the front of the pipeline, shared by
-:class:`bayesmm.Model` and :func:`bayesmm.load` (which rebuilds a saved fit's design without a Model)."""
+:class:`bayesmm.Model`, :func:`bayesmm.load` (which rebuilds a saved fit's design without a Model) and
+:func:`bayesmm.update` (a fit's call with some arguments changed: :func:`updated_call`)."""
 from __future__ import annotations
 
 import dataclasses
@@ -12,10 +13,11 @@ from .design import Design, build_design
 from .errors import DataError, FormulaError
 from .families import Family, check_response, get_family, part_parameter
 from .formula import FormulaSpec, parse_formula
+from .formula_lexing import split_top
 from .priors import PriorEntry, resolve_priors
 from .separation import Separation, check_separation
 
-__all__ = ["Call", "Prepared", "prepare"]
+__all__ = ["Call", "Prepared", "prepare", "updated_call", "updated_formula"]
 
 
 @dataclass(frozen=True)
@@ -76,8 +78,9 @@ def _check_levels(design: Design, family: Family) -> None:
                             "non-gaussian family without a residual SD (e.g. poisson); otherwise drop the term.")
 
 
-def prepare(call: Call, data) -> Prepared:
-    """Parse, build and check the design, resolve the priors and look for separation."""
+def prepare(call: Call, data, keep_priors=None) -> Prepared:
+    """Parse, build and check the design, resolve the priors and look for separation. ``keep_priors``: priors in
+    effect to keep instead (a refit's), where they are on the same parameters as the resolved ones."""
     spec = parse_formula(call.formula)
     family = get_family(call.family, call.link)
     parts = _parts(spec, family, {"zi": call.zi, "hu": call.hu, "dispersion": call.dispersion})
@@ -86,9 +89,67 @@ def prepare(call: Call, data) -> Prepared:
     design = dataclasses.replace(design, y=y, trials=trials)
     _check_levels(design, family)
     entries = tuple(resolve_priors(design, family, call.priors))
+    if keep_priors is not None and _parameters(keep_priors) == _parameters(entries):
+        entries = tuple(keep_priors)
     return Prepared(spec, family, design, entries, check_separation(design, family, list(entries)))
 
 
 def data_name(data) -> str:
     """The data's name for summaries: ``data.attrs["name"]`` of a DataFrame, else ``"data"``."""
     return (data.attrs.get("name") if isinstance(data, pd.DataFrame) else None) or "data"
+
+
+def _parameters(entries) -> list:
+    return [(entry.cls, entry.group, entry.coef) for entry in entries]
+
+
+def updated_call(call: Call, changes: dict) -> Call:
+    """``call`` with ``changes`` (any of its fields) in place of its own, the rest kept (brms's ``update``): the
+    formula through :func:`updated_formula`; a new family without a ``link`` gets its own default link."""
+    changes = dict(changes)
+    if "formula" in changes:
+        changes["formula"] = updated_formula(call.formula, changes["formula"])
+    if "family" in changes and "link" not in changes and changes["family"] != call.family:
+        changes["link"] = None
+    return dataclasses.replace(call, **changes)
+
+
+def updated_formula(old: str, new: str) -> str:
+    """R's ``update.formula`` for the simple cases: ``". ~ . + x"`` adds a term, ``". ~ . - x"`` removes a term as
+    the old formula writes it, a ``.`` or empty left side keeps the response (``"~ . + (1 | g)"``,
+    ``". ~ x"``); any other formula replaces the old one.
+
+    >>> updated_formula("y ~ x + (1 | g)", ". ~ . - x + z")
+    'y ~ (1 | g) + z'
+    """
+    if not isinstance(new, str):
+        raise FormulaError(f"formula= takes a formula string such as 'y ~ x + (1 | g)' or '. ~ . + x', not {new!r}.")
+    sides = [piece.strip() for _, piece, _ in split_top(new, 0, "~")]
+    if len(sides) != 2:
+        return new  # not a two-sided update: parse_formula says what is wrong with it
+    left, right = sides
+    pieces = [(sign or "+", piece.strip()) for sign, piece, _ in split_top(right, 0, "+-")]
+    dotted = pieces[0][1] == "."
+    if left not in (".", "") and not dotted:
+        return new
+    old_left, old_right = [piece.strip() for _, piece, _ in split_top(old, 0, "~")]
+    if any(piece == "." for _, piece in pieces[1:]):
+        raise FormulaError(f"formula='{new}': '.' stands for the old right side only at its start ('. ~ . + x', "
+                           "'. ~ . - x'); otherwise give the full formula.")
+    terms = [(sign or "+", piece.strip()) for sign, piece, _ in split_top(old_right, 0, "+-") if piece.strip()]
+    for sign, piece in pieces[1:] if dotted else ():
+        written = [t for _, t in terms]
+        same = [t for t in written if t.replace(" ", "") == piece.replace(" ", "")]
+        if sign == "+":
+            terms += [] if same else [("+", piece)]
+        elif piece == "1":  # no intercept: whether or not the old formula wrote one
+            terms = [(s, t) for s, t in terms if t != "1"] + [("-", "1")]
+        elif same:
+            terms = [(s, t) for s, t in terms if t not in same]
+        else:
+            raise FormulaError(f"formula='{new}': '{piece}' is not a term of '{old}' as it is written (terms: "
+                               f"{written}), so it cannot be removed; give the full formula.")
+    if not dotted:
+        return f"{old_left} ~ {right}"
+    text = " ".join(f"{sign} {term}" for sign, term in terms).removeprefix("+ ")
+    return f"{old_left if left in ('.', '') else left} ~ {text or '1'}"
