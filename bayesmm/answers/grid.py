@@ -22,7 +22,7 @@ import pandas as pd
 from .. import naming
 from ..errors import BayesMMError, BayesMMWarning, closest
 from ..formula import expression_variables
-from .predict import training_frame
+from .predict import require_rows, training_frame
 
 __all__ = ["ModelVariables", "Grid", "model_variables", "reference_grid", "as_names", "check_factors",
            "check_numeric_variable", "cell_labels", "product_frame", "draw_index", "check_scale", "check_re", "WEIGHTS",
@@ -97,6 +97,7 @@ def _predictor_names(fit) -> list[str]:
 def model_variables(fit) -> ModelVariables:
     """The model's predictors, factors and numeric ones (cached on the fit)."""
     def compute():
+        require_rows(fit, "A reference grid (the numeric predictors' means, the factors' proportions)", frame=True)
         frame = training_frame(fit)
         names = [n for n in _predictor_names(fit) if n in frame.columns]
         categoric = _categoric_levels(fit, names)

@@ -17,6 +17,7 @@ import pytest
 from scipy.special import expit
 
 import bayesmm as bmm
+from answers_fits import cbpp_fit, sleep_fit
 
 REFERENCE = json.loads((pathlib.Path(__file__).parents[1] / "reference" / "means.json").read_text())
 SHORT = dict(chains=2, draws=500, warmup=500, seed=1)
@@ -28,9 +29,9 @@ def _fit(formula, data, **options):
         return bmm.fit(formula, bmm.datasets.load(data), **SHORT, **options)
 
 
-@functools.lru_cache(maxsize=None)
 def cbpp_binomial():
-    return _fit(REFERENCE["cbpp_binomial"]["formula"], "cbpp", family="binomial")
+    assert REFERENCE["cbpp_binomial"]["formula"] == "cbind(incidence, size - incidence) ~ period + (1 | herd)"
+    return cbpp_fit()  # the shared fit of the same model (chains=2, warmup=draws=500, seed 1)
 
 
 @functools.lru_cache(maxsize=None)
@@ -240,7 +241,7 @@ def test_two_factors_equal_and_proportional_weights_and_by():
 
 # ------------------------------------------------------------------------------- slopes, sleepstudy
 def test_linear_slope_is_the_fixed_effect_and_with_each_subject_its_own():
-    fit = sleep("Reaction ~ Days + (Days | Subject)")
+    fit = sleep_fit()  # the shared fit of "Reaction ~ Days + (Days | Subject)"
     days = _coef(fit, "Days")
     np.testing.assert_allclose(fit.slopes("Days", summary=False).to_numpy()[:, 0], days, rtol=1e-7)
     np.testing.assert_allclose(fit.slopes("Days", scale="link", summary=False).to_numpy()[:, 0], days, rtol=1e-7)
