@@ -112,15 +112,24 @@ def _paired(values: np.ndarray, n: int) -> np.ndarray:
     return values[np.linspace(0, len(values) - 1, n).round().astype(int)]
 
 
-def _null_intercept(null_fit, fit, n: int) -> np.ndarray:
+def _check_null_fit(null_fit, fit) -> None:
+    if null_fit is None:
+        return
     if not all(hasattr(null_fit, name) for name in ("idata", "design", "family")):
         raise BayesMMError(f"null_fit must be a fitted null model (a bmm Fit), not {type(null_fit).__name__}.")
+    if fit.family.link != "log" or fit.family.name in ("bernoulli", "binomial"):
+        raise BayesMMError(f"null_fit gives lambda for log-link count families; the R² of a {fit.family.name} model "
+                           f"with link '{fit.family.link}' needs no null model: leave null_fit out.")
+
+
+def _null_intercept(null_fit, fit, n: int) -> np.ndarray:
     names = list(null_fit.design.fixed_names)
-    if names != ["Intercept"] or null_fit.family.name != fit.family.name or null_fit.design.n_obs != fit.design.n_obs:
+    same_rows = null_fit.design.n_obs == fit.design.n_obs and np.array_equal(null_fit.design.y, fit.design.y)
+    if names != ["Intercept"] or null_fit.family.name != fit.family.name or not same_rows:
         raise BayesMMError("null_fit must be the null model of this fit: the same response, family and rows, with "
                            f"an intercept as its only fixed effect (it has {names}, family '{null_fit.family.name}', "
                            f"{null_fit.design.n_obs} rows; this fit: family '{fit.family.name}', {fit.design.n_obs} "
-                           "rows). Fit it as 'y ~ 1 + (the random terms)'.")
+                           "rows; the responses must match too). Fit it as 'y ~ 1 + (the random terms)'.")
     intercept = null_fit.idata.posterior[naming.variable("fixed")].values[..., 0].reshape(-1)
     return _paired(intercept, n)
 
@@ -184,6 +193,7 @@ def r2_draws(fit, draws=None, seed: int = 0, null_fit=None) -> tuple[pd.DataFram
     ``seed`` is unused by the computation (no new randomness) and kept for the answers' common signature."""
     require_rows(fit, "R²")
     _check_family(fit)
+    _check_null_fit(null_fit, fit)
     index = _selected_draws(fit, draws)
     design = prediction_design(fit)
     eta = linear_predictor(fit, design, index, seed=seed)
