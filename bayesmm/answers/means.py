@@ -1,6 +1,7 @@
-"""Fit -> estimated marginal means, their contrasts, and average slopes: emmeans (Lenth 2016, *J. Stat. Softw.*
-69(1); Searle, Speed & Milliken 1980, "Population marginal means in the linear model", *Am. Stat.* 34) and marginaleffects' ``avg_slopes``
-(Arel-Bundock, Greifer & Heiss 2024, *J. Stat. Softw.* 111(9)), computed per posterior draw.
+"""Fit -> estimated marginal means, their contrasts, and average slopes: emmeans (Lenth 2016, *J. Stat.
+Softw.* 69(1); Searle, Speed & Milliken 1980, "Population marginal means in the linear model", *Am. Stat.* 34)
+and marginaleffects' ``avg_slopes`` (Arel-Bundock, Greifer & Heiss 2024, *J. Stat. Softw.* 111(9)), computed
+per posterior draw.
 
 * :func:`marginal_means`: on the reference grid (:mod:`bayesmm.answers.grid`), per cell and draw, the linear
   predictor is averaged over the cell's rows *on the link scale* (every linear predictor: the mean's and those of
