@@ -25,8 +25,9 @@ effects both are the same.
 refitted with the random part only). Refitting is the caller's choice here: by default ``lambda = exp(mean of
 X b over the rows)`` per draw (the intercept of the model with centred predictors, no refit), which differs
 from the null model's intercept where the null model's random effects absorb the fixed effects (at the ML
-estimates: grouseticks marginal R² 0.560 against performance's 0.555, salamanders NB2 0.569 against 0.584;
-``tests/reference/r2.json``). Pass a fitted null model as ``null_fit`` to use its intercept's draws instead,
+estimates: grouseticks marginal R² 0.560 against performance's 0.555, salamanders NB2 0.569 against 0.584,
+and farthest where a site-level predictor is absorbed by the null model's random effects: salamanders
+zero-inflated Poisson 0.445 against 0.567; ``tests/reference/r2.json``). Pass a fitted null model as ``null_fit`` to use its intercept's draws instead,
 as performance does.
 
 **Bayesian R²** (Gelman, Goodrich, Gabry & Vehtari 2019), as brms 2.18's ``bayes_R2``: per draw
@@ -140,33 +141,41 @@ def _row_mean(value) -> np.ndarray:
     return value.mean(axis=1) if value.ndim == 2 else value
 
 
-def _distribution_variance(fit, fixed_part, eta, aux, null_fit) -> tuple[np.ndarray, str]:
-    """Per draw: the distribution-specific variance on the link scale, and the method's name."""
-    family, link, n = fit.family.name, fit.family.link, len(fixed_part)
+def _distribution_variance(fit, log_lambda, eta, aux) -> np.ndarray:
+    """Per draw: the distribution-specific variance on the link scale (see :func:`_method` for its name)."""
+    family, link, n = fit.family.name, fit.family.link, len(eta)
     if family == "gaussian":
-        return _row_mean(np.asarray(aux["sigma"], float) ** 2), "residual variance sigma²"
+        return _row_mean(np.asarray(aux["sigma"], float) ** 2)
     if family in ("bernoulli", "binomial"):
-        value, text = BINOMIAL_VARIANCE[link]
-        return np.full(n, value), f"distribution variance {text}"
+        return np.full(n, BINOMIAL_VARIANCE[link][0])
     if link == "sqrt":
-        return np.full(n, 0.25), "distribution variance 0.25 (sqrt link)"
-    if null_fit is None:
-        lam, source = np.exp(fixed_part.mean(axis=1)), "lambda = exp(mean of X b)"
-    else:
-        lam, source = np.exp(_null_intercept(null_fit, fit, n)), "lambda = exp(null model's intercept)"
+        return np.full(n, 0.25)
+    lam = np.exp(log_lambda)
     if family == "poisson":
-        cv2, form = 1 / lam, "log(1 + 1/lambda)"
+        cv2 = 1 / lam
     elif family == "negbinomial":
-        cv2, form = 1 / lam + _row_mean(1 / np.asarray(aux["phi"], float)), "log(1 + 1/lambda + 1/phi)"
+        cv2 = 1 / lam + _row_mean(1 / np.asarray(aux["phi"], float))
     elif family == "nbinom1":
-        cv2, form = (1 + _row_mean(aux["alpha"])) / lam, "log(1 + (1 + alpha)/lambda)"
+        cv2 = (1 + _row_mean(aux["alpha"])) / lam
     else:  # zero-inflated: the variance of the response, averaged over the rows (insight's .variance_zip)
-        zi = np.asarray(aux["zi"], float)
-        zi = zi[:, None] if zi.ndim == 1 else zi
-        mu = np.exp(eta)
+        zi, mu = _column(aux["zi"]), np.exp(eta)
         count = mu if family == "zero_inflated_poisson" else mu * (1 + mu / _column(aux["phi"]))
-        cv2, form = np.mean((1 - zi) * (count + zi * mu ** 2), axis=1) / lam ** 2, "log(1 + var(y)/lambda²)"
-    return np.log1p(cv2), f"lognormal approximation {form}, {source}"
+        cv2 = np.mean((1 - zi) * (count + zi * mu ** 2), axis=1) / lam ** 2
+    return np.log1p(cv2)
+
+
+def _method(fit, null_fit) -> str:
+    family, link = fit.family.name, fit.family.link
+    if family == "gaussian":
+        return "residual variance sigma²"
+    if family in ("bernoulli", "binomial"):
+        return f"distribution variance {BINOMIAL_VARIANCE[link][1]}"
+    if link == "sqrt":
+        return "distribution variance 0.25 (sqrt link)"
+    form = {"poisson": "log(1 + 1/lambda)", "negbinomial": "log(1 + 1/lambda + 1/phi)",
+            "nbinom1": "log(1 + (1 + alpha)/lambda)"}.get(family, "log(1 + var(y)/lambda²)")
+    source = "lambda = exp(mean of X b)" if null_fit is None else "lambda = exp(null model's intercept)"
+    return f"lognormal approximation {form}, {source}"
 
 
 def _column(value) -> np.ndarray:
@@ -188,6 +197,19 @@ def _bayes(fit, eta, aux, trials) -> np.ndarray:
     return explained / total
 
 
+def _chunks(index: np.ndarray, n_rows: int, cells: int = 4_000_000) -> list[np.ndarray]:
+    """``index`` in pieces of at most ``cells`` (draw, row) entries: memory bounded on large data."""
+    step = max(1, cells // max(n_rows, 1))
+    return [index[i:i + step] for i in range(0, len(index), step)]
+
+
+def _per_row_parts(fit, design, index, log_lambda, seed) -> tuple[np.ndarray, np.ndarray]:
+    """(distribution variance, Bayesian R²) per draw of ``index``, from the draws' linear predictors."""
+    eta = linear_predictor(fit, design, index, seed=seed)
+    aux = family_parameters(fit, design, index)
+    return _distribution_variance(fit, log_lambda, eta, aux), _bayes(fit, eta, aux, design.trials)
+
+
 def r2_draws(fit, draws=None, seed: int = 0, null_fit=None) -> tuple[pd.DataFrame, dict]:
     """(per-draw R² table with columns ``marginal``, ``conditional``, ``bayes``; each measure's method text).
     ``seed`` is unused by the computation (no new randomness) and kept for the answers' common signature."""
@@ -196,18 +218,22 @@ def r2_draws(fit, draws=None, seed: int = 0, null_fit=None) -> tuple[pd.DataFram
     _check_null_fit(null_fit, fit)
     index = _selected_draws(fit, draws)
     design = prediction_design(fit)
-    eta = linear_predictor(fit, design, index, seed=seed)
-    aux = family_parameters(fit, design, index)
-    fixed_part = _flat(fit, naming.variable("fixed"), index) @ fit.design.X.T
-    var_fixed = fixed_part.var(axis=1, ddof=1) if fit.design.n_obs > 1 else np.zeros(len(index))
+    X = fit.design.X
+    b = _flat(fit, naming.variable("fixed"), index)
+    # var(X b) over the rows, per draw, as b' cov(X) b (no draws x rows array)
+    covariance = np.atleast_2d(np.cov(X, rowvar=False)) if len(X) > 1 else np.zeros((X.shape[1],) * 2)
+    var_fixed = np.einsum("sj,jk,sk->s", b, covariance, b)
+    log_lambda = b @ X.mean(axis=0) if null_fit is None else _null_intercept(null_fit, fit, len(index))
     var_random, var_observation = _random_variances(fit, index)
-    var_distribution, method = _distribution_variance(fit, fixed_part, eta, aux, null_fit)
+    pieces = [_per_row_parts(fit, design, index[part], log_lambda[part], seed)
+              for part in _chunks(np.arange(len(index)), fit.design.n_obs)]
+    var_distribution = np.concatenate([p[0] for p in pieces])
+    bayes = np.concatenate([p[1] for p in pieces])
     var_dispersion = np.zeros(len(index)) if fit.family.name == "gaussian" else var_observation
     total = var_fixed + var_random + var_distribution + var_dispersion
     table = pd.DataFrame({"marginal": var_fixed / total, "conditional": (var_fixed + var_random) / total,
-                          "bayes": _bayes(fit, eta, aux, design.trials)},
-                         index=pd.Index(index, name="draw"))
-    nakagawa = f"Nakagawa & Schielzeth: {method}"
+                          "bayes": bayes}, index=pd.Index(index, name="draw"))
+    nakagawa = f"Nakagawa & Schielzeth: {_method(fit, null_fit)}"
     if var_dispersion.any():
         nakagawa += "; observation-level effects in the residual variance"
     return table, {"marginal": nakagawa, "conditional": nakagawa, "bayes": BAYES_METHOD}
