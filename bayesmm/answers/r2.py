@@ -6,9 +6,12 @@ through insight 0.19.0's ``get_variance``) computes them at the ML estimates, bu
 
 * fixed part: the variance over the training rows of ``X b`` (no offset, no random effects);
 * random part: per grouping factor, the mean over the rows of ``z_i' Sigma z_i`` (``Sigma`` the factor's
-  covariance matrix, ``z_i`` the row's covariates of its terms), summed over factors. A factor with one level
-  per row (an observation-level effect) is overdispersion: insight counts it in the residual part (the
-  ``dispersion`` variance) for non-gaussian families and leaves it out for gaussian ones; so does this;
+  covariance matrix, ``z_i`` the row's covariates of its terms), summed over factors. ``z_i`` comes from the
+  random term itself; insight takes it from the fixed-effect matrix, so it leaves out a random slope that is
+  not also a fixed effect (and warns). insight's singular-fit rule (no random variance when one is below
+  1e-5) has no counterpart: no posterior draw of an SD is exactly 0. A factor with one level per row (an
+  observation-level effect) is overdispersion: insight counts it in the residual part (the ``dispersion``
+  variance) for non-gaussian families and leaves it out for gaussian ones; so does this;
 * distribution variance, on the link scale: gaussian ``sigma²``; bernoulli and binomial ``pi²/3`` (logit), 1
   (probit), ``pi²/6`` (cloglog); poisson and negative binomials with a sqrt link 0.25; log links the lognormal
   approximation ``log(1 + v / lambda²)``, ``v`` the family's variance at ``lambda`` (performance's default; its
@@ -27,8 +30,15 @@ X b over the rows)`` per draw (the intercept of the model with centred predictor
 from the null model's intercept where the null model's random effects absorb the fixed effects (at the ML
 estimates: grouseticks marginal R² 0.560 against performance's 0.555, salamanders NB2 0.569 against 0.584,
 and farthest where a site-level predictor is absorbed by the null model's random effects: salamanders
-zero-inflated Poisson 0.445 against 0.567; ``tests/reference/r2.json``). Pass a fitted null model as ``null_fit`` to use its intercept's draws instead,
-as performance does.
+zero-inflated Poisson 0.445 against 0.567; ``tests/reference/r2.json``). Pass a fitted null model as
+``null_fit`` to use its intercept's draws instead (paired with the fit's draws in order), as performance does.
+
+Example (the fits are NUTS runs; see ``tests/answers/test_r2.py``)::
+
+    fit = bmm.fit("count ~ spp * mined + (1 | site)", salamanders, family="negbinomial")
+    fit.r2()                                             # lambda = exp(mean of X b)
+    null = bmm.fit("count ~ 1 + (1 | site)", salamanders, family="negbinomial")
+    fit.r2(null_fit=null)                                # lambda from the null model, as performance
 
 **Bayesian R²** (Gelman, Goodrich, Gabry & Vehtari 2019), as brms 2.18's ``bayes_R2``: per draw
 ``var(mu) / (var(mu) + var(y - mu))`` with ``mu`` the expected response of each training row (random effects
