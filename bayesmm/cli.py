@@ -4,6 +4,8 @@
                 [--report out.html|out.md] [--save fit.nc]
     bayesmm summary fit.nc
     bayesmm predict fit.nc NEW.csv --out pred.csv
+    bayesmm means fit.nc FACTOR [--by F] [--at x=0,1,2] [--pairs] [--scale link] [--re average]
+    bayesmm r2 fit.nc
     bayesmm example NAME
     bayesmm priors list | bayesmm priors show NAME
 
@@ -64,6 +66,27 @@ def _fit_parser(commands) -> None:
     _debug(fit)
 
 
+def _means_parser(commands) -> None:
+    means = commands.add_parser("means", help="estimated marginal means (and their comparisons) of a saved fit",
+                                description="Estimated marginal means of FACTOR (emmeans), with credible "
+                                            "intervals; --pairs prints their pairwise comparisons instead.")
+    means.add_argument("fit", help="a saved fit (netCDF)")
+    means.add_argument("specs", nargs="+", help="factor(s) of the fixed part")
+    means.add_argument("--by", default=None, help="comma-separated factors to compute the means within")
+    means.add_argument("--at", action="append", default=[], metavar="NAME=V1,V2",
+                       help="values of a numeric predictor (repeatable), e.g. --at Days=0,5,9")
+    means.add_argument("--pairs", action="store_true", help="pairwise comparisons of the means")
+    means.add_argument("--scale", choices=["response", "link"], default="response",
+                       help="response (default) or link scale")
+    means.add_argument("--re", default="none", help="none: random effects at 0 (default); average: integrated "
+                       "over their distribution")
+    means.add_argument("--weights", choices=["equal", "proportional"], default="equal",
+                       help="how other factors are averaged over (default equal, as emmeans)")
+    means.add_argument("--prob", type=float, default=0.95, help="credible interval probability (default 0.95)")
+    means.add_argument("--out", metavar="PATH", default=None, help="write a CSV here (default: print a table)")
+    _debug(means)
+
+
 def _parser() -> argparse.ArgumentParser:
     from .version import __version__
     from .datasets import EXAMPLES
@@ -85,13 +108,21 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--out", metavar="PATH", default=None, help="write a CSV here (default: print it)")
     predict.add_argument("--kind", choices=["mean", "response", "link"], default="mean",
                          help="mean: expected response (default); response: new observations; link: linear predictor")
-    predict.add_argument("--re", choices=["all", "none"], default="all",
-                         help="all: include random effects (default); none: population level")
+    predict.add_argument("--re", default="all", metavar="all|none|GROUP[,GROUP]",
+                         help="all: include random effects (default); none: population level; group names: only "
+                              "those groups' effects")
     predict.add_argument("--new-levels", choices=["sample", "population", "error"], default="sample",
                          help="levels not in the training data: draw their effects (default), set them to 0, or refuse")
     predict.add_argument("--prob", type=float, default=0.95, help="credible interval probability (default 0.95)")
     predict.add_argument("--seed", type=int, default=0, help="seed for new levels and --kind response")
     _debug(predict)
+    _means_parser(commands)
+    r2 = commands.add_parser("r2", help="marginal, conditional and Bayesian R² of a saved fit",
+                             description="Nakagawa's marginal and conditional R² and the Bayesian R² (Gelman et "
+                                         "al. 2019) of a fit saved with its training data, with intervals.")
+    r2.add_argument("fit", help="a saved fit (netCDF)")
+    r2.add_argument("--prob", type=float, default=0.95, help="credible interval probability (default 0.95)")
+    _debug(r2)
     example = commands.add_parser("example", help="fit a bundled example and print the summary",
                                   description="Fit one of the bundled examples and print its summary.")
     example.add_argument("name", choices=sorted(EXAMPLES), help="which example")
@@ -181,11 +212,11 @@ def _predict(args) -> int:
     from .fit import load
 
     result = load(args.fit)
-    training = result.data
-    factors = [c for c in training.columns if not pd.api.types.is_numeric_dtype(training[c])
-               or pd.api.types.is_bool_dtype(training[c])]
-    newdata = _read(args.newdata, factors)
-    table = result.predict(newdata, kind=args.kind, re=args.re, new_levels=args.new_levels, prob=args.prob,
+    design = result.design
+    columns = list(design.spec.variables) + [v for part in design.part_specs.values() for v in part.variables]
+    newdata = _read(args.newdata, [c for c in columns if c not in design.numeric_columns])
+    re = args.re if args.re in ("all", "none") else [g.strip() for g in args.re.split(",") if g.strip()]
+    table = result.predict(newdata, kind=args.kind, re=re, new_levels=args.new_levels, prob=args.prob,
                            seed=args.seed)
     out = pd.concat([newdata.reset_index(drop=True), table.reset_index(drop=True)], axis=1)
     if args.out:
@@ -198,6 +229,56 @@ def _predict(args) -> int:
         print(f"Wrote {len(out)} predictions to {args.out}")
     else:
         print(out.to_csv(index=False), end="")
+    return 0
+
+
+def _at_values(items) -> dict | None:
+    from .errors import BayesMMError
+
+    values = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        try:
+            values[name.strip()] = [float(v) for v in text.split(",")]
+        except ValueError:
+            sep = ""
+        if not sep or not name.strip():
+            raise BayesMMError(f"--at takes NAME=V1,V2,... with numbers, e.g. --at Days=0,5,9; not '{item}'.")
+    return values or None
+
+
+def _print_table(table, out) -> None:
+    import pandas as pd
+
+    if out:
+        try:
+            table.to_csv(out, index=not isinstance(table.index, pd.RangeIndex))
+        except OSError as err:
+            from .errors import DataError
+
+            raise DataError(f"Cannot write {out}: {err.strerror}.") from None
+        print(f"Wrote {len(table)} rows to {out}")
+    else:
+        with pd.option_context("display.max_rows", 500, "display.width", 200, "display.precision", 4):
+            print(table)
+
+
+def _means(args) -> int:
+    from .fit import load
+
+    result = load(args.fit)
+    options = dict(by=[b.strip() for b in args.by.split(",")] if args.by else None, at=_at_values(args.at),
+                   scale=args.scale, re=args.re, weights=args.weights, prob=args.prob)
+    specs = args.specs if len(args.specs) > 1 else args.specs[0]
+    table = result.comparisons(specs, **options) if args.pairs else result.means(specs, **options)
+    _print_table(table, args.out)
+    return 0
+
+
+def _r2(args) -> int:
+    from .fit import load
+
+    _print_table(load(args.fit).r2(prob=args.prob), None)
     return 0
 
 
@@ -219,7 +300,8 @@ def _priors(args) -> int:
     return 0
 
 
-_COMMANDS = {"fit": _fit, "example": _fit, "summary": _summary, "predict": _predict, "priors": _priors}
+_COMMANDS = {"fit": _fit, "example": _fit, "summary": _summary, "predict": _predict, "means": _means, "r2": _r2,
+             "priors": _priors}
 
 
 def main(argv=None) -> int:

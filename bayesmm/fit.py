@@ -188,14 +188,23 @@ class Fit:
 
         return save(self, path, data)
 
+    def update(self, **changes) -> "Fit":
+        """Refit with some arguments changed and the rest kept (brms's ``update``): ``data``, ``formula`` (in full or
+        ``". ~ . + x"``), ``priors``, ``family``, ``link``, ``weights``, ``zi``, ``hu``, ``dispersion``, ``na_action``
+        and the sampler's settings: ``fit.update(data=new)``, ``fit.update(formula=". ~ . - x", seed=2)``. New data
+        alone keeps the priors in effect and reuses the compiled program; see :func:`bayesmm.fitting.update`."""
+        from .fitting import update
+
+        return update(self, **changes)
 
     # -------------------------------------------------------------- predictions, checks, plots
-    def predict(self, newdata=None, kind: str = "mean", re: str = "all", new_levels: str = "sample",
+    def predict(self, newdata=None, kind: str = "mean", re="all", new_levels: str = "sample",
                 prob: float = 0.95, draws: int | None = None, seed: int = 0, summary: bool = True,
                 trials=None) -> pd.DataFrame:
         """Predictions for the training rows or ``newdata``: ``kind="mean"`` the expected response (brms's
         ``fitted``/``posterior_epred``), ``"response"`` posterior predictive draws (brms's ``predict``),
-        ``"link"`` the linear predictor. ``re="none"``: without random effects (brms's ``re_formula = NA``).
+        ``"link"`` the linear predictor. ``re="none"``: without random effects (brms's ``re_formula = NA``);
+        ``re=["Subject"]``: only the named groups' effects (brms's ``re_formula = ~ (1 | Subject)``).
         ``new_levels``: ``"sample"`` (from the fitted random-effect distribution, seeded by ``seed``),
         ``"population"`` (effects 0) or ``"error"``. ``draws``: use that many posterior draws (default all).
         ``trials``: binomial trials for new rows (default: from the response columns). Returns Estimate,
@@ -263,11 +272,41 @@ class Fit:
 
         return plot_ranef(self, group, prob)
 
-    def plot_effects(self, effect: str, prob: float = 0.95, re: str = "none", resolution: int = 100):
-        """Conditional effect of one predictor with its band (brms's ``conditional_effects``)."""
+    def plot_effects(self, effect: str, **options):
+        """Conditional effect of one predictor with its band (brms's ``conditional_effects``), by a factor or at
+        chosen values of a second predictor; options in :func:`bayesmm.answers.plots.plot_effects`."""
         from .answers.plots import plot_effects
 
-        return plot_effects(self, effect, prob, re, resolution)
+        return plot_effects(self, effect, **options)
+
+    # ---------------------------------------------------------------------- reported quantities
+    def means(self, specs, **options) -> pd.DataFrame:
+        """Estimated marginal means of ``specs`` (emmeans): ``fit.means("period")``, ``by=``, ``at=``,
+        ``scale=``, ``re=``, ``weights=``; see :func:`bayesmm.answers.means.marginal_means`."""
+        from .answers.means import marginal_means
+
+        return marginal_means(self, specs, **options)
+
+    def comparisons(self, specs, **options) -> pd.DataFrame:
+        """Pairwise differences (or ratios, odds ratios) or custom contrasts of marginal means, with pd and the
+        ROPE share; see :func:`bayesmm.answers.means.comparisons`."""
+        from .answers.means import comparisons
+
+        return comparisons(self, specs, **options)
+
+    def slopes(self, variable: str, **options) -> pd.DataFrame:
+        """The derivative of the expected response in ``variable`` (marginal effects), averaged over the data
+        or at given values; see :func:`bayesmm.answers.means.slopes`."""
+        from .answers.means import slopes
+
+        return slopes(self, variable, **options)
+
+    def r2(self, **options) -> pd.DataFrame:
+        """Marginal and conditional R² (Nakagawa & Schielzeth, as performance::r2_nakagawa) and the Bayesian
+        R² (Gelman et al. 2019, brms's bayes_R2), each with an interval; see :func:`bayesmm.answers.r2.r2`."""
+        from .answers.r2 import r2
+
+        return r2(self, **options)
 
     # ------------------------------------------------------------------------------------ report
     def report(self, path) -> str:

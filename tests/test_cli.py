@@ -144,6 +144,8 @@ def test_parquet_without_pyarrow_says_what_to_install(monkeypatch, workdir):
     ("predict", ["--out", "--kind", "--re", "--new-levels", "--prob", "--seed", "--debug"]),
     ("example", ["--chains", "--seed", "--report", "--save", "sleepstudy", "cbpp"]),
     ("priors", ["list", "show"]),
+    ("means", ["--by", "--at", "--pairs", "--scale", "--re", "--weights", "--prob", "--out", "--debug"]),
+    ("r2", ["--prob", "--debug"]),
 ])
 def test_help_is_complete(command, options, capsys):
     with pytest.raises(SystemExit) as exit_info:
@@ -180,3 +182,59 @@ def test_command_line_example_and_errors(tmp_path):
     assert bad.returncode == 2
     assert bad.stderr.startswith("bayesmm: error: Column 'Dayz'") and "Did you mean 'Days'?" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+@pytest.fixture(scope="module")
+def cbpp_saved(workdir):
+    """A binomial fit saved with and without its data: (fit, path with data, path without)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bmm.BayesMMWarning)
+        fit = bmm.fit("cbind(incidence, size - incidence) ~ period + (1 | herd)", bmm.datasets.load("cbpp"),
+                      family="binomial", chains=2, draws=300, warmup=300, seed=2)
+    return fit, fit.save(workdir / "cbpp.nc"), fit.save(workdir / "cbpp_lean.nc", data=False)
+
+
+def test_means_pairs_and_r2_print_the_fits_tables(cbpp_saved, workdir, capsys):
+    fit, path, lean = cbpp_saved
+    assert main(["means", path, "period", "--out", str(workdir / "means.csv")]) == 0
+    assert "Wrote 4 rows" in capsys.readouterr().out
+    means, expected = pd.read_csv(workdir / "means.csv", dtype={"period": str}), fit.means("period")
+    assert list(means.columns) == list(expected.columns) and list(means["period"]) == ["1", "2", "3", "4"]
+    np.testing.assert_allclose(means.iloc[:, 1:], expected.iloc[:, 1:], rtol=1e-12)
+    assert main(["means", path, "period", "--pairs", "--re", "average", "--out", str(workdir / "pairs.csv")]) == 0
+    pairs, expected = pd.read_csv(workdir / "pairs.csv"), fit.comparisons("period", re="average")
+    assert list(pairs["contrast"]) == list(expected["contrast"])
+    np.testing.assert_allclose(pairs.iloc[:, 1:], expected.iloc[:, 1:], rtol=1e-12)
+    assert list(pairs["contrast"])[0] == "period1 / period2"  # odds ratios on the response scale
+    assert main(["r2", path]) == 0
+    printed = capsys.readouterr().out
+    r2 = fit.r2()
+    for measure in ("marginal", "conditional", "bayes"):
+        assert measure in printed and f"{r2.loc[measure, 'estimate']:.4f}"[:5] in printed
+    # a fit saved without its data: means and R² need the rows, predictions for new rows do not
+    assert main(["r2", lean]) == 2 and "data=False" in capsys.readouterr().err
+    new = workdir / "herds.csv"
+    pd.DataFrame({"period": ["1", "4"], "herd": ["1", "99"], "size": [10, 10], "incidence": [0, 0]}).to_csv(new,
+                                                                                                          index=False)
+    assert main(["predict", lean, str(new), "--re", "herd"]) == 0
+    from io import StringIO
+
+    predicted = pd.read_csv(StringIO(capsys.readouterr().out))
+    expected = fit.predict(pd.read_csv(new, dtype={"period": str, "herd": str}), re=["herd"])
+    np.testing.assert_allclose(predicted["Estimate"], expected["Estimate"], rtol=1e-10)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["means", "{path}", "perod"], "Did you mean 'period'"),
+    (["means", "{path}", "period", "--at", "size"], "--at takes NAME=V1,V2"),
+    (["predict", "{path}", "{new}", "--re", "farm"], "re names 'farm', which is not a grouping factor"),
+])
+def test_means_and_predict_errors_are_one_line(cbpp_saved, workdir, argv, message, capsys):
+    _, path, _ = cbpp_saved
+    new = workdir / "one_herd.csv"
+    pd.DataFrame({"period": ["1"], "herd": ["1"], "size": [10], "incidence": [0]}).to_csv(new, index=False)
+    assert main([a.format(path=path, new=new) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("bayesmm: error:") and message in err and len(err.strip().splitlines()) == 1

@@ -3,7 +3,8 @@
 The sections follow what a reader of a Bayesian mixed-model analysis needs to check it (Gelman et al. 2020,
 "Bayesian workflow"; the WAMBS checklist of Depaoli and van de Schoot 2017): the model (formula, family,
 data size, every prior in effect), the summary table, p-value analogues of the fixed effects (bayestestR's
-pd, ROPE share, Savage-Dickey BF), random-effect SDs and correlations (lme4's ``VarCorr``), diagnostics
+pd, ROPE share, Savage-Dickey BF), random-effect SDs and correlations (lme4's ``VarCorr``), the factors'
+marginal means and their pairwise comparisons (emmeans), marginal, conditional and Bayesian R², diagnostics
 with the GLMM FAQ's advice, trace and posterior predictive plots, and the software versions, sampler
 settings and seed that reproduce the draws. Plots are embedded as base64 PNGs, so the file opens in a
 browser (or a Markdown viewer) with no network. A fit that failed a convergence check opens with its status
@@ -35,6 +36,8 @@ SECTIONS = {
     "summary": "Summary",
     "pvalues": "Fixed effects: p-value analogues",
     "varcorr": "Random-effect variances and correlations",
+    "means": "Marginal means and comparisons",
+    "r2": "Variance explained (R²)",
     "diagnostics": "Diagnostics",
     "plots": "Plots",
     "reproduce": "Reproducing this report",
@@ -123,6 +126,45 @@ def _varcorr_section(fit) -> Section:
     return Section("varcorr", SECTIONS["varcorr"], [("text", text), ("table", table)])
 
 
+def _factors(fit) -> list[str]:
+    """The fixed part's factors (columns that are not numbers), in formula order."""
+    from ..formula import expression_variables
+
+    names = [v for t in fit.design.spec.fixed_terms for v in expression_variables(t.lstrip("- "))]
+    return [v for v in dict.fromkeys(names) if v not in fit.design.numeric_columns]
+
+
+def _means_section(fit) -> Section:
+    factors = _factors(fit)
+    if not factors:
+        return Section("means", SECTIONS["means"], [("text", "The fixed part has no factor.")])
+    blocks = [("text", "Estimated marginal means of each factor (emmeans): the expected response per level, "
+                       "random effects at 0, other factors averaged with equal weights and numeric predictors at "
+                       "their means; then every pairwise comparison (difference, ratio or odds ratio as the link "
+                       "makes natural), with pd, the posterior probability of its sign.")]
+    for factor in factors:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                blocks += [("text", f"{factor}:"), ("table", fit.means(factor)),
+                           ("table", fit.comparisons(factor))]
+        except BayesMMError as err:
+            blocks.append(("text", f"{factor}: not available: {err}"))
+    return Section("means", SECTIONS["means"], blocks)
+
+
+def _r2_section(fit) -> Section:
+    text = ("Marginal R² (the fixed effects' share of the variance) and conditional R² (fixed and random "
+            "effects), as Nakagawa, Johnson and Schielzeth (2017), and the Bayesian R² of Gelman et al. (2019); "
+            "posterior means with 95% intervals.")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return Section("r2", SECTIONS["r2"], [("text", text), ("table", fit.r2())])
+    except BayesMMError as err:
+        return Section("r2", SECTIONS["r2"], [("text", f"Not available: {err}")])
+
+
 def _diagnostics_section(fit) -> Section:
     findings = fit.diagnose()
     divergent = fit.n_divergent
@@ -195,7 +237,8 @@ def _reproduce_section(fit) -> Section:
 def build_sections(fit) -> list[Section]:
     """The report's sections, in :data:`SECTIONS` order."""
     return [_model_section(fit), _priors_section(fit), _summary_section(fit), _pvalues_section(fit),
-            _varcorr_section(fit), _diagnostics_section(fit), _plots_section(fit), _reproduce_section(fit)]
+            _varcorr_section(fit), _means_section(fit), _r2_section(fit), _diagnostics_section(fit),
+            _plots_section(fit), _reproduce_section(fit)]
 
 
 # ------------------------------------------------------------------------------------------ rendering

@@ -140,3 +140,21 @@ def test_a_clean_fit_report_has_no_status_line(sleep_fit, tmp_path):
         assert text.startswith(f"**{sleep_fit.status()}**")
     else:
         assert text.startswith("# bayesmm report: ")
+
+
+def test_means_and_r2_sections(sleep_fit, tmp_path):
+    """A factor's marginal means and pairwise comparisons (cbpp: four periods, odds ratios) and R² are in the
+    report with the fit's numbers; a model without factors says so."""
+    from answers_fits import cbpp_fit
+
+    fit = cbpp_fit()
+    text = open(fit.report(tmp_path / "cbpp.md"), encoding="utf-8").read()
+    means_part = text[text.index("## Marginal means and comparisons"):text.index("## Variance explained")]
+    for value in fit.means("period")["estimate"]:
+        assert f"{value:.4g}" in means_part
+    assert "period1 / period4" in means_part  # odds ratios on the response scale
+    r2_part = text[text.index("## Variance explained"):text.index("## Diagnostics")]
+    for measure, value in fit.r2()["estimate"].items():
+        assert measure in r2_part and f"{value:.4g}" in r2_part
+    plain = open(sleep_fit.report(tmp_path / "sleep.md"), encoding="utf-8").read()
+    assert "The fixed part has no factor." in plain

@@ -1,6 +1,6 @@
 """The teaching notebooks: stored without outputs, each runs end to end (nbclient), and the fix they exposed.
 
-Executing all seven takes a few minutes on 2 cores (short chains), hence the ``slow`` mark; CI runs it in
+Executing all of them takes a few minutes on 2 cores (short chains), hence the ``slow`` mark; CI runs it in
 its second step. Run one with ``python -m pytest -m slow tests/end_to_end/test_notebooks.py -k 03``.
 """
 import os
@@ -17,10 +17,10 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 EXPECTED = ["01_first_model", "02_glmm_counts_and_proportions", "03_priors_and_singular_fits",
             "04_complete_separation", "05_overdispersion_and_zero_inflation", "06_inference_without_p_values",
-            "07_prediction"]
+            "07_prediction", "08_marginal_means_and_r2"]
 
 
-def test_the_seven_notebooks_exist_and_are_linked_from_the_readme():
+def test_the_notebooks_exist_and_are_linked_from_the_readme():
     assert [p.stem for p in NOTEBOOKS] == EXPECTED
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for name in EXPECTED:
