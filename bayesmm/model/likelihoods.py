@@ -31,6 +31,7 @@ from numpyro.distributions import constraints
 from numpyro.distributions.util import promote_shapes, validate_sample
 
 from .means import INVERSE_LINKS, TINY, OutsideRange, mean_in_range, positive, probability, restricted
+from .more_families import MORE_LIKELIHOODS
 
 __all__ = ["INVERSE_LINKS", "LIKELIHOODS", "likelihood", "ZeroInflated", "Hurdle", "NegativeBinomial2",
            "BetaBinomial", "OutsideRange", "count_table", "TABLED", "TabledCounts"]
@@ -360,6 +361,7 @@ LIKELIHOODS = {
     "zero_inflated_negbinomial": _zero_inflated_negbinomial,
     "hurdle_poisson": _hurdle_poisson,
     "hurdle_negbinomial": _hurdle_negbinomial,
+    **MORE_LIKELIHOODS,
 }
 
 
