@@ -35,7 +35,7 @@ def _cbpp(priors=None):
     return bmm.Model(CBPP_FORMULA, CBPP, family="binomial", priors=priors)
 
 
-# Documented numbers (README "Prior presets" and each preset's description), computed from the data here.
+# Documented numbers (docs/priors.md, "Presets", and each preset's description), computed from the data here.
 # brms 2.18, get_prior(Reaction ~ Days + (Days | Subject), sleepstudy): student_t(3, 288.7, 59.3) on the
 # intercept, SDs and sigma; get_prior on cbpp (binomial, logit): student_t(3, 0, 2.5).
 SLEEP_EXPECTED = {

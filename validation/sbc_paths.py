@@ -29,7 +29,7 @@ link scale). Ranked: the fixed effects, the SDs, the correlations, the family pa
 the first level of each grouping factor (for the integrated-out paths these are drawn after sampling, from
 their conditional distribution: SBC checks that step too).
 
-    python validation/sbc_paths.py --full --replications 200 > sbc_paths.log   # the recorded run (README)
+    python validation/sbc_paths.py --full --replications 200 > sbc_paths.log   # the recorded run (validation/README.md)
     python validation/sbc_paths.py                                 # the small version (tests/end_to_end/test_sbc.py)
     python validation/sbc_paths.py --full --replications 150 --levels quadrature_poisson:obs   # every level
 
