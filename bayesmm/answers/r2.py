@@ -11,27 +11,28 @@ through insight 0.19.0's ``get_variance``) computes them at the ML estimates, bu
   not also a fixed effect (and warns). insight's singular-fit rule (no random variance when one is below
   1e-5) has no counterpart: no posterior draw of an SD is exactly 0. A factor with one level per row (an
   observation-level effect) is overdispersion: insight counts it in the residual part (the ``dispersion``
-  variance) for non-gaussian families and leaves it out for gaussian ones; so does this;
-* distribution variance, on the link scale: gaussian ``sigma²``; bernoulli and binomial ``pi²/3`` (logit), 1
-  (probit), ``pi²/6`` (cloglog); poisson and negative binomials with a sqrt link 0.25; log links the lognormal
-  approximation ``log(1 + v / lambda²)``, ``v`` the family's variance at ``lambda`` (performance's default; its
-  later ``delta`` and ``trigamma`` forms are not in 0.10.2): poisson ``log(1 + 1/lambda)``, negative binomial
-  (NB2) ``log(1 + 1/lambda + 1/phi)``, NB1 ``log(1 + (1 + alpha)/lambda)``; zero-inflated Poisson
-  ``v`` = the mean over the rows of ``(1 - zi)(mu + zi mu²)`` (``mu`` the row's conditional mean, as insight),
-  zero-inflated NB2 the mean of ``(1 - zi)(mu (1 + mu/phi) + zi mu²)`` (the ZINB variance; insight 0.19.0
-  writes ``mu² (zi² + zi)`` for the last term, which is not the variance of the distribution).
+  variance) for non-gaussian families and leaves it out for gaussian ones (here gaussian, student_t and
+  lognormal); so does this;
+* distribution variance, on the link scale, for every family with a mean: insight 0.19.0's rule where it has a
+  sound one (gaussian, binomial, counts and their zero-inflated forms, gamma with a log link), bayesmm's own
+  where insight has none or a wrong one (student_t, lognormal, beta, beta-binomial, weibull, exponential,
+  hurdle families, gamma's and the counts' other links, gaussian with a log link): each rule, and
+  performance's numbers against ours where they differ, in :mod:`bayesmm.answers.link_variance`. Some rules
+  need a typical mean, ``lambda = exp(eta0)`` or ``mu0 = g^-1(eta0)``, below.
 
 ``marginal = fixed / (fixed + random + residual)``, ``conditional = (fixed + random) / (...)``; without random
 effects both are the same.
 
-``lambda``, the expected count: performance takes ``exp`` of the intercept of the *null model* (the model
-refitted with the random part only). Refitting is the caller's choice here: by default ``lambda = exp(mean of
-X b over the rows)`` per draw (the intercept of the model with centred predictors, no refit), which differs
+The typical mean: performance takes the intercept ``eta0`` of the *null model* (the model refitted with the
+random part only), ``lambda = exp(eta0)``. Refitting is the caller's choice here: by default ``eta0 = mean of
+X b over the rows`` per draw (the intercept of the model with centred predictors, no refit), which differs
 from the null model's intercept where the null model's random effects absorb the fixed effects (at the ML
 estimates: grouseticks marginal R² 0.560 against performance's 0.555, salamanders NB2 0.569 against 0.584,
 and farthest where a site-level predictor is absorbed by the null model's random effects: salamanders
-zero-inflated Poisson 0.445 against 0.567; ``tests/reference/r2.json``). Pass a fitted null model as
-``null_fit`` to use its intercept's draws instead (paired with the fit's draws in order), as performance does.
+zero-inflated Poisson 0.445 against 0.567; with bayesmm's hurdle Poisson rule, 0.373 against 0.488 with
+the null model's intercept; ``tests/reference/r2.json``). Pass a fitted null model as ``null_fit`` to use its
+intercept's draws instead (paired with the fit's draws in order), as performance does. :func:`r2_variances`
+gives the four variances per draw.
 
 Example (the fits are NUTS runs; see ``tests/answers/test_r2.py``)::
 
@@ -50,34 +51,18 @@ import numpy as np
 import pandas as pd
 
 from .. import naming
-from ..errors import BayesMMError, FamilyError
+from ..errors import BayesMMError
 from ..posterior import group_terms
 from .arguments import check_prob
+from .link_variance import (SCALE_FAMILIES, SUPPORTED, check_family, distribution_variance, method,
+                            uses_typical_mean)
 from .predict import family_parameters, linear_predictor, prediction_design, require_rows
 
-__all__ = ["r2", "r2_draws", "SUPPORTED"]
+__all__ = ["r2", "r2_draws", "r2_variances", "SUPPORTED"]
 
 MEASURES = ("marginal", "conditional", "bayes")
-#: family -> links with a known distribution-specific variance
-SUPPORTED = {"gaussian": ("identity",), "bernoulli": ("logit", "probit", "cloglog"),
-             "binomial": ("logit", "probit", "cloglog"), "poisson": ("log", "sqrt"),
-             "negbinomial": ("log", "sqrt"), "nbinom1": ("log",), "zero_inflated_poisson": ("log",),
-             "zero_inflated_negbinomial": ("log",)}
-BINOMIAL_VARIANCE = {"logit": (np.pi ** 2 / 3, "pi²/3 (logit link)"), "probit": (1.0, "1 (probit link)"),
-                     "cloglog": (np.pi ** 2 / 6, "pi²/6 (cloglog link)")}
+COMPONENTS = ("fixed", "random", "distribution", "dispersion")
 BAYES_METHOD = "Gelman et al. (2019), brms's bayes_R2: var(mu) / (var(mu) + var(y - mu)), mu = E[y | draw]"
-
-
-def _check_family(fit) -> None:
-    family, link = fit.family.name, fit.family.link
-    if link in SUPPORTED.get(family, ()):
-        return
-    supported = "; ".join(f"{name} ({', '.join(links)})" for name, links in SUPPORTED.items())
-    why = {"hurdle_poisson": " performance 0.10.2 evaluates the zero-truncated variance at lambda = sigma = 1 for "
-                             "hurdle models, which is no variance of the model, so bayesmm does not offer it.",
-           "hurdle_negbinomial": " performance 0.10.2 has no meaningful distribution variance for hurdle models."}
-    raise FamilyError(f"R² (Nakagawa) has no distribution-specific variance for family '{family}' with link "
-                      f"'{link}'.{why.get(family, '')} Supported families (links): {supported}.")
 
 
 def _selected_draws(fit, draws) -> np.ndarray:
@@ -128,9 +113,10 @@ def _check_null_fit(null_fit, fit) -> None:
         return
     if not all(hasattr(null_fit, name) for name in ("idata", "design", "family")):
         raise BayesMMError(f"null_fit must be a fitted null model (a bmm Fit), not {type(null_fit).__name__}.")
-    if fit.family.link != "log" or fit.family.name in ("bernoulli", "binomial"):
-        raise BayesMMError(f"null_fit gives lambda for log-link count families; the R² of a {fit.family.name} model "
-                           f"with link '{fit.family.link}' needs no null model: leave null_fit out.")
+    if not uses_typical_mean(fit.family.name, fit.family.link):
+        raise BayesMMError(f"null_fit gives the typical mean (lambda) where the distribution variance depends on "
+                           f"it; the R² of a {fit.family.name} model with link '{fit.family.link}' needs no null "
+                           "model: leave null_fit out.")
 
 
 def _null_intercept(null_fit, fit, n: int) -> np.ndarray:
@@ -145,52 +131,9 @@ def _null_intercept(null_fit, fit, n: int) -> np.ndarray:
     return _paired(intercept, n)
 
 
-def _row_mean(value) -> np.ndarray:
-    """A family parameter per draw: as is, or the mean over the rows when it has its own formula."""
-    value = np.asarray(value, dtype=float)
-    return value.mean(axis=1) if value.ndim == 2 else value
-
-
-def _distribution_variance(fit, log_lambda, eta, aux) -> np.ndarray:
-    """Per draw: the distribution-specific variance on the link scale (see :func:`_method` for its name)."""
-    family, link, n = fit.family.name, fit.family.link, len(eta)
-    if family == "gaussian":
-        return _row_mean(np.asarray(aux["sigma"], float) ** 2)
-    if family in ("bernoulli", "binomial"):
-        return np.full(n, BINOMIAL_VARIANCE[link][0])
-    if link == "sqrt":
-        return np.full(n, 0.25)
-    lam = np.exp(log_lambda)
-    if family == "poisson":
-        cv2 = 1 / lam
-    elif family == "negbinomial":
-        cv2 = 1 / lam + _row_mean(1 / np.asarray(aux["phi"], float))
-    elif family == "nbinom1":
-        cv2 = (1 + _row_mean(aux["alpha"])) / lam
-    else:  # zero-inflated: the variance of the response, averaged over the rows (insight's .variance_zip)
-        zi, mu = _column(aux["zi"]), np.exp(eta)
-        count = mu if family == "zero_inflated_poisson" else mu * (1 + mu / _column(aux["phi"]))
-        cv2 = np.mean((1 - zi) * (count + zi * mu ** 2), axis=1) / lam ** 2
-    return np.log1p(cv2)
-
-
 def _method(fit, null_fit) -> str:
-    family, link = fit.family.name, fit.family.link
-    if family == "gaussian":
-        return "residual variance sigma²"
-    if family in ("bernoulli", "binomial"):
-        return f"distribution variance {BINOMIAL_VARIANCE[link][1]}"
-    if link == "sqrt":
-        return "distribution variance 0.25 (sqrt link)"
-    form = {"poisson": "log(1 + 1/lambda)", "negbinomial": "log(1 + 1/lambda + 1/phi)",
-            "nbinom1": "log(1 + (1 + alpha)/lambda)"}.get(family, "log(1 + var(y)/lambda²)")
-    source = "lambda = exp(mean of X b)" if null_fit is None else "lambda = exp(null model's intercept)"
-    return f"lognormal approximation {form}, {source}"
-
-
-def _column(value) -> np.ndarray:
-    value = np.asarray(value, dtype=float)
-    return value[:, None] if value.ndim == 1 else value
+    typical = "mean of X b" if null_fit is None else "the null model's intercept"
+    return method(fit.family.name, fit.family.link, typical)
 
 
 def _bayes(fit, eta, aux, trials) -> np.ndarray:
@@ -213,18 +156,18 @@ def _chunks(index: np.ndarray, n_rows: int, cells: int = 4_000_000) -> list[np.n
     return [index[i:i + step] for i in range(0, len(index), step)]
 
 
-def _per_row_parts(fit, design, index, log_lambda, seed) -> tuple[np.ndarray, np.ndarray]:
-    """(distribution variance, Bayesian R²) per draw of ``index``, from the draws' linear predictors."""
+def _per_row_parts(fit, design, index, eta0, seed, bayes: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """(distribution variance, Bayesian R² or None) per draw of ``index``, from the draws' linear predictors."""
     eta = linear_predictor(fit, design, index, seed=seed)
     aux = family_parameters(fit, design, index)
-    return _distribution_variance(fit, log_lambda, eta, aux), _bayes(fit, eta, aux, design.trials)
+    variance = distribution_variance(fit.family.name, fit.family.link, eta0, eta, aux)
+    return variance, _bayes(fit, eta, aux, design.trials) if bayes else None
 
 
-def r2_draws(fit, draws=None, seed: int = 0, null_fit=None) -> tuple[pd.DataFrame, dict]:
-    """(per-draw R² table with columns ``marginal``, ``conditional``, ``bayes``; each measure's method text).
-    ``seed`` is unused by the computation (no new randomness) and kept for the answers' common signature."""
+def _components(fit, draws, seed, null_fit, bayes: bool) -> tuple[pd.DataFrame, np.ndarray | None]:
+    """(per-draw variances, one column per :data:`COMPONENTS`; the Bayesian R² per draw or None)."""
     require_rows(fit, "R²")
-    _check_family(fit)
+    check_family(fit.family.name, fit.family.link)
     _check_null_fit(null_fit, fit)
     index = _selected_draws(fit, draws)
     design = prediction_design(fit)
@@ -233,18 +176,37 @@ def r2_draws(fit, draws=None, seed: int = 0, null_fit=None) -> tuple[pd.DataFram
     # var(X b) over the rows, per draw, as b' cov(X) b (no draws x rows array)
     covariance = np.atleast_2d(np.cov(X, rowvar=False)) if len(X) > 1 else np.zeros((X.shape[1],) * 2)
     var_fixed = np.einsum("sj,jk,sk->s", b, covariance, b)
-    log_lambda = b @ X.mean(axis=0) if null_fit is None else _null_intercept(null_fit, fit, len(index))
+    eta0 = b @ X.mean(axis=0) if null_fit is None else _null_intercept(null_fit, fit, len(index))
     var_random, var_observation = _random_variances(fit, index)
-    pieces = [_per_row_parts(fit, design, index[part], log_lambda[part], seed)
+    pieces = [_per_row_parts(fit, design, index[part], eta0[part], seed, bayes)
               for part in _chunks(np.arange(len(index)), fit.design.n_obs)]
-    var_distribution = np.concatenate([p[0] for p in pieces])
-    bayes = np.concatenate([p[1] for p in pieces])
-    var_dispersion = np.zeros(len(index)) if fit.family.name == "gaussian" else var_observation
-    total = var_fixed + var_random + var_distribution + var_dispersion
-    table = pd.DataFrame({"marginal": var_fixed / total, "conditional": (var_fixed + var_random) / total,
-                          "bayes": bayes}, index=pd.Index(index, name="draw"))
+    var_dispersion = np.zeros(len(index)) if fit.family.name in SCALE_FAMILIES else var_observation
+    table = pd.DataFrame({"fixed": var_fixed, "random": var_random,
+                          "distribution": np.concatenate([p[0] for p in pieces]), "dispersion": var_dispersion},
+                         index=pd.Index(index, name="draw"))
+    bad = ~np.isfinite(table.to_numpy()).all(axis=1) | (table.sum(axis=1).to_numpy() <= 0)
+    if bad.any():
+        raise BayesMMError(f"R² (Nakagawa) is undefined for {bad.sum()} of {len(bad)} draws: the variances are not "
+                           f"finite or sum to zero (the {_method(fit, null_fit)} at the typical mean of a draw "
+                           "outside the family's range?). Check the fit's linear predictor and family parameters.")
+    return table, np.concatenate([p[1] for p in pieces]) if bayes else None
+
+
+def r2_variances(fit, draws=None, null_fit=None) -> pd.DataFrame:
+    """Per draw, the variances the marginal and conditional R² divide (insight's ``get_variance``): columns
+    ``fixed``, ``random``, ``distribution``, ``dispersion`` (on the link scale; see the module docstring)."""
+    return _components(fit, draws, 0, null_fit, bayes=False)[0]
+
+
+def r2_draws(fit, draws=None, seed: int = 0, null_fit=None) -> tuple[pd.DataFrame, dict]:
+    """(per-draw R² table with columns ``marginal``, ``conditional``, ``bayes``; each measure's method text).
+    ``seed`` is unused by the computation (no new randomness) and kept for the answers' common signature."""
+    parts, bayes = _components(fit, draws, seed, null_fit, bayes=True)
+    total = parts.sum(axis=1)
+    explained = {"marginal": parts["fixed"], "conditional": parts["fixed"] + parts["random"]}
+    table = pd.DataFrame({**{k: v / total for k, v in explained.items()}, "bayes": bayes}, index=parts.index)
     nakagawa = f"Nakagawa & Schielzeth: {_method(fit, null_fit)}"
-    if var_dispersion.any():
+    if parts["dispersion"].any():
         nakagawa += "; observation-level effects in the residual variance"
     return table, {"marginal": nakagawa, "conditional": nakagawa, "bayes": BAYES_METHOD}
 
@@ -257,8 +219,8 @@ def r2(fit, prob: float = 0.95, summary: bool = True, draws=None, seed: int = 0,
     (``estimate``), SD (``std_error``), the equal-tailed ``prob`` interval (``conf_low``, ``conf_high``) and the
     variance used (``method``); ``summary=False`` gives the draws, one column per measure. ``draws`` takes that
     many evenly spaced draws (None: all). ``null_fit``: a fitted null model (``y ~ 1 + random terms``) whose
-    intercept gives ``lambda`` for log-link count families, as performance's refit does; by default
-    ``lambda = exp(mean of X b)``."""
+    intercept gives the typical linear predictor ``eta0`` (``lambda = exp(eta0)`` on a log link) where the
+    distribution variance needs one, as performance's refit does; by default ``eta0 = mean of X b``."""
     prob = check_prob(prob)
     if not isinstance(summary, (bool, np.bool_)):
         raise BayesMMError(f"summary must be True (a table) or False (the draws), not {summary!r}.")
