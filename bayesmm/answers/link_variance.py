@@ -36,9 +36,12 @@ against ours as marginal / conditional, from ``tests/reference/r2.json``):
   a Gumbel variable of scale ``1/shape``; exponential: shape 1), as binomial's cloglog ``pi²/6``.
 * other links (identity, inverse; beta's probit and cloglog): the delta method ``v(mu0) / (dmu/deta)²``:
   gamma inverse ``eta0²/shape``, identity ``mu0²/shape``; poisson and NB identity ``v(mu0)``; weibull
-  ``mu0² CV²``, ``CV² = Gamma(1 + 2/shape) / Gamma(1 + 1/shape)² - 1``. insight gives gamma's inverse and
-  identity links ``1/shape``, the log scale's CV², whatever the scale, so its R² changes with the response's
-  units (sleepstudy's Reaction/100, inverse link: 0.094 / 0.266 against 0.267 / 0.754).
+  ``mu0² CV²``, ``CV² = Gamma(1 + 2/shape) / Gamma(1 + 1/shape)² - 1``. Exact on the identity link; on the
+  others first order, near ``var(g(y))`` where the dispersion is small and short of it for a skewed
+  distribution (Weibull of shape 8, inverse link: 0.0055 against 0.0085); the exact ``var(1/y)`` of a gamma or
+  Weibull is infinite for a shape up to 2. insight gives gamma's inverse and identity links ``1/shape``, the
+  log scale's CV², whatever the scale, so its R² changes with the response's units (sleepstudy's
+  Reaction/100, inverse link: 0.094 / 0.266 against 0.267 / 0.754).
 * hurdle Poisson and NB2: as the zero-inflated rule, ``v`` the mean over the rows of the hurdle model's
   variance ``q E[Y²] - (q mu)²``, ``q = (1 - hu) / (1 - P0)``, ``P0`` the count distribution's P(0),
   ``E[Y²] = mu + mu²`` (Poisson), ``mu + mu² (1 + 1/phi)`` (NB2). insight 0.19.0 takes the zero-truncated

@@ -293,17 +293,6 @@ def test_a_fit_without_its_rows_is_refused(tmp_path):
         bmm.load(path).r2()
 
 
-def test_every_family_and_link_has_a_distribution_variance():
-    """The product answers for every family with a mean: a family or link added to bayesmm.families without a
-    rule here fails this test (and r2() refuses it with a FamilyError)."""
-    from bayesmm.answers.r2 import SUPPORTED
-    from bayesmm.families import FAMILIES
-
-    with_mean = {name: f for name, f in FAMILIES.items() if f.response != "ordinal"}  # categories: no mean
-    assert {name: tuple(sorted(f.links)) for name, f in with_mean.items()} == {
-        name: tuple(sorted(links)) for name, links in SUPPORTED.items()}
-
-
 def test_null_fit_refused_where_the_variance_needs_no_typical_mean(gamma_fit):
     with pytest.raises(bmm.BayesMMError, match="a gamma model with link 'log' needs no null model"):
         r2(gamma_fit, null_fit=gamma_fit)
