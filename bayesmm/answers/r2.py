@@ -181,9 +181,8 @@ def _components(fit, draws, seed, null_fit, bayes: bool) -> tuple[pd.DataFrame, 
     pieces = [_per_row_parts(fit, design, index[part], eta0[part], seed, bayes)
               for part in _chunks(np.arange(len(index)), fit.design.n_obs)]
     var_dispersion = np.zeros(len(index)) if fit.family.name in SCALE_FAMILIES else var_observation
-    table = pd.DataFrame({"fixed": var_fixed, "random": var_random,
-                          "distribution": np.concatenate([p[0] for p in pieces]), "dispersion": var_dispersion},
-                         index=pd.Index(index, name="draw"))
+    values = (var_fixed, var_random, np.concatenate([p[0] for p in pieces]), var_dispersion)
+    table = pd.DataFrame(dict(zip(COMPONENTS, values)), index=pd.Index(index, name="draw"))
     bad = ~np.isfinite(table.to_numpy()).all(axis=1) | (table.sum(axis=1).to_numpy() <= 0)
     if bad.any():
         raise BayesMMError(f"R² (Nakagawa) is undefined for {bad.sum()} of {len(bad)} draws: the variances are not "

@@ -265,6 +265,9 @@ def test_layout_draws_and_methods():
     assert len(r2(fit, draws=100, summary=False)) == 100
     pd.testing.assert_frame_equal(fit.r2(prob=0.9), table)
     pd.testing.assert_frame_equal(*(r2_draws(fit, draws=50)[0] for _ in range(2)))
+    parts = r2_variances(fit, draws=50)
+    assert list(parts.columns) == ["fixed", "random", "distribution", "dispersion"]
+    np.testing.assert_allclose(parts["fixed"] / parts.sum(axis=1), r2(fit, draws=50, summary=False)["marginal"])
 
 
 # ------------------------------------------------------------------------ bad input
