@@ -21,18 +21,21 @@ class Model(CheckedModel):
 
     def __init__(self, formula: str, data, family="gaussian", priors=None, link: str | None = None,
                  na_action: str = "omit", weights: str | None = None, zi: str | None = None,
-                 hu: str | None = None, dispersion: str | None = None):
-        super().__init__(Call(formula, family, priors, link, na_action, weights, zi, hu, dispersion), data, Fit)
+                 hu: str | None = None, dispersion: str | None = None, levels=None):
+        super().__init__(Call(formula, family, priors, link, na_action, weights, zi, hu, dispersion, levels), data,
+                         Fit)
 
 
 def fit(formula: str, data, family="gaussian", priors=None, link: str | None = None, na_action: str = "omit",
         weights: str | None = None, zi: str | None = None, hu: str | None = None, dispersion: str | None = None,
-        **sampler) -> Fit:
+        levels=None, **sampler) -> Fit:
     """Build a :class:`Model` and fit it in one call: ``bmm.fit("y ~ x + (1|g)", df, seed=1)``.
 
-    ``weights`` names a column of frequency weights (each row counts that many times). ``zi``, ``hu`` and
+    ``weights`` names a column of frequency weights (each row counts that many times). ``levels`` gives an
+    ordinal response's categories from lowest to highest (``family="cumulative"``; an ordered pandas Categorical
+    or whole-number scores need none: :mod:`bayesmm.categories`). ``zi``, ``hu`` and
     ``dispersion`` take one-sided formulas (``zi="~ mined"``) for the zero-inflation or hurdle probability
     (logit link) and the family's dispersion parameter (log link), as glmmTMB's ``ziformula`` /
     ``dispformula`` and brms's ``bf(y ~ ..., zi ~ ...)``; their rows in ``tidy()`` carry component
     ``zi``, ``hu`` or ``disp``."""
-    return Model(formula, data, family, priors, link, na_action, weights, zi, hu, dispersion).fit(**sampler)
+    return Model(formula, data, family, priors, link, na_action, weights, zi, hu, dispersion, levels).fit(**sampler)

@@ -90,6 +90,8 @@ class Design:
 
     #: the fixed-effect columns' means, kept when the rows are not (:meth:`without_rows`)
     fixed_means: np.ndarray | None = field(default=None, repr=False, compare=False)
+    #: ordinal responses: the categories in order, ``y`` holding their codes 1 .. K (:mod:`bayesmm.categories`)
+    response_levels: tuple = ()
 
     @property
     def n_obs(self) -> int:

@@ -30,6 +30,22 @@ scales).  The choices, one line each:
 * beta_binomial ``phi``: ``inverse_gamma(0.5, 0.5)`` -- as for the negative binomial: mode at the
   binomial model (``phi`` -> infinity), strong overdispersion still reachable.
 * ``zi``, ``hu`` (probability of a structural zero): ``beta(1, 1)`` -- uniform on (0, 1).
+* zero_one_inflated_beta ``zoi``, ``coi``: ``beta(1, 1)``, brms's; its ``phi`` as beta's.
+* ordbeta (Kubinec 2023) cut points ``k1 = cutzero`` and ``k2 = cutzero + cutgap`` on the logit scale: ``cutzero``
+  ``student_t(3, 0, 2.5)`` as an intercept on a link scale; ``cutgap`` ``gamma(2, 0.5)`` -- no mass at 0 (where
+  no value would lie inside (0, 1)), mean 4, 95% in [0.5, 11]: at ``eta`` between the cut points the share of
+  exact 0s and 1s runs from near 0 to most of the data. Its ``phi`` as beta's.
+* hurdle_gamma ``shape``: as gamma's; hurdle_lognormal ``sigma``: ``half_student_t(3, 1)``, 1 on the log scale.
+* cumulative thresholds (``Intercept[1]`` .. ``Intercept[K-1]``; priors class ``Intercept``, coef ``1`` ..
+  ``K-1``): ``student_t(3, 0, 2.5)`` on each, restricted to ordered vectors -- brms's default, chosen over
+  Betancourt's (2019, "Ordinal regression") Dirichlet-induced prior on the cut points because it is a prior per
+  threshold: each can be set, shown and checked like any other coefficient (``{"Intercept": {"2": "normal(1,
+  1)"}}``), the presets apply to thresholds as to an intercept (the default preset's intercept rule
+  ``student_t(3, link(mean(y)), 2.5 s_y)`` is exactly it, with ``link(mean(y)) = 0`` and ``s_y = 1`` on the link
+  scale), and brms fits are a direct reference (same model, same prior). It is proper and wide: at ``eta = 0``
+  its central 95% puts each cumulative probability anywhere between 0.04% and 99.96% (logit). The Dirichlet prior's
+  strength, a prior on the category probabilities that does not depend on the link, matters most with many
+  sparse categories; there, a tighter per-threshold prior (``normal(0, 1.5)``) does similar work.
 * weibull ``shape``: ``lognormal(0, 1)`` -- centred on the exponential model (``shape`` = 1, a constant
   hazard) and symmetric on the log scale, so falling (``shape`` < 1) and rising hazards are treated alike; 95% of
   its mass lies in [0.14, 7.1] and 99% below 10, which covers survival data (0.5 to 3 is common) and wear-out
@@ -62,7 +78,8 @@ class AuxParam:
 @dataclass(frozen=True)
 class Family:
     """A response distribution. ``response`` is the support kind checked by :func:`check_response`:
-    ``real``, ``binary``, ``binomial`` (successes of trials), ``count``, ``positive`` or ``unit``."""
+    ``real``, ``binary``, ``binomial`` (successes of trials), ``count``, ``positive``, ``unit`` or ``ordinal``
+    (ordered categories, coded 1 .. K by :mod:`bayesmm.categories`)."""
 
     name: str
     links: tuple[str, ...]
@@ -154,8 +171,28 @@ FAMILIES = {
                (AuxParam("shape", "positive", "lognormal(0, 1)",
                          "Weibull shape: a hazard rising (> 1) or falling (< 1) in time; 1 is the exponential"),),
                description="y > 0 ~ Weibull(shape, scale = mu / Gamma(1 + 1 / shape))"),
+        Family("cumulative", ("logit", "probit", "cloglog"), "ordinal", (), ("ordinal", "cumulative_logit"),
+               description="P(y <= k) = F(c_k - eta), y in K ordered categories, thresholds c_1 < ... < c_{K-1}"),
         Family("exponential", ("log", "identity", "inverse"), "positive", (),
                description="y > 0 ~ Exponential(rate = 1 / mu)"),
+        Family("zero_inflated_binomial", ("logit",), "binomial", (_ZI,), ("zib",),
+               description="successes ~ zi * 0 + (1 - zi) * Binomial(trials, p)"),
+        Family("hurdle_gamma", ("log",), "nonnegative",
+               (AuxParam("shape", "positive", "inverse_gamma(0.5, 0.5)", "gamma shape: CV = 1 / sqrt(shape)"), _HU),
+               description="P(y = 0) = hu; y > 0 ~ (1 - hu) * Gamma(shape, rate = shape / mu)"),
+        Family("hurdle_lognormal", ("identity",), "nonnegative", (_SIGMA, _HU), log_response=True,
+               description="P(y = 0) = hu; y > 0 ~ (1 - hu) * LogNormal(mu, sigma), mu the mean of log y"),
+        Family("zero_one_inflated_beta", ("logit",), "unit_closed",
+               (AuxParam("phi", "positive", "inverse_gamma(0.5, 0.5)", "precision of the beta part"),
+                AuxParam("zoi", "unit", "beta(1, 1)", "probability of a 0 or a 1"),
+                AuxParam("coi", "unit", "beta(1, 1)", "share of 1 among the zeros and ones")), ("zoib",),
+               description="P(y = 1) = zoi coi, P(y = 0) = zoi (1 - coi), else (1 - zoi) Beta(mu phi, (1 - mu) phi)"),
+        Family("ordbeta", ("logit",), "unit_closed",
+               (AuxParam("phi", "positive", "inverse_gamma(0.5, 0.5)", "precision of the beta part"),
+                AuxParam("cutzero", "real", "student_t(3, 0, 2.5)", "lower cut point k1 (logit scale)"),
+                AuxParam("cutgap", "positive", "gamma(2, 0.5)", "upper cut point k2 minus k1")), ("ordered_beta",),
+               description="P(y = 0) = 1 - expit(eta - k1), P(y = 1) = expit(eta - k2), else the rest times "
+                           "Beta(mu phi, (1 - mu) phi) (Kubinec 2023)"),
     )
 }
 
@@ -236,6 +273,11 @@ def check_response(family: Family, y, trials, column: str, row_labels=None):
     """Validate (and convert) the response for ``family``; return float arrays ``(y, trials)``."""
     y = np.asarray(y)
     kind = family.response
+    if kind == "ordinal":  # coded 1 .. K by bayesmm.categories.coded_response
+        if trials is not None:
+            raise FamilyError(f"Family '{family.name}' takes one column of categories, not {column}.")
+        _check(family, column, "category codes 1, 2, ...", (y < 1) | (y != np.round(y)), row_labels)
+        return y.astype(float), None
     if kind == "binary":
         if trials is not None:
             raise FamilyError(f"Family 'bernoulli' takes a 0/1 response, not {column}; use family='binomial'.")
@@ -266,4 +308,8 @@ def check_response(family: Family, y, trials, column: str, row_labels=None):
         _check(family, column, "values above 0", y <= 0, row_labels)
     elif kind == "unit":
         _check(family, column, "values strictly between 0 and 1", (y <= 0) | (y >= 1), row_labels)
+    elif kind == "nonnegative":
+        _check(family, column, "values of 0 or above", y < 0, row_labels)
+    elif kind == "unit_closed":
+        _check(family, column, "values from 0 to 1", (y < 0) | (y > 1), row_labels)
     return y, None

@@ -238,7 +238,7 @@ def _check_switches(unknown: dict, **switches) -> None:
 #: the model's arguments ``update`` takes besides ``data`` (the fields of :class:`~bayesmm.pipeline.Call`)
 MODEL_ARGUMENTS = tuple(field.name for field in dataclasses.fields(Call))
 #: what a change of these makes a new model, whose priors are resolved again
-_NEW_MODEL = ("formula", "family", "link", "priors", "zi", "hu", "dispersion")
+_NEW_MODEL = ("formula", "family", "link", "priors", "zi", "hu", "dispersion", "levels")
 
 
 def update(fit: "Fit", **changes) -> "Fit":

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .categories import coded_response
 from .design import Design, build_design
 from .errors import DataError, FormulaError
 from .families import Family, check_response, get_family, part_parameter
@@ -33,6 +34,8 @@ class Call:
     zi: str | None = None
     hu: str | None = None
     dispersion: str | None = None
+    #: an ordinal response's categories in order (:mod:`bayesmm.categories`)
+    levels: tuple | None = None
 
     def arguments(self) -> dict:
         return dataclasses.asdict(self)
@@ -85,6 +88,7 @@ def prepare(call: Call, data, keep_priors=None) -> Prepared:
     family = get_family(call.family, call.link)
     parts = _parts(spec, family, {"zi": call.zi, "hu": call.hu, "dispersion": call.dispersion})
     design = build_design(spec, data, call.na_action, call.weights, parts)
+    design = coded_response(design, family, call.levels, data)
     y, trials = check_response(family, design.y, design.trials, design.response_name, design.row_labels)
     design = dataclasses.replace(design, y=y, trials=trials)
     _check_levels(design, family)

@@ -27,6 +27,7 @@ with warnings.catch_warnings():
     import arviz as az
 
 from . import naming
+from .categories import threshold_names
 from .design import Design
 from .families import Family, part_component
 
@@ -58,6 +59,8 @@ def build_idata(samples, design: Design, family: Family, attrs: dict) -> az.Infe
         b[..., slopes] = draws["b"]
     if "Intercept" in names:
         b[..., names.index("Intercept")] = gen["Intercept"]
+    if "thresholds" in gen:  # ordinal: brms's Intercept[1] .. Intercept[K-1] come first (bayesmm.categories)
+        b, names = np.concatenate([gen["thresholds"], b], axis=-1), list(threshold_names(design, family)) + names
     posterior = {naming.variable("fixed"): (("chain", "draw", naming.coef_dim()), b)}
     coords = {naming.coef_dim(): names}
     for group, (terms, parts) in group_terms(design).items():

@@ -87,7 +87,7 @@ def data_scales(design: Design, family: Family) -> DataScales:
     """The model-wide quantities of the module docstring, from the design's response."""
     y = design.y if design.trials is None else design.y / design.trials
     if family.log_response:
-        y = np.log(y)
+        y = np.log(y[y > 0])  # hurdle_lognormal: the positive part
     gaussian = family.scale_from_data
     scale_y = float(np.std(y)) if gaussian else 1.0
     scale_y = scale_y if scale_y > 0 else 1.0
@@ -100,6 +100,8 @@ def _intercept_location(y: np.ndarray, family: Family, gaussian: bool) -> float:
     mean_y = float(np.mean(y))
     if gaussian:
         return mean_y
+    if family.response == "ordinal":  # thresholds at 0 (brms's student_t(3, 0, 2.5)): y holds category codes
+        return 0.0
     upper = 1 - 1e-3 if family.response in ("binary", "binomial", "unit") else None
     with np.errstate(all="ignore"):
         location = float(LINKS[family.link].link(np.clip(mean_y, 1e-3, upper)))

@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .categories import threshold_coefs
 from .design import Design
 from .distributions import DISTRIBUTIONS, SUPPORTS
 from .errors import PriorError, closest
@@ -338,6 +339,8 @@ def resolve_priors(design: Design, family: Family, priors=None) -> list[PriorEnt
     names = list(design.fixed_names)
     if "Intercept" in names:
         entries.append(resolve.entry("Intercept", "", "", "student_t(3, link(mean(y)), 2.5 s_y)", "real"))
+    for coef in threshold_coefs(design, family):  # ordinal: one intercept per threshold (bayesmm.families)
+        entries.append(resolve.entry("Intercept", "", coef, "student_t(3, link(mean(y)), 2.5 s_y)", "real"))
     for j, name in enumerate(names):
         if name != "Intercept":
             column = design.X[:, j]

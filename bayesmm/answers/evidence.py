@@ -26,6 +26,7 @@ import pandas as pd
 from scipy import special, stats
 
 from .. import naming
+from ..categories import threshold_names
 from ..distributions import DISTRIBUTIONS
 from ..errors import BayesMMError, BayesMMWarning, closest
 from ..families import part_component
@@ -185,6 +186,9 @@ def prior_log_density(fit, parameter: Parameter, point: float = 0.0) -> tuple[fl
     predictors' means; the reported Intercept's prior is its convolution with the slopes' priors)."""
     if parameter.kind != "fixed":
         return np.nan, "Bayes factors are computed for fixed effects only"
+    if parameter.component == "cond" and parameter.term in threshold_names(fit.design, fit.family):
+        return np.nan, ("a threshold's prior is set on the ordered thresholds at the predictors' means, so the "
+                        "reported threshold's prior density has no closed form")
     spec = prior_of(fit, parameter)
     if spec is None:
         return np.nan, "no prior record (a fit without its model)"

@@ -111,7 +111,8 @@ def _re_variance(fit, group: str, Z: np.ndarray, index) -> np.ndarray:
 
 def _expected(fit, rows: _Rows, index, re, scale: str) -> np.ndarray:
     """draws x rows: the linear predictor (``scale="link"``) or the expected response under ``re``."""
-    eta = _flat(fit, naming.variable("fixed"), index) @ rows.X.T
+    fixed = _flat(fit, naming.variable("fixed"), index)
+    eta = fixed[:, fixed.shape[1] - rows.X.shape[1]:] @ rows.X.T  # an ordinal fit's thresholds come first, not in X
     if rows.offset is not None:
         eta = eta + rows.offset
     if isinstance(re, dict):
@@ -131,7 +132,7 @@ def _expected(fit, rows: _Rows, index, re, scale: str) -> np.ndarray:
     sd = np.sqrt(sum(_re_variance(fit, group, Z, index) for group, Z in rows.Z.items()))
     nodes, node_weights = np.polynomial.hermite_e.hermegauss(GH_NODES)
     shifted = eta[..., None] + sd[..., None] * nodes
-    aux = {k: (np.repeat(v, GH_NODES, axis=1) if np.ndim(v) == 2 else v) for k, v in aux.items()}
+    aux = {k: (np.repeat(v, GH_NODES, axis=1) if np.ndim(v) == 2 and k != "thresholds" else v) for k, v in aux.items()}
     means = _family_mean(fit, shifted.reshape(len(index), -1), aux).reshape(shifted.shape)
     return means @ (node_weights / node_weights.sum())
 
@@ -181,7 +182,7 @@ def marginal_means(fit, specs, by=None, at=None, scale: str = "response", re="no
 
 def _comparison(fit, comparison, scale: str) -> str:
     if comparison is None:
-        if scale == "response" and fit.family.link == "logit":
+        if scale == "response" and fit.family.link == "logit" and fit.family.response != "ordinal":
             return "odds_ratio"
         return "ratio" if scale == "response" and fit.family.link == "log" else "difference"
     if comparison not in COMPARISONS:

@@ -20,6 +20,7 @@ from ..errors import BayesMMError, closest
 from ..posterior import scalar_parameters
 from .arguments import check_prob
 from .effects import plot_effects
+from .probabilities import category_ppc
 from .predict import draw_quantities
 
 __all__ = ["plot_trace", "plot_posterior", "plot_ppc", "plot_ranef", "plot_effects", "default_var_names"]
@@ -97,8 +98,12 @@ def _discrete_ppc(y: np.ndarray, y_rep: np.ndarray, prob: float, max_value: int 
 
 def plot_ppc(fit, draws: int = 100, prob: float = 0.9, seed: int = 0):
     """Posterior predictive check: densities of ``draws`` replicated data sets over the observed one
-    (continuous responses), or bars of counts with the replicated proportion of zeros (discrete)."""
+    (continuous responses), or bars of counts with the replicated proportion of zeros (discrete), or bars per
+    category (ordinal)."""
     prob = check_prob(prob)
+    if fit.design.response_levels:  # ordinal: bars per category (bayesmm.answers.probabilities)
+        y_rep, _ = draw_quantities(fit, kind="response", seed=seed)
+        return category_ppc(fit.design.y, y_rep, fit.design.response_levels, prob, fit.design.response_name)
     if fit.family.response in ("count", "binomial", "binary"):
         y_rep, _ = draw_quantities(fit, kind="response", seed=seed)
         return _discrete_ppc(fit.design.y, y_rep, prob)

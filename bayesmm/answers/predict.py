@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .. import naming
+from ..categories import threshold_names
 from ..data import as_dataframe, check_column_types, prepare_data
 from ..design import evaluate_expression
 from ..errors import BayesMMError, DataError, closest
@@ -33,11 +34,12 @@ from ..formula_lexing import quote_name
 from ..links import NUMPY_INVERSE_LINKS
 from ..posterior import group_terms
 from .arguments import check_prob
+from .probabilities import check_probs_kind, probability_table
 
 __all__ = ["PredictionDesign", "prediction_design", "require_rows", "training_frame", "kept_groups", "draw_quantities",
            "predict_table", "posterior_predictive"]
 
-KINDS = ("mean", "response", "link")
+KINDS = ("mean", "response", "link", "probs")
 
 
 @dataclass(frozen=True)
@@ -296,7 +298,8 @@ def _new_level_effects(fit, group: str, n_new: int, index, new_levels: str, rng)
 
 def linear_predictor(fit, pd_: PredictionDesign, index, new_levels: str = "sample", seed: int = 0) -> np.ndarray:
     """eta (draws x rows) = X b + offset + sum over groups and terms of ``Z[:, j] r[level, j]``."""
-    eta = _flat(fit, naming.variable("fixed"), index) @ pd_.X.T
+    fixed = _flat(fit, naming.variable("fixed"), index)
+    eta = fixed[:, fixed.shape[1] - pd_.X.shape[1]:] @ pd_.X.T  # an ordinal fit's thresholds come first, not in X
     if pd_.offset is not None:
         eta = eta + pd_.offset
     rng = np.random.default_rng(seed)
@@ -322,6 +325,9 @@ def family_parameters(fit, pd_: PredictionDesign, index) -> dict:
             aux[param.name] = NUMPY_INVERSE_LINKS[part_link(param.name)](linear)
         else:
             aux[param.name] = _flat(fit, param.name, index)
+    thresholds = len(threshold_names(fit.design, fit.family))
+    if thresholds:  # ordinal: the first fixed effects (bayesmm.categories)
+        aux["thresholds"] = _flat(fit, naming.variable("fixed"), index)[:, :thresholds]
     return aux
 
 
@@ -329,6 +335,8 @@ def _check_options(fit, kind: str, re, new_levels: str, prob: float) -> tuple:
     """The options checked; returns the groups ``re`` keeps."""
     if not isinstance(kind, str) or kind not in KINDS:
         raise BayesMMError(f"kind must be one of {KINDS}, not {kind!r}.")
+    if kind == "probs":
+        check_probs_kind(fit)
     if not isinstance(new_levels, str) or new_levels not in ("sample", "population", "error"):
         raise BayesMMError(f"new_levels must be 'sample', 'population' or 'error', not {new_levels!r}.")
     check_prob(prob)
@@ -363,6 +371,8 @@ def predict_table(fit, newdata=None, kind: str = "mean", re="all", new_levels: s
     Estimate, Est.Error, Q2.5, Q97.5), or with ``summary=False`` the draws (rows: draws, columns: rows)."""
     kept = _check_options(fit, kind, re, new_levels, prob)
     values, design = draw_quantities(fit, newdata, kind, kept, new_levels, draws, seed, trials)
+    if kind == "probs":
+        return probability_table(values, design.row_labels, fit.design.response_levels, prob, summary)
     if not summary:
         return pd.DataFrame(values, columns=design.row_labels).rename_axis(index="draw", columns="row")
     tail = (1 - prob) / 2

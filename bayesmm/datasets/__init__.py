@@ -27,6 +27,7 @@ FACTORS = {
     "salamanders": ["site", "mined", "spp"],
     "sleepstudy": ["Subject"],
     "verbagg": ["item", "id", "Gender", "btype", "situ", "mode", "resp", "r2"],
+    "wine": ["temp", "contact", "bottle", "judge"],
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..categories import threshold_coefs
 from ..families import part_link
 from ..plan import make_plan
 from ..plan.choose import intercept_only
@@ -117,7 +118,8 @@ def build_model(plan, design, family, entries: list[PriorEntry]) -> tuple[ModelS
         parts=tuple((name, part_link(name), tuple(_lookup(entries, "Intercept_" + name) if c == "Intercept"
                                                   else _lookup(entries, "b_" + name, "", c) for c in columns))
                     for name, (_, columns) in design.parts.items()),
-        aliases=tuple((a, alias.partner) for a, alias in pairs))
+        aliases=tuple((a, alias.partner) for a, alias in pairs),
+        thresholds=tuple(_lookup(entries, "Intercept", "", coef) for coef in threshold_coefs(design, family)))
     data = model_data(design, marginal=structure.marginal)
     X = np.asarray(data.X)
     per_block = {name: [] for name in _PER_BLOCK}

@@ -32,6 +32,7 @@ from numpyro.distributions.util import promote_shapes, validate_sample
 
 from .means import INVERSE_LINKS, TINY, OutsideRange, mean_in_range, positive, probability, restricted
 from .more_families import MORE_LIKELIHOODS
+from .ordinal import ORDINAL_LIKELIHOODS
 
 __all__ = ["INVERSE_LINKS", "LIKELIHOODS", "likelihood", "ZeroInflated", "Hurdle", "NegativeBinomial2",
            "BetaBinomial", "OutsideRange", "count_table", "TABLED", "TabledCounts"]
@@ -362,6 +363,7 @@ LIKELIHOODS = {
     "hurdle_poisson": _hurdle_poisson,
     "hurdle_negbinomial": _hurdle_negbinomial,
     **MORE_LIKELIHOODS,
+    **ORDINAL_LIKELIHOODS,
 }
 
 

@@ -45,6 +45,7 @@ from .likelihoods import TabledCounts, likelihood
 from .marginal import (cell_statistics, conditional_effects, dense_woodbury,
                        marginal_log_likelihood, one_block_effects, one_block_log_likelihood)
 from .means import INVERSE_LINKS
+from .ordinal import threshold_sites
 from .quadrature import RowIntegrated
 from .records import BlockStructure, ModelData, ModelStructure
 
@@ -220,6 +221,7 @@ def make_model(structure: ModelStructure):
                                                                   *_one_block_statistics(structure, data, params),
                                                                   data.one_block.n))
             return
+        aux.update(threshold_sites(structure, data, params))
         for (name, link, priors), X in zip(structure.parts, data.part_X):
             aux[name] = INVERSE_LINKS[link](X @ _sample_vector(f"b_{name}", priors))
         eta = linear_predictor(structure, data, params, skip=structure.row_block)

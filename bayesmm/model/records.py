@@ -52,6 +52,8 @@ class ModelStructure(NamedTuple):
     #: pairs of intercept-only blocks ``(a, b)`` with levels holding the same rows, sampled as sum and split
     #: (``effects.split_aliased``; the levels in ``ModelData.aliases``)
     aliases: tuple = ()
+    #: ordinal families: the priors of the thresholds ``c_1 < ... < c_{K-1}`` (:mod:`.ordinal`); empty otherwise
+    thresholds: tuple = ()
 
     def _first(self, kind: str) -> int:
         return next((k for k, b in enumerate(self.blocks) if b.kind == kind), -1)

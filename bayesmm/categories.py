@@ -1,0 +1,160 @@
+"""Responses in ordered categories: their levels, their codes ``1 .. K`` and the design without an intercept.
+
+An ordinal response (family ``cumulative``) is read as ``K`` ordered categories, from (first that applies):
+
+* ``levels=`` (``Model``/``fit``): the categories in order; every value of the response must be one of them
+  (matched as written, so ``levels=[1, 2, 3]`` matches the numbers 1, 2, 3 and the strings "1", "2", "3");
+* an ordered pandas ``Categorical`` column: its categories (as ``ordinal::clm`` reads an ordered factor);
+* whole numbers (or an unordered ``Categorical`` of numbers): every integer from the smallest to the largest,
+  so that scores 1-5 are five categories even where one is never used;
+* nothing else: strings (or an unordered ``Categorical`` of strings) carry no order, so they need ``levels=``.
+
+The design's ``y`` becomes the codes ``1 .. K`` and ``response_levels`` the levels, as strings. A category that
+no row uses keeps its threshold, which the prior alone then places (a warning says so).
+
+The thresholds play the intercept's role (``P(y <= k) = F(c_k - eta)``), so the fixed part's ``Intercept``
+column is dropped, as brms and ``ordinal::clm`` do; a fixed part whose columns add up to a constant without it
+(``0 + temp``: a column per level) could not be told from the thresholds and is refused.
+"""
+from __future__ import annotations
+
+import dataclasses
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from .data import as_dataframe
+from .design import Design
+from .errors import BayesMMWarning, DataError, FamilyError, FormulaError
+from .families import Family
+
+__all__ = ["CATEGORY_RESPONSES", "coded_response", "response_levels", "threshold_coefs", "threshold_names",
+           "MIN_ORDINAL_LEVELS"]
+
+#: the families' response kinds read as categories
+CATEGORY_RESPONSES = ("ordinal",)
+#: an ordinal model needs at least this many categories (two are a binary response)
+MIN_ORDINAL_LEVELS = 3
+
+
+def _label(value) -> str:
+    """A category's name: whole numbers without a decimal point (``3.0`` -> ``"3"``), the rest as ``str``."""
+    if isinstance(value, (float, np.floating)) and np.isfinite(value) and float(value).is_integer():
+        return str(int(value))
+    if isinstance(value, (bool, np.bool_)):
+        return str(value)
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    return str(value)
+
+
+def _rows(bad: np.ndarray, row_labels) -> list:
+    rows = np.flatnonzero(bad)[:5]
+    return [row_labels[i] if row_labels is not None else int(i) for i in rows]
+
+
+def _given_levels(levels, column: str) -> tuple[str, ...]:
+    if isinstance(levels, (str, bytes)) or not hasattr(levels, "__iter__"):
+        raise DataError(f"levels= takes the categories of '{column}' in order, as a list such as "
+                        f"['low', 'medium', 'high'], not {levels!r}.")
+    names = tuple(_label(level) for level in levels)
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise DataError(f"levels= names {repeated} more than once; give each category of '{column}' once, in order.")
+    return names
+
+
+def _number_levels(values: np.ndarray, family: Family, column: str, row_labels) -> tuple[str, ...]:
+    numbers = values.astype(float)
+    fractional = numbers != np.round(numbers)
+    if fractional.any():
+        raise FamilyError(f"Family '{family.name}' needs whole-number scores (or ordered categories), but the "
+                          f"response '{column}' has {int(fractional.sum())} non-integer values "
+                          f"({sorted(set(numbers[fractional].tolist()))[:5]}, rows {_rows(fractional, row_labels)}). "
+                          "Round them to the scale's scores, or give the categories as an ordered pandas "
+                          "Categorical or with levels=.")
+    low, high = int(numbers.min()), int(numbers.max())
+    return tuple(str(k) for k in range(low, high + 1))
+
+
+def response_levels(values, family: Family, column: str, levels=None, dtype=None, row_labels=None):
+    """``(codes 1 .. K as floats, levels as strings)`` of an ordinal response (see the module docstring);
+    ``dtype``: the response column's pandas dtype (an ordered ``Categorical`` gives the levels)."""
+    values = np.asarray(values, dtype=object) if not isinstance(values, np.ndarray) else values
+    if levels is not None:
+        names = _given_levels(levels, column)
+    elif isinstance(dtype, pd.CategoricalDtype) and dtype.ordered:
+        names = tuple(_label(c) for c in dtype.categories)
+    elif all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+             for v in values.tolist()):
+        names = _number_levels(np.asarray(values.tolist(), dtype=float), family, column, row_labels)
+    else:
+        seen = sorted({_label(v) for v in values.tolist()})
+        raise FamilyError(f"The response '{column}' holds categories without an order ({seen[:6]}): family "
+                          f"'{family.name}' needs them ordered. Pass levels= with the categories from lowest to "
+                          f"highest (levels={seen[:3]}...), or make the column an ordered pandas Categorical "
+                          "(pd.Categorical(values, categories=[...], ordered=True)).")
+    labels = np.array([_label(v) for v in values.tolist()], dtype=object)
+    position = {name: k + 1 for k, name in enumerate(names)}
+    unknown = np.array([label not in position for label in labels], dtype=bool)
+    if unknown.any():
+        raise DataError(f"The response '{column}' has values that levels= does not name "
+                        f"({sorted(set(labels[unknown].tolist()))[:5]}, rows {_rows(unknown, row_labels)}). Add them "
+                        f"to levels= in their place in the order (levels given: {list(names)}), or drop those rows.")
+    if len(names) < MIN_ORDINAL_LEVELS:
+        raise FamilyError(f"The response '{column}' has {len(names)} categories ({list(names)}): family "
+                          f"'{family.name}' needs at least {MIN_ORDINAL_LEVELS} ordered categories. With two, use "
+                          "family='bernoulli' (the same model with one threshold as its intercept).")
+    codes = np.array([position[label] for label in labels], dtype=float)
+    unused = [name for k, name in enumerate(names) if not np.any(codes == k + 1)]
+    if unused:
+        warnings.warn(f"No row of '{column}' is in categories {unused}: their thresholds are placed by the prior "
+                      "alone. Drop them from levels= if they are not part of the scale.", BayesMMWarning,
+                      stacklevel=4)
+    return codes, names
+
+
+def _without_intercept(design: Design) -> Design:
+    """The design without its ``Intercept`` column; refused when the other columns add up to a constant."""
+    names = list(design.fixed_names)
+    keep = [j for j, name in enumerate(names) if name != "Intercept"]
+    X = design.X[:, keep]
+    if X.shape[1] and "Intercept" not in names:
+        with_constant = np.column_stack([np.ones(X.shape[0]), X])
+        if np.linalg.matrix_rank(with_constant) <= np.linalg.matrix_rank(X):
+            raise FormulaError(f"The fixed part of '{design.spec.text}' has columns that add up to a constant "
+                               f"({[names[j] for j in keep]}; '0 +' with a factor codes every level): the "
+                               "thresholds take the intercept's place and cannot be told apart from them. Keep the "
+                               "intercept in the formula (bayesmm drops it for ordinal families, as brms does).",
+                               design.spec.text)
+    return dataclasses.replace(design, X=X, fixed_names=tuple(names[j] for j in keep))
+
+
+def coded_response(design: Design, family: Family, levels, data) -> Design:
+    """The design with an ordinal response coded ``1 .. K`` (``response_levels`` set) and without an intercept
+    column; other families' designs unchanged (``levels`` must then be None)."""
+    if family.response not in CATEGORY_RESPONSES:
+        if levels is not None:
+            raise FamilyError(f"levels= gives the order of an ordinal response; family '{family.name}' takes none. "
+                              "Drop levels=, or use family='cumulative'.")
+        return design
+    column = design.response_name
+    frame = as_dataframe(data)
+    dtype = frame[column].dtype if column in frame.columns else None
+    codes, names = response_levels(design.y, family, column, levels, dtype, design.row_labels)
+    return dataclasses.replace(_without_intercept(design), y=codes, response_levels=names)
+
+
+def threshold_coefs(design: Design, family: Family) -> tuple[str, ...]:
+    """The thresholds' coefficients in the priors (class ``Intercept``, coef ``1`` .. ``K-1``, as brms's); none
+    for other families."""
+    if family.response != "ordinal":
+        return ()
+    return tuple(str(k) for k in range(1, len(design.response_levels)))
+
+
+def threshold_names(design: Design, family: Family) -> tuple[str, ...]:
+    """The thresholds as fixed effects (``Intercept[1]`` .. ``Intercept[K-1]``, brms's names): the first
+    coefficients of the posterior's ``b``."""
+    return tuple(f"Intercept[{coef}]" for coef in threshold_coefs(design, family))
