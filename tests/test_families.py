@@ -45,6 +45,11 @@ DEFAULT_AUX_PRIORS = {
     "hurdle_poisson": {"hu": "beta(1, 1)"},
     "hurdle_negbinomial": {"phi": "inverse_gamma(0.5, 0.5)", "hu": "beta(1, 1)"},
     "weibull": {"shape": "lognormal(0, 1)"}, "exponential": {}, "cumulative": {},
+    "zero_inflated_binomial": {"zi": "beta(1, 1)"},
+    "hurdle_gamma": {"shape": "inverse_gamma(0.5, 0.5)", "hu": "beta(1, 1)"},
+    "hurdle_lognormal": {"sigma": "half_student_t(3, {scale_y})", "hu": "beta(1, 1)"},
+    "zero_one_inflated_beta": {"phi": "inverse_gamma(0.5, 0.5)", "zoi": "beta(1, 1)", "coi": "beta(1, 1)"},
+    "ordbeta": {"phi": "inverse_gamma(0.5, 0.5)", "cutzero": "student_t(3, 0, 2.5)", "cutgap": "gamma(2, 0.5)"},
 }
 
 

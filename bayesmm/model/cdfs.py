@@ -41,8 +41,11 @@ DISCRETE = ("poisson", "negbinomial", "nbinom1")
 
 
 def log1mexp(a):
-    """``log(1 - exp(a))`` for ``a < 0``, accurate at both ends (Maechler 2012)."""
-    return jnp.where(a > -0.6931471805599453, jnp.log(-jnp.expm1(a)), jnp.log1p(-jnp.exp(a)))
+    """``log(1 - exp(a))`` for ``a < 0``, accurate at both ends (Maechler 2012); each branch sees a stand-in where
+    the other is taken, so neither passes an infinite gradient through the ``where`` (``a`` near 0 or far below)."""
+    near = a > -0.6931471805599453
+    return jnp.where(near, jnp.log(-jnp.expm1(jnp.where(near, a, -1.0))),
+                     jnp.log1p(-jnp.exp(jnp.where(near, -1.0, a))))
 
 
 def _lower_series(a, x):

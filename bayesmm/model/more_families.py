@@ -1,5 +1,6 @@
 """Likelihoods of the families added beside :mod:`.likelihoods`'s table: the time-to-event families ``weibull``
-and ``exponential``.
+and ``exponential``; the hurdle, zero-inflated, zero-one-inflated and ordered-beta families of
+:mod:`.inflations`.
 
 Each function has the signature of :data:`.likelihoods.LIKELIHOODS`'s entries, ``(eta, link, aux, trials) ->
 numpyro distribution``, and :data:`MORE_LIKELIHOODS` is merged into that table.
@@ -16,6 +17,7 @@ import jax.numpy as jnp
 import jax.scipy.special as jsp
 import numpyro.distributions as dist
 
+from .inflations import ContinuousHurdle, InflatedZeros, OrderedBeta, ZeroOneInflatedBeta
 from .means import mean_in_range, restricted
 
 __all__ = ["MORE_LIKELIHOODS", "weibull_likelihood", "exponential_likelihood", "weibull_log_scale"]
@@ -47,7 +49,36 @@ def exponential_likelihood(eta, link, aux, trials):
     return restricted(dist.Exponential(jnp.exp(-log_mu)), barrier)
 
 
+def _zero_inflated_binomial(eta, link, aux, trials):
+    return InflatedZeros(dist.BinomialLogits(eta, total_count=trials), aux["zi"])
+
+
+def _hurdle_gamma(eta, link, aux, trials):
+    """brms's hurdle_gamma: Gamma(shape, rate = shape / mu) above 0, log link."""
+    shape = aux["shape"]
+    return ContinuousHurdle(dist.Gamma(shape, shape * jnp.exp(-eta)), aux["hu"])
+
+
+def _hurdle_lognormal(eta, link, aux, trials):
+    """brms's hurdle_lognormal: ``eta`` the mean of log y above 0."""
+    return ContinuousHurdle(dist.LogNormal(eta, aux["sigma"]), aux["hu"])
+
+
+def _zero_one_inflated_beta(eta, link, aux, trials):
+    return ZeroOneInflatedBeta(eta, aux["phi"], aux["zoi"], aux["coi"])
+
+
+def _ordbeta(eta, link, aux, trials):
+    """Cut points ``cutzero`` and ``cutzero + cutgap`` (ordered by construction)."""
+    return OrderedBeta(eta, aux["phi"], aux["cutzero"], aux["cutzero"] + aux["cutgap"])
+
+
 MORE_LIKELIHOODS = {
     "weibull": weibull_likelihood,
     "exponential": exponential_likelihood,
+    "zero_inflated_binomial": _zero_inflated_binomial,
+    "hurdle_gamma": _hurdle_gamma,
+    "hurdle_lognormal": _hurdle_lognormal,
+    "zero_one_inflated_beta": _zero_one_inflated_beta,
+    "ordbeta": _ordbeta,
 }

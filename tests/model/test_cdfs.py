@@ -153,3 +153,15 @@ def test_student_t_far_tail_and_gradient_in_nu():
     h = 1e-5
     reference = (stats.t.logcdf(-6.0, 4.0 + h) - stats.t.logcdf(-6.0, 4.0 - h)) / (2 * h)
     assert float(jax.grad(tail)(4.0)) == pytest.approx(reference, rel=1e-5)
+
+
+def test_log_cdfs_have_finite_gradients_near_the_support_edge():
+    """Weibull and exponential P(Y <= v) at v far below the scale (log1mexp of a tiny negative number): the
+    branch not taken must not send an infinite gradient through the where."""
+    for family, aux in (("weibull", {"shape": jnp.asarray(1.5)}), ("exponential", {})):
+        def left(eta, family=family, aux=aux):
+            return cdfs.FAMILY_CDFS[family](likelihood(family, "log", eta, aux), jnp.asarray(1e-12))[0]
+
+        assert np.isfinite(float(jax.grad(left)(0.0)))
+    assert np.isfinite(float(jax.grad(cdfs.log1mexp)(-1e-30)))
+    assert np.isfinite(float(jax.grad(cdfs.log1mexp)(-800.0)))
