@@ -190,3 +190,32 @@ def test_the_program_is_the_cumulative_model_with_its_priors(link):
     shift = model.design.X.mean(axis=0) @ np.asarray(params["b"])
     np.testing.assert_allclose(np.asarray(out["thresholds"])[0], np.asarray(params["thresholds_c"]) + shift,
                                rtol=1e-12)
+
+
+@pytest.mark.parametrize("link", ["logit", "probit", "cloglog"])
+def test_the_likelihood_is_ordinal_clmms(link):
+    """The wine data's marginal log-likelihood at ordinal::clmm's estimates, integrated over the judges by 60-node
+    Gauss-Hermite quadrature, equals the same integral of R's CDF differences (ordinal_reference.R's ``gh_loglik``).
+    clmm's cloglog fit is its link "loglog": its labels are interchanged in ordinal 2022.11.16 (the JSON keeps the
+    evidence: clmm's own logLik is its estimates' integral under the loglog CDF)."""
+    import json
+
+    import bayesmm as bmm
+    from reference_tools import REFERENCE
+
+    clmm = json.loads((REFERENCE / "ordinal.json").read_text())["wine"]["clmm"]
+    wine = bmm.datasets.load("wine")
+    X = np.column_stack([(wine["temp"] == "warm").to_numpy(float), (wine["contact"] == "yes").to_numpy(float)])
+    fit = clmm[link]
+    eta = X @ np.array(list(fit["beta"].values()))
+    nodes, weights = np.polynomial.hermite_e.hermegauss(60)
+    shifted = eta[:, None] + fit["judge_sd"] * nodes[None, :]
+    law = Cumulative(jnp.asarray(shifted), jnp.asarray(list(fit["thresholds"].values())), link)
+    rows = np.exp(np.asarray(law.log_prob(jnp.asarray(wine["rating"].to_numpy(float))[:, None])))
+    total = sum(np.log(np.prod(rows[(wine["judge"] == judge).to_numpy()], axis=0) @ (weights / weights.sum()))
+                for judge in wine["judge"].unique())
+    assert total == pytest.approx(fit["gh_loglik"], abs=1e-8)
+    assert abs(total - fit["logLik"]) < 0.2  # clmm's Laplace approximation
+    labelled = clmm["cloglog_as_labelled"]
+    assert labelled["gh_loglik_loglog"] == pytest.approx(labelled["logLik"], abs=0.05)
+    assert labelled["gh_loglik_cloglog"] < labelled["logLik"] - 5

@@ -7,6 +7,10 @@
 #  * ordinal::clmm (Laplace maximum likelihood) of rating ~ temp + contact + (1 | judge), links logit, probit and
 #    cloglog: thresholds (theta, P(Y <= k) = F(theta_k - x b - u)), coefficients, their standard errors and the
 #    judge SD; and the population-level (u = 0) category probabilities of the four temp x contact cells.
+#    In ordinal 2022.11.16 clmm's "cloglog" and "loglog" links are interchanged (clm's are not): the logLik that
+#    clmm(link = "cloglog") reports is that of its estimates under the loglog CDF exp(-exp(-x)), computed here by
+#    Gauss-Hermite quadrature (`gh_loglik`), and far from it under the cloglog CDF. So the cloglog reference is
+#    clmm(link = "loglog"); `cloglog_as_labelled` keeps clmm(link = "cloglog") with both quadrature values.
 #  * brms::brm(family = cumulative("logit")), brms's default priors (flat b, student_t(3, 0, 2.5) on each
 #    threshold and on the SD), 4 chains x (1000 + 1000), seed 1: posterior summaries, the population-level
 #    category probabilities (fitted(re_formula = NA)) and loo's elpd.
@@ -21,20 +25,41 @@ wine_csv <- data.frame(response = wine$response, rating = as.integer(as.characte
 write.csv(wine_csv, "bayesmm/datasets/wine.csv", row.names = FALSE)
 
 grid <- expand.grid(temp = levels(wine$temp), contact = levels(wine$contact))
+cdfs <- list(logit = plogis, probit = pnorm, cloglog = function(x) 1 - exp(-exp(x)),
+             loglog = function(x) exp(-exp(-x)))
+# the marginal log-likelihood of clmm estimates under a CDF, by 60-node Gauss-Hermite quadrature over each judge
+gh_loglik <- function(m, cdf) {
+  gh <- statmod::gauss.quad.prob(60, dist = "normal")
+  cuts <- c(-Inf, m$alpha, Inf)
+  y <- as.integer(wine$rating)
+  eta <- drop(model.matrix(~ temp + contact, wine)[, -1] %*% m$beta)
+  sum(sapply(split(seq_along(y), wine$judge), function(rows) {
+    u <- m$ST$judge[1, 1] * gh$nodes
+    like <- sapply(u, function(v) prod(cdf(cuts[y[rows] + 1] - eta[rows] - v) - cdf(cuts[y[rows]] - eta[rows] - v)))
+    log(sum(gh$weights * like))
+  }))
+}
 clmm_fit <- function(link) {
-  m <- clmm(rating ~ temp + contact + (1 | judge), data = wine, link = link)
+  fitted_link <- if (link == "cloglog") "loglog" else link  # clmm's labels are interchanged (see above)
+  m <- clmm(rating ~ temp + contact + (1 | judge), data = wine, link = fitted_link)
   se <- sqrt(diag(vcov(m)))
   eta <- model.matrix(~ temp + contact, grid)[, -1] %*% m$beta
-  cdf <- switch(link, logit = plogis, probit = pnorm, cloglog = function(x) 1 - exp(-exp(x)))
+  cdf <- cdfs[[link]]
   cum <- cbind(sapply(m$alpha, function(a) cdf(a - eta)), 1)
   probs <- cum - cbind(0, cum[, -ncol(cum)])
   colnames(probs) <- levels(wine$rating)
   list(thresholds = as.list(m$alpha), beta = as.list(m$beta), se = as.list(se),
-       judge_sd = unname(m$ST$judge[1, 1]), logLik = as.numeric(logLik(m)),
+       judge_sd = unname(m$ST$judge[1, 1]), logLik = as.numeric(logLik(m)), clmm_link = fitted_link,
+       gh_loglik = gh_loglik(m, cdf),
        population_probs = list(temp = as.character(grid$temp), contact = as.character(grid$contact),
                                probs = unname(split(probs, row(probs)))))
 }
 clmm_out <- lapply(c(logit = "logit", probit = "probit", cloglog = "cloglog"), clmm_fit)
+labelled <- clmm(rating ~ temp + contact + (1 | judge), data = wine, link = "cloglog")
+clmm_out$cloglog_as_labelled <- list(thresholds = as.list(labelled$alpha), beta = as.list(labelled$beta),
+                                     judge_sd = unname(labelled$ST$judge[1, 1]), logLik = as.numeric(logLik(labelled)),
+                                     gh_loglik_cloglog = gh_loglik(labelled, cdfs$cloglog),
+                                     gh_loglik_loglog = gh_loglik(labelled, cdfs$loglog))
 
 summarise <- function(fit) {
   s <- posterior::summarise_draws(posterior::as_draws_df(fit), "mean", "sd",
@@ -91,5 +116,6 @@ out <- list(
                      brms = list(summary = summarise(brm_cat), wall_seconds = cat_seconds)))
 write_json(out, "tests/reference/ordinal.json", auto_unbox = TRUE, digits = NA, pretty = TRUE)
 print(clmm_out$logit[c("thresholds", "beta", "judge_sd")])
+print(clmm_out$cloglog_as_labelled[c("logLik", "gh_loglik_cloglog", "gh_loglik_loglog")])
 print(summarise(brm_cum))
 print(summarise(brm_cat))
