@@ -30,6 +30,7 @@ from jax import lax
 from numpyro.distributions import constraints
 from numpyro.distributions.util import promote_shapes, validate_sample
 
+from .censoring import Censored
 from .means import INVERSE_LINKS, TINY, OutsideRange, mean_in_range, positive, probability, restricted
 from .more_families import MORE_LIKELIHOODS
 from .ordinal import ORDINAL_LIKELIHOODS
@@ -367,10 +368,13 @@ LIKELIHOODS = {
 }
 
 
-def likelihood(family: str, link: str, eta, aux: dict, trials=None, table=None):
+def likelihood(family: str, link: str, eta, aux: dict, trials=None, table=None, bounds=None):
     """The observation distribution of ``family`` with ``link`` at linear predictor ``eta``; ``table``: the
     response's distinct values and each row's index into them (:func:`count_table`), for the families of
-    :data:`TABLED` (:class:`TabledCounts`: log-gammas once per distinct value)."""
+    :data:`TABLED` (:class:`TabledCounts`: log-gammas once per distinct value); ``bounds``: the rows' censoring
+    and truncation (:class:`~.censoring.Censored`)."""
+    if bounds is not None:
+        return Censored(LIKELIHOODS[family](eta, link, aux, trials), family, bounds)
     if table is not None and family in TABLED and link == "log":
         return TabledCounts(eta, aux["phi"] if family == "negbinomial" else None, table[0], table[1], table[3])
     return LIKELIHOODS[family](eta, link, aux, trials)
