@@ -56,11 +56,17 @@ def _fit_parser(commands) -> None:
     fit.add_argument("data", help="a .csv or .parquet file (Parquet needs pyarrow)")
     fit.add_argument("formula", help="lme4-style formula, e.g. \"y ~ x + (x | g)\"")
     fit.add_argument("--family", default="gaussian", help="response family (default gaussian), e.g. binomial, "
-                     "poisson, negbinomial, zero_inflated_poisson")
+                     "poisson, negbinomial, zero_inflated_poisson, weibull (docs/families.md lists them all)")
     fit.add_argument("--link", default=None, help="link function (default: the family's first)")
     fit.add_argument("--priors", metavar="PRESET|FILE", default=None,
                      help="a prior preset (see 'bayesmm priors list') or a TOML file of priors")
     fit.add_argument("--factors", default="", help="comma-separated columns to read as factors (strings)")
+    fit.add_argument("--zi", metavar="FORMULA", default=None, help="formula of the zero-inflation probability, "
+                     "e.g. \"~ x\" (zero-inflated families)")
+    fit.add_argument("--hu", metavar="FORMULA", default=None, help="formula of the hurdle probability (hurdle families)")
+    fit.add_argument("--dispersion", metavar="FORMULA", default=None,
+                     help="formula of the family's dispersion (sigma, phi, shape, ...), e.g. \"~ x\"")
+    fit.add_argument("--weights", metavar="COLUMN", default=None, help="column of frequency weights")
     _sampler_options(fit)
     _output_options(fit)
     _debug(fit)
@@ -190,7 +196,8 @@ def _fit(args) -> int:
         formula, family, link, priors = args.formula, args.family, args.link, args.priors
     with warnings.catch_warnings():  # the status line opens the printed summary: not twice
         warnings.filterwarnings("ignore", message=r"(WARNING|NOTE): ", category=BayesMMWarning)
-        result = fit(formula, data, family=family, link=link, priors=priors, **sampler)
+        parts = {name: getattr(args, name, None) for name in ("zi", "hu", "dispersion", "weights")}
+        result = fit(formula, data, family=family, link=link, priors=priors, **parts, **sampler)
     print(result)
     _write_outputs(result, args)
     return 0

@@ -48,6 +48,23 @@ def test_fit_matches_the_python_api(fitted, workdir):
     assert f"Saved the fit to {workdir / 'fit.nc'}" in out
 
 
+def test_fit_takes_part_formulas_and_weights(workdir, capsys):
+    """--zi, --dispersion and --weights reach the model as zi=, dispersion= and weights= do in Python."""
+    rng = np.random.default_rng(4)
+    frame = pd.DataFrame({"x": rng.normal(size=60), "g": np.repeat(list("abcdef"), 10), "w": rng.integers(1, 3, 60)})
+    frame["y"] = rng.poisson(np.exp(0.5 + 0.4 * frame["x"])) * (rng.uniform(size=60) > 0.3)
+    frame.to_csv(workdir / "zip.csv", index=False)
+    options = ["--chains", "1", "--draws", "100", "--warmup", "100", "--seed", "2"]
+    assert main(["fit", str(workdir / "zip.csv"), "y ~ x + (1 | g)", "--family", "zero_inflated_negbinomial",
+                 "--zi", "~ x", "--dispersion", "~ x", "--weights", "w", "--save", str(workdir / "zinb.nc"),
+                 *options]) == 0
+    saved = bmm.load(workdir / "zinb.nc")
+    api = bmm.fit("y ~ x + (1 | g)", pd.read_csv(workdir / "zip.csv"), family="zero_inflated_negbinomial",
+                  zi="~ x", dispersion="~ x", weights="w", chains=1, draws=100, warmup=100, seed=2)
+    np.testing.assert_allclose(saved.tidy()["estimate"], api.tidy()["estimate"], rtol=1e-10)
+    assert {"zi", "disp"} <= set(saved.tidy()["component"])
+
+
 def test_summary_of_saved_fit_prints_the_same_table(fitted, workdir, capsys):
     _, fit_out = fitted
     assert main(["summary", str(workdir / "fit.nc")]) == 0
@@ -139,7 +156,7 @@ def test_parquet_without_pyarrow_says_what_to_install(monkeypatch, workdir):
 
 @pytest.mark.parametrize("command, options", [
     ("fit", ["--family", "--link", "--priors", "--factors", "--chains", "--draws", "--warmup", "--seed",
-             "--target-accept", "--report", "--save", "--debug"]),
+             "--target-accept", "--report", "--save", "--debug", "--zi", "--hu", "--dispersion", "--weights"]),
     ("summary", ["--report", "--debug"]),
     ("predict", ["--out", "--kind", "--re", "--new-levels", "--prob", "--seed", "--debug"]),
     ("example", ["--chains", "--seed", "--report", "--save", "sleepstudy", "cbpp"]),
