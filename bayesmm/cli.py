@@ -84,8 +84,9 @@ def _means_parser(commands) -> None:
     means.add_argument("--pairs", action="store_true", help="pairwise comparisons of the means")
     means.add_argument("--scale", choices=["response", "link"], default="response",
                        help="response (default) or link scale")
-    means.add_argument("--re", default="none", help="none: random effects at 0 (default); average: integrated "
-                       "over their distribution")
+    means.add_argument("--re", default="none", metavar="none|average|GROUP=LEVEL",
+                       help="none: random effects at 0 (default); average: integrated over their distribution; "
+                            "GROUP=LEVEL: that level's fitted effects")
     means.add_argument("--weights", choices=["equal", "proportional"], default="equal",
                        help="how other factors are averaged over (default equal, as emmeans)")
     means.add_argument("--prob", type=float, default=0.95, help="credible interval probability (default 0.95)")
@@ -266,7 +267,8 @@ def _print_table(table, out) -> None:
             raise DataError(f"Cannot write {out}: {err.strerror}.") from None
         print(f"Wrote {len(table)} rows to {out}")
     else:
-        with pd.option_context("display.max_rows", 500, "display.width", 200, "display.precision", 4):
+        with pd.option_context("display.max_rows", 500, "display.max_columns", None, "display.width", 250,
+                               "display.max_colwidth", 80, "display.precision", 4):
             print(table)
 
 
@@ -274,8 +276,10 @@ def _means(args) -> int:
     from .fit import load
 
     result = load(args.fit)
+    group, chosen, level = args.re.partition("=")
+    re = {group.strip(): level.strip()} if chosen else args.re
     options = dict(by=[b.strip() for b in args.by.split(",")] if args.by else None, at=_at_values(args.at),
-                   scale=args.scale, re=args.re, weights=args.weights, prob=args.prob)
+                   scale=args.scale, re=re, weights=args.weights, prob=args.prob)
     specs = args.specs if len(args.specs) > 1 else args.specs[0]
     table = result.comparisons(specs, **options) if args.pairs else result.means(specs, **options)
     _print_table(table, args.out)

@@ -225,11 +225,14 @@ def test_means_pairs_and_r2_print_the_fits_tables(cbpp_saved, workdir, capsys):
     assert list(pairs["contrast"]) == list(expected["contrast"])
     np.testing.assert_allclose(pairs.iloc[:, 1:], expected.iloc[:, 1:], rtol=1e-12)
     assert list(pairs["contrast"])[0] == "period1 / period2"  # odds ratios on the response scale
+    assert main(["means", path, "period", "--re", "herd=3", "--out", str(workdir / "herd3.csv")]) == 0
+    herd3 = pd.read_csv(workdir / "herd3.csv", dtype={"period": str})
+    np.testing.assert_allclose(herd3["estimate"], fit.means("period", re={"herd": "3"})["estimate"], rtol=1e-12)
     assert main(["r2", path]) == 0
     printed = capsys.readouterr().out
     r2 = fit.r2()
     for measure in ("marginal", "conditional", "bayes"):
-        assert measure in printed and f"{r2.loc[measure, 'estimate']:.4f}"[:5] in printed
+        assert measure in printed and f"{r2.loc[measure, 'conf_high']:.4f}"[:5] in printed  # every column shown
     # a fit saved without its data: means and R² need the rows, predictions for new rows do not
     assert main(["r2", lean]) == 2 and "data=False" in capsys.readouterr().err
     new = workdir / "herds.csv"
