@@ -1,4 +1,5 @@
-"""Responses in ordered categories: their levels, their codes ``1 .. K`` and the design without an intercept.
+"""Responses in categories: their levels, their codes ``1 .. K``, and the design an ordinal or categorical family
+needs.
 
 An ordinal response (family ``cumulative``) is read as ``K`` ordered categories, from (first that applies):
 
@@ -15,10 +16,20 @@ no row uses keeps its threshold, which the prior alone then places (a warning sa
 The thresholds play the intercept's role (``P(y <= k) = F(c_k - eta)``), so the fixed part's ``Intercept``
 column is dropped, as brms and ``ordinal::clm`` do; a fixed part whose columns add up to a constant without it
 (``0 + temp``: a column per level) could not be told from the thresholds and is refused.
+
+A categorical response (family ``categorical``, unordered) takes its levels from ``levels=``, a pandas
+``Categorical`` (ordered or not: its categories) or the sorted distinct values (R's factor levels); the first is
+the reference. Each other category ``k`` has a linear predictor of its own, named as brms names it, ``mu<k>`` with
+``k`` the level's letters and digits (``mub``; ``mu2``, ``mu3``, ... when those are empty or repeated): the design
+holds the fixed columns once per category (``mub_Intercept``, ``mub_x``, ``muc_Intercept``, ...) and each
+random-effect block once per category (terms ``mub_Intercept``, ... of the same group, independent across
+categories), category by category, with an encoder of new data that does the same
+(:class:`CategoryEncoder`). An offset, which would enter every category's predictor alike, is refused.
 """
 from __future__ import annotations
 
 import dataclasses
+import re
 import warnings
 
 import numpy as np
@@ -30,10 +41,10 @@ from .errors import BayesMMWarning, DataError, FamilyError, FormulaError
 from .families import Family
 
 __all__ = ["CATEGORY_RESPONSES", "coded_response", "response_levels", "threshold_coefs", "threshold_names",
-           "MIN_ORDINAL_LEVELS"]
+           "MIN_ORDINAL_LEVELS", "category_prefixes", "CategoryEncoder", "unordered_levels"]
 
 #: the families' response kinds read as categories
-CATEGORY_RESPONSES = ("ordinal",)
+CATEGORY_RESPONSES = ("ordinal", "categorical")
 #: an ordinal model needs at least this many categories (two are a binary response)
 MIN_ORDINAL_LEVELS = 3
 
@@ -131,17 +142,105 @@ def _without_intercept(design: Design) -> Design:
     return dataclasses.replace(design, X=X, fixed_names=tuple(names[j] for j in keep))
 
 
+def unordered_levels(values, family: Family, column: str, levels=None, dtype=None, row_labels=None):
+    """``(codes 1 .. K as floats, levels as strings)`` of a categorical response (see the module docstring)."""
+    labels = np.array([_label(v) for v in np.asarray(values, dtype=object).tolist()], dtype=object)
+    if levels is not None:
+        names = _given_levels(levels, column)
+    elif isinstance(dtype, pd.CategoricalDtype):
+        names = tuple(_label(c) for c in dtype.categories if _label(c) in set(labels.tolist()))
+    else:
+        seen = set(labels.tolist())
+        numeric = all(isinstance(v, (int, float, np.integer, np.floating)) for v in np.asarray(values).tolist())
+        names = tuple(sorted(seen, key=float) if numeric else sorted(seen))
+    position = {name: k + 1 for k, name in enumerate(names)}
+    unknown = np.array([label not in position for label in labels], dtype=bool)
+    if unknown.any():
+        raise DataError(f"The response '{column}' has values that levels= does not name "
+                        f"({sorted(set(labels[unknown].tolist()))[:5]}, rows {_rows(unknown, row_labels)}). Add them "
+                        f"to levels= (levels given: {list(names)}), or drop those rows.")
+    used = sorted(set(labels.tolist()))
+    if len(used) < 2:
+        raise FamilyError(f"The response '{column}' has a single category ({used}) in its {len(labels)} rows: family "
+                          f"'{family.name}' models the choice among two or more. Check the column (and rows dropped "
+                          "for missing values), or model another response.")
+    unused = [name for name in names if name not in set(used)]
+    if unused:
+        warnings.warn(f"No row of '{column}' is in categories {unused}: their linear predictors are set by the prior "
+                      "alone. Drop them from levels= unless they belong to the choice.", BayesMMWarning, stacklevel=4)
+    return np.array([position[label] for label in labels], dtype=float), names
+
+
+def _prefixes(levels) -> tuple[str, ...]:
+    """brms's names of the non-reference categories' linear predictors: ``mu`` + the level's letters and digits."""
+    letters = [re.sub(r"[^0-9A-Za-z]", "", name) for name in levels[1:]]
+    if all(letters) and len(set(letters)) == len(letters):
+        return tuple(f"mu{name}" for name in letters)
+    return tuple(f"mu{k}" for k in range(2, len(levels) + 1))
+
+
+def category_prefixes(design: Design, family: Family) -> tuple[str, ...]:
+    """The linear predictors of a categorical family (``("mub", "muc")``); none for other families."""
+    return _prefixes(design.response_levels) if family.response == "categorical" else ()
+
+
+class _Columns:
+    """What formulae's ``evaluate_new_data`` returns, as far as predictions read it (``as_dataframe``)."""
+
+    def __init__(self, frame: pd.DataFrame):
+        self.frame = frame
+
+    def as_dataframe(self) -> pd.DataFrame:
+        return self.frame
+
+
+class CategoryEncoder:
+    """The fixed part's encoder of new data for a categorical response: formulae's columns once per linear
+    predictor, prefixed (``mub_Intercept``, ``mub_x``, ``muc_Intercept``, ...), as the design holds them."""
+
+    def __init__(self, encoder, prefixes):
+        self.encoder, self.prefixes = encoder, tuple(prefixes)
+
+    @property
+    def terms(self):
+        """formulae's terms of the formula (what readers of the design's predictors use: ``answers.grid``)."""
+        return self.encoder.terms
+
+    def evaluate_new_data(self, frame):
+        base = self.encoder.evaluate_new_data(frame).as_dataframe()
+        return _Columns(pd.concat([base.add_prefix(f"{prefix}_") for prefix in self.prefixes], axis=1))
+
+
+def _per_category(design: Design, prefixes) -> Design:
+    """The design with its fixed columns and random-effect blocks once per linear predictor (module docstring)."""
+    if design.offset is not None:
+        raise FormulaError(f"'{design.spec.text}' has an offset, which the categorical family cannot place: it would "
+                           "enter every category's linear predictor alike. Add the column as a predictor instead.",
+                           design.spec.text)
+    blocks = tuple(dataclasses.replace(block, columns=tuple(f"{prefix}_{c}" for c in block.columns))
+                   for prefix in prefixes for block in design.blocks)
+    return dataclasses.replace(design, X=np.hstack([design.X] * len(prefixes)), blocks=blocks,
+                               fixed_names=tuple(f"{prefix}_{n}" for prefix in prefixes for n in design.fixed_names),
+                               fixed_encoder=CategoryEncoder(design.fixed_encoder, prefixes))
+
+
 def coded_response(design: Design, family: Family, levels, data) -> Design:
-    """The design with an ordinal response coded ``1 .. K`` (``response_levels`` set) and without an intercept
-    column; other families' designs unchanged (``levels`` must then be None)."""
+    """The design with an ordinal or categorical response coded ``1 .. K`` (``response_levels`` set): without an
+    intercept column for an ordinal family, with its columns and blocks once per category for a categorical one;
+    other families' designs unchanged (``levels`` must then be None)."""
     if family.response not in CATEGORY_RESPONSES:
         if levels is not None:
-            raise FamilyError(f"levels= gives the order of an ordinal response; family '{family.name}' takes none. "
-                              "Drop levels=, or use family='cumulative'.")
+            raise FamilyError(f"levels= gives the categories of an ordinal or categorical response; family "
+                              f"'{family.name}' takes none. Drop levels=, or use family='cumulative' or "
+                              "'categorical'.")
         return design
     column = design.response_name
     frame = as_dataframe(data)
     dtype = frame[column].dtype if column in frame.columns else None
+    if family.response == "categorical":
+        codes, names = unordered_levels(design.y, family, column, levels, dtype, design.row_labels)
+        coded = dataclasses.replace(design, y=codes, response_levels=names)
+        return _per_category(coded, _prefixes(names))
     codes, names = response_levels(design.y, family, column, levels, dtype, design.row_labels)
     return dataclasses.replace(_without_intercept(design), y=codes, response_levels=names)
 

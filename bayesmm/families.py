@@ -46,6 +46,10 @@ scales).  The choices, one line each:
   its central 95% puts each cumulative probability anywhere between 0.04% and 99.96% (logit). The Dirichlet prior's
   strength, a prior on the category probabilities that does not depend on the link, matters most with many
   sparse categories; there, a tighter per-threshold prior (``normal(0, 1.5)``) does similar work.
+* categorical: each non-reference category's coefficients (``mub_Intercept``, ``mub_x``: brms's names) are
+  class ``b`` with the default rule ``normal(0, 2.5 / s_x)``, so each intercept, a log-odds against the reference
+  category, gets ``normal(0, 2.5)`` (brms: ``student_t(3, 0, 2.5)`` and flat slopes); each category's random
+  effects have their own SDs (``half_student_t(3, 2.5 / s_z)``), independent across categories.
 * weibull ``shape``: ``lognormal(0, 1)`` -- centred on the exponential model (``shape`` = 1, a constant
   hazard) and symmetric on the log scale, so falling (``shape`` < 1) and rising hazards are treated alike; 95% of
   its mass lies in [0.14, 7.1] and 99% below 10, which covers survival data (0.5 to 3 is common) and wear-out
@@ -78,8 +82,8 @@ class AuxParam:
 @dataclass(frozen=True)
 class Family:
     """A response distribution. ``response`` is the support kind checked by :func:`check_response`:
-    ``real``, ``binary``, ``binomial`` (successes of trials), ``count``, ``positive``, ``unit`` or ``ordinal``
-    (ordered categories, coded 1 .. K by :mod:`bayesmm.categories`)."""
+    ``real``, ``binary``, ``binomial`` (successes of trials), ``count``, ``positive``, ``unit``, ``ordinal``
+    (ordered categories) or ``categorical`` (unordered ones), both coded 1 .. K by :mod:`bayesmm.categories`."""
 
     name: str
     links: tuple[str, ...]
@@ -173,6 +177,9 @@ FAMILIES = {
                description="y > 0 ~ Weibull(shape, scale = mu / Gamma(1 + 1 / shape))"),
         Family("cumulative", ("logit", "probit", "cloglog"), "ordinal", (), ("ordinal", "cumulative_logit"),
                description="P(y <= k) = F(c_k - eta), y in K ordered categories, thresholds c_1 < ... < c_{K-1}"),
+        Family("categorical", ("logit",), "categorical", (), ("multinomial", "multinomial_logit"),
+               description="P(y = k) = softmax(0, eta_2, ..., eta_K)_k: one linear predictor per category but the "
+                           "first (the reference)"),
         Family("exponential", ("log", "identity", "inverse"), "positive", (),
                description="y > 0 ~ Exponential(rate = 1 / mu)"),
         Family("zero_inflated_binomial", ("logit",), "binomial", (_ZI,), ("zib",),
@@ -273,7 +280,7 @@ def check_response(family: Family, y, trials, column: str, row_labels=None):
     """Validate (and convert) the response for ``family``; return float arrays ``(y, trials)``."""
     y = np.asarray(y)
     kind = family.response
-    if kind == "ordinal":  # coded 1 .. K by bayesmm.categories.coded_response
+    if kind in ("ordinal", "categorical"):  # coded 1 .. K by bayesmm.categories.coded_response
         if trials is not None:
             raise FamilyError(f"Family '{family.name}' takes one column of categories, not {column}.")
         _check(family, column, "category codes 1, 2, ...", (y < 1) | (y != np.round(y)), row_labels)

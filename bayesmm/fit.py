@@ -203,7 +203,9 @@ class Fit:
                 trials=None) -> pd.DataFrame:
         """Predictions for the training rows or ``newdata``: ``kind="mean"`` the expected response (brms's
         ``fitted``/``posterior_epred``), ``"response"`` posterior predictive draws (brms's ``predict``),
-        ``"link"`` the linear predictor. ``re="none"``: without random effects (brms's ``re_formula = NA``);
+        ``"link"`` the linear predictor, ``"probs"`` each category's probability (ordinal and categorical families:
+        a column per category; :mod:`bayesmm.answers.probabilities`). ``re="none"``: without random effects (brms's
+        ``re_formula = NA``);
         ``re=["Subject"]``: only the named groups' effects (brms's ``re_formula = ~ (1 | Subject)``).
         ``new_levels``: ``"sample"`` (from the fitted random-effect distribution, seeded by ``seed``),
         ``"population"`` (effects 0) or ``"error"``. ``draws``: use that many posterior draws (default all).

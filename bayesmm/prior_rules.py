@@ -100,7 +100,7 @@ def _intercept_location(y: np.ndarray, family: Family, gaussian: bool) -> float:
     mean_y = float(np.mean(y))
     if gaussian:
         return mean_y
-    if family.response == "ordinal":  # thresholds at 0 (brms's student_t(3, 0, 2.5)): y holds category codes
+    if family.response in ("ordinal", "categorical"):  # y holds category codes: thresholds and intercepts at 0
         return 0.0
     upper = 1 - 1e-3 if family.response in ("binary", "binomial", "unit") else None
     with np.errstate(all="ignore"):

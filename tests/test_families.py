@@ -44,7 +44,7 @@ DEFAULT_AUX_PRIORS = {
     "zero_inflated_negbinomial": {"phi": "inverse_gamma(0.5, 0.5)", "zi": "beta(1, 1)"},
     "hurdle_poisson": {"hu": "beta(1, 1)"},
     "hurdle_negbinomial": {"phi": "inverse_gamma(0.5, 0.5)", "hu": "beta(1, 1)"},
-    "weibull": {"shape": "lognormal(0, 1)"}, "exponential": {}, "cumulative": {},
+    "weibull": {"shape": "lognormal(0, 1)"}, "exponential": {}, "cumulative": {}, "categorical": {},
     "zero_inflated_binomial": {"zi": "beta(1, 1)"},
     "hurdle_gamma": {"shape": "inverse_gamma(0.5, 0.5)", "hu": "beta(1, 1)"},
     "hurdle_lognormal": {"sigma": "half_student_t(3, {scale_y})", "hu": "beta(1, 1)"},

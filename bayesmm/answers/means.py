@@ -45,6 +45,7 @@ from .evidence import AnswerTable
 from .grid import (as_names, cell_labels, check_factors, check_numeric_variable, check_re, check_scale, draw_index,
                    model_variables, product_frame, reference_grid)
 from .predict import PredictionDesign, family_parameters, prediction_design
+from .probabilities import check_categorical_kind
 
 __all__ = ["marginal_means", "comparisons", "slopes", "COMPARISONS", "CONTRASTS", "GH_NODES"]
 
@@ -111,6 +112,7 @@ def _re_variance(fit, group: str, Z: np.ndarray, index) -> np.ndarray:
 
 def _expected(fit, rows: _Rows, index, re, scale: str) -> np.ndarray:
     """draws x rows: the linear predictor (``scale="link"``) or the expected response under ``re``."""
+    check_categorical_kind(fit, "Marginal means, comparisons and slopes")
     fixed = _flat(fit, naming.variable("fixed"), index)
     eta = fixed[:, fixed.shape[1] - rows.X.shape[1]:] @ rows.X.T  # an ordinal fit's thresholds come first, not in X
     if rows.offset is not None:

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .. import naming
-from ..categories import threshold_names
+from ..categories import category_prefixes, threshold_names
 from ..data import as_dataframe, check_column_types, prepare_data
 from ..design import evaluate_expression
 from ..errors import BayesMMError, DataError, closest
@@ -34,7 +34,7 @@ from ..formula_lexing import quote_name
 from ..links import NUMPY_INVERSE_LINKS
 from ..posterior import group_terms
 from .arguments import check_prob
-from .probabilities import check_probs_kind, probability_table
+from .probabilities import check_categorical_kind, check_probs_kind, category_predictors, probability_table
 
 __all__ = ["PredictionDesign", "prediction_design", "require_rows", "training_frame", "kept_groups", "draw_quantities",
            "predict_table", "posterior_predictive"]
@@ -337,6 +337,8 @@ def _check_options(fit, kind: str, re, new_levels: str, prob: float) -> tuple:
         raise BayesMMError(f"kind must be one of {KINDS}, not {kind!r}.")
     if kind == "probs":
         check_probs_kind(fit)
+    if kind == "mean":
+        check_categorical_kind(fit)
     if not isinstance(new_levels, str) or new_levels not in ("sample", "population", "error"):
         raise BayesMMError(f"new_levels must be 'sample', 'population' or 'error', not {new_levels!r}.")
     check_prob(prob)
@@ -354,7 +356,10 @@ def draw_quantities(fit, newdata=None, kind: str = "mean", re="all", new_levels:
     kept = _check_options(fit, kind, re, new_levels, 0.5)
     design = prediction_design(fit, newdata, kept, kind != "link", trials)
     index = _draw_index(fit, draws)
-    eta = linear_predictor(fit, design, index, new_levels, seed)
+    if category_prefixes(fit.design, fit.family):  # categorical: a linear predictor per category, last axis
+        eta = category_predictors(fit, design, lambda part: linear_predictor(fit, part, index, new_levels, seed))
+    else:
+        eta = linear_predictor(fit, design, index, new_levels, seed)
     if kind == "link":
         return eta, design
     aux = family_parameters(fit, design, index)
@@ -371,8 +376,9 @@ def predict_table(fit, newdata=None, kind: str = "mean", re="all", new_levels: s
     Estimate, Est.Error, Q2.5, Q97.5), or with ``summary=False`` the draws (rows: draws, columns: rows)."""
     kept = _check_options(fit, kind, re, new_levels, prob)
     values, design = draw_quantities(fit, newdata, kind, kept, new_levels, draws, seed, trials)
-    if kind == "probs":
-        return probability_table(values, design.row_labels, fit.design.response_levels, prob, summary)
+    if kind == "probs" or values.ndim == 3:  # categories, or a categorical fit's linear predictors
+        columns = fit.design.response_levels if kind == "probs" else category_prefixes(fit.design, fit.family)
+        return probability_table(values, design.row_labels, columns, prob, summary)
     if not summary:
         return pd.DataFrame(values, columns=design.row_labels).rename_axis(index="draw", columns="row")
     tail = (1 - prob) / 2

@@ -1,28 +1,61 @@
-"""Answers about a response in ordered categories (family ``cumulative``): category probabilities as tables and
-the posterior predictive check as bars.
+"""Answers about a response in categories (families ``cumulative`` and ``categorical``): category probabilities
+as tables, the posterior predictive check as bars, and a categorical fit's linear predictors.
 
 ``fit.predict(newdata, kind="probs")`` is brms's ``fitted()`` of an ordinal model (``posterior_epred``: per draw,
 row and category ``P(y = k)``), laid out with one column per category: the summary's columns are
 ``(statistic, category)`` pairs (``table["Estimate"]`` is rows x categories), the draws' index is
 ``(draw, row)``. ``kind="mean"`` is the expected score ``sum_k k P(y = k)`` on ``1 .. K`` and ``kind="response"``
 draws categories as their scores ``1 .. K`` (``fit.design.response_levels[k - 1]`` names score ``k``).
+
+A categorical fit has one linear predictor per category but the reference (``mub``, ``muc``, ...;
+:mod:`bayesmm.categories`): :func:`category_predictors` computes each from the prediction design with the other
+categories' columns set to 0, so that the new levels' effects are drawn once for all of them (the same seed).
+Its ``kind="link"`` has a column per linear predictor, ``"probs"`` one per category and ``"response"`` draws
+category codes; ``"mean"`` is refused (unordered categories have no expected value).
 """
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import pandas as pd
 
+from ..categories import category_prefixes
 from ..errors import BayesMMError
+from ..posterior import group_terms
 
-__all__ = ["probability_table", "category_ppc", "check_probs_kind"]
+__all__ = ["probability_table", "category_ppc", "check_probs_kind", "check_categorical_kind", "category_predictors"]
 
 
 def check_probs_kind(fit) -> None:
     """``kind="probs"`` needs a response in categories."""
     if not fit.design.response_levels:
         raise BayesMMError(f"kind='probs' gives each category's probability, for a response in categories "
-                           f"(family 'cumulative'); this fit's family is '{fit.family.name}'. Use kind='mean' "
-                           "(the expected response) or 'response' (draws of it).")
+                           f"(families 'cumulative', 'categorical'); this fit's family is '{fit.family.name}'. Use "
+                           "kind='mean' (the expected response) or 'response' (draws of it).")
+
+
+def check_categorical_kind(fit, what: str = "kind='mean'") -> None:
+    """A categorical response has no expected value: refuse ``what`` (an expected response or means of it)."""
+    if category_prefixes(fit.design, fit.family):
+        raise BayesMMError(f"{what} needs an expected response, which unordered categories do not have (family "
+                           f"'{fit.family.name}'). Use fit.predict(kind='probs') for each category's probability, "
+                           "kind='response' for draws, or kind='link' for each category's log-odds against the "
+                           f"reference '{fit.design.response_levels[0]}'.")
+
+
+def category_predictors(fit, design, eta_of) -> np.ndarray:
+    """A categorical fit's linear predictors (draws x rows x categories but the reference): ``eta_of`` (the linear
+    predictor of a prediction design) of ``design`` with every other category's fixed columns and random-effect
+    terms set to 0."""
+    names = np.array(fit.design.fixed_names, dtype=object)
+    terms = {group: np.array(found[0], dtype=object) for group, found in group_terms(fit.design).items()}
+    etas = []
+    for prefix in category_prefixes(fit.design, fit.family):
+        mine = lambda labels: np.array([str(label).startswith(prefix + "_") for label in labels])  # noqa: E731
+        groups = {group: (levels, Z * mine(terms[group]), new) for group, (levels, Z, new) in design.groups.items()}
+        etas.append(eta_of(dataclasses.replace(design, X=design.X * mine(names), groups=groups)))
+    return np.stack(etas, axis=-1)
 
 
 def probability_table(values: np.ndarray, row_labels, levels, prob: float = 0.95,

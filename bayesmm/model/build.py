@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..categories import threshold_coefs
+from ..categories import category_prefixes, threshold_coefs
 from ..families import part_link
 from ..plan import make_plan
 from ..plan.choose import intercept_only
@@ -119,7 +119,8 @@ def build_model(plan, design, family, entries: list[PriorEntry]) -> tuple[ModelS
                                                   else _lookup(entries, "b_" + name, "", c) for c in columns))
                     for name, (_, columns) in design.parts.items()),
         aliases=tuple((a, alias.partner) for a, alias in pairs),
-        thresholds=tuple(_lookup(entries, "Intercept", "", coef) for coef in threshold_coefs(design, family)))
+        thresholds=tuple(_lookup(entries, "Intercept", "", coef) for coef in threshold_coefs(design, family)),
+        categories=len(category_prefixes(design, family)))
     data = model_data(design, marginal=structure.marginal)
     X = np.asarray(data.X)
     per_block = {name: [] for name in _PER_BLOCK}

@@ -33,6 +33,7 @@ from numpyro.distributions.util import promote_shapes, validate_sample
 from .censoring import Censored
 from .means import INVERSE_LINKS, TINY, OutsideRange, mean_in_range, positive, probability, restricted
 from .more_families import MORE_LIKELIHOODS
+from .categorical import CATEGORICAL_LIKELIHOODS
 from .ordinal import ORDINAL_LIKELIHOODS
 
 __all__ = ["INVERSE_LINKS", "LIKELIHOODS", "likelihood", "ZeroInflated", "Hurdle", "NegativeBinomial2",
@@ -365,6 +366,7 @@ LIKELIHOODS = {
     "hurdle_negbinomial": _hurdle_negbinomial,
     **MORE_LIKELIHOODS,
     **ORDINAL_LIKELIHOODS,
+    **CATEGORICAL_LIKELIHOODS,
 }
 
 

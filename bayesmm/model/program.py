@@ -39,6 +39,7 @@ from numpyro.handlers import substitute, trace
 
 from ..distributions import DISTRIBUTIONS
 from ..priors import PriorSpec, in_units_of
+from .categorical import categorical_model
 from .effects import (BlockEffects, fixed_coefficients, block_effects, block_order, centring_loc, dynamic_weights,
                       level_weights_at, split_aliased)
 from .likelihoods import TabledCounts, likelihood
@@ -181,6 +182,8 @@ def linear_predictor(structure: ModelStructure, data: ModelData, params: dict, s
 @functools.lru_cache(maxsize=64)
 def make_model(structure: ModelStructure):
     """The NumPyro model function for ``structure`` (cached: same structure, same function object)."""
+    if structure.categories:  # one linear predictor per category but the reference
+        return categorical_model(structure)
 
     def model(data: ModelData, observed: bool = True):
         params = {}

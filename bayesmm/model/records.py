@@ -54,6 +54,8 @@ class ModelStructure(NamedTuple):
     aliases: tuple = ()
     #: ordinal families: the priors of the thresholds ``c_1 < ... < c_{K-1}`` (:mod:`.ordinal`); empty otherwise
     thresholds: tuple = ()
+    #: categorical families: the number of linear predictors (categories but the reference; :mod:`.categorical`)
+    categories: int = 0
 
     def _first(self, kind: str) -> int:
         return next((k for k, b in enumerate(self.blocks) if b.kind == kind), -1)

@@ -33,8 +33,9 @@ def response_quantity(family: str, link: str, eta: np.ndarray, aux: dict, trials
                       seed: int = 0) -> np.ndarray:
     """``kind="mean"``: the expected response at linear predictor ``eta`` (draws x rows) and family parameters
     ``aux`` (name -> per-draw vector, or draws x rows for parameters with their own formula);
-    ``kind="response"``: one draw of the response per entry, seeded by ``seed``; ``kind="probs"`` (ordinal
-    families): each category's probability (draws x rows x categories). ``trials`` (rows) are the
+    ``kind="response"``: one draw of the response per entry, seeded by ``seed``; ``kind="probs"`` (ordinal and
+    categorical families): each category's probability (draws x rows x categories). A categorical family's ``eta``
+    is draws x rows x (categories but the reference). ``trials`` (rows) are the
     binomial trials; binomial means and draws are counts of successes, as brms's."""
     use_float64()
     eta = jnp.asarray(eta, dtype=jnp.float64)
@@ -51,4 +52,5 @@ def response_quantity(family: str, link: str, eta: np.ndarray, aux: dict, trials
         return np.asarray(law.probs, dtype=float)
     else:
         value = law.sample(jax.random.PRNGKey(int(seed)))
-    return np.asarray(jnp.broadcast_to(value, eta.shape), dtype=float)
+    shape = eta.shape[:-1] if family == "categorical" else eta.shape  # categorical: eta's last axis the categories
+    return np.asarray(jnp.broadcast_to(value, shape), dtype=float)

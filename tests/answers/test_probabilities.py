@@ -135,3 +135,60 @@ def test_levels_name_the_columns_and_survive_save_and_load(tmp_path):
         loaded = bmm.load(path)
         assert loaded.design.response_levels == tuple(labels)
         pd.testing.assert_frame_equal(loaded.predict(GRID, kind="probs", re="none"), table)
+
+
+# ------------------------------------------------------------------------------------------ categorical
+SIM = pd.read_csv(REFERENCE / "categorical_sim.csv")
+NEW = pd.DataFrame({"x": [0.0, 1.0, 0.0], "z": [0, 0, 1], "g": ["g1", "g1", "new"]})
+
+
+@functools.lru_cache(maxsize=None)
+def categorical_fit():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bmm.BayesMMWarning)
+        return bmm.fit("y ~ x + z + (1 | g)", SIM, family="categorical", chains=2, draws=300, warmup=300, seed=1,
+                       refit=False)
+
+
+def _softmax_draws(fit, X: np.ndarray, effects=None) -> np.ndarray:
+    b = fit.idata.posterior["b"].values.reshape(-1, 6)
+    eta = np.stack([b[:, :3] @ X.T, b[:, 3:] @ X.T], axis=-1) + (0 if effects is None else effects)
+    logits = np.concatenate([np.zeros(eta.shape[:2] + (1,)), eta], axis=-1)
+    return np.exp(logits - logits.max(axis=-1, keepdims=True)) / np.exp(
+        logits - logits.max(axis=-1, keepdims=True)).sum(axis=-1, keepdims=True)
+
+
+def test_categorical_probabilities_are_the_softmax_of_each_categorys_predictor():
+    fit = categorical_fit()
+    X = np.column_stack([np.ones(3), NEW["x"], NEW["z"]])
+    table = fit.predict(NEW, kind="probs", re="none")
+    assert list(table["Estimate"].columns) == ["a", "b", "c"]
+    np.testing.assert_allclose(table["Estimate"].to_numpy(), _softmax_draws(fit, X).mean(axis=0), rtol=1e-10)
+    # a known level's effects enter each category's predictor: level g1's own
+    r = fit.idata.posterior["r_g"].sel(g__level="g1").values.reshape(-1, 2)
+    with_g1 = fit.predict(NEW.iloc[:2], kind="probs")["Estimate"].to_numpy()
+    np.testing.assert_allclose(with_g1, _softmax_draws(fit, X[:2], r[:, None, :]).mean(axis=0), rtol=1e-10)
+    link = fit.predict(NEW, kind="link", re="none")["Estimate"]
+    assert list(link.columns) == ["mub", "muc"]
+    np.testing.assert_allclose(link.to_numpy()[0], fit.fixef().loc[["mub_Intercept", "muc_Intercept"], "Estimate"])
+
+
+def test_categorical_response_draws_and_the_refused_mean():
+    fit = categorical_fit()
+    draws = fit.predict(NEW, kind="response", re="none", summary=False).to_numpy()
+    assert set(np.unique(draws)) <= {1.0, 2.0, 3.0}
+    with pytest.raises(bmm.BayesMMError, match="unordered categories.*kind='probs'"):
+        fit.predict(NEW, kind="mean")
+    fig = fit.plot_ppc(seed=2)
+    assert [p.get_height() for p in fig.axes[0].patches] == [float(np.sum(SIM["y"] == c)) for c in "abc"]
+    assert [label.get_text() for label in fig.axes[0].get_xticklabels()] == ["a", "b", "c"]
+
+
+def test_categorical_names_follow_brms():
+    fit = categorical_fit()
+    table = fit.tidy()
+    assert list(table.loc[table["effect"] == "fixed", "term"]) == ["mub_Intercept", "mub_x", "mub_z",
+                                                                  "muc_Intercept", "muc_x", "muc_z"]
+    assert list(table.loc[table["effect"] == "ran_pars", "term"]) == ["sd__mub_Intercept", "sd__muc_Intercept"]
+    names = set(fit.intervals(["sd_g__mub_Intercept", "mub_x", "r_g[g3,muc_Intercept]"]).index)
+    assert names == {"sd_g__mub_Intercept", "mub_x", "r_g[g3,muc_Intercept]"}

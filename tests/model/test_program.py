@@ -36,8 +36,10 @@ use_float64()  # as every fit does, before jax arrays are made here
 
 RTOL = 1e-8
 N_ROWS, N_GROUPS = 60, 6
-#: every family and link but the ordinal ones, which have thresholds for an intercept (tests/model/test_ordinal.py)
-CASES = [(name, link) for name, family in FAMILIES.items() if family.response != "ordinal" for link in family.links]
+#: every family and link but those of categories: ordinal ones have thresholds for an intercept, categorical ones a
+#: linear predictor per category (tests/model/test_ordinal.py, tests/model/test_categorical.py)
+CASES = [(name, link) for name, family in FAMILIES.items() if family.response not in ("ordinal", "categorical")
+         for link in family.links]
 
 # Links with a restricted range: keep the test point's linear predictor where the mean is valid.
 _POSITIVE_ETA = {("poisson", "identity"), ("negbinomial", "identity"), ("gamma", "identity"), ("gamma", "inverse")}
