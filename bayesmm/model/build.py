@@ -25,13 +25,15 @@ def _lookup(entries: list[PriorEntry], cls: str, group: str = "", coef: str = ""
 
 
 def model_data(design, X: np.ndarray | None = None, y=None, offset=None, trials=None, group_index=None, Z=None,
-               marginal: bool = False) -> ModelData:
+               marginal: bool = False, centre: bool = True) -> ModelData:
     """Arrays for the model; ``X`` etc. default to the design's (new data passes its own). ``marginal``
-    adds the cross-products the marginalised gaussian likelihood needs."""
+    adds the cross-products the marginalised gaussian likelihood needs. ``centre``: the columns of ``X`` are
+    centred at their means, which only a model with something to absorb the shift may do (an intercept, or an
+    ordinal model's thresholds); ``y ~ 0 + x`` keeps ``x`` as it is."""
     names = list(design.fixed_names)
     keep = [j for j, n in enumerate(names) if n != "Intercept"]
     x_full = design.X if X is None else X
-    x_means = design.X[:, keep].mean(axis=0)
+    x_means = design.X[:, keep].mean(axis=0) if centre else np.zeros(len(keep))
     cross = None
     if marginal:
         centred = design.X[:, keep] - x_means
@@ -121,7 +123,8 @@ def build_model(plan, design, family, entries: list[PriorEntry]) -> tuple[ModelS
         aliases=tuple((a, alias.partner) for a, alias in pairs),
         thresholds=tuple(_lookup(entries, "Intercept", "", coef) for coef in threshold_coefs(design, family)),
         categories=len(category_prefixes(design, family)))
-    data = model_data(design, marginal=structure.marginal)
+    data = model_data(design, marginal=structure.marginal,
+                      centre=structure.intercept_prior is not None or bool(structure.thresholds))
     X = np.asarray(data.X)
     per_block = {name: [] for name in _PER_BLOCK}
     extra = {}
