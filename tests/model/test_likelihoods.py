@@ -126,3 +126,34 @@ def test_small_panel_recovers_the_simulation():
     for term, truth in PANEL_TRUTH.items():
         row = table.loc[term]
         assert abs(row["estimate"] - truth) < 3 * row["std_error"] + 0.02, (term, row["estimate"], row["std_error"])
+
+
+def test_negative_binomial_with_a_dispersion_formula_is_not_tabled():
+    """phi per row (a dispersion formula) cannot share one table of log-gammas per count: the plain NB2 is used,
+    and a fit agrees with glmmTMB (salamanders, count ~ mined + (1 | site), dispformula = ~ mined, nbinom2:
+    cond 0.784, -2.187; disp -0.341, -1.029; site SD 0.413)."""
+    from scipy import stats
+
+    from bayesmm.model.likelihoods import likelihood
+
+    y = np.array([0.0, 1, 0, 3, 1, 0, 2, 0])
+    table = count_table(y, "negbinomial", "log")
+    eta, phi = jnp.linspace(-1.0, 1.0, y.size), jnp.linspace(0.5, 4.0, y.size)
+    law = likelihood("negbinomial", "log", eta, {"phi": phi}, table=table)
+    assert not isinstance(law, TabledCounts)
+    mu = np.exp(np.asarray(eta))
+    expected = stats.nbinom.logpmf(y, np.asarray(phi), np.asarray(phi) / (np.asarray(phi) + mu))
+    np.testing.assert_allclose(np.asarray(law.log_prob(jnp.asarray(y))), expected, rtol=1e-10)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bmm.BayesMMWarning)
+        fit = bmm.fit("count ~ mined + (1 | site)", bmm.datasets.load("salamanders"), family="negbinomial",
+                      dispersion="~ mined", chains=2, draws=400, warmup=400, seed=1)
+    table = fit.tidy().set_index(["component", "term"])
+    for (component, term), value in {("cond", "Intercept"): 0.784, ("cond", "mined[yes]"): -2.187,
+                                     ("disp", "Intercept"): -0.341, ("disp", "mined[yes]"): -1.029}.items():
+        row = table.loc[(component, term)]
+        assert abs(row["estimate"] - value) < 0.5 * row["std_error"], (component, term, row["estimate"])
+    sd = table.loc[("cond", "sd__Intercept")]
+    assert sd["conf_low"] < 0.413 < sd["conf_high"]
