@@ -109,7 +109,7 @@ def log_gammainc(a, x):
 @log_gammainc.defjvp
 def _log_gammainc_jvp(primals, tangents):
     a, x = primals
-    value, (grad_a,) = _shape_differences(log_gammainc.fun, primals, (0,))
+    value, (grad_a,) = _shape_differences(log_gammainc, primals, (0,))
     return value, grad_a * tangents[0] + jnp.exp(_log_gamma_density(a, x) - value) * tangents[1]
 
 
@@ -122,7 +122,7 @@ def log_gammaincc(a, x):
 @log_gammaincc.defjvp
 def _log_gammaincc_jvp(primals, tangents):
     a, x = primals
-    value, (grad_a,) = _shape_differences(log_gammaincc.fun, primals, (0,))
+    value, (grad_a,) = _shape_differences(log_gammaincc, primals, (0,))
     return value, grad_a * tangents[0] - jnp.exp(_log_gamma_density(a, x) - value) * tangents[1]
 
 
@@ -152,7 +152,7 @@ def log_betainc(a, b, x):
 def _log_betainc_jvp(primals, tangents):
     a, b, x = jnp.broadcast_arrays(*primals)
     da, db, dx = tangents
-    value, (grad_a, grad_b) = _shape_differences(log_betainc.fun, (a, b, x), (0, 1))
+    value, (grad_a, grad_b) = _shape_differences(log_betainc, (a, b, x), (0, 1))
     inner = jnp.clip(x, 1e-300, 1.0 - 1e-16)  # the density is finite inside; dx is 0 where x sits on an end
     log_beta = jsp.gammaln(a) + jsp.gammaln(b) - jsp.gammaln(a + b)
     grad_x = jnp.exp((a - 1.0) * jnp.log(inner) + (b - 1.0) * jnp.log1p(-inner) - log_beta - value)

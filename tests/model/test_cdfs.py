@@ -165,3 +165,14 @@ def test_log_cdfs_have_finite_gradients_near_the_support_edge():
         assert np.isfinite(float(jax.grad(left)(0.0)))
     assert np.isfinite(float(jax.grad(cdfs.log1mexp)(-1e-30)))
     assert np.isfinite(float(jax.grad(cdfs.log1mexp)(-800.0)))
+
+
+def test_second_derivatives_exist_for_the_sampler_curvature():
+    """The sampler's first mass matrix reads curvature: the custom derivatives differentiate again (jax's own
+    betainc would raise there)."""
+    h = 1e-3
+    for fn, reference, a in ((lambda a: cdfs.log_betainc(a, 3.0, 0.2), lambda a: np.log(special.betainc(a, 3.0, 0.2)),
+                              2.0),
+                             (lambda a: cdfs.log_gammainc(a, 0.5), lambda a: np.log(special.gammainc(a, 0.5)), 2.0)):
+        expected = (reference(a + h) - 2 * reference(a) + reference(a - h)) / h ** 2
+        assert float(jax.grad(jax.grad(fn))(a)) == pytest.approx(expected, rel=1e-4)
