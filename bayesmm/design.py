@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from .data import CleanData, as_dataframe, prepare_data
-from .errors import BayesMMWarning, DataError, FormulaError
+from .errors import BayesMMWarning, DataError, FormulaError, closest
+from .families import part_component
 from .formula import FormulaSpec, RandomTerm, with_data_columns
 from .formula_lexing import column_references, in_arithmetic, python_code
 
@@ -52,6 +53,14 @@ class RandomBlock:
     column_slice: slice | None = None
     #: formulae's encoder of the term's left side (new data's Z columns, with the training data's encodings)
     encoder: object = field(default=None, repr=False, compare=False)
+    #: the linear predictor the block's effects enter: ``"cond"`` (the mean) or the family parameter whose formula
+    #: holds the term (``"zi"``, ``"hu"``, ``"sigma"``, ``"phi"``, ...; a key of :attr:`Design.parts`)
+    part: str = "cond"
+
+    @property
+    def component(self) -> str:
+        """The part as :mod:`bayesmm.naming` names it: ``cond``, ``zi``, ``hu`` or ``disp``."""
+        return "cond" if self.part == "cond" else part_component(self.part)
 
     @property
     def n_levels(self) -> int:
@@ -65,7 +74,8 @@ class RandomBlock:
 @dataclass(frozen=True)
 class Design:
     """Arrays the model needs, with names; ``X`` excludes aliased columns (listed in ``aliased``). ``spec`` and
-    ``part_specs`` (family parameter -> its formula's spec) are read against the data's columns."""
+    ``part_specs`` (family parameter -> its formula's spec) are read against the data's columns. ``blocks`` holds
+    the mean's random-effect blocks first, then those of each family parameter's formula (``RandomBlock.part``)."""
 
     spec: FormulaSpec
     y: np.ndarray
@@ -101,6 +111,10 @@ class Design:
     def has_rows(self) -> bool:
         """False for the design of a fit saved without its training data (:meth:`without_rows`)."""
         return self.X is not None
+
+    def part_blocks(self, part: str = "cond") -> list[tuple[int, RandomBlock]]:
+        """``(index in blocks, block)`` of the blocks whose effects enter ``part``'s linear predictor."""
+        return [(k, b) for k, b in enumerate(self.blocks) if b.part == part]
 
     def column_means(self) -> np.ndarray:
         """The fixed-effect columns' means over the training rows."""
@@ -212,28 +226,47 @@ def _factor(series: pd.Series) -> pd.Categorical:
     return pd.Categorical(series)
 
 
-def _group_index(frame: pd.DataFrame, factors: tuple[str, ...], group: str):
+def _group_index(frame: pd.DataFrame, factors: tuple[str, ...], group: str, where: str = ""):
     factor_values = [_factor(frame[f]) for f in factors]
     codes = np.stack([np.asarray(c.codes) for c in factor_values], axis=1)
     unique, index = np.unique(codes, axis=0, return_inverse=True)
     levels = tuple(":".join(str(factor_values[k].categories[u[k]]) for k in range(len(factors))) for u in unique)
     if len(levels) < 2:
-        raise DataError(f"Grouping factor '{group}' has a single level ('{levels[0]}'): a variance needs at "
+        raise DataError(f"Grouping factor '{group}'{where} has a single level ('{levels[0]}'): a variance needs at "
                         "least 2 levels (5 or more to estimate it well). Drop the term or use a fixed effect.")
     return index.reshape(-1).astype(np.int32), levels
 
 
-def _blocks(term: RandomTerm, frame: pd.DataFrame, spec: FormulaSpec) -> list[RandomBlock]:
+def _part_where(part: str) -> str:
+    """How messages name a family parameter's formula: `` in the zi= formula``, `` in the dispersion= formula
+    (sigma)``."""
+    if part == "cond":
+        return ""
+    return f" in the {part}= formula" if part in ("zi", "hu") else f" in the dispersion= formula ({part})"
+
+
+def _blocks(term: RandomTerm, frame: pd.DataFrame, spec: FormulaSpec, part: str = "cond") -> list[RandomBlock]:
     """A ``|`` term is one block; a ``||`` term is one block per column of its whole left side, so a factor
-    ``f`` in ``(f || g)`` gets the intercept and f's contrasts (afex's ``expand_re``), not a dummy per level."""
-    group_index, levels = _group_index(frame, term.group_factors, term.group)
-    Z, columns, encoder = formulae_matrix(term.lhs, frame, spec, f"random-effect term {term}")
+    ``f`` in ``(f || g)`` gets the intercept and f's contrasts (afex's ``expand_re``), not a dummy per level.
+    ``part``: the linear predictor the term belongs to (``"cond"`` or a family parameter)."""
+    where = _part_where(part)
+    group_index, levels = _group_index(frame, term.group_factors, term.group, where)
+    Z, columns, encoder = formulae_matrix(term.lhs, frame, spec, f"random-effect term {term}{where}")
     scale = np.array([1.0 if c == "Intercept" else (np.std(Z[:, j]) or 1.0) for j, c in enumerate(columns)])
     if term.correlated or Z.shape[1] == 1:
         return [RandomBlock(term.group, term.group_factors, group_index, levels, Z, columns, term.correlated,
-                            scale, term, slice(0, len(columns)), encoder)]
+                            scale, term, slice(0, len(columns)), encoder, part)]
     return [RandomBlock(term.group, term.group_factors, group_index, levels, Z[:, [j]], (c,), False,
-                        scale[[j]], term, slice(j, j + 1), encoder) for j, c in enumerate(columns)]
+                        scale[[j]], term, slice(j, j + 1), encoder, part) for j, c in enumerate(columns)]
+
+
+def _check_part_columns(parts: dict, spec: FormulaSpec, columns) -> None:
+    """A family parameter's formula naming a column that is not in the data: refused naming that formula."""
+    for name, part in parts.items():
+        for variable in part.variables:
+            if variable not in columns and variable not in spec.variables:
+                raise DataError(f"Column '{variable}'{_part_where(name)} is not in the data."
+                                f"{closest(variable, columns)} Available columns: {', '.join(map(str, columns))}.")
 
 
 def _check_finite(value: np.ndarray, what: str, row_labels) -> None:
@@ -326,6 +359,7 @@ def build_design(spec: FormulaSpec, data, na_action: str = "omit", weights: str 
     data = as_dataframe(data)
     spec = with_data_columns(spec, data.columns)
     parts = {name: with_data_columns(part, data.columns) for name, part in (parts or {}).items()}
+    _check_part_columns(parts, spec, list(data.columns))
     variables = spec.variables + ((weights,) if weights and weights not in spec.variables else ())
     for part in parts.values():
         variables += tuple(v for v in part.variables if v not in variables)
@@ -353,6 +387,7 @@ def build_design(spec: FormulaSpec, data, na_action: str = "omit", weights: str 
             warnings.warn(f"Columns {list(part_aliased)} of the {name} formula are aliased and were dropped.",
                           BayesMMWarning, stacklevel=3)
         part_matrices[name] = (Xp, part_names)
+        blocks += tuple(b for term in part.random for b in _blocks(term, frame, part, name))
     response_name = _lone_column(spec.response.exprs[0]) if spec.response.kind == "expr" else None
     numbers = frozenset(c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])
                         and not pd.api.types.is_bool_dtype(frame[c]))

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 
 from . import naming
@@ -15,7 +14,7 @@ from .design import Design
 from .families import Family
 from .pipeline import Call
 from .plan import ModelPlan
-from .posterior import group_terms, parameter_names, parameter_table
+from .posterior import level_table, parameter_names, parameter_table
 from .priors import PriorEntry, priors_frame
 from .sampler.settings import SamplerSettings
 from .separation import Separation
@@ -80,7 +79,8 @@ class Fit:
         return _brms_columns(table, prob)
 
     def ranef(self, prob: float = 0.95) -> pd.DataFrame:
-        """Random effects (conditional modes as posterior means): one row per group, level and term."""
+        """Random effects (conditional modes as posterior means): one row per component (``cond``, or a family
+        parameter's formula's: ``zi``, ``hu``, ``disp``), group, level and term."""
         return self._per_level(prob, with_fixed=False)
 
     def coef(self, prob: float = 0.95) -> pd.DataFrame:
@@ -90,40 +90,22 @@ class Fit:
     def _per_level(self, prob: float, with_fixed: bool) -> pd.DataFrame:
         from .answers.arguments import check_prob
 
-        post = self.idata.posterior
-        tail = (1 - check_prob(prob)) / 2
-        frames = []
-        for group, (terms, _) in group_terms(self.design).items():
-            values = post[naming.variable("ranef", group)].values.copy()
-            if with_fixed:
-                fixed = post[naming.variable("fixed")].values
-                names = list(post[naming.coef_dim()].values)
-                for j, term in enumerate(terms):
-                    if term in names:
-                        values[..., j] += fixed[..., names.index(term)][..., None]
-            flat = values.reshape((-1,) + values.shape[2:])
-            levels = post[naming.level_dim(group)].values
-            for j, term in enumerate(terms):
-                column = flat[..., j]
-                frames.append(pd.DataFrame({
-                    "group": group, "level": levels, "term": term, "estimate": column.mean(axis=0),
-                    "std_error": column.std(axis=0, ddof=1), "conf_low": np.quantile(column, tail, axis=0),
-                    "conf_high": np.quantile(column, 1 - tail, axis=0)}))
-        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-            columns=["group", "level", "term", "estimate", "std_error", "conf_low", "conf_high"])
+        return level_table(self.idata, self.design, check_prob(prob), with_fixed)
 
     def varcorr(self, prob: float = 0.95) -> pd.DataFrame:
         """Random-effect SDs and correlations in lme4's ``as.data.frame(VarCorr(fit))`` layout: grp, var1,
-        var2, then the posterior mean (``sdcor``), SD and interval; the residual SD last for gaussian."""
+        var2, then the posterior mean (``sdcor``), SD and interval; the residual SD last for gaussian. ``component``
+        says whose they are: ``cond`` (the mean's), or a family parameter's formula's (``zi``, ``hu``, ``disp``)."""
         table = self.tidy(prob)
         rows = []
         for name, (_, row) in zip(parameter_names(self.idata, self.design, self.family), table.iterrows()):
             if row["effect"] != "ran_pars":
                 continue
             grp, var1, var2 = naming.varcorr_row(name)
-            rows.append({"grp": grp, "var1": var1, "var2": var2, "sdcor": row["estimate"],
+            rows.append({"component": name.part, "grp": grp, "var1": var1, "var2": var2, "sdcor": row["estimate"],
                          "std_error": row["std_error"], "conf_low": row["conf_low"], "conf_high": row["conf_high"]})
-        return pd.DataFrame(rows, columns=["grp", "var1", "var2", "sdcor", "std_error", "conf_low", "conf_high"])
+        return pd.DataFrame(rows, columns=["component", "grp", "var1", "var2", "sdcor", "std_error", "conf_low",
+                                           "conf_high"])
 
     # --------------------------------------------------------------------------------- diagnostics
     def diagnose(self) -> pd.DataFrame:

@@ -4,12 +4,15 @@ A parameter's identity is a :class:`Name`: its kind, group, term(s), distributio
 effect) level. Each output writes it in its own layout, through the functions here:
 
 * :func:`canonical` (brms's variable names): ``Days``, ``zi_Intercept``, ``sd_Subject__Days``,
-  ``cor_Subject__Intercept__Days``, ``sigma``, ``r_Subject[308,Intercept]``;
+  ``cor_Subject__Intercept__Days``, ``sigma``, ``r_Subject[308,Intercept]``; a distributional part's random
+  effects as brms writes them: ``sd_site__zi_Intercept``, ``cor_g__disp_Intercept__disp_x``,
+  ``r_site__zi[R-1,Intercept]``;
 * :func:`tidy_row` (broom.mixed): effect, component, group and term, e.g. group ``Subject`` with term
   ``sd__Days`` or ``cor__Intercept.Days``; the gaussian residual SD group ``Residual``, term ``sd__Observation``;
 * :func:`varcorr_row` (lme4's ``VarCorr``): grp, var1, var2;
 * :func:`summary_label` (brms's ``summary``): ``sd(Days)``, ``cor(Intercept,Days)`` under a ``~Subject`` heading;
-* :func:`variable`: the posterior variable holding the draws (``b``, ``b_zi``, ``sd_Subject``, ``r_Subject``).
+* :func:`variable`: the posterior variable holding the draws (``b``, ``b_zi``, ``sd_Subject``, ``r_Subject``;
+  a part's ``sd_site__zi``, ``r_site__zi``).
 
 The canonical name is brms's variable name (without the ``b_`` of fixed effects): the one ``fit.intervals()``,
 ``fit.pvalues()`` and ``fit.hypothesis()`` take and ``fit.diagnose()``, the status line, warnings and the report
@@ -69,14 +72,14 @@ def fixed(term: str, part: str = "cond") -> Name:
     return Name("fixed", (str(term),), part=str(part))
 
 
-def sd(group: str, term: str) -> Name:
-    """The SD of ``term``'s random effects in ``group``."""
-    return Name("sd", (str(term),), str(group))
+def sd(group: str, term: str, part: str = "cond") -> Name:
+    """The SD of ``term``'s random effects in ``group`` (of a distributional part's formula: ``part="zi"``)."""
+    return Name("sd", (str(term),), str(group), str(part))
 
 
-def cor(group: str, first: str, second: str) -> Name:
+def cor(group: str, first: str, second: str, part: str = "cond") -> Name:
     """The correlation of two terms' random effects in ``group``."""
-    return Name("cor", (str(first), str(second)), str(group))
+    return Name("cor", (str(first), str(second)), str(group), str(part))
 
 
 def family_parameter(name: str) -> Name:
@@ -84,24 +87,34 @@ def family_parameter(name: str) -> Name:
     return Name("family", (str(name),))
 
 
-def random_effect(group: str, level, term: str) -> Name:
+def random_effect(group: str, level, term: str, part: str = "cond") -> Name:
     """One level's random effect of ``term``."""
-    return Name("ranef", (str(term),), str(group), level=str(level))
+    return Name("ranef", (str(term),), str(group), str(part), str(level))
+
+
+def _in_part(term: str, part: str) -> str:
+    """A term as brms writes it in a distributional part: ``zi_Intercept``."""
+    return term if part == "cond" else f"{part}_{term}"
+
+
+def _group_in_part(group: str, part: str) -> str:
+    """A group as brms writes it in a part's random effects and bayesmm's posterior variables: ``site__zi``."""
+    return group if part == "cond" else f"{group}__{part}"
 
 
 # ------------------------------------------------------------------------------------------ canonical
 def canonical(name: Name) -> str:
     """brms's variable name without the ``b_`` of fixed effects: ``Days``, ``zi_Intercept``, ``sd_Subject__Days``,
     ``cor_Subject__Intercept__Days``, ``sigma``, ``r_Subject[308,Intercept]``."""
-    kind, term = name.kind, name.term
+    kind, term, part = name.kind, name.term, name.part
     if kind == "fixed":
-        return term if name.part == "cond" else f"{name.part}_{term}"
+        return _in_part(term, part)
     if kind == "sd":
-        return f"sd_{name.group}__{term}"
+        return f"sd_{name.group}__{_in_part(term, part)}"
     if kind == "cor":
-        return f"cor_{name.group}__{term}__{name.terms[1]}"
+        return f"cor_{name.group}__{_in_part(term, part)}__{_in_part(name.terms[1], part)}"
     if kind == "ranef":
-        return f"r_{name.group}[{name.level},{term}]"
+        return f"r_{_group_in_part(name.group, part)}[{name.level},{term}]"
     return term
 
 
@@ -124,21 +137,32 @@ def parse(text: str, family=None, parts=None) -> Name:
     ranef = re.fullmatch(r"r_([^\[]+)\[(.*)\]", text)
     if ranef:
         level, term = _split_last_comma(ranef.group(2))
+        group, _, part = ranef.group(1).rpartition("__")
         if term:
-            return random_effect(ranef.group(1), level, term)
+            return random_effect(group, level, term, part) if group and part in parts else random_effect(
+                ranef.group(1), level, term)
     if text.startswith("sd_") and "__" in text[3:]:
         group, _, term = text[3:].partition("__")
         if group and term:
-            return sd(group, term)
+            part = _part_of(term, parts)
+            return sd(group, term[len(part) + 1:], part) if part else sd(group, term)
     if text.startswith("cor_") and text[4:].count("__") >= 2:
         group, _, pair = text[4:].partition("__")
         first, _, second = pair.partition("__")
         if group and first and second:
+            part = _part_of(first, parts)
+            if part and _part_of(second, parts) == part:
+                return cor(group, first[len(part) + 1:], second[len(part) + 1:], part)
             return cor(group, first, second)
     for part in parts:
         if text.startswith(f"{part}_") and len(text) > len(part) + 1:
             return fixed(text[len(part) + 1:], part)
     return family_parameter(text) if text in family else fixed(text)
+
+
+def _part_of(term: str, parts) -> str:
+    """The part whose prefix a term written ``zi_Intercept`` carries, or ''."""
+    return next((part for part in parts if term.startswith(f"{part}_") and len(term) > len(part) + 1), "")
 
 
 def _split_last_comma(inside: str) -> tuple[str, str]:
@@ -157,16 +181,16 @@ def _split_last_comma(inside: str) -> tuple[str, str]:
 # ------------------------------------------------------------------------------------ broom.mixed
 def tidy_row(name: Name, residual: bool = False) -> tuple[str, str, str, str]:
     """broom.mixed's (effect, component, group, term): fixed effects ``("fixed", part, "", term)``; SDs and
-    correlations ``("ran_pars", "cond", group, "sd__Days" / "cor__Intercept.Days")``; family parameters
+    correlations ``("ran_pars", part, group, "sd__Days" / "cor__Intercept.Days")``; family parameters
     ``("family", "cond", "", "phi")``, or with ``residual`` (the gaussian sigma) ``("ran_pars", "cond",
     "Residual", "sd__Observation")``."""
     kind, term = name.kind, name.term
     if kind == "fixed":
         return "fixed", name.part, "", term
     if kind == "sd":
-        return "ran_pars", "cond", name.group, f"sd__{term}"
+        return "ran_pars", name.part, name.group, f"sd__{term}"
     if kind == "cor":
-        return "ran_pars", "cond", name.group, f"cor__{term}.{name.terms[1]}"
+        return "ran_pars", name.part, name.group, f"cor__{term}.{name.terms[1]}"
     if kind == "family":
         return ("ran_pars", "cond", RESIDUAL_GROUP, RESIDUAL_TERM) if residual else ("family", "cond", "", term)
     raise ValueError(f"{canonical(name)} is a random effect: tidy() has no row for it.")
@@ -184,9 +208,9 @@ def from_tidy(effect: str, component: str, group: str, term: str, terms=None) ->
         return family_parameter(term)
     kind, _, names = term.partition("__")
     if effect == "ran_pars" and kind == "sd" and names:
-        return sd(group, names)
+        return sd(group, names, component)
     if effect == "ran_pars" and kind == "cor" and "." in names:
-        return cor(group, *_split_pair(names, terms))
+        return cor(group, *_split_pair(names, terms), component)
     raise ValueError(f"Not a tidy() parameter row: {(effect, component, group, term)!r}.")
 
 
@@ -202,7 +226,9 @@ def _split_pair(names: str, terms) -> tuple[str, str]:
 # ---------------------------------------------------------------------------------------- lme4
 def varcorr_row(name: Name) -> tuple[str, str | None, str | None]:
     """lme4's ``as.data.frame(VarCorr(fit))`` (grp, var1, var2): ``("Subject", "Days", None)`` for an SD,
-    ``("Subject", "Intercept", "Days")`` for a correlation, ``("Residual", None, None)`` for sigma."""
+    ``("Subject", "Intercept", "Days")`` for a correlation, ``("Residual", None, None)`` for sigma. A part's SD has
+    the same row; ``varcorr()``'s ``component`` column (``name.part``) tells them apart, as glmmTMB's ``VarCorr``
+    lists each component's."""
     if name.kind == "sd":
         return name.group, name.term, None
     if name.kind == "cor":
@@ -212,21 +238,22 @@ def varcorr_row(name: Name) -> tuple[str, str | None, str | None]:
     raise ValueError(f"{canonical(name)} has no row in VarCorr.")
 
 
-def from_varcorr(grp: str, var1: str | None, var2: str | None) -> Name:
+def from_varcorr(grp: str, var1: str | None, var2: str | None, component: str = "cond") -> Name:
     """The :class:`Name` of a ``varcorr()`` row."""
     if grp == RESIDUAL_GROUP and var1 is None:
         return family_parameter("sigma")
-    return sd(grp, var1) if var2 is None else cor(grp, var1, var2)
+    return sd(grp, var1, component) if var2 is None else cor(grp, var1, var2, component)
 
 
 # ---------------------------------------------------------------------------------------- brms summary
 def summary_label(name: Name) -> str:
     """The row label of ``print(fit)``: ``sd(Days)`` and ``cor(Intercept,Days)`` (under their ``~group``
-    heading), the canonical name otherwise (``Days``, ``zi_Intercept``, ``sigma``)."""
+    heading; a part's as brms's ``sd(zi_Intercept)``), the canonical name otherwise (``Days``, ``zi_Intercept``,
+    ``sigma``)."""
     if name.kind == "sd":
-        return f"sd({name.term})"
+        return f"sd({_in_part(name.term, name.part)})"
     if name.kind == "cor":
-        return f"cor({name.term},{name.terms[1]})"
+        return f"cor({_in_part(name.term, name.part)},{_in_part(name.terms[1], name.part)})"
     return canonical(name)
 
 
@@ -235,9 +262,9 @@ def from_summary_label(label: str, group: str = "", family=None, parts=None) -> 
     match = re.fullmatch(r"(sd|cor)\((.*)\)", str(label))
     if match and group:
         if match.group(1) == "sd":
-            return sd(group, match.group(2))
+            return parse(f"sd_{group}__{match.group(2)}", family, parts)
         first, second = _split_last_comma(match.group(2))
-        return cor(group, first, second)
+        return parse(f"cor_{group}__{first}__{second}", family, parts)
     return parse(label, family, parts)
 
 
@@ -245,7 +272,8 @@ def from_summary_label(label: str, group: str = "", family=None, parts=None) -> 
 def variable(name, group: str = "", part: str = "cond") -> str:
     """The posterior variable holding a parameter's draws (a :class:`Name`), or a whole variable by kind:
     ``variable("fixed")`` is ``b``, ``variable("fixed", part="zi")`` ``b_zi``, ``variable("sd", "Subject")``
-    ``sd_Subject``, likewise ``cor_Subject`` and ``r_Subject``; a family parameter's is its name."""
+    ``sd_Subject``, likewise ``cor_Subject`` and ``r_Subject``, and a part's ``variable("sd", "site", "zi")``
+    ``sd_site__zi``; a family parameter's is its name."""
     if isinstance(name, Name):
         if name.kind == "family":
             return name.term
@@ -257,22 +285,22 @@ def variable(name, group: str = "", part: str = "cond") -> str:
     prefix = {"sd": "sd", "cor": "cor", "ranef": "r"}.get(kind)
     if prefix is None or not group:
         raise ValueError(f"No posterior variable for kind {kind!r} and group {group!r}.")
-    return f"{prefix}_{group}"
+    return f"{prefix}_{_group_in_part(group, part)}"
 
 
-def level_dim(group: str) -> str:
-    """The dimension of ``group``'s levels in the posterior (``Subject__level``)."""
-    return f"{group}__level"
+def level_dim(group: str, part: str = "cond") -> str:
+    """The dimension of ``group``'s levels in the posterior (``Subject__level``; a part's ``site__zi__level``)."""
+    return f"{_group_in_part(group, part)}__level"
 
 
-def term_dim(group: str) -> str:
+def term_dim(group: str, part: str = "cond") -> str:
     """The dimension of ``group``'s terms (``Subject__term``); :func:`term_bis_dim` the second one of its
     correlation matrix."""
-    return f"{group}__term"
+    return f"{_group_in_part(group, part)}__term"
 
 
-def term_bis_dim(group: str) -> str:
-    return f"{group}__term_bis"
+def term_bis_dim(group: str, part: str = "cond") -> str:
+    return f"{_group_in_part(group, part)}__term_bis"
 
 
 def coef_dim(part: str = "cond") -> str:

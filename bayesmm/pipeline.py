@@ -53,7 +53,8 @@ class Prepared:
 
 
 def _parts(spec: FormulaSpec, family: Family, formulas: dict) -> dict:
-    """One-sided formulas for family parameters (``zi="~ mined"``): fixed effects only, for now."""
+    """One-sided formulas for family parameters (``zi="~ mined + (1 | site)"``): fixed effects and random-effect
+    terms (glmmTMB's ``ziformula``/``dispformula``, brms's distributional formulas); no offset."""
     parts = {}
     for argument, text in formulas.items():
         if text is None:
@@ -61,9 +62,9 @@ def _parts(spec: FormulaSpec, family: Family, formulas: dict) -> dict:
         if not isinstance(text, str) or not text.strip().startswith("~"):
             raise FormulaError(f"{argument}= takes a one-sided formula such as '~ x', not {text!r}.")
         part = parse_formula(f"{spec.response.text} {text.strip()}")
-        if part.random or part.offsets:
-            raise FormulaError(f"The {argument}= formula '{text}' has random effects or an offset; only fixed "
-                               "effects are supported there so far. Move them to the main formula.")
+        if part.offsets:
+            raise FormulaError(f"The {argument}= formula '{text}' has an offset; offsets are supported in the main "
+                               "formula only. Add the column as a covariate of the part instead.")
         parts[part_parameter(family, argument)] = part
     return parts
 
@@ -73,7 +74,7 @@ def _check_levels(design: Design, family: Family) -> None:
         raise DataError(f"The response '{design.response_name}' has the same value ({design.y[0]:g}) in all "
                         f"{design.n_obs} rows: with the {family.name} family the residual SD would shrink to 0 (an "
                         "improper posterior). Check the response column, or model a varying one.")
-    for block in design.blocks:
+    for _, block in design.part_blocks("cond"):
         if block.n_levels >= design.n_obs and any(a.name == "sigma" for a in family.aux):
             raise DataError(f"Grouping factor '{block.group}' has as many levels ({block.n_levels}) as there "
                             f"are observations: with the {family.name} family its variance cannot be told "

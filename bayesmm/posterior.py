@@ -7,6 +7,9 @@ Posterior variables (dimensions in brackets):
   (0 between terms in different blocks, as lme4's VarCorr);
 * ``r_<group>`` [``<group>__level``, ``<group>__term``]: random effects with level names;
 * ``b_<part>`` [``<part>_coef``]: coefficients of a family parameter's own formula (``b_zi``);
+* ``sd_<group>__<part>``, ``cor_<group>__<part>``, ``r_<group>__<part>`` (dimensions ``<group>__<part>__term``,
+  ``<group>__<part>__level``): the random effects of a family parameter's formula (``r_site__zi``), ``<part>``
+  its component (``zi``, ``hu``, ``disp``);
 * family parameters by name (``sigma``, ...).
 
 The names come from :mod:`bayesmm.naming`.
@@ -31,21 +34,29 @@ from .categories import threshold_names
 from .design import Design
 from .families import Family, part_component
 
-__all__ = ["build_idata", "parameter_table", "TIDY_COLUMNS", "group_terms", "scalar_parameters", "level_parameters",
-           "parameter_names"]
+__all__ = ["build_idata", "parameter_table", "TIDY_COLUMNS", "group_terms", "random_parts", "scalar_parameters",
+           "level_parameters", "parameter_names", "level_table"]
 
 TIDY_COLUMNS = ["effect", "component", "group", "term", "estimate", "std_error", "conf_low", "conf_high",
                 "rhat", "ess_bulk", "ess_tail"]
 
 
-def group_terms(design: Design) -> dict:
-    """group -> (terms in order, [(block index, slice of the group's terms)])."""
+def group_terms(design: Design, part: str = "cond") -> dict:
+    """group -> (terms in order, [(block index, slice of the group's terms)]) for the random effects of ``part``:
+    the mean's (``"cond"``) or a family parameter's formula's (``"zi"``, ``"sigma"``: ``RandomBlock.part``)."""
     groups = {}
-    for k, block in enumerate(design.blocks):
+    for k, block in design.part_blocks(part):
         terms, parts = groups.setdefault(block.group, ([], []))
         parts.append((k, slice(len(terms), len(terms) + block.n_columns)))
         terms.extend(block.columns)
     return groups
+
+
+def random_parts(design: Design) -> list[tuple[str, str]]:
+    """``(part, component)`` of every linear predictor with random effects, the mean's (``("cond", "cond")``)
+    first, then the family parameters' formulas' in the design's order (``("sigma", "disp")``)."""
+    parts = dict.fromkeys(block.part for block in design.blocks)
+    return [(part, "cond" if part == "cond" else part_component(part)) for part in parts]
 
 
 def build_idata(samples, design: Design, family: Family, attrs: dict) -> az.InferenceData:
@@ -63,25 +74,8 @@ def build_idata(samples, design: Design, family: Family, attrs: dict) -> az.Infe
         b, names = np.concatenate([gen["thresholds"], b], axis=-1), list(threshold_names(design, family)) + names
     posterior = {naming.variable("fixed"): (("chain", "draw", naming.coef_dim()), b)}
     coords = {naming.coef_dim(): names}
-    for group, (terms, parts) in group_terms(design).items():
-        level_dim, term_dim, bis_dim = naming.level_dim(group), naming.term_dim(group), naming.term_bis_dim(group)
-        levels = design.blocks[parts[0][0]].levels
-        q = len(terms)
-        sd = np.zeros((chains, n_draws, q))
-        r = np.zeros((chains, n_draws, len(levels), q))
-        cor = np.broadcast_to(np.eye(q), (chains, n_draws, q, q)).copy()
-        for k, part in parts:
-            sd[..., part] = draws[f"sd_{k}"]
-            r[..., part] = gen[f"r_{k}"]
-            if f"L_{k}" in draws:
-                chol = draws[f"L_{k}"]
-                cor[..., part, part] = chol @ np.swapaxes(chol, -1, -2)
-        posterior[naming.variable("sd", group)] = (("chain", "draw", term_dim), sd)
-        posterior[naming.variable("ranef", group)] = (("chain", "draw", level_dim, term_dim), r)
-        if any(f"L_{k}" in draws for k, _ in parts):
-            posterior[naming.variable("cor", group)] = (("chain", "draw", term_dim, bis_dim), cor)
-            coords[bis_dim] = terms
-        coords[level_dim], coords[term_dim] = list(levels), terms
+    for part, component in random_parts(design):
+        _random_variables(design, part, component, draws, gen, posterior, coords, (chains, n_draws))
     for aux in family.aux:
         if aux.name in design.parts:
             component = part_component(aux.name)
@@ -116,6 +110,29 @@ def build_idata(samples, design: Design, family: Family, attrs: dict) -> az.Infe
     if constant:
         idata.add_groups(constant_data=xr.Dataset(constant, coords={"obs_id": obs}))
     return idata
+
+
+def _random_variables(design, part, component, draws, gen, posterior: dict, coords: dict, shape) -> None:
+    """The SDs, correlations and effects of ``part``'s groups, per group one variable each, into ``posterior``."""
+    for group, (terms, parts) in group_terms(design, part).items():
+        level_dim, term_dim = naming.level_dim(group, component), naming.term_dim(group, component)
+        levels, q = design.blocks[parts[0][0]].levels, len(terms)
+        sd = np.zeros(shape + (q,))
+        r = np.zeros(shape + (len(levels), q))
+        cor = np.broadcast_to(np.eye(q), shape + (q, q)).copy()
+        for k, columns in parts:
+            sd[..., columns] = draws[f"sd_{k}"]
+            r[..., columns] = gen[f"r_{k}"]
+            if f"L_{k}" in draws:
+                chol = draws[f"L_{k}"]
+                cor[..., columns, columns] = chol @ np.swapaxes(chol, -1, -2)
+        posterior[naming.variable("sd", group, component)] = (("chain", "draw", term_dim), sd)
+        posterior[naming.variable("ranef", group, component)] = (("chain", "draw", level_dim, term_dim), r)
+        if any(f"L_{k}" in draws for k, _ in parts):
+            bis_dim = naming.term_bis_dim(group, component)
+            posterior[naming.variable("cor", group, component)] = (("chain", "draw", term_dim, bis_dim), cor)
+            coords[bis_dim] = terms
+        coords[level_dim], coords[term_dim] = list(levels), terms
 
 
 @contextlib.contextmanager
@@ -163,30 +180,66 @@ def scalar_parameters(posterior, design: Design, family: Family) -> list[tuple[n
     """Every reported scalar parameter in broom.mixed's order (fixed, ran_pars, family), each with the index of
     its draws in its posterior variable (:func:`bayesmm.naming.variable`)."""
     out = [(naming.fixed(name), (j,)) for j, name in enumerate(posterior[naming.coef_dim()].values)]
-    for group, (terms, parts) in group_terms(design).items():
-        out += [(naming.sd(group, term), (j,)) for j, term in enumerate(terms)]
-        for k, part in parts:
-            if design.blocks[k].correlated and design.blocks[k].n_columns > 1:
-                out += [(naming.cor(group, terms[a], terms[c]), (a, c))
-                        for a in range(part.start, part.stop) for c in range(a + 1, part.stop)]
+    out += _random_parameters(design, "cond", "cond")
     for aux in family.aux:
         if aux.name in design.parts:
             component = part_component(aux.name)
             out += [(naming.fixed(name, component), (j,))
                     for j, name in enumerate(posterior[naming.coef_dim(component)].values)]
+            out += _random_parameters(design, aux.name, component)
         else:
             out.append((naming.family_parameter(aux.name), ()))
     return out
 
 
-def level_parameters(posterior, design: Design) -> list[tuple[naming.Name, tuple]]:
-    """Every random effect (group, then level, then term), with the index of its draws."""
+def _random_parameters(design: Design, part: str, component: str) -> list[tuple[naming.Name, tuple]]:
+    """The SDs and correlations of ``part``'s groups, each with the index of its draws."""
     out = []
-    for group, (terms, _) in group_terms(design).items():
-        levels = posterior[naming.level_dim(group)].values
-        out += [(naming.random_effect(group, level, term), (i, j))
-                for i, level in enumerate(levels) for j, term in enumerate(terms)]
+    for group, (terms, parts) in group_terms(design, part).items():
+        out += [(naming.sd(group, term, component), (j,)) for j, term in enumerate(terms)]
+        for k, columns in parts:
+            if design.blocks[k].correlated and design.blocks[k].n_columns > 1:
+                out += [(naming.cor(group, terms[a], terms[c], component), (a, c))
+                        for a in range(columns.start, columns.stop) for c in range(a + 1, columns.stop)]
     return out
+
+
+def level_parameters(posterior, design: Design) -> list[tuple[naming.Name, tuple]]:
+    """Every random effect (part, group, then level, then term), with the index of its draws."""
+    out = []
+    for part, component in random_parts(design):
+        for group, (terms, _) in group_terms(design, part).items():
+            levels = posterior[naming.level_dim(group, component)].values
+            out += [(naming.random_effect(group, level, term, component), (i, j))
+                    for i, level in enumerate(levels) for j, term in enumerate(terms)]
+    return out
+
+
+def level_table(idata, design: Design, prob: float, with_fixed: bool) -> pd.DataFrame:
+    """``Fit.ranef``/``Fit.coef``: per part, group, level and term the posterior mean, SD and equal-tailed ``prob``
+    interval of the random effect (``with_fixed``: plus the fixed coefficient of the same term in the same part)."""
+    post = idata.posterior
+    tail = (1 - prob) / 2
+    frames = []
+    for part, component in random_parts(design):
+        for group, (terms, _) in group_terms(design, part).items():
+            values = post[naming.variable("ranef", group, component)].values.copy()
+            if with_fixed:
+                fixed = post[naming.variable("fixed", part=component)].values
+                names = list(post[naming.coef_dim(component)].values)
+                for j, term in enumerate(terms):
+                    if term in names:
+                        values[..., j] += fixed[..., names.index(term)][..., None]
+            flat = values.reshape((-1,) + values.shape[2:])
+            levels = post[naming.level_dim(group, component)].values
+            for j, term in enumerate(terms):
+                column = flat[..., j]
+                frames.append(pd.DataFrame({
+                    "component": component, "group": group, "level": levels, "term": term,
+                    "estimate": column.mean(axis=0), "std_error": column.std(axis=0, ddof=1),
+                    "conf_low": np.quantile(column, tail, axis=0), "conf_high": np.quantile(column, 1 - tail, axis=0)}))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=["component", "group", "level", "term", "estimate", "std_error", "conf_low", "conf_high"])
 
 
 def parameter_names(idata, design: Design, family: Family) -> list[naming.Name]:

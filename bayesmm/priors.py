@@ -26,6 +26,11 @@ same formula gives sensible answers whatever the units; after rstanarm's autosca
   ``bayesmm.families``), e.g. gaussian ``sigma``: ``half_student_t(3, s_y)``, negative binomial ``phi``:
   ``inverse_gamma(0.5, 0.5)``, ``zi``/``hu``: ``beta(1, 1)``.
 
+Random effects in a family parameter's formula (``zi="~ (1 | site)"``) have classes of their own, as brms's
+``prior(..., class = sd, dpar = zi)``: ``sd_zi``, ``cor_zi`` (``sd_sigma``, ``sd_phi``, ... for ``dispersion=``),
+default ``half_student_t(3, 2.5 / s_z)`` and ``lkj(2)`` (the part's link scale); a class-wide ``sd`` prior is the
+mean's only.
+
 Overrides, per class, term and group (as a dict; the same layout in a TOML file)::
 
     {"b": "normal(0, 5)", "sd": {"Subject": "half_normal(10)"}, "Intercept": "normal(250, 100)"}
@@ -45,10 +50,11 @@ from .design import Design
 from .distributions import DISTRIBUTIONS, SUPPORTS
 from .errors import PriorError, closest
 from .families import FAMILIES, Family
+from .prior_names import check_names, random_class, random_kind
 from .prior_rules import DataScales, data_scales, evaluate_argument, gelman_scale, load_preset, rules_for, split_prior
 
 __all__ = ["PriorSpec", "PriorEntry", "Prior", "prior", "parse_prior", "resolve_priors", "priors_frame",
-           "DISTRIBUTIONS"]
+           "random_class", "DISTRIBUTIONS"]
 
 #: priors that can be put in units of sigma: those with a scale argument (the half forms after the others), then
 #: the real-line ones with a half form
@@ -178,7 +184,7 @@ class Prior:
     group: str = ""
 
     def as_dict(self) -> dict:
-        if self.cls in ("sd", "cor") and self.group:
+        if random_kind(self.cls) and self.group:
             return {self.cls: {self.group: {self.coef: self.text} if self.coef else self.text}}
         if self.group:
             raise PriorError(f"bmm.prior(..., cls='{self.cls}', group='{self.group}'): only sd and cor priors take "
@@ -188,8 +194,8 @@ class Prior:
 
 def prior(text: str, cls: str = "b", coef: str = "", group: str = "") -> Prior:
     """A prior on class ``cls`` (``b``, ``Intercept``, ``sd``, ``cor``, ``sigma``, a family parameter, or a
-    distributional part's ``Intercept_zi``/``b_zi``), optionally one coefficient or group/term of it. Pass a
-    list of them as ``priors=``; the text may use the data scales of :mod:`bayesmm.prior_rules`.
+    distributional part's ``Intercept_zi``/``b_zi``/``sd_zi``/``cor_zi``), optionally one coefficient or group/term
+    of it. Pass a list of them as ``priors=``; the text may use the data scales of :mod:`bayesmm.prior_rules`.
 
     >>> prior("student_t(3, 0, 2.5)", cls="b", coef="Days").as_dict()
     {'b': {'Days': 'student_t(3, 0, 2.5)'}}
@@ -259,7 +265,7 @@ def _lookup(rules: dict, cls: str, group: str, coef: str):
     for key in keys:
         if not isinstance(value, dict):
             break
-        value = value.get(key, value.get(f"sd__{key}") if cls == "sd" else None)
+        value = value.get(key, value.get(f"sd__{key}") if random_kind(cls) == "sd" else None)
         depth += 1
     return None if value is None or isinstance(value, dict) else (value, depth)
 
@@ -296,7 +302,7 @@ class _Resolver:
 def _source(rule, label: str, cls: str, coef: str) -> str:
     """What ``model.priors`` shows next to the numbers: the rule and, unless it is the default, its origin."""
     text = str(rule)
-    if cls == "sd" and coef == "Intercept":
+    if random_kind(cls) == "sd" and coef == "Intercept":
         text = text.replace(" / s_z", "")
     if label == "user":
         try:
@@ -346,12 +352,13 @@ def resolve_priors(design: Design, family: Family, priors=None) -> list[PriorEnt
             column = design.X[:, j]
             entries.append(resolve.entry("b", "", name, "normal(0, 2.5 s_y / s_x)", "real",
                                          s_x=float(np.std(column)) or 1.0, g_x=gelman_scale(column)))
-    for block in design.blocks:
+    for block in design.blocks:  # a part's SDs: on its link scale, where s_y = 1 has no use
+        sd_rule = "half_student_t(3, s_y / s_z)" if block.part == "cond" else "half_student_t(3, 2.5 / s_z)"
         for column, sz in zip(block.columns, block.column_scale):
-            entries.append(resolve.entry("sd", block.group, column, "half_student_t(3, s_y / s_z)", "positive",
+            entries.append(resolve.entry(random_class("sd", block.part), block.group, column, sd_rule, "positive",
                                          s_z=float(sz)))
         if block.correlated and block.n_columns > 1:
-            entries.append(resolve.entry("cor", block.group, "", "lkj(2)", "correlation"))
+            entries.append(resolve.entry(random_class("cor", block.part), block.group, "", "lkj(2)", "correlation"))
     for aux in family.aux:
         if aux.name in design.parts:
             entries += _part_entries(resolve, design, aux)
@@ -364,34 +371,8 @@ def resolve_priors(design: Design, family: Family, priors=None) -> list[PriorEnt
             rules = layer.rules
             if layer.label.startswith("file "):  # a user's preset file may name other families' parameters
                 rules = {k: v for k, v in rules.items() if k not in _FAMILY_PARAMETERS or k in classes}
-            _check_names(rules, entries, classes)
+            check_names(rules, entries, classes)
     return entries
-
-
-_ABSENT = {"sd": " It has no random-effect terms such as (1 | g); drop the 'sd' prior.",
-           "cor": " Correlations exist only in a block of two or more terms such as (x | g); drop the 'cor' prior."}
-
-
-def _check_names(rules: dict, entries: list[PriorEntry], classes) -> None:
-    """Every class, coefficient, group and term the user named exists in the model."""
-    for cls, value in rules.items():
-        if cls not in classes:
-            hint = _ABSENT.get(cls, "") or closest(cls, classes)
-            raise PriorError(f"The model has no parameter class '{cls}'.{hint} Classes: {', '.join(classes)}.")
-        if not isinstance(value, dict):
-            continue
-        mine = [e for e in entries if e.cls == cls]
-        names = {e.group or e.coef for e in mine}
-        for key, sub in value.items():
-            if key not in names and (cls != "sd" or key.removeprefix("sd__") not in names):
-                raise PriorError(f"Class '{cls}' has no {'group' if cls in ('sd', 'cor') else 'coefficient'} "
-                                 f"'{key}'.{closest(key, names)} Valid: {', '.join(sorted(names))}.")
-            if isinstance(sub, dict):
-                terms = {e.coef for e in mine if e.group == key.removeprefix("sd__") or e.group == key}
-                for term in sub:
-                    if term not in terms and term.removeprefix("sd__") not in terms:
-                        raise PriorError(f"Group '{key}' has no term '{term}' with an SD.{closest(term, terms)} "
-                                         f"Valid: {', '.join(sorted(terms))}.")
 
 
 def priors_frame(entries: list[PriorEntry]) -> pd.DataFrame:

@@ -89,10 +89,13 @@ def block_mixing(fit, sampled: list[int], weights: list[float]) -> list[BlockMix
     out = []
     for k, weight in zip(sampled, weights):
         block = fit.design.blocks[k]
+        if block.part != "cond":  # a family parameter's effects: sampled non-centred, not flipped
+            continue
         names = [naming.sd(block.group, c) for c in block.columns]
         names += [naming.cor(block.group, a, b) for i, a in enumerate(block.columns) for b in block.columns[i + 1:]]
         terms = {naming.tidy_row(name)[3] for name in names}
-        rows = table[(table["effect"] == "ran_pars") & (table["group"] == block.group) & table["term"].isin(terms)]
+        rows = table[(table["effect"] == "ran_pars") & (table["component"] == "cond") & (table["group"] == block.group)
+                     & table["term"].isin(terms)]
         if rows.empty:
             continue
         worst = rows.loc[rows["rhat"].fillna(1.0).idxmax()]
@@ -118,7 +121,7 @@ def fit_quality(fit) -> tuple:
     table = fit.tidy()
     rhat = _finite_max(table["rhat"])
     ess = _finite_min(np.minimum(table["ess_bulk"], table["ess_tail"]))
-    for group in {block.group for block in fit.design.blocks}:
+    for group in {block.group for block in fit.design.blocks if block.part == "cond"}:
         rhat = max(rhat, _level_rhat(fit, group, fit.idata.posterior[naming.term_dim(group)].values))
     divergent = int(fit.idata.sample_stats["diverging"].values.sum())
     needed = ess_limit(fit)

@@ -725,3 +725,48 @@ def test_fit_with_odd_names_matches_the_renamed_fit():
     new = odd.iloc[[0, 20, 40]].assign(**{"my batch": ["B0", "B1", "new"]})
     np.testing.assert_allclose(fit_odd.predict(new, seed=2)["Estimate"],
                                fit_plain.predict(new.set_axis(["y", "x", "b"], axis=1), seed=2)["Estimate"], rtol=1e-6)
+
+
+# --------------------------------------------------------------------- random effects of family parameters
+def test_a_parts_random_terms_become_blocks_of_that_part():
+    """zi="~ spp + (1 | site)": the site term is a block of the zi part, after the mean's blocks, with the same
+    rows and levels as the mean's site term; dispersion="~ x + (x || g)": independent blocks of sigma's part."""
+    salamanders = bmm.datasets.load("salamanders")
+    design = model("count ~ spp * mined + (1 | site)", salamanders, family="zero_inflated_poisson",
+                   zi="~ spp + (1 | site)").design
+    assert [(b.group, b.part, b.component) for b in design.blocks] == [("site", "cond", "cond"), ("site", "zi", "zi")]
+    mean, zi = design.blocks
+    np.testing.assert_array_equal(zi.group_index, mean.group_index)
+    assert zi.levels == mean.levels and zi.columns == ("Intercept",) and np.all(zi.Z == 1.0)
+    assert design.part_blocks("zi") == [(1, zi)] and design.part_blocks() == [(0, mean)]
+    assert design.parts["zi"][1] == ("Intercept",) + tuple(f"spp[{s}]" for s in ["DF", "DM", "EC-A", "EC-L", "GP",
+                                                                                  "PR"])
+    rng = np.random.default_rng(1)
+    data = pd.DataFrame({"y": rng.normal(size=40), "x": rng.normal(size=40), "g": np.repeat(list("abcd"), 10)})
+    design = model("y ~ x", data, dispersion="~ x + (x || g)").design
+    assert [(b.part, b.component, b.columns) for b in design.blocks] == [("sigma", "disp", ("Intercept",)),
+                                                                         ("sigma", "disp", ("x",))]
+    np.testing.assert_allclose(design.blocks[1].Z[:, 0], data["x"])
+    assert_maps_to(design.blocks[0], data["g"])
+
+
+@pytest.mark.parametrize("kwargs,error,pieces", [
+    ({"zi": "~ (1 | nothere)"}, bmm.DataError, ["'nothere'", "zi= formula", "not in the data"]),
+    ({"zi": "~ (nosuch | site)"}, bmm.DataError, ["'nosuch'", "zi= formula"]),
+    ({"zi": "~ (1 | one)"}, bmm.DataError, ["'one'", "in the zi= formula", "single level"]),
+    ({"zi": "~ x + offset(x)"}, bmm.FormulaError, ["zi= formula", "offset"]),
+])
+def test_bad_part_terms_are_refused_naming_the_part(kwargs, error, pieces):
+    rng = np.random.default_rng(2)
+    data = pd.DataFrame({"y": rng.poisson(2, 60), "x": rng.normal(size=60), "site": np.repeat(list("abcdef"), 10),
+                         "one": "only"})
+    with pytest.raises(error) as caught:
+        bmm.Model("y ~ x + (1 | site)", data, family="zero_inflated_poisson", **kwargs)
+    for piece in pieces:
+        assert piece in str(caught.value), (piece, str(caught.value))
+
+
+def test_a_dispersion_terms_single_level_names_the_dispersion_formula():
+    data = pd.DataFrame({"y": np.arange(20.0) % 7, "x": np.arange(20.0), "g": "a"})
+    with pytest.raises(bmm.DataError, match=r"'g' in the dispersion= formula \(sigma\) has a single level"):
+        bmm.Model("y ~ x", data, dispersion="~ (1 | g)")

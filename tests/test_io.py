@@ -185,3 +185,20 @@ def test_a_fit_saved_without_its_data_predicts_new_data_as_the_original(tmp_path
         loaded.save(tmp_path / "other.nc")
     with pytest.raises(bmm.BayesMMError, match="data must be True"):
         fit.save(tmp_path / "other.nc", data="no")
+
+
+def test_a_fit_with_random_effects_in_its_zi_formula_round_trips(tmp_path):
+    """The zi part's blocks, draws, tables and its new-level predictions survive save/load, with and without the
+    training data."""
+    from parts_fits import zip_fit
+
+    fit = zip_fit()
+    assert_same_fit(fit, round_trip(fit, tmp_path))
+    pd.testing.assert_frame_equal(round_trip(fit, tmp_path, "b.nc").varcorr(), fit.varcorr())
+    path = tmp_path / "rows.nc"
+    fit.save(path, data=False)
+    loaded = bmm.load(path)
+    assert [(b.group, b.part) for b in loaded.design.blocks] == [("site", "cond"), ("site", "zi")]
+    new = pd.DataFrame({"x": [0.5, -1.0], "w": [0, 1], "site": ["s04", "unseen"]})
+    pd.testing.assert_frame_equal(loaded.predict(new, seed=3), fit.predict(new, seed=3))
+    pd.testing.assert_frame_equal(loaded.tidy(), fit.tidy())

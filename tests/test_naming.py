@@ -32,6 +32,12 @@ CANONICAL = {
     "r_Subject[308,Intercept]": naming.random_effect("Subject", "308", "Intercept"),
     "r_herd[Smith, J,period[2]]": naming.random_effect("herd", "Smith, J", "period[2]"),
     "r_g[a,poly(x, 2)1]": naming.random_effect("g", "a", "poly(x, 2)1"),
+    # random effects of a family parameter's formula, as brms names them (dpar zi, sigma)
+    "sd_site__zi_Intercept": naming.sd("site", "Intercept", "zi"),
+    "sd_g__disp_x": naming.sd("g", "x", "disp"),
+    "cor_site__hu_Intercept__hu_x": naming.cor("site", "Intercept", "x", "hu"),
+    "r_site__zi[R-1,Intercept]": naming.random_effect("site", "R-1", "Intercept", "zi"),
+    "r_a:b__disp[1:2,x]": naming.random_effect("a:b", "1:2", "x", "disp"),
 }
 
 #: identity -> broom.mixed's (effect, component, group, term)
@@ -41,6 +47,8 @@ TIDY = {
     naming.sd("Subject", "Days"): ("ran_pars", "cond", "Subject", "sd__Days"),
     naming.cor("Subject", "Intercept", "Days"): ("ran_pars", "cond", "Subject", "cor__Intercept.Days"),
     naming.family_parameter("phi"): ("family", "cond", "", "phi"),
+    naming.sd("site", "Intercept", "zi"): ("ran_pars", "zi", "site", "sd__Intercept"),
+    naming.cor("g", "Intercept", "x", "disp"): ("ran_pars", "disp", "g", "cor__Intercept.x"),
 }
 
 #: identity -> lme4's as.data.frame(VarCorr()) (grp, var1, var2)
@@ -57,6 +65,8 @@ SUMMARY = {
     naming.sd("Subject", "Days"): "sd(Days)",
     naming.cor("Subject", "Intercept", "Days"): "cor(Intercept,Days)",
     naming.family_parameter("sigma"): "sigma",
+    naming.sd("site", "Intercept", "zi"): "sd(zi_Intercept)",
+    naming.cor("g", "Intercept", "x", "disp"): "cor(disp_Intercept,disp_x)",
 }
 
 
@@ -93,6 +103,21 @@ def test_summary_labels_round_trip(name):
     assert naming.from_summary_label(label, name.group) == name
 
 
+def test_a_parts_varcorr_row_is_the_means_with_its_component():
+    """varcorr() keeps lme4's grp/var1/var2 and says whose SD it is in its component column (glmmTMB's VarCorr
+    lists each component's)."""
+    zi = naming.sd("site", "Intercept", "zi")
+    assert naming.varcorr_row(zi) == naming.varcorr_row(naming.sd("site", "Intercept")) == ("site", "Intercept", None)
+    assert naming.from_varcorr("site", "Intercept", None, "zi") == zi
+    assert naming.from_varcorr("g", "Intercept", "x", "disp") == naming.cor("g", "Intercept", "x", "disp")
+
+
+def test_a_parts_random_effects_are_parsed_only_for_the_fits_parts():
+    assert naming.parse("sd_site__zi_Intercept", parts=[]) == naming.sd("site", "zi_Intercept")
+    assert naming.parse("r_site__zi[1,Intercept]", parts=[]) == naming.random_effect("site__zi", "1", "Intercept")
+    assert naming.parse("cor_g__zi_a__b", parts=["zi"]) == naming.cor("g", "zi_a", "b")  # not both in zi
+
+
 def test_dotted_terms_of_a_correlation_are_split_by_the_groups_terms():
     name = naming.cor("g", "Sepal.Length", "Petal.Width")
     row = naming.tidy_row(name)
@@ -116,6 +141,12 @@ def test_posterior_variables_and_dimensions():
     assert (naming.level_dim("g"), naming.term_dim("g"), naming.term_bis_dim("g")) == ("g__level", "g__term",
                                                                                           "g__term_bis")
     assert (naming.coef_dim(), naming.coef_dim("zi")) == ("coef", "zi_coef")
+    zi = naming.sd("site", "Intercept", "zi")
+    assert naming.variable(zi) == naming.variable("sd", "site", "zi") == "sd_site__zi"
+    assert naming.variable(naming.random_effect("site", "a", "Intercept", "zi")) == "r_site__zi"
+    assert naming.variable(naming.cor("g", "a", "b", "disp")) == "cor_g__disp"
+    assert (naming.level_dim("site", "zi"), naming.term_dim("site", "zi"), naming.term_bis_dim("site", "zi")) == (
+        "site__zi__level", "site__zi__term", "site__zi__term_bis")
 
 
 def test_layouts_without_a_row_and_malformed_names_are_refused():

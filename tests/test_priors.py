@@ -292,3 +292,46 @@ def test_rstanarm_preset_reproduces_rstanarm_on_a_nested_gaussian_model():
     for name, (group, term) in rows.items():
         ours = table[(table["group"] == group) & (table["term"] == term)]["estimate"].item()
         assert abs(ours - reference[name]["mean"]) < 0.2 * reference[name]["sd"], (name, ours, reference[name])
+
+
+# ---------------------------------------------------------- random effects of a family parameter's formula
+SALAMANDERS = bmm.datasets.load("salamanders")
+
+
+def _zip(priors=None):
+    return bmm.Model("count ~ spp + (1 | site)", SALAMANDERS, family="zero_inflated_poisson",
+                     zi="~ mined + (1 | site)", priors=priors)
+
+
+def test_a_parts_sds_have_a_class_of_their_own():
+    """brms's prior(..., class = sd, dpar = zi): class sd_zi, on the zi part's logit scale by default; a class-wide
+    sd prior is the mean's only."""
+    entries = _entries(_zip({"sd": "half_normal(1)"}))
+    assert entries[("sd", "site", "Intercept")] == ("half_normal", (1.0,))
+    assert entries[("sd_zi", "site", "Intercept")] == ("half_student_t", (3.0, 2.5))
+    for priors in ({"sd_zi": {"site": "half_normal(0.5)"}}, [bmm.prior("half_normal(0.5)", cls="sd_zi", group="site")],
+                   {"sd_zi": "normal(0, 0.5)"}):
+        entries = _entries(_zip(priors))
+        assert entries[("sd_zi", "site", "Intercept")] == ("half_normal", (0.5,))
+        assert entries[("sd", "site", "Intercept")] == ("half_student_t", (3.0, 2.5))
+    rng = np.random.default_rng(3)
+    data = {"y": rng.normal(size=40), "x": rng.normal(size=40), "g": np.repeat(list("abcd"), 10)}
+    entries = _entries(bmm.Model("y ~ x", data, dispersion="~ (x | g)"))
+    s_x = np.std(data["x"])
+    assert entries[("sd_sigma", "g", "x")] == ("half_student_t", (3.0, 2.5 / s_x))
+    assert entries[("cor_sigma", "g", "")] == ("lkj", (2.0,))
+
+
+@pytest.mark.parametrize("priors,pieces", [
+    ({"sd_hu": "half_normal(1)"}, ["no parameter class 'sd_hu'", "drop the 'sd_hu' prior"]),
+    ({"cor_zi": "lkj(2)"}, ["no parameter class 'cor_zi'", "two or more columns"]),
+    ({"sd_zi": {"sitex": "half_normal(1)"}}, ["Class 'sd_zi' has no group 'sitex'", "Did you mean 'site'?"]),
+    ({"sd_zi": {"site": {"x": "half_normal(1)"}}}, ["Group 'site' has no term 'x'"]),
+    ({"sd_zi": "normal(1, 1)"}, ["needs location 0"]),
+    ({"sd_zi": "half_normal(1) * sigma"}, ["class sd"]),
+])
+def test_bad_priors_on_a_parts_sds_are_refused(priors, pieces):
+    with pytest.raises(PriorError) as caught:
+        _zip(priors)
+    for piece in pieces:
+        assert piece in str(caught.value), (piece, str(caught.value))

@@ -30,6 +30,7 @@ from scipy import stats
 from .. import naming
 from ..distributions import DISTRIBUTIONS
 from ..errors import FamilyError
+from ..priors import random_class
 from .arguments import check_prob
 from .predict import draw_quantities
 
@@ -154,11 +155,12 @@ def _variance_parameters(fit):
         if aux.name not in fit.design.parts and aux.name in post:
             name = naming.family_parameter(aux.name)
             yield naming.canonical(name), aux.name, "", "", post[naming.variable(name)].values.ravel()
-    for block in fit.design.blocks:
+    for block in fit.design.blocks:  # a family parameter's formula's SDs too (class sd_zi, ...)
         for term in block.columns:
-            name = naming.sd(block.group, term)
-            draws = post[naming.variable(name)].sel({naming.term_dim(block.group): term}).values.ravel()
-            yield naming.canonical(name), "sd", block.group, term, draws
+            name = naming.sd(block.group, term, block.component)
+            draws = post[naming.variable(name)].sel({naming.term_dim(block.group, block.component): term})
+            draws = draws.values.ravel()
+            yield naming.canonical(name), random_class("sd", block.part), block.group, term, draws
 
 
 def check_prior_conflict(fit) -> pd.DataFrame:

@@ -25,7 +25,7 @@ from scipy import special
 
 from .. import naming
 from ..errors import BayesMMWarning
-from ..posterior import group_terms, parameter_names
+from ..posterior import group_terms, parameter_names, random_parts
 
 __all__ = ["RHAT_LIMIT", "ESS_LIMIT", "rank_normalized_rhat", "mixing_table", "tree_depth_hits", "refit_note",
            "status_line", "warn_convergence"]
@@ -93,30 +93,36 @@ def _ranks(x: np.ndarray) -> np.ndarray:
     return ranks.T
 
 
-def level_rhats(fit, group: str) -> np.ndarray | None:
-    """Rhat of each level effect of ``group`` (levels x terms, :func:`rank_normalized_rhat`), computed once per
-    fit; None with fewer than 2 chains or 4 draws."""
+def level_rhats(fit, group: str, component: str = "cond") -> np.ndarray | None:
+    """Rhat of each level effect of ``group`` (levels x terms, :func:`rank_normalized_rhat`; of a family parameter's
+    formula with its ``component``), computed once per fit; None with fewer than 2 chains or 4 draws."""
     post = fit.idata.posterior
     if post.sizes["chain"] < 2 or post.sizes["draw"] < 4:
         return None
-    return fit.memo(("level_rhats", group), lambda: rank_normalized_rhat(
-        post[naming.variable("ranef", group)].transpose("chain", "draw", naming.level_dim(group),
-                                                        naming.term_dim(group)).values))
+    return fit.memo(("level_rhats", group, component), lambda: rank_normalized_rhat(
+        post[naming.variable("ranef", group, component)].transpose(
+            "chain", "draw", naming.level_dim(group, component), naming.term_dim(group, component)).values))
 
 
 def _level_rhats(fit) -> list[dict]:
-    """Per group: how many level effects have Rhat >= 1.01, and the worst one."""
+    """Per part and group: how many level effects have Rhat >= 1.01, and the worst one."""
+    post = fit.idata.posterior
+    if post.sizes["chain"] < 2 or post.sizes["draw"] < 4:
+        return []
+    return [row for part, component in random_parts(fit.design) for row in _part_level_rhats(fit, part, component)]
+
+
+def _part_level_rhats(fit, part: str, component: str) -> list[dict]:
     post = fit.idata.posterior
     rows = []
-    for group, (terms, _) in group_terms(fit.design).items():
-        rhat = level_rhats(fit, group)
-        if rhat is None:
-            return []
+    for group, (terms, _) in group_terms(fit.design, part).items():
+        rhat = level_rhats(fit, group, component)
         if not np.isfinite(rhat).any():
             continue
         level, column = np.unravel_index(np.nanargmax(rhat), rhat.shape)
-        name = naming.random_effect(group, post[naming.level_dim(group)].values[level], terms[column])
-        rows.append({"effect": "ranef", "component": "cond", "group": group, "term": terms[column],
+        name = naming.random_effect(group, post[naming.level_dim(group, component)].values[level], terms[column],
+                                    component)
+        rows.append({"effect": "ranef", "component": component, "group": group, "term": terms[column],
                      "rhat": float(rhat[level, column]), "ess_bulk": np.nan, "ess_tail": np.nan,
                      "parameter": naming.variable(name), "label": naming.canonical(name), "name": name,
                      "n_poor": int(np.sum(rhat >= RHAT_LIMIT)), "n_levels": int(rhat.size)})

@@ -21,6 +21,10 @@ separation"):
 * ``separation``: a coefficient whose maximum-likelihood estimate is infinite (:mod:`bayesmm.separation`).
 * ``few_levels``: a grouping factor with fewer than 5 levels carrying a variance.
 
+The random effects of a family parameter's formula (``zi="~ (1 | site)"``) are checked part by part as the mean's:
+their findings name them as brms does (``sd_site__zi_Intercept``) and the advice drops the term from that formula
+or sets a boundary-avoiding prior on its class (``sd_zi``).
+
 Priors: ``prior_conflict``: a family parameter or SD whose posterior median lies in its prior's tail
 (:func:`bayesmm.answers.checks.check_prior_conflict`); the advice is the same call with the prior widened (or moved
 towards zero) by a round factor, far enough that the posterior's 97.5% quantile lies well inside it.
@@ -39,7 +43,9 @@ import pandas as pd
 from scipy import stats
 
 from .. import naming
-from ..posterior import group_terms
+from ..posterior import group_terms, random_parts
+from ..families import part_component
+from ..priors import random_class
 from .convergence import ESS_LIMIT as ESS_MIN
 from .convergence import RHAT_LIMIT as RHAT_MAX
 from .convergence import mixing_table, tree_depth_hits
@@ -196,14 +202,28 @@ def _prior_density_at_zero(spec) -> float:
     return float(densities.get(spec.dist, lambda: 0.0)())
 
 
-def _prior_spec(fit, group: str, term: str):
+def _prior_spec(fit, group: str, term: str, part: str = "cond"):
     from .checks import prior_in_effect
 
-    return prior_in_effect(fit, "sd", group, term)
+    return prior_in_effect(fit, random_class("sd", part), group, term)
 
 
-def _singular_sd(fit, group: str, term: str, draws: np.ndarray) -> dict | None:
-    spec = _prior_spec(fit, group, term)
+def _part_advice(fit, part: str, group: str) -> str:
+    """A family parameter's formula's singular SD: that formula without ``group``'s terms, or a boundary-avoiding
+    prior on its SDs (the ``boundary`` preset's gamma(2.5, ...) on the part's link scale)."""
+    from .remedies import formula_code
+
+    argument = part if part in ("zi", "hu") else "dispersion"
+    spec = fit.design.part_specs[part]
+    kept = [piece for piece in [spec.fixed] + [str(r) for r in spec.random if r.group != group] if piece]
+    return (f"{formula_code(fit, **{argument: '~ ' + ' + '.join(kept)})}  # without ({group}) in {argument}=\n"
+            f"{formula_code(fit, priors={random_class('sd', part): {group: 'gamma(2.5, 0.2)'}})}  # keeps the "
+            f"posterior mode off the boundary\n# Simplify the random effects of '{group}' in the {argument}= formula, "
+            "or collect more levels.")
+
+
+def _singular_sd(fit, group: str, term: str, draws: np.ndarray, part: str = "cond") -> dict | None:
+    spec = _prior_spec(fit, group, term, part)
     if spec is not None and spec.per == "sigma" and "sigma" in fit.idata.posterior:
         draws = draws / fit.idata.posterior["sigma"].values.ravel()  # the prior is on sd / sigma
     at_zero, mode = density_at_zero_and_mode(draws)
@@ -216,10 +236,11 @@ def _singular_sd(fit, group: str, term: str, draws: np.ndarray) -> dict | None:
         return None
     evidence = (f"posterior density at zero {ratio:.1f} times the prior's" if np.isfinite(ratio)
                 else "although its prior vanishes at zero")
-    return _finding("singular_sd", naming.canonical(naming.sd(group, term)),
+    component = "cond" if part == "cond" else part_component(part)
+    return _finding("singular_sd", naming.canonical(naming.sd(group, term, component)),
                     f"the posterior is piled against zero (mode {mode:.3g}, 95% quantile {upper:.3g}; "
                     f"{evidence}): the data cannot tell this variance from zero (lme4 would report a singular "
-                    "fit).", _simplify(fit, group))
+                    "fit).", _simplify(fit, group) if part == "cond" else _part_advice(fit, part, group))
 
 
 def _block_findings(fit, block, terms: list[str], sd: np.ndarray, cor: np.ndarray | None) -> list[dict]:
@@ -227,52 +248,56 @@ def _block_findings(fit, block, terms: list[str], sd: np.ndarray, cor: np.ndarra
     found = []
     if cor is None:
         return found
+    advice = _simplify(fit, block.group) if block.part == "cond" else _part_advice(fit, block.part, block.group)
+    where = "" if block.part == "cond" else f" in {block.part}"
     idx = [terms.index(c) for c in block.columns]
     for a in range(len(idx)):
         for b in range(a + 1, len(idx)):
             rho = cor[:, idx[a], idx[b]]
             share = float(np.mean(np.abs(rho) > 0.9))
             if share > 0.5:
-                found.append(_finding("singular_cor", naming.canonical(naming.cor(block.group, terms[idx[a]],
-                                                                                  terms[idx[b]])),
+                name = naming.cor(block.group, terms[idx[a]], terms[idx[b]], block.component)
+                found.append(_finding("singular_cor", naming.canonical(name),
                                       f"the posterior is piled at {'+' if np.median(rho) > 0 else '-'}1 "
                                       f"({share:.0%} of it beyond 0.9 in absolute value): the terms vary "
-                                      "together along one line, the block is (nearly) singular.",
-                                      _simplify(fit, block.group)))
+                                      "together along one line, the block is (nearly) singular.", advice))
     scaled = sd[:, idx] * np.asarray(block.column_scale)[None, :]
     cov = scaled[:, :, None] * cor[:, idx][:, :, idx] * scaled[:, None, :]
     eigen = np.linalg.eigvalsh(cov)
     ratio = float(np.median(eigen[:, 0] / np.maximum(eigen[:, -1], 1e-300)))
     if ratio < 0.01:
-        found.append(_finding("singular_cov", f"cov_{block.group}",
-                              f"the covariance of ({' + '.join(block.columns)} | {block.group}), each term per SD "
-                              f"of its column, has a near-zero eigenvalue (median smallest/largest {ratio:.2g}): "
-                              "it spans fewer dimensions than it has terms.",
-                              _simplify(fit, block.group)))
+        found.append(_finding("singular_cov", f"cov_{naming.variable('sd', block.group, block.component)[3:]}",
+                              f"the covariance of ({' + '.join(block.columns)} | {block.group}){where}, each term per "
+                              f"SD of its column, has a near-zero eigenvalue (median smallest/largest {ratio:.2g}): "
+                              "it spans fewer dimensions than it has terms.", advice))
     return found
 
 
 def _random_effects(fit) -> list[dict]:
+    """Singular SDs, correlations and covariances, part by part (the mean's, then each family parameter's formula's),
+    and groups with too few levels."""
     post = fit.idata.posterior
     found = []
-    for group, (terms, parts) in group_terms(fit.design).items():
-        sd = post[naming.variable("sd", group)].values.reshape(-1, len(terms))
-        cor_name = naming.variable("cor", group)
-        cor = post[cor_name].values.reshape(-1, len(terms), len(terms)) if cor_name in post else None
-        for j, term in enumerate(terms):
-            hit = _singular_sd(fit, group, term, sd[:, j])
-            if hit:
-                found.append(hit)
-        for k, _ in parts:
-            block = fit.design.blocks[k]
-            if block.correlated and block.n_columns > 1:
-                found += _block_findings(fit, block, terms, sd, cor)
+    for part, component in random_parts(fit.design):
+        for group, (terms, parts) in group_terms(fit.design, part).items():
+            sd = post[naming.variable("sd", group, component)].values.reshape(-1, len(terms))
+            cor_name = naming.variable("cor", group, component)
+            cor = post[cor_name].values.reshape(-1, len(terms), len(terms)) if cor_name in post else None
+            for j, term in enumerate(terms):
+                hit = _singular_sd(fit, group, term, sd[:, j], part)
+                if hit:
+                    found.append(hit)
+            for k, _ in parts:
+                block = fit.design.blocks[k]
+                if block.correlated and block.n_columns > 1:
+                    found += _block_findings(fit, block, terms, sd, cor)
     for group in dict.fromkeys(b.group for b in fit.design.blocks):
-        levels = next(b.n_levels for b in fit.design.blocks if b.group == group)
-        if levels < MIN_LEVELS:
-            found.append(_finding("few_levels", naming.variable("sd", group), f"'{group}' has only {levels} levels: "
-                                  "a variance estimated from so few is mostly prior (GLMM FAQ: at least 5-6 levels).",
-                                  few_levels_code(fit, group)))
+        block = next(b for b in fit.design.blocks if b.group == group)
+        if block.n_levels < MIN_LEVELS:
+            found.append(_finding("few_levels", naming.variable("sd", group, block.component), f"'{group}' has only "
+                                  f"{block.n_levels} levels: a variance estimated from so few is mostly prior (GLMM "
+                                  "FAQ: at least 5-6 levels).", few_levels_code(fit, group) if block.part == "cond"
+                                  else _part_advice(fit, block.part, group)))
     return found
 
 
@@ -328,8 +353,10 @@ def _prior_conflicts(fit) -> list[dict]:
 
     found = []
     for name, row in check_prior_conflict(fit).query("conflict != ''").iterrows():
-        parameter = naming.parse(name, family=[a.name for a in fit.family.aux], parts=())
-        cls, group, coef = (("sd", parameter.group, parameter.term) if parameter.kind == "sd"
+        parameter = naming.parse(name, family=[a.name for a in fit.family.aux],
+                                 parts=[b.component for b in fit.design.blocks if b.part != "cond"])
+        part = next((b.part for b in fit.design.blocks if b.component == parameter.part), "cond")
+        cls, group, coef = ((random_class("sd", part), parameter.group, parameter.term) if parameter.kind == "sd"
                             else (parameter.term, "", ""))
         spec = prior_in_effect(fit, cls, group, coef)
         distribution = prior_distribution(spec)

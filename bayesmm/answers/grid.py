@@ -305,7 +305,7 @@ def check_re(fit, re, allow_all: bool = False):
         raise BayesMMError(f"re must be one of {modes} or a dict naming a level per group (re={{'herd': '3'}}), "
                            f"not {re!r}.")
     post, chosen = fit.idata.posterior, {}
-    groups = list(dict.fromkeys(b.group for b in fit.design.blocks))
+    groups = list(dict.fromkeys(b.group for b in fit.design.blocks if b.part == "cond"))
     for group, level in re.items():
         if group not in groups:
             raise BayesMMError(f"re names '{group}', which is not a grouping factor of the model."

@@ -124,17 +124,18 @@ def plot_ranef(fit, group: str | None = None, prob: float = 0.95):
         if group not in set(table["group"]):
             raise BayesMMError(f"No grouping factor '{group}'. Valid: {sorted(set(table['group']))}.")
         table = table[table["group"] == group]
-    panels = list(dict.fromkeys(zip(table["group"], table["term"])))
+    panels = list(dict.fromkeys(zip(table["component"], table["group"], table["term"])))  # a zi= formula's: its own
     fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), max(3, 0.18 * table["level"].nunique())),
                              squeeze=False)
-    for ax, (name, term) in zip(axes[0], panels):
-        rows = table[(table["group"] == name) & (table["term"] == term)].sort_values("estimate")
+    for ax, (component, name, term) in zip(axes[0], panels):
+        rows = table[(table["component"] == component) & (table["group"] == name)
+                     & (table["term"] == term)].sort_values("estimate")
         position = np.arange(len(rows))
         estimate, low, high = (rows[c].to_numpy(dtype=float) for c in ("estimate", "conf_low", "conf_high"))
         ax.errorbar(estimate, position, xerr=[estimate - low, high - estimate], fmt="o", ms=3)
         ax.axvline(0, color="grey", lw=0.8)
         ax.set_yticks(position if len(rows) <= 60 else [])
         ax.set_yticklabels(list(rows["level"]) if len(rows) <= 60 else [])
-        ax.set_title(f"{name}: {term}")
+        ax.set_title(f"{name}: {term}" if component == "cond" else f"{name}: {component}_{term}")
     fig.tight_layout()
     return fig

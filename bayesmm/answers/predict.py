@@ -14,11 +14,15 @@ Grouping levels are matched by name; a level the fit has not seen is handled by 
 ``re="none"`` leaves every random effect out (brms's ``re_formula = NA``; lme4's ``re.form = NA``); a list of
 groups (``re=["Subject"]``, or one group as a string) keeps those groups' effects and leaves the others out (brms's
 ``re_formula = ~ (1 | Subject)``); newdata then needs no columns of the groups left out.
+
+Random effects in a family parameter's formula (``zi="~ (1 | site)"``) enter that parameter's linear predictor
+(:func:`family_parameters`) as the mean's enter ``eta``: ``re`` keeps or drops a group in every part it is in, and a
+new level's effects in a part are drawn from that part's SDs and correlations (:mod:`.group_effects`).
 """
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -32,8 +36,8 @@ from ..families import part_component, part_link
 from ..formula import expression_variables
 from ..formula_lexing import quote_name
 from ..links import NUMPY_INVERSE_LINKS
-from ..posterior import group_terms
 from .arguments import check_prob
+from .group_effects import add_group_effects, evaluate, flat_draws, new_groups, training_groups
 from .probabilities import check_categorical_kind, check_probs_kind, category_predictors, probability_table
 
 __all__ = ["PredictionDesign", "prediction_design", "require_rows", "training_frame", "kept_groups", "draw_quantities",
@@ -46,7 +50,8 @@ KINDS = ("mean", "response", "link", "probs")
 class PredictionDesign:
     """Arrays for predictions: ``X`` (rows x fixed effects, uncentred), ``offset`` and ``trials`` (rows or
     None), per group ``(level index per row, Z rows x terms, names of new levels)`` (index ``>= n_levels``
-    points into the new levels), per family-parameter formula its X, and the row labels."""
+    points into the new levels), per family-parameter formula its X, the row labels, and per family-parameter
+    formula with random effects its groups (``part_groups``, as ``groups``)."""
 
     X: np.ndarray
     offset: np.ndarray | None
@@ -54,6 +59,7 @@ class PredictionDesign:
     groups: dict
     parts: dict
     row_labels: pd.Index
+    part_groups: dict = field(default_factory=dict)
 
 
 def require_rows(fit, what: str, frame: bool = False) -> None:
@@ -68,8 +74,9 @@ def require_rows(fit, what: str, frame: bool = False) -> None:
 def kept_groups(fit, re="all") -> tuple[str, ...]:
     """The groups whose random effects a prediction keeps: all of them (``re="all"``), none (``"none"``), or those
     named (a list, or one name), as the formula writes them: ``"Subject"``, ``"site:block"``, and ``"site/block"`` for
-    ``site`` and ``site:block``. A name that is not a group of the model is refused, with the groups there are."""
-    groups = tuple(group_terms(fit.design))
+    ``site`` and ``site:block``; a group is kept or left out in every part it is in (the mean's formula, ``zi=``,
+    ...). A name that is not a group of the model is refused, with the groups there are."""
+    groups = tuple(dict.fromkeys(block.group for block in fit.design.blocks))
     if isinstance(re, str) and re in ("all", "none"):
         return groups if re == "all" else ()
     names = [re] if isinstance(re, str) else re
@@ -91,35 +98,27 @@ def kept_groups(fit, re="all") -> tuple[str, ...]:
     return tuple(g for g in groups if g in kept)
 
 
+def _random_parts(fit) -> list[str]:
+    """The family parameters whose formulas have random effects."""
+    return list(dict.fromkeys(block.part for block in fit.design.blocks if block.part != "cond"))
+
+
 def _training_design(fit, kept: tuple) -> PredictionDesign:
     require_rows(fit, "An answer about the training rows (fitted values, posterior predictive and residual checks)")
     design = fit.design
-    groups = {}
-    for group, (_, parts) in group_terms(design).items():
-        if group not in kept:
-            continue
-        blocks = [design.blocks[k] for k, _ in parts]
-        groups[group] = (blocks[0].group_index, np.column_stack([b.Z for b in blocks]), ())
     labels = design.row_labels if design.row_labels is not None else pd.RangeIndex(design.n_obs)
-    return PredictionDesign(design.X, design.offset, design.trials, groups,
-                            {name: X for name, (X, _) in design.parts.items()}, labels)
-
-
-def _level_labels(series: pd.Series) -> np.ndarray:
-    """Level names as the design names them (a numeric column of whole numbers reads as integers)."""
-    if isinstance(series.dtype, pd.CategoricalDtype):
-        series = series.astype(object)
-    elif pd.api.types.is_float_dtype(series) and np.all(np.mod(series.to_numpy(), 1) == 0):
-        series = series.astype(np.int64)
-    return series.astype(str).to_numpy(dtype=object)
+    return PredictionDesign(design.X, design.offset, design.trials, training_groups(design, kept),
+                            {name: X for name, (X, _) in design.parts.items()}, labels,
+                            {part: training_groups(design, kept, part) for part in _random_parts(fit)})
 
 
 def _needed_columns(fit, kept: tuple, need_trials: bool) -> list[str]:
     spec, family = fit.design.spec, fit.family
     pieces = list(spec.fixed_terms) + list(spec.offsets)
+    random = [r for r in spec.random if r.group in kept]  # the columns of groups left out are not needed
     for part in _part_specs(fit).values():
         pieces += list(part.fixed_terms)
-    random = [r for r in spec.random if r.group in kept]  # the columns of groups left out are not needed
+        random += [r for r in part.random if r.group in kept]
     pieces += [t for r in random for t in r.terms]
     pieces += [quote_name(f) for r in random for f in r.group_factors]  # '`my group`', not 'my group'
     if need_trials and family.response == "binomial" and spec.response.kind != "expr":
@@ -150,25 +149,9 @@ def training_frame(fit) -> pd.DataFrame:
         return prepare_data(data, variables, fit.design.spec.text).frame
 
 
-def _encoders(fit) -> dict:
-    """The design's encoders of new data for the random terms' left sides and the family-parameter formulas."""
-    return {"blocks": {b.term.lhs: b.encoder for b in fit.design.blocks if b.term is not None},
-            "parts": fit.design.part_encoders}
-
-
-def _evaluate(encoder, frame: pd.DataFrame, names, what: str) -> np.ndarray:
-    """Columns ``names`` of a training encoder evaluated on new data, with formulae's errors re-raised."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            out = encoder.evaluate_new_data(frame).as_dataframe()
-    except Exception as err:  # noqa: BLE001 - formulae raises many types; re-raised with context
-        raise DataError(f"newdata cannot be encoded for the {what}: {err}. New data must use the levels and "
-                        "types of the training data.") from None
-    values = (out if names is None else out[list(names)]).to_numpy(dtype=float)
-    if not np.all(np.isfinite(values)):
-        raise DataError(f"newdata gives non-finite values in the {what} (log of a non-positive value?).")
-    return values
+def _part_encoders(fit) -> dict:
+    """The design's encoders of new data for the family-parameter formulas' fixed parts."""
+    return fit.design.part_encoders
 
 
 def _check_newdata(fit, newdata, kept: tuple, need_trials: bool) -> pd.DataFrame:
@@ -203,26 +186,6 @@ def _check_numbers(fit, frame: pd.DataFrame, needed) -> None:
                                 f"{list(frame.index[infinite][:5])}); predictions need finite values.")
 
 
-def _new_groups(fit, frame: pd.DataFrame, kept: tuple) -> dict:
-    design, groups = fit.design, {}
-    encoders = _encoders(fit)["blocks"]
-    for group, (_, parts) in group_terms(design).items():
-        if group not in kept:
-            continue
-        blocks = [design.blocks[k] for k, _ in parts]
-        # a '||' term is one block per column: evaluate the whole term, keep the block's columns
-        Z = np.column_stack([_evaluate(encoders[b.term.lhs], frame, None, f"random term {b.term}")[:, b.column_slice]
-                             for b in blocks])
-        labels = _level_labels(frame[blocks[0].group_factors[0]])
-        for factor in blocks[0].group_factors[1:]:
-            labels = labels + ":" + _level_labels(frame[factor])
-        known = {level: i for i, level in enumerate(blocks[0].levels)}
-        new = tuple(dict.fromkeys(level for level in labels if level not in known))
-        known.update({level: blocks[0].n_levels + j for j, level in enumerate(new)})
-        groups[group] = (np.array([known[level] for level in labels], dtype=np.int64), Z, new)
-    return groups
-
-
 def _new_trials(fit, frame: pd.DataFrame, trials) -> np.ndarray | None:
     """Binomial trials of the new rows: ``trials`` if given, else from the response's columns (1 for a 0/1
     response)."""
@@ -253,17 +216,17 @@ def prediction_design(fit, newdata=None, re="all", need_trials: bool = True, tri
         return base
     frame = _check_newdata(fit, newdata, kept, need_trials and trials is None)
     design = fit.design
-    X = _evaluate(design.fixed_encoder, frame, design.fixed_names, "fixed part")
+    X = evaluate(design.fixed_encoder, frame, design.fixed_names, "fixed part")
     offset = None
     if design.spec.offsets:
         offset = sum(evaluate_expression(o, frame, "offset").astype(float) for o in design.spec.offsets)
         if not np.all(np.isfinite(offset)):
             raise DataError(f"The offset {list(design.spec.offsets)} is not finite on newdata; check its columns.")
-    groups = _new_groups(fit, frame, kept)
-    parts = {name: _evaluate(encoder, frame, design.parts[name][1], f"formula of {name}")
-             for name, encoder in (_encoders(fit)["parts"].items() if design.parts else ())}
-    return PredictionDesign(X, offset, _new_trials(fit, frame, trials) if need_trials else None, groups, parts,
-                            frame.index)
+    parts = {name: evaluate(encoder, frame, design.parts[name][1], f"formula of {name}")
+             for name, encoder in (_part_encoders(fit).items() if design.parts else ())}
+    return PredictionDesign(X, offset, _new_trials(fit, frame, trials) if need_trials else None,
+                            new_groups(design, frame, kept), parts, frame.index,
+                            {part: new_groups(design, frame, kept, part) for part in _random_parts(fit)})
 
 
 def _draw_index(fit, draws) -> np.ndarray:
@@ -277,57 +240,31 @@ def _draw_index(fit, draws) -> np.ndarray:
     return np.unique(np.linspace(0, total - 1, min(int(draws), total)).round().astype(int))
 
 
-def _flat(fit, name: str, index: np.ndarray) -> np.ndarray:
-    values = fit.idata.posterior[name].values
-    return values.reshape((-1,) + values.shape[2:])[index]
-
-
-def _new_level_effects(fit, group: str, n_new: int, index, new_levels: str, rng) -> np.ndarray:
-    """(draws x new levels x terms) effects of levels the fit has not seen (see the module docstring)."""
-    sd = _flat(fit, naming.variable("sd", group), index)
-    if new_levels == "population" or n_new == 0:
-        return np.zeros((len(index), n_new, sd.shape[1]))
-    q = sd.shape[1]
-    cor_name = naming.variable("cor", group)
-    cor = _flat(fit, cor_name, index) if cor_name in fit.idata.posterior else np.eye(q)[None]
-    chol = np.linalg.cholesky(np.broadcast_to(cor, (len(index), q, q)) + 1e-12 * np.eye(q))
-    factor = sd[:, :, None] * chol
-    z = rng.standard_normal((len(index), n_new, q))
-    return np.einsum("sij,snj->sni", factor, z)
-
-
 def linear_predictor(fit, pd_: PredictionDesign, index, new_levels: str = "sample", seed: int = 0) -> np.ndarray:
     """eta (draws x rows) = X b + offset + sum over groups and terms of ``Z[:, j] r[level, j]``."""
-    fixed = _flat(fit, naming.variable("fixed"), index)
+    fixed = flat_draws(fit, naming.variable("fixed"), index)
     eta = fixed[:, fixed.shape[1] - pd_.X.shape[1]:] @ pd_.X.T  # an ordinal fit's thresholds come first, not in X
     if pd_.offset is not None:
         eta = eta + pd_.offset
-    rng = np.random.default_rng(seed)
-    for group, (levels, Z, new) in pd_.groups.items():
-        if new and new_levels == "error":
-            raise DataError(f"newdata has {len(new)} level(s) of '{group}' that the fit has not seen "
-                            f"({list(new[:5])}). Use new_levels='sample' (draw them from the fitted distribution) "
-                            "or 'population' (leave their effects out).")
-        effects = np.concatenate([_flat(fit, naming.variable("ranef", group), index),
-                                  _new_level_effects(fit, group, len(new), index, new_levels, rng)], axis=1)
-        for j in range(Z.shape[1]):
-            eta = eta + effects[:, levels, j] * Z[:, j]
-    return eta
+    return add_group_effects(fit, eta, pd_.groups, index, new_levels, np.random.default_rng(seed))
 
 
-def family_parameters(fit, pd_: PredictionDesign, index) -> dict:
-    """Family parameters per draw (vector), or per draw and row for those with their own formula."""
+def family_parameters(fit, pd_: PredictionDesign, index, new_levels: str = "sample", seed: int = 0) -> dict:
+    """Family parameters per draw (vector), or per draw and row for those with their own formula: its linear
+    predictor ``X_part b_part`` plus its random effects (``pd_.part_groups``; new levels by ``new_levels``, drawn
+    with a generator of its own per part from ``seed``), through the part's inverse link."""
     aux = {}
-    for param in fit.family.aux:
+    for number, param in enumerate(fit.family.aux, start=1):
         if param.name in pd_.parts:
-            coefficients = _flat(fit, naming.variable("fixed", part=part_component(param.name)), index)
-            linear = coefficients @ pd_.parts[param.name].T
+            coefficients = flat_draws(fit, naming.variable("fixed", part=part_component(param.name)), index)
+            linear = add_group_effects(fit, coefficients @ pd_.parts[param.name].T, pd_.part_groups.get(param.name, {}),
+                                       index, new_levels, np.random.default_rng([seed, number]), param.name)
             aux[param.name] = NUMPY_INVERSE_LINKS[part_link(param.name)](linear)
         else:
-            aux[param.name] = _flat(fit, param.name, index)
+            aux[param.name] = flat_draws(fit, param.name, index)
     thresholds = len(threshold_names(fit.design, fit.family))
     if thresholds:  # ordinal: the first fixed effects (bayesmm.categories)
-        aux["thresholds"] = _flat(fit, naming.variable("fixed"), index)[:, :thresholds]
+        aux["thresholds"] = flat_draws(fit, naming.variable("fixed"), index)[:, :thresholds]
     return aux
 
 
@@ -362,7 +299,7 @@ def draw_quantities(fit, newdata=None, kind: str = "mean", re="all", new_levels:
         eta = linear_predictor(fit, design, index, new_levels, seed)
     if kind == "link":
         return eta, design
-    aux = family_parameters(fit, design, index)
+    aux = family_parameters(fit, design, index, new_levels, seed)
     values = response_quantity(fit.family.name, fit.family.link, eta, aux, design.trials, kind, seed)
     if not np.all(np.isfinite(values)):
         raise BayesMMError(f"The {kind} predictions have non-finite values (an extreme linear predictor?); "

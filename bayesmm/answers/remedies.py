@@ -166,8 +166,8 @@ def scaled_prior(spec: PriorSpec, factor: float) -> PriorSpec | None:
 
 def prior_text(cls: str, group: str, coef: str, spec: PriorSpec) -> dict:
     """A ``priors=`` dict setting ``spec`` on one parameter: ``{"phi": ...}``, ``{"sd": {"g": {"x": ...}}}``."""
-    if cls == "sd":
-        return {"sd": {group: {coef: str(spec)}}}
+    if cls == "sd" or cls.startswith("sd_"):  # sd_zi: an SD of a family parameter's formula
+        return {cls: {group: {coef: str(spec)}}}
     return {cls: str(spec)}
 
 
@@ -190,7 +190,8 @@ def causes_of(fit, row) -> list[Cause]:
     specific first: too few levels of its group, an SD of its group piled at zero, a ridge with another
     parameter, a run too short to adapt; failing those, chains too short for this posterior."""
     found = []
-    group = row.group if row.effect in ("ran_pars", "ranef") and row.group != "Residual" else ""
+    group = (row.group if row.effect in ("ran_pars", "ranef") and row.group != "Residual"
+             and getattr(row, "component", "cond") == "cond" else "")  # a part's SDs: no group-level causes
     if group:
         found += few_levels_causes(fit, group)
         found += _near_zero(fit, group)

@@ -80,7 +80,9 @@ def _model_section(fit) -> Section:
     rows = [("Formula", fit.formula), ("Family", fit.family.name), ("Link", fit.family.link),
             ("Data", fit.data_name), ("Observations", design.n_obs), ("Rows dropped (missing values)",
                                                                       design.n_dropped)]
-    rows += [(f"Levels of {block.group}", block.n_levels) for block in design.blocks]
+    rows += [(f"{name}= formula", text) for name, text in (("zi", fit.call.zi), ("hu", fit.call.hu),
+                                                           ("dispersion", fit.call.dispersion)) if text]
+    rows += list(dict.fromkeys((f"Levels of {block.group}", block.n_levels) for block in design.blocks))
     if design.aliased:
         rows.append(("Aliased columns dropped", ", ".join(design.aliased)))
     table = pd.DataFrame(rows, columns=["", "value"]).set_index("")

@@ -95,8 +95,8 @@ def _warnings(fit, table: pd.DataFrame) -> list[str]:
                f"tail ESS < {ESS_LIMIT}": summary[summary["ess_tail"] < ESS_LIMIT]}
     for label, rows in grouped.items():
         if len(rows):
-            names = [f"{r.n_poor} effects of {r.group}'s levels" if r.effect == "ranef" else r.label
-                     for r in rows.itertuples()]
+            names = [f"{r.n_poor} effects of {r.group}'s levels{'' if r.component == 'cond' else ' in ' + r.component}"
+                     if r.effect == "ranef" else r.label for r in rows.itertuples()]
             tail = (": the chains have not converged; run longer chains before using these results."
                     if label.startswith("Rhat") else ": estimates are imprecise; run more draws.")
             out.append(f"Warning: {int(rows['n_poor'].clip(lower=1).sum())} parameters have {label} "

@@ -8,7 +8,7 @@ from ..categories import category_prefixes, threshold_coefs
 from ..families import part_link
 from ..plan import make_plan
 from ..plan.choose import intercept_only
-from ..priors import PriorEntry
+from ..priors import PriorEntry, random_class
 from .arrays import as_float, on_device
 from .likelihoods import count_table
 from .marginal import marginal_data, one_block_data
@@ -68,11 +68,11 @@ def _block_structure(design, block, plan_block, entries) -> BlockStructure:
     correlated = block.correlated and block.n_columns > 1
     return BlockStructure(
         n_levels=block.n_levels, n_columns=block.n_columns, correlated=correlated,
-        sd_priors=tuple(_lookup(entries, "sd", block.group, c) for c in block.columns),
-        cor_prior=_lookup(entries, "cor", block.group) if correlated else None,
+        sd_priors=tuple(_lookup(entries, random_class("sd", block.part), block.group, c) for c in block.columns),
+        cor_prior=_lookup(entries, random_class("cor", block.part), block.group) if correlated else None,
         intercept_only=intercept_only(block), centre_on=plan_block.centre_on,
         any_centred=bool(plan_block.weights.any()), parents=tuple((p.block, p.columns) for p in plan_block.parents),
-        mean_column=plan_block.mean_column, kind=plan_block.kind)
+        mean_column=plan_block.mean_column, kind=plan_block.kind, part=block.part)
 
 
 def _integrated(design, k, plan, data, X) -> dict:

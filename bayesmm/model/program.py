@@ -161,17 +161,22 @@ def _row_weights(data: ModelData):
 
 
 def linear_predictor(structure: ModelStructure, data: ModelData, params: dict, skip: int = -1):
-    """eta = Intercept_c + X b + offset + sum of block gathers (``params`` holds b, r_k, Intercept_c), leaving
-    out block ``skip``."""
+    """eta = Intercept_c + X b + offset + sum of the mean's block gathers (``params`` holds b, r_k, Intercept_c),
+    leaving out block ``skip``."""
     eta = data.X @ params["b"] if structure.b_priors else jnp.zeros(data.y.shape[0])
     if structure.intercept_prior is not None:
         eta = eta + params["Intercept_c"]
     if data.offset is not None:
         eta = eta + data.offset
-    for k in range(len(structure.blocks)):
-        if k == skip:
+    return _with_effects(structure, data, params, eta, "cond", skip)
+
+
+def _with_effects(structure: ModelStructure, data: ModelData, params: dict, eta, part: str, skip: int = -1):
+    """``eta`` plus the gathers ``sum_j Z_k[:, j] r_k[group_index_k, j]`` of ``part``'s blocks but ``skip``."""
+    for k, block in enumerate(structure.blocks):
+        if k == skip or block.part != part:
             continue
-        if structure.blocks[k].intercept_only:
+        if block.intercept_only:
             eta = eta + params[f"r_{k}"][:, 0][data.group_index[k]]
             continue
         effects = params[f"r_{k}"][data.group_index[k]]
@@ -226,7 +231,8 @@ def make_model(structure: ModelStructure):
             return
         aux.update(threshold_sites(structure, data, params))
         for (name, link, priors), X in zip(structure.parts, data.part_X):
-            aux[name] = INVERSE_LINKS[link](X @ _sample_vector(f"b_{name}", priors))
+            linear = X @ _sample_vector(f"b_{name}", priors)
+            aux[name] = INVERSE_LINKS[link](_with_effects(structure, data, params, linear, name))
         eta = linear_predictor(structure, data, params, skip=structure.row_block)
         if structure.row_block >= 0:
             law = RowIntegrated(structure.family, structure.link, eta, integrated["row_sd"], aux, data.trials)

@@ -37,6 +37,8 @@ class BlockStructure(NamedTuple):
     mean_column: int = -1
     #: the plan's kind (``bayesmm.plan.records``): "dense", "by_level", "quadrature" or "sampled"
     kind: str = "sampled"
+    #: the linear predictor its effects enter: "cond" (the mean's) or a family parameter's (``ModelStructure.parts``)
+    part: str = "cond"
 
 
 class ModelStructure(NamedTuple):

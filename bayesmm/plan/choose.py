@@ -12,6 +12,7 @@ import numpy as np
 from ..errors import BayesMMError
 from .bases import level_bases
 from .centring import aliased_levels, level_information, level_weights, parent_links
+from .parts import mean_centring, mean_design, with_part_blocks
 from .records import AliasPlan, BlockPlan, ModelPlan, ParentPlan
 
 __all__ = ["make_plan", "can_marginalize", "n_coefficients", "row_cells", "intercept_only", "PER_LEVEL_COLUMNS",
@@ -191,7 +192,12 @@ def make_plan(design, family, marginalize: bool | None = None, centred=None) -> 
     """The sampling plan of a model. ``marginalize``: integrate random effects out where possible (None),
     never (False) or insist (True: an error where it is not possible). ``centred``: sample every level centred
     (True), non-centred (False), choose per level from the data (None, :mod:`.centring`), or a tuple with one
-    entry per block (True, False or None) overriding the choice block by block (the refit safeguard)."""
+    entry per block (True, False or None) overriding the choice block by block (the refit safeguard). Blocks of a
+    family parameter's formula are sampled (:mod:`.parts`)."""
+    if any(block.part != "cond" for block in design.blocks):
+        mean = mean_design(design)
+        return with_part_blocks(make_plan(mean, family, marginalize, mean_centring(centred, len(mean.blocks))),
+                                design, centred)
     blocks = design.blocks
     kinds, reasons = integrated_kinds(design, family, marginalize)
     weights, information, tau2 = centring_weights(design, family, kinds, centred)

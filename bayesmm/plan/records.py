@@ -88,6 +88,13 @@ class BlockPlan:
     #: sampled: Householder vectors rotating the effects' mean and level-level covariates into coordinates of
     #: their own (``plan.bases.level_bases``), or None
     basis: np.ndarray | None = None
+    #: the linear predictor the effects enter: ``"cond"`` (the mean) or a family parameter (``design.RandomBlock.part``)
+    part: str = "cond"
+
+    @property
+    def label(self) -> str:
+        """The block's group, with the family parameter whose formula holds it: ``site``, ``site (zi)``."""
+        return self.group if self.part == "cond" else f"{self.group} ({self.part})"
 
     @property
     def centred(self) -> int:
@@ -123,7 +130,7 @@ class ModelPlan:
             return "no random effects: every parameter sampled"
         parts = []
         for b in self.blocks:
-            text = f"{b.group} {KINDS[b.kind].split(' (')[0]}"
+            text = f"{b.label} {KINDS[b.kind].split(' (')[0]}"
             if b.kind == "sampled":
                 counts = [f"{n} {w}" for n, w in ((b.centred, "centred"), (b.partly, "partly centred")) if n]
                 text += f" ({', '.join(counts)} of {b.n_levels} levels)" if counts else " (non-centred)"
@@ -133,7 +140,8 @@ class ModelPlan:
     def __str__(self) -> str:
         lines = ["Sampling plan:"]
         for b in self.blocks:
-            lines.append(f"  ({' + '.join(b.columns)} | {b.group}): {KINDS[b.kind]}. {b.reason}")
+            where = "" if b.part == "cond" else f" in {b.part}"
+            lines.append(f"  ({' + '.join(b.columns)} | {b.group}){where}: {KINDS[b.kind]}. {b.reason}")
         if not self.blocks:
             lines.append("  no random effects: the fixed effects and family parameters are sampled.")
         return "\n".join(lines)

@@ -359,3 +359,25 @@ def test_advice_writes_the_group_as_the_formula_does():
     advice = _simplify(fit, "my group")
     assert "write (x || `my group`) to drop the correlations" in advice, advice
     assert "(x || site:`my group`)" in _simplify(fit, "site:my group")
+
+
+@pytest.mark.slow
+def test_a_singular_sd_in_the_zi_formula_is_found_and_named_by_its_part():
+    """Counts without site effects in the zero inflation: sd(zi_Intercept) piles at zero, found as
+    sd_site__zi_Intercept, with advice for the zi= formula and its sd_zi prior; the mean's SD is not singular."""
+    from scipy import special
+
+    rng = np.random.default_rng(5)
+    site = np.repeat(np.arange(12), 30)
+    x = rng.normal(size=site.size)
+    mu = np.exp(1.0 + 0.5 * x + rng.normal(0, 0.5, 12)[site])
+    y = np.where(rng.uniform(size=site.size) < special.expit(-0.5), 0, rng.poisson(mu))
+    data = pd.DataFrame({"y": y, "x": x, "site": [f"s{i}" for i in site]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bmm.BayesMMWarning)
+        fit = bmm.fit("y ~ x + (1 | site)", data, family="zero_inflated_poisson", zi="~ (1 | site)", chains=2,
+                      draws=500, warmup=500, seed=2)
+    singular = fit.diagnose().query("kind == 'singular_sd'")
+    assert list(singular["parameter"]) == ["sd_site__zi_Intercept"]
+    advice = singular["advice"].iloc[0]
+    assert "zi='~ 1'" in advice and "'sd_zi': {'site': 'gamma(2.5, 0.2)'}" in advice

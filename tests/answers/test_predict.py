@@ -207,3 +207,82 @@ def test_re_takes_nested_groups_as_the_formula_writes_them():
     batches = list(fit.idata.posterior["batch__level"].values)
     np.testing.assert_allclose(outer, b[:, [0]] + r_batch[:, [batches.index(x) for x in pastes["batch"]], 0],
                                rtol=1e-12)
+
+
+# --------------------------------------------------- random effects of a family parameter's formula
+def _zip_hand(fit, new, index=None, re=True):
+    """(1 - zi) mu per draw from the draws: mu = exp(b0 + b1 x + r_site), zi = expit(c0 + c1 w + r_site__zi)."""
+    b, c = _draws(fit, "b"), _draws(fit, "b_zi")
+    post = fit.idata.posterior
+    levels = [list(post[dim].values).index(s) for dim in ("site__level", "site__zi__level") for s in new["site"]]
+    n = len(new)
+    eta = b[:, [0]] + b[:, [1]] * new["x"].to_numpy()
+    logit = c[:, [0]] + c[:, [1]] * new["w"].to_numpy()
+    if re:
+        eta = eta + _draws(fit, "r_site")[:, levels[:n], 0]
+        logit = logit + _draws(fit, "r_site__zi")[:, levels[n:], 0]
+    return (1.0 - 1.0 / (1.0 + np.exp(-logit))) * np.exp(eta)
+
+
+def test_a_zi_formulas_effects_enter_the_predicted_mean_draw_by_draw():
+    from parts_fits import zip_fit
+
+    fit = zip_fit()
+    new = pd.DataFrame({"x": [0.3, -1.2, 0.0], "w": [1, 0, 1], "site": ["s03", "s07", "s12"]})
+    np.testing.assert_allclose(fit.predict(new, summary=False).to_numpy(), _zip_hand(fit, new), rtol=1e-12)
+    np.testing.assert_allclose(fit.predict(new, re="none", summary=False).to_numpy(), _zip_hand(fit, new, re=False),
+                               rtol=1e-12)
+    np.testing.assert_allclose(fit.predict(new, re=["site"], summary=False).to_numpy(), _zip_hand(fit, new),
+                               rtol=1e-12)
+    fitted = fit.predict(summary=False).to_numpy()  # the training rows' arrays give the same
+    rows = [5, 130, 377]
+    training = fit.data.iloc[rows]
+    np.testing.assert_allclose(fitted[:, rows], _zip_hand(fit, training), rtol=1e-12)
+    draws = fit.predict(new, kind="response", summary=False, seed=2).to_numpy()
+    assert np.all(draws == np.round(draws)) and 0.2 < np.mean(draws == 0) < 0.8
+    no_site = fit.predict(new[["x", "w"]], re="none")  # without random effects, no site column is needed
+    np.testing.assert_allclose(no_site["Estimate"], _zip_hand(fit, new, re=False).mean(axis=0), rtol=1e-12)
+    with pytest.raises(bmm.DataError, match=r"lacks the column\(s\) \['site'\]"):
+        fit.predict(new[["x", "w"]])
+
+
+def test_a_new_levels_effects_in_a_part_are_drawn_from_that_parts_sds():
+    from bayesmm.answers.predict import family_parameters, prediction_design
+    from parts_fits import zip_fit
+
+    fit = zip_fit()
+    new = pd.DataFrame({"x": [0.0, 0.0], "w": [0, 1], "site": ["new site", "s03"]})
+    design = prediction_design(fit, new)
+    index = np.arange(2000)
+    fixed = _draws(fit, "b_zi")[:, [0]] + _draws(fit, "b_zi")[:, [1]] * new["w"].to_numpy()
+    logit = lambda aux: np.log(aux["zi"]) - np.log1p(-aux["zi"])  # noqa: E731
+    sampled = logit(family_parameters(fit, design, index, "sample", seed=4)) - fixed
+    standardised = sampled[:, 0] / _draws(fit, "sd_site__zi")[:, 0]
+    assert abs(standardised.mean()) < 0.1 and 0.92 < standardised.std() < 1.08
+    np.testing.assert_allclose(sampled[:, 1], _draws(fit, "r_site__zi")[:, list(
+        fit.idata.posterior["site__zi__level"].values).index("s03"), 0], rtol=1e-9)
+    mean_effect = fit.predict(new, kind="link", summary=False, seed=4).to_numpy()[:, 0] - _draws(fit, "b")[:, 0]
+    assert abs(np.corrcoef(mean_effect, sampled[:, 0])[0, 1]) < 0.1  # drawn apart from the mean's new effect
+    population = logit(family_parameters(fit, design, index, "population")) - fixed
+    np.testing.assert_allclose(population[:, 0], 0.0, atol=1e-12)
+    with pytest.raises(bmm.DataError, match="'new site'"):
+        fit.predict(new, new_levels="error")
+
+
+def test_a_dispersion_formulas_effects_enter_sigma_draw_by_draw():
+    from bayesmm.answers.predict import family_parameters, prediction_design
+    from parts_fits import gaussian_disp_data, gaussian_disp_fit
+
+    fit = gaussian_disp_fit()
+    new = gaussian_disp_data().iloc[[0, 200, 599]]
+    index = np.arange(0, 2000, 7)
+    sigma = family_parameters(fit, prediction_design(fit, new), index)["sigma"]
+    c, r = _draws(fit, "b_disp")[index], _draws(fit, "r_g__disp")[index]
+    levels = [list(fit.idata.posterior["g__disp__level"].values).index(g) for g in new["g"]]
+    np.testing.assert_allclose(sigma, np.exp(c[:, [0]] + c[:, [1]] * new["x"].to_numpy() + r[:, levels, 0]),
+                               rtol=1e-12)
+    response = fit.predict(new, kind="response", summary=False, seed=3).to_numpy()
+    mean = fit.predict(new, summary=False).to_numpy()
+    spread = np.std(response - mean, axis=0) / np.sqrt(np.mean(np.exp(2 * np.log(
+        family_parameters(fit, prediction_design(fit, new), np.arange(2000))["sigma"])), axis=0))
+    np.testing.assert_allclose(spread, 1.0, atol=0.1)

@@ -570,3 +570,54 @@ def test_weighted_pointwise_log_lik_scales_rows():
         samples = {k: v[None] for k, v in _weights_params(structure).items()}
         outs.append(np.asarray(generated(structure, data, samples)["log_lik"])[0])
     np.testing.assert_allclose(outs[0], outs[1] * base.w.to_numpy(), rtol=1e-12)
+
+
+# ----------------------------------------------------------- random effects of a family parameter's formula
+def _part_data(seed=5, n=120, groups=8):
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({"y": rng.poisson(2.0, n) * (rng.uniform(size=n) > 0.3), "x": rng.normal(size=n),
+                         "w": rng.integers(0, 2, n), "g": np.repeat([f"g{i}" for i in range(groups)], n // groups)})
+
+
+def _part_log_density(model, params):
+    structure, data = compile_model(model.design, model.family, model.prior_entries, centred=False)
+    assert [b.part for b in structure.blocks] == [b.part for b in model.design.blocks]
+    _, trace = log_density(make_model(structure), (data,), {}, params)
+    site = trace["y"]
+    return np.asarray(site["fn"].log_prob(site["value"])), trace
+
+
+def test_a_zi_formulas_random_effects_enter_the_zero_inflation_probability():
+    """zi = expit(X_zi b_zi + sd_zi z_zi[g]) row by row, the mean's effects only in mu (scipy by hand)."""
+    df = _part_data()
+    model = bmm.Model("y ~ x + (1 | g)", df, family="zero_inflated_poisson", zi="~ w + (1 | g)")
+    rng = np.random.default_rng(6)
+    z_mean, z_zi = rng.normal(size=(8, 1)), rng.normal(size=(8, 1))
+    params = {"Intercept_c": jnp.asarray(0.7), "b": jnp.asarray([0.4]), "sd_0": jnp.asarray([0.5]),
+              "z_0": jnp.asarray(z_mean), "sd_1": jnp.asarray([1.3]), "z_1": jnp.asarray(z_zi),
+              "b_zi_logistic": jnp.asarray([-0.8]), "b_zi_normal": jnp.asarray([1.1])}
+    pointwise, trace = _part_log_density(model, params)
+    g = pd.Categorical(df["g"]).codes
+    mu = np.exp(0.7 + 0.4 * (df["x"] - df["x"].mean()) + 0.5 * z_mean[g, 0])
+    zi = special.expit(-0.8 + 1.1 * df["w"] + 1.3 * z_zi[g, 0])
+    y = df["y"].to_numpy()
+    expected = np.where(y == 0, np.log(zi + (1 - zi) * np.exp(-mu)), np.log1p(-zi) + stats.poisson.logpmf(y, mu))
+    np.testing.assert_allclose(pointwise, expected, rtol=1e-10)
+    sd_prior = trace["sd_1"]["fn"].log_prob(trace["sd_1"]["value"])  # class sd_zi: half_student_t(3, 2.5)
+    np.testing.assert_allclose(float(jnp.sum(sd_prior)), np.log(2) + stats.t.logpdf(1.3, 3, scale=2.5), rtol=1e-10)
+
+
+def test_a_dispersion_formulas_random_effects_enter_log_sigma():
+    df = _part_data(7)
+    df["y"] = df["y"] + df["x"]
+    model = bmm.Model("y ~ x + (1 | g)", df, dispersion="~ x + (1 | g)")
+    rng = np.random.default_rng(8)
+    z_mean, z_sigma = rng.normal(size=(8, 1)), rng.normal(size=(8, 1))
+    params = {"Intercept_c": jnp.asarray(1.2), "b": jnp.asarray([0.9]), "sd_0": jnp.asarray([0.6]),
+              "z_0": jnp.asarray(z_mean), "sd_1": jnp.asarray([0.45]), "z_1": jnp.asarray(z_sigma),
+              "b_sigma_student_t": jnp.asarray([0.2]), "b_sigma_normal": jnp.asarray([-0.3])}
+    pointwise, _ = _part_log_density(model, params)
+    g = pd.Categorical(df["g"]).codes
+    mean = 1.2 + 0.9 * (df["x"] - df["x"].mean()) + 0.6 * z_mean[g, 0]
+    sigma = np.exp(0.2 - 0.3 * df["x"] + 0.45 * z_sigma[g, 0])
+    np.testing.assert_allclose(pointwise, stats.norm.logpdf(df["y"], mean, sigma), rtol=1e-10)
