@@ -42,9 +42,12 @@ CASES = [(name, link) for name, family in FAMILIES.items() if family.response no
          for link in family.links]
 
 # Links with a restricted range: keep the test point's linear predictor where the mean is valid.
-_POSITIVE_ETA = {("poisson", "identity"), ("negbinomial", "identity"), ("gamma", "identity"), ("gamma", "inverse")}
+_POSITIVE_ETA = {("poisson", "identity"), ("negbinomial", "identity"), ("gamma", "identity"), ("gamma", "inverse"),
+                 ("weibull", "identity"), ("weibull", "inverse"), ("exponential", "identity"),
+                 ("exponential", "inverse")}
 #: the auxiliary parameters at the test point
-_AUX = {"sigma": 0.8, "phi": 2.5, "alpha": 1.5, "shape": 3.0, "nu": 4.5, "zi": 0.25, "hu": 0.35}
+_AUX = {"sigma": 0.8, "phi": 2.5, "alpha": 1.5, "shape": 3.0, "nu": 4.5, "zi": 0.25, "hu": 0.35, "zoi": 0.2,
+        "coi": 0.6, "cutzero": -1.5, "cutgap": 3.0}
 _AUX_BY_FAMILY = {("beta", "phi"): 12.0, ("beta_binomial", "phi"): 6.0}
 
 
@@ -123,6 +126,22 @@ def _frame(family: str, link: str, seed: int = 0) -> tuple[pd.DataFrame, str]:
         df["y"] = zero_truncated(rng, rng.poisson, mu) * (rng.uniform(size=N_ROWS) > 0.3)
     elif family == "hurdle_negbinomial":
         df["y"] = zero_truncated(rng, lambda m: nb_draws(rng, m, 2.0), mu) * (rng.uniform(size=N_ROWS) > 0.3)
+    elif family == "weibull":
+        df["y"] = mu / special.gamma(1 + 1 / 1.5) * rng.weibull(1.5, N_ROWS)
+    elif family == "exponential":
+        df["y"] = rng.exponential(mu)
+    elif family == "zero_inflated_binomial":
+        n = rng.integers(1, 12, N_ROWS)
+        df["s"] = rng.binomial(n, mu) * (rng.uniform(size=N_ROWS) > 0.3)
+        df["f"] = n - df["s"]
+        return df, "cbind(s, f) ~ x + (x | g)"
+    elif family == "hurdle_gamma":
+        df["y"] = rng.gamma(2.5, mu / 2.5) * (rng.uniform(size=N_ROWS) > 0.3)
+    elif family == "hurdle_lognormal":
+        df["y"] = np.exp(rng.normal(0.5 + 0.3 * x + u, 0.6)) * (rng.uniform(size=N_ROWS) > 0.3)
+    elif family in ("zero_one_inflated_beta", "ordbeta"):
+        ends = rng.uniform(size=N_ROWS)
+        df["y"] = np.where(ends < 0.1, 0.0, np.where(ends > 0.85, 1.0, rng.beta(mu * 8, (1 - mu) * 8)))
     else:
         raise AssertionError(f"no simulator for family {family!r}: add one to this test")
     return df, "y ~ x + (x | g)"
@@ -237,10 +256,15 @@ def _hand_pointwise(family: str, link: str, df: pd.DataFrame, params: dict, eta:
         return stats.binom.logpmf(s, s + f, mu)
     if family == "poisson":
         return stats.poisson.logpmf(df["y"].to_numpy(), mu)
-    p = {k: float(params[k]) for k in ("sigma", "phi", "alpha", "shape", "nu", "zi", "hu") if k in params}
+    p = {k: float(params[k]) for k in ("sigma", "phi", "alpha", "shape", "nu", "zi", "hu", "zoi", "coi", "cutzero",
+                                       "cutgap") if k in params}
     if family == "beta_binomial":
         s, f = df["s"].to_numpy(), df["f"].to_numpy()
         return stats.betabinom.logpmf(s, s + f, mu * p["phi"], (1 - mu) * p["phi"])
+    if family == "zero_inflated_binomial":
+        s, f = df["s"].to_numpy(), df["f"].to_numpy()
+        binomial = np.log1p(-p["zi"]) + stats.binom.logpmf(s, s + f, mu)
+        return np.where(s == 0, np.logaddexp(np.log(p["zi"]), binomial), binomial)
     y = df["y"].to_numpy(float)
     if family == "negbinomial":
         return stats.nbinom.logpmf(y, p["phi"], p["phi"] / (p["phi"] + mu))
@@ -255,6 +279,26 @@ def _hand_pointwise(family: str, link: str, df: pd.DataFrame, params: dict, eta:
         return stats.t.logpdf(y, p["nu"], mu, p["sigma"])
     if family == "lognormal":
         return stats.lognorm.logpdf(y, p["sigma"], scale=np.exp(mu))
+    if family == "weibull":
+        return stats.weibull_min.logpdf(y, p["shape"], scale=mu / special.gamma(1 + 1 / p["shape"]))
+    if family == "exponential":
+        return stats.expon.logpdf(y, scale=mu)
+    positive = np.where(y > 0, y, 1.0)
+    if family == "hurdle_gamma":
+        return np.where(y == 0, np.log(p["hu"]), np.log1p(-p["hu"]) + stats.gamma.logpdf(positive, p["shape"],
+                                                                                          scale=mu / p["shape"]))
+    if family == "hurdle_lognormal":
+        return np.where(y == 0, np.log(p["hu"]),
+                        np.log1p(-p["hu"]) + stats.lognorm.logpdf(positive, p["sigma"], scale=np.exp(mu)))
+    inside = stats.beta.logpdf(np.clip(y, 1e-9, 1 - 1e-9), mu * p.get("phi", 1.0), (1 - mu) * p.get("phi", 1.0))
+    if family == "zero_one_inflated_beta":
+        zoi, coi = p["zoi"], p["coi"]
+        return np.where(y == 1, np.log(zoi * coi), np.where(y == 0, np.log(zoi * (1 - coi)), np.log1p(-zoi) + inside))
+    if family == "ordbeta":
+        low, high = p["cutzero"], p["cutzero"] + p["cutgap"]
+        middle = special.expit(eta - low) - special.expit(eta - high)
+        return np.where(y == 0, np.log1p(-special.expit(eta - low)),
+                        np.where(y == 1, np.log(special.expit(eta - high)), np.log(middle) + inside))
     if family.endswith("poisson"):
         pmf = lambda k: stats.poisson.pmf(k, mu)  # noqa: E731
     else:
@@ -292,7 +336,7 @@ def _numpyro_log_density(model, params: dict, with_trace: bool = False):
 
 # ------------------------------------------------------------------------------------------- tests
 def test_every_family_and_link_is_covered():
-    assert len(CASES) == 29
+    assert len(CASES) == 40
     assert set(CASES) == {("gaussian", "identity"), ("gaussian", "log"), ("bernoulli", "logit"),
                           ("bernoulli", "probit"), ("bernoulli", "cloglog"), ("binomial", "logit"),
                           ("binomial", "probit"), ("binomial", "cloglog"), ("poisson", "log"),
@@ -302,13 +346,19 @@ def test_every_family_and_link_is_covered():
                           ("beta", "logit"), ("beta", "probit"), ("beta", "cloglog"), ("beta_binomial", "logit"),
                           ("student_t", "identity"), ("student_t", "log"), ("lognormal", "identity"),
                           ("zero_inflated_poisson", "log"), ("zero_inflated_negbinomial", "log"),
-                          ("hurdle_poisson", "log"), ("hurdle_negbinomial", "log")}
+                          ("hurdle_poisson", "log"), ("hurdle_negbinomial", "log"), ("weibull", "log"),
+                          ("weibull", "identity"), ("weibull", "inverse"), ("exponential", "log"),
+                          ("exponential", "identity"), ("exponential", "inverse"), ("zero_inflated_binomial", "logit"),
+                          ("hurdle_gamma", "log"), ("hurdle_lognormal", "identity"),
+                          ("zero_one_inflated_beta", "logit"), ("ordbeta", "logit")}
     # the default link comes first
     assert {name: f.links[0] for name, f in FAMILIES.items()} == {
         "gaussian": "identity", "bernoulli": "logit", "binomial": "logit", "poisson": "log",
         "negbinomial": "log", "nbinom1": "log", "gamma": "log", "beta": "logit", "beta_binomial": "logit",
         "student_t": "identity", "lognormal": "identity", "zero_inflated_poisson": "log",
-        "zero_inflated_negbinomial": "log", "hurdle_poisson": "log", "hurdle_negbinomial": "log"}
+        "zero_inflated_negbinomial": "log", "hurdle_poisson": "log", "hurdle_negbinomial": "log", "weibull": "log",
+        "cumulative": "logit", "categorical": "logit", "exponential": "log", "zero_inflated_binomial": "logit",
+        "hurdle_gamma": "log", "hurdle_lognormal": "identity", "zero_one_inflated_beta": "logit", "ordbeta": "logit"}
     # every auxiliary parameter is sampled and reported under its name, with a support its prior fits
     assert {name: tuple((a.name, a.support) for a in f.aux) for name, f in FAMILIES.items() if f.aux} == {
         "gaussian": (("sigma", "positive"),), "negbinomial": (("phi", "positive"),),
@@ -316,7 +366,11 @@ def test_every_family_and_link_is_covered():
         "beta_binomial": (("phi", "positive"),), "student_t": (("sigma", "positive"), ("nu", "positive")),
         "lognormal": (("sigma", "positive"),), "zero_inflated_poisson": (("zi", "unit"),),
         "zero_inflated_negbinomial": (("phi", "positive"), ("zi", "unit")), "hurdle_poisson": (("hu", "unit"),),
-        "hurdle_negbinomial": (("phi", "positive"), ("hu", "unit"))}
+        "hurdle_negbinomial": (("phi", "positive"), ("hu", "unit")), "weibull": (("shape", "positive"),),
+        "zero_inflated_binomial": (("zi", "unit"),), "hurdle_gamma": (("shape", "positive"), ("hu", "unit")),
+        "hurdle_lognormal": (("sigma", "positive"), ("hu", "unit")),
+        "zero_one_inflated_beta": (("phi", "positive"), ("zoi", "unit"), ("coi", "unit")),
+        "ordbeta": (("phi", "positive"), ("cutzero", "real"), ("cutgap", "positive"))}
 
 
 def test_float64_is_on():
