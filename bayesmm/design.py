@@ -20,6 +20,7 @@ from .errors import BayesMMWarning, DataError, FormulaError, closest
 from .families import part_component
 from .formula import FormulaSpec, RandomTerm, with_data_columns
 from .formula_lexing import column_references, in_arithmetic, python_code
+from .censoring import response_bounds
 
 __all__ = ["Design", "RandomBlock", "build_design", "evaluate_expression", "formulae_matrix", "NAMESPACE",
            "FORMULAE_NAMESPACE"]
@@ -100,6 +101,8 @@ class Design:
 
     #: the fixed-effect columns' means, kept when the rows are not (:meth:`without_rows`)
     fixed_means: np.ndarray | None = field(default=None, repr=False, compare=False)
+    #: the response's censoring and truncation (``y | cens(c)``, ``y | trunc(lb = 0)``: :mod:`bayesmm.censoring`)
+    bounds: object = None
     #: ordinal responses: the categories in order, ``y`` holding their codes 1 .. K (:mod:`bayesmm.categories`)
     response_levels: tuple = ()
 
@@ -393,4 +396,5 @@ def build_design(spec: FormulaSpec, data, na_action: str = "omit", weights: str 
                         and not pd.api.types.is_bool_dtype(frame[c]))
     return Design(spec, y, response_name or spec.response.text, X, names, blocks, offset, trials, aliased,
                   clean.n_dropped, clean.dropped, clean.row_labels, encoder, _weights(frame, weights, clean.row_labels),
-                  part_matrices, parts, part_encoders, numbers)
+                  part_matrices, parts, part_encoders, numbers,
+                  bounds=response_bounds(spec.response, frame, y, clean.row_labels, evaluate_expression))

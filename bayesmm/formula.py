@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass, field
 
 from .errors import FormulaError
+from .formula_additions import addition_expressions, parse_additions, read_additions, with_trials, written
 from .formula_lexing import (CONSTANT_NAMES, check_brackets, split_top, strip_outer, lex_tokens, canonical,
                               expression_variables, quote_name)
 
@@ -41,11 +42,19 @@ _ALLOWED_TOP_OPS = {"+", "-", "*", ":", "/", "**", "^", "(", ")", ".", "[", "]"}
 @dataclass(frozen=True)
 class ResponseSpec:
     """The left-hand side. ``kind`` is ``"expr"`` (a column or a transform of columns), ``"cbind"``
-    (lme4's ``cbind(successes, failures)``) or ``"trials"`` (``p(successes, trials)``)."""
+    (lme4's ``cbind(successes, failures)``) or ``"trials"`` (``p(successes, trials)``, brms's
+    ``successes | trials(n)``). ``additions``: brms's addition terms after ``|`` (``cens``, ``trunc``, ``trials``;
+    :mod:`bayesmm.formula_additions`); ``text`` is the response without them."""
 
     kind: str
     exprs: tuple[str, ...]
     text: str
+    additions: tuple = ()
+
+    @property
+    def written(self) -> str:
+        """The left side as the formula writes it, addition terms included."""
+        return f"{self.text} | {written(self.additions)}" if self.additions else self.text
 
 
 @dataclass(frozen=True)
@@ -101,7 +110,7 @@ class FormulaSpec:
         joined = rhs[0] if rhs else "1"
         for piece in rhs[1:]:  # removed terms ('- x:z') carry their own operator
             joined += (" " if piece.startswith("- ") else " + ") + piece
-        return f"{self.response.text} ~ {joined}"
+        return f"{self.response.written} ~ {joined}"
 
 
 def _check_fixed_piece(piece: str, formula: str, position: int) -> None:
@@ -157,6 +166,12 @@ def _call_args(expr: str, name: str, formula: str, position: int) -> list[str] |
 def _parse_response(text: str, formula: str, position: int) -> ResponseSpec:
     if not text:
         raise FormulaError("The formula has no response: write it as 'y ~ x + (1 | g)'.", formula, 0)
+    bars = split_top(text, position, "|")
+    if len(bars) > 1:  # brms's addition terms: 'y | cens(c)', 'y | trunc(lb = 0)', 's | trials(n)'
+        response = _parse_response(bars[0][1].rstrip(), formula, position)
+        additions = parse_additions(text[len(bars[0][1]) + 1:], formula, bars[1][2])
+        return ResponseSpec(*with_trials(response.kind, response.exprs, additions, formula, bars[1][2]),
+                            response.text, additions)
     if "|" in _unquoted(text):
         raise FormulaError("The response holds a '|': random-effect terms belong on the right of '~', "
                            "e.g. y ~ x + (1 | g).", formula, position + _unquoted(text).index("|"))
@@ -313,7 +328,8 @@ def parse_formula(formula: str) -> FormulaSpec:
 def _variables(response: ResponseSpec, fixed, offsets, random) -> tuple[str, ...]:
     """The data columns of a formula's pieces (written canonically), in order of first use."""
     variables = []
-    names = [n for expr in [*response.exprs, *fixed, *offsets, *[t for r in random for t in r.terms]]
+    names = [n for expr in [*response.exprs, *addition_expressions(response.additions), *fixed, *offsets,
+                            *[t for r in random for t in r.terms]]
              for n in expression_variables(expr.removeprefix("- "))]
     for name in names + [f for r in random for f in r.group_factors]:
         if name not in variables:
@@ -332,7 +348,8 @@ def with_data_columns(spec: FormulaSpec, columns) -> FormulaSpec:
     def read(expr: str) -> str:
         return ("- " + canonical(expr[2:], present)) if expr.startswith("- ") else canonical(expr, present)
 
-    response = dataclasses.replace(spec.response, exprs=tuple(read(e) for e in spec.response.exprs))
+    response = dataclasses.replace(spec.response, exprs=tuple(read(e) for e in spec.response.exprs),
+                                   additions=read_additions(spec.response.additions, read))
     fixed, offsets = [read(t) for t in spec.fixed_terms], [read(o) for o in spec.offsets]
     random = [dataclasses.replace(r, terms=tuple(read(t) for t in r.terms)) for r in spec.random]
     return FormulaSpec(spec.text, response, tuple(fixed), spec.intercept, tuple(offsets), tuple(random),

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .categories import coded_response
+from .censoring import check_bounds, check_family
 from .design import Design, build_design
 from .errors import DataError, FormulaError
 from .families import Family, check_response, get_family, part_parameter
@@ -87,10 +88,12 @@ def prepare(call: Call, data, keep_priors=None) -> Prepared:
     effect to keep instead (a refit's), where they are on the same parameters as the resolved ones."""
     spec = parse_formula(call.formula)
     family = get_family(call.family, call.link)
+    check_family(family, spec.response)
     parts = _parts(spec, family, {"zi": call.zi, "hu": call.hu, "dispersion": call.dispersion})
     design = build_design(spec, data, call.na_action, call.weights, parts)
     design = coded_response(design, family, call.levels, data)
     y, trials = check_response(family, design.y, design.trials, design.response_name, design.row_labels)
+    check_bounds(family, y, design.bounds, design.row_labels)
     design = dataclasses.replace(design, y=y, trials=trials)
     _check_levels(design, family)
     entries = tuple(resolve_priors(design, family, call.priors))

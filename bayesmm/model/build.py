@@ -10,6 +10,7 @@ from ..plan import make_plan
 from ..plan.choose import intercept_only
 from ..priors import PriorEntry, random_class
 from .arrays import as_float, on_device
+from .censoring import model_bounds
 from .likelihoods import count_table
 from .marginal import marginal_data, one_block_data
 from .records import BlockStructure, ModelData, ModelStructure
@@ -134,8 +135,10 @@ def build_model(plan, design, family, entries: list[PriorEntry]) -> tuple[ModelS
             per_block[name].append(arrays.pop(name, () if name == "parent_pairs" else None))
         extra.update(arrays)
     sampled_rows = all(kind in ("sampled",) for kind in plan.kinds)
-    table = count_table(design.y, family.name, family.link, design.weights) if sampled_rows else None
+    bounds = model_bounds(design, family)
+    table = count_table(design.y, family.name, family.link, design.weights) if sampled_rows and bounds is None else None
     return structure, data._replace(
+        bounds=bounds,
         **extra, **{name: tuple(values) for name, values in per_block.items()},
         y_table=None if table is None else tuple(None if a is None else on_device(a) for a in table),
         part_X=tuple(on_device(X_part, float) for X_part, _ in design.parts.values()),

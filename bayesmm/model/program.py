@@ -238,7 +238,7 @@ def make_model(structure: ModelStructure):
             law = RowIntegrated(structure.family, structure.link, eta, integrated["row_sd"], aux, data.trials)
         else:
             law = likelihood(structure.family, structure.link, eta, aux, data.trials,
-                             data.y_table if observed else None)
+                             data.y_table if observed else None, data.bounds)
         if isinstance(law, TabledCounts):  # the log-gammas once per distinct count, the rows without them
             numpyro.factor("y_constants", law.constant_sum(data.y_table[2]))
             law = law.rows()

@@ -115,3 +115,5 @@ class ModelData(NamedTuple):
     #: the response's distinct values, each row's index into them and the rows' weight per value
     #: (``likelihoods.count_table``: poisson and NB2 log-gammas once per distinct value), or None
     y_table: tuple | None = None
+    #: the rows' censoring and truncation (``censoring.Bounds``), or None
+    bounds: tuple | None = None

@@ -45,7 +45,7 @@ def intercept_only(block) -> bool:
 
 
 def _gaussian(design, family) -> bool:
-    return family.name == "gaussian" and family.link == "identity" and not design.parts
+    return family.name == "gaussian" and family.link == "identity" and not design.parts and design.bounds is None
 
 
 def can_marginalize(design, family) -> bool:
@@ -65,7 +65,7 @@ def _by_level_block(design, family) -> int:
 def _observation_block(design, family) -> int:
     """The first intercept-only block with exactly one row per level (an observation-level effect) when the family
     and link allow integrating it out by quadrature, else -1."""
-    if design.parts or QUADRATURE_LINKS.get(family.name) != family.link:
+    if design.parts or design.bounds is not None or QUADRATURE_LINKS.get(family.name) != family.link:
         return -1
     for k, block in enumerate(design.blocks):
         if (intercept_only(block) and block.n_levels == design.n_obs

@@ -147,3 +147,27 @@ def test_draws_and_means_are_the_uncensored_family():
     assert draws[:, 1].mean() == pytest.approx(40.0, rel=0.02)  # not cut to the truncation range
     assert isinstance(law, Censored)
 
+
+
+def test_fit_keeps_the_censored_terms_in_the_pointwise_log_likelihood():
+    """A left-censored gaussian (a detection limit at 0.3): the replay's log_lik of each censored row is
+    log Phi((0.3 - mu) / sigma) at every draw, of each observed row the density (LOO reads these)."""
+    import warnings
+
+    import pandas as pd
+
+    import bayesmm as bmm
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=80)
+    latent = 1.0 + 0.8 * x + rng.normal(0.0, 1.0, 80)
+    df = pd.DataFrame({"y": np.maximum(latent, 0.3), "x": x, "c": np.where(latent < 0.3, "left", "none")})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bmm.BayesMMWarning)
+        fit = bmm.fit("y | cens(c) ~ x", df, chains=1, warmup=300, draws=100, seed=1)
+    post = fit.idata.posterior
+    b, sigma = post["b"].values.reshape(-1, 2), post["sigma"].values.ravel()  # b: Intercept, x
+    mu = b[:, :1] + b[:, 1:] * x[None, :]
+    expected = np.where(df["c"].to_numpy() == "left", stats.norm.logcdf((0.3 - mu) / sigma[:, None]),
+                        stats.norm.logpdf(df["y"].to_numpy(), mu, sigma[:, None]))
+    np.testing.assert_allclose(fit.idata.log_likelihood["y"].values.reshape(expected.shape), expected, rtol=1e-8)
