@@ -250,3 +250,17 @@ def test_gamma_outside_the_mean_range(link):
     # the shape gets no gradient from rows outside the range (a clamped mean would drive it to 0)
     g_shape = jax.grad(lambda k: likelihood("gamma", link, eta[:2], {"shape": k}).log_prob(y[:2]).sum())(3.0)
     assert float(g_shape) == 0.0
+
+
+@pytest.mark.parametrize("family, values, what", [
+    ("hurdle_gamma", [0.0, 1.5, -0.2, 3.0], "values of 0 or above"),
+    ("hurdle_lognormal", [0.0, 1.5, -0.2, 3.0], "values of 0 or above"),
+    ("zero_one_inflated_beta", [0.0, 0.5, 1.2, 1.0], "values from 0 to 1"),
+    ("ordbeta", [0.0, 0.5, -0.1, 1.0], "values from 0 to 1"),
+])
+def test_point_mass_families_check_their_range(family, values, what):
+    df = pd.DataFrame({"y": values, "x": [0.0, 1.0, 2.0, 3.0]})
+    with pytest.raises(bmm.FamilyError, match=f"needs {what}.*'y' has 1 rows.*\\[2\\]"):
+        bmm.Model("y ~ x", df, family=family)
+    ok = df.assign(y=[0.0, 0.5, 0.7, 1.0])
+    assert bmm.Model("y ~ x", ok, family=family).design.y.tolist() == [0.0, 0.5, 0.7, 1.0]
