@@ -171,3 +171,7 @@ def test_fit_keeps_the_censored_terms_in_the_pointwise_log_likelihood():
     expected = np.where(df["c"].to_numpy() == "left", stats.norm.logcdf((0.3 - mu) / sigma[:, None]),
                         stats.norm.logpdf(df["y"].to_numpy(), mu, sigma[:, None]))
     np.testing.assert_allclose(fit.idata.log_likelihood["y"].values.reshape(expected.shape), expected, rtol=1e-8)
+    # predictions are of the uncensored response (brms's posterior_epred): the mean mu, below the limit too
+    predicted = fit.predict(pd.DataFrame({"x": [-2.0, 0.0]}))["Estimate"].to_numpy()
+    np.testing.assert_allclose(predicted, [np.mean(b[:, 0] - 2.0 * b[:, 1]), np.mean(b[:, 0])], rtol=1e-10)
+    assert predicted[0] < 0.3
