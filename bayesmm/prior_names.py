@@ -28,6 +28,8 @@ def random_class(kind: str, part: str = "cond") -> str:
 
 def random_kind(cls: str) -> str | None:
     """``"sd"`` or ``"cor"`` for a random-effect prior class (``sd``, ``sd_zi``, ``cor_sigma``), else None."""
+    if not isinstance(cls, str):
+        return None
     kind = cls.partition("_")[0]
     return kind if kind in ("sd", "cor") and (cls == kind or cls[len(kind) + 1:] in _FAMILY_PARAMETERS) else None
 
