@@ -111,14 +111,24 @@ def test_hurdle_rule_is_the_lognormal_approximation_of_the_rows_mean_variance():
     assert value == pytest.approx(np.log1p(np.mean(variances) / np.exp(0.3) ** 2), rel=0.03)
 
 
+#: families with a mean that R² does not cover yet (their mixtures of a point mass and a continuous or
+#: under-dispersed part have no variance rule here); docs/predictions.md lists them
+WITHOUT_RULE = {"zero_inflated_binomial", "hurdle_gamma", "hurdle_lognormal", "zero_one_inflated_beta", "ordbeta",
+                "com_poisson"}
+
+
 def test_every_family_and_link_has_a_rule():
-    """Every family of bayesmm.families with a mean (responses in categories have none), with every link."""
+    """Every family of bayesmm.families with a mean (responses in categories have none), with every link, except
+    the listed ones, which are refused: a new family forces a decision here."""
     from bayesmm.families import FAMILIES
 
     with_mean = {name: f for name, f in FAMILIES.items() if f.response not in ("ordinal", "categorical")}
-    assert {name: sorted(f.links) for name, f in with_mean.items()} == {
+    assert {name: sorted(f.links) for name, f in with_mean.items() if name not in WITHOUT_RULE} == {
         name: sorted(links) for name, links in SUPPORTED.items()}
     assert all(link in LINKS for links in SUPPORTED.values() for link in links)
+    for name in WITHOUT_RULE:
+        with pytest.raises(bmm.FamilyError, match=f"family '{name}'"):
+            check_family(name, FAMILIES[name].links[0])
 
 
 def test_a_family_without_a_rule_is_refused_with_the_supported_ones():
