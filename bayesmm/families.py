@@ -35,6 +35,9 @@ scales).  The choices, one line each:
   ``student_t(3, 0, 2.5)`` as an intercept on a link scale; ``cutgap`` ``gamma(2, 0.5)`` -- no mass at 0 (where
   no value would lie inside (0, 1)), mean 4, 95% in [0.5, 11]: at ``eta`` between the cut points the share of
   exact 0s and 1s runs from near 0 to most of the data. Its ``phi`` as beta's.
+* com_poisson ``shape`` (``nu``): ``lognormal(0, 1)`` -- centred on the Poisson (1), symmetric on the log scale
+  between under- (> 1) and over-dispersion (< 1), 95% in [0.14, 7.1]; brms's ``gamma(0.01, 0.01)`` is nearly
+  improper.
 * hurdle_gamma ``shape``: as gamma's; hurdle_lognormal ``sigma``: ``half_student_t(3, 1)``, 1 on the log scale.
 * cumulative thresholds (``Intercept[1]`` .. ``Intercept[K-1]``; priors class ``Intercept``, coef ``1`` ..
   ``K-1``): ``student_t(3, 0, 2.5)`` on each, restricted to ordered vectors -- brms's default, chosen over
@@ -200,6 +203,11 @@ FAMILIES = {
                 AuxParam("cutgap", "positive", "gamma(2, 0.5)", "upper cut point k2 minus k1")), ("ordered_beta",),
                description="P(y = 0) = 1 - expit(eta - k1), P(y = 1) = expit(eta - k2), else the rest times "
                            "Beta(mu phi, (1 - mu) phi) (Kubinec 2023)"),
+        Family("com_poisson", ("log",), "count",
+               (AuxParam("shape", "positive", "lognormal(0, 1)",
+                         "Conway-Maxwell-Poisson nu: above 1 under-, below 1 over-dispersed, 1 the Poisson"),),
+               aliases=("conway_maxwell_poisson",),
+               description="P(y) = (mu^y / y!)^shape / Z(mu, shape) (brms's com_poisson; mu is not the mean)"),
     )
 }
 

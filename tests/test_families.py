@@ -50,6 +50,7 @@ DEFAULT_AUX_PRIORS = {
     "hurdle_lognormal": {"sigma": "half_student_t(3, {scale_y})", "hu": "beta(1, 1)"},
     "zero_one_inflated_beta": {"phi": "inverse_gamma(0.5, 0.5)", "zoi": "beta(1, 1)", "coi": "beta(1, 1)"},
     "ordbeta": {"phi": "inverse_gamma(0.5, 0.5)", "cutzero": "student_t(3, 0, 2.5)", "cutgap": "gamma(2, 0.5)"},
+    "com_poisson": {"shape": "lognormal(0, 1)"},
 }
 
 

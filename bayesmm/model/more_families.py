@@ -1,6 +1,6 @@
 """Likelihoods of the families added beside :mod:`.likelihoods`'s table: the time-to-event families ``weibull``
 and ``exponential``; the hurdle, zero-inflated, zero-one-inflated and ordered-beta families of
-:mod:`.inflations`.
+:mod:`.inflations`; the Conway-Maxwell-Poisson of :mod:`.com_poisson`.
 
 Each function has the signature of :data:`.likelihoods.LIKELIHOODS`'s entries, ``(eta, link, aux, trials) ->
 numpyro distribution``, and :data:`MORE_LIKELIHOODS` is merged into that table.
@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import jax.scipy.special as jsp
 import numpyro.distributions as dist
 
+from .com_poisson import ComPoisson
 from .inflations import ContinuousHurdle, InflatedZeros, OrderedBeta, ZeroOneInflatedBeta
 from .means import mean_in_range, restricted
 
@@ -73,6 +74,11 @@ def _ordbeta(eta, link, aux, trials):
     return OrderedBeta(eta, aux["phi"], aux["cutzero"], aux["cutzero"] + aux["cutgap"])
 
 
+def _com_poisson(eta, link, aux, trials):
+    """brms's com_poisson: ``mu = exp(eta)``, ``nu`` its ``shape`` (:mod:`.com_poisson`)."""
+    return ComPoisson(jnp.exp(eta), aux["shape"])
+
+
 MORE_LIKELIHOODS = {
     "weibull": weibull_likelihood,
     "exponential": exponential_likelihood,
@@ -81,4 +87,5 @@ MORE_LIKELIHOODS = {
     "hurdle_lognormal": _hurdle_lognormal,
     "zero_one_inflated_beta": _zero_one_inflated_beta,
     "ordbeta": _ordbeta,
+    "com_poisson": _com_poisson,
 }

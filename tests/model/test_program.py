@@ -130,6 +130,8 @@ def _frame(family: str, link: str, seed: int = 0) -> tuple[pd.DataFrame, str]:
         df["y"] = mu / special.gamma(1 + 1 / 1.5) * rng.weibull(1.5, N_ROWS)
     elif family == "exponential":
         df["y"] = rng.exponential(mu)
+    elif family == "com_poisson":
+        df["y"] = rng.poisson(mu)
     elif family == "zero_inflated_binomial":
         n = rng.integers(1, 12, N_ROWS)
         df["s"] = rng.binomial(n, mu) * (rng.uniform(size=N_ROWS) > 0.3)
@@ -283,6 +285,10 @@ def _hand_pointwise(family: str, link: str, df: pd.DataFrame, params: dict, eta:
         return stats.weibull_min.logpdf(y, p["shape"], scale=mu / special.gamma(1 + 1 / p["shape"]))
     if family == "exponential":
         return stats.expon.logpdf(y, scale=mu)
+    if family == "com_poisson":
+        j = np.arange(2000.0)
+        log_z = special.logsumexp(p["shape"] * (j[None, :] * np.log(mu)[:, None] - special.gammaln(j + 1)), axis=1)
+        return p["shape"] * (y * np.log(mu) - special.gammaln(y + 1)) - log_z
     positive = np.where(y > 0, y, 1.0)
     if family == "hurdle_gamma":
         return np.where(y == 0, np.log(p["hu"]), np.log1p(-p["hu"]) + stats.gamma.logpdf(positive, p["shape"],
@@ -336,7 +342,7 @@ def _numpyro_log_density(model, params: dict, with_trace: bool = False):
 
 # ------------------------------------------------------------------------------------------- tests
 def test_every_family_and_link_is_covered():
-    assert len(CASES) == 40
+    assert len(CASES) == 41
     assert set(CASES) == {("gaussian", "identity"), ("gaussian", "log"), ("bernoulli", "logit"),
                           ("bernoulli", "probit"), ("bernoulli", "cloglog"), ("binomial", "logit"),
                           ("binomial", "probit"), ("binomial", "cloglog"), ("poisson", "log"),
@@ -350,7 +356,7 @@ def test_every_family_and_link_is_covered():
                           ("weibull", "identity"), ("weibull", "inverse"), ("exponential", "log"),
                           ("exponential", "identity"), ("exponential", "inverse"), ("zero_inflated_binomial", "logit"),
                           ("hurdle_gamma", "log"), ("hurdle_lognormal", "identity"),
-                          ("zero_one_inflated_beta", "logit"), ("ordbeta", "logit")}
+                          ("zero_one_inflated_beta", "logit"), ("ordbeta", "logit"), ("com_poisson", "log")}
     # the default link comes first
     assert {name: f.links[0] for name, f in FAMILIES.items()} == {
         "gaussian": "identity", "bernoulli": "logit", "binomial": "logit", "poisson": "log",
@@ -358,7 +364,8 @@ def test_every_family_and_link_is_covered():
         "student_t": "identity", "lognormal": "identity", "zero_inflated_poisson": "log",
         "zero_inflated_negbinomial": "log", "hurdle_poisson": "log", "hurdle_negbinomial": "log", "weibull": "log",
         "cumulative": "logit", "categorical": "logit", "exponential": "log", "zero_inflated_binomial": "logit",
-        "hurdle_gamma": "log", "hurdle_lognormal": "identity", "zero_one_inflated_beta": "logit", "ordbeta": "logit"}
+        "hurdle_gamma": "log", "hurdle_lognormal": "identity", "zero_one_inflated_beta": "logit", "ordbeta": "logit",
+        "com_poisson": "log"}
     # every auxiliary parameter is sampled and reported under its name, with a support its prior fits
     assert {name: tuple((a.name, a.support) for a in f.aux) for name, f in FAMILIES.items() if f.aux} == {
         "gaussian": (("sigma", "positive"),), "negbinomial": (("phi", "positive"),),
@@ -370,7 +377,8 @@ def test_every_family_and_link_is_covered():
         "zero_inflated_binomial": (("zi", "unit"),), "hurdle_gamma": (("shape", "positive"), ("hu", "unit")),
         "hurdle_lognormal": (("sigma", "positive"), ("hu", "unit")),
         "zero_one_inflated_beta": (("phi", "positive"), ("zoi", "unit"), ("coi", "unit")),
-        "ordbeta": (("phi", "positive"), ("cutzero", "real"), ("cutgap", "positive"))}
+        "ordbeta": (("phi", "positive"), ("cutzero", "real"), ("cutgap", "positive")),
+        "com_poisson": (("shape", "positive"),)}
 
 
 def test_float64_is_on():
