@@ -221,13 +221,15 @@ def refitted_singular():
 def test_a_refit_is_named_in_the_single_warning(refitted_singular):
     fit, caught = refitted_singular
     note = fit.idata.posterior.attrs["refit"]
-    # the safeguard's own sentence; which SD of g mixed worst is down to the last bits of the compiled code (the
-    # same seed gave sd_g__Intercept in one process and sd_g__x in another after other fits had run)
-    assert re.match(r"sd_g__(Intercept|x) refitted", note), note
+    # the safeguard's own sentence; which refit ran is down to the last bits of the compiled code: the block of
+    # the SD that mixed worst (sd_g__Intercept in one process, sd_g__x in another after other fits had run) or,
+    # on CPUs where the first run diverged, the higher target acceptance
+    assert re.match(r"sd_g__(Intercept|x) refitted|refitted with target_accept 0\.8 -> 0\.95", note), note
     assert len(caught) == 1  # two NUTS runs, one warning
     status = str(caught[0].message)
     assert status == fit.status() and str(fit).startswith(status)
-    assert status.startswith("WARNING: not converged: Rhat ") and f"refit: {note.rstrip('.')}. See fit.diagnose()." in status
+    assert status.startswith(("WARNING: not converged: Rhat ", "WARNING: too few effective draws: "))
+    assert f"refit: {note.rstrip('.')}. See fit.diagnose()." in status
 
 
 @pytest.mark.slow
