@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import numbers
 
+import numpy as np
+
 from ..errors import BayesMMError
 
-__all__ = ["check_prob", "check_interval"]
+__all__ = ["check_prob", "check_interval", "draw_index"]
 
 
 def check_prob(prob, argument: str = "prob") -> float:
@@ -28,3 +30,15 @@ def check_interval(interval) -> str:
     if interval not in ("eti", "hdi"):
         raise BayesMMError(f"interval must be 'eti' (equal-tailed) or 'hdi' (highest density), not {interval!r}.")
     return interval
+
+
+def draw_index(fit, draws) -> np.ndarray:
+    """Indices into the flattened (chain x draw) posterior: all, or ``draws`` evenly spaced ones (every answer that takes
+    ``draws=`` selects them this way)."""
+    post = fit.idata.posterior
+    total = post.sizes["chain"] * post.sizes["draw"]
+    if draws is None:
+        return np.arange(total)
+    if isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or draws < 1:
+        raise BayesMMError(f"draws must be a positive whole number (or None for all {total}), not {draws!r}.")
+    return np.unique(np.linspace(0, total - 1, min(int(draws), total)).round().astype(int))

@@ -25,7 +25,7 @@ from ..formula import expression_variables
 from .predict import require_rows, training_frame
 
 __all__ = ["ModelVariables", "Grid", "model_variables", "reference_grid", "as_names", "check_factors",
-           "check_numeric_variable", "cell_labels", "product_frame", "draw_index", "check_scale", "check_re", "WEIGHTS",
+           "check_numeric_variable", "cell_labels", "product_frame", "check_scale", "check_re", "WEIGHTS",
            "SCALES"]
 
 WEIGHTS = ("equal", "proportional")
@@ -278,17 +278,6 @@ def cell_labels(cells: pd.DataFrame, names) -> list[str]:
 
 
 # ------------------------------------------------------------------------------ arguments the answers share
-def draw_index(fit, draws) -> np.ndarray:
-    """All flattened (chain x draw) indices, or ``draws`` evenly spaced ones (as predictions take them)."""
-    post = fit.idata.posterior
-    total = post.sizes["chain"] * post.sizes["draw"]
-    if draws is None:
-        return np.arange(total)
-    if isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or draws < 1:
-        raise BayesMMError(f"draws must be a positive whole number (or None for all {total}), not {draws!r}.")
-    return np.unique(np.linspace(0, total - 1, min(int(draws), total)).round().astype(int))
-
-
 def check_scale(scale) -> str:
     if scale not in SCALES:
         raise BayesMMError(f"scale must be 'response' (the expected response) or 'link' (the linear predictor), "

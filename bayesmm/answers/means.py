@@ -40,9 +40,9 @@ import pandas as pd
 
 from .. import naming
 from ..errors import BayesMMError
-from .arguments import check_prob
+from .arguments import check_prob, draw_index
 from .evidence import AnswerTable
-from .grid import (as_names, cell_labels, check_factors, check_numeric_variable, check_re, check_scale, draw_index,
+from .grid import (as_names, cell_labels, check_factors, check_numeric_variable, check_re, check_scale,
                    model_variables, product_frame, reference_grid)
 from .predict import PredictionDesign, family_parameters, prediction_design
 from .probabilities import check_categorical_kind

@@ -36,7 +36,7 @@ from ..families import part_component, part_link
 from ..formula import expression_variables
 from ..formula_lexing import quote_name
 from ..links import NUMPY_INVERSE_LINKS
-from .arguments import check_prob
+from .arguments import check_prob, draw_index
 from .group_effects import add_group_effects, evaluate, flat_draws, new_groups, training_groups
 from .probabilities import check_categorical_kind, check_probs_kind, category_predictors, probability_table
 
@@ -229,17 +229,6 @@ def prediction_design(fit, newdata=None, re="all", need_trials: bool = True, tri
                             {part: new_groups(design, frame, kept, part) for part in _random_parts(fit)})
 
 
-def _draw_index(fit, draws) -> np.ndarray:
-    """Indices into the flattened (chain x draw) posterior: all, or ``draws`` evenly spaced ones."""
-    post = fit.idata.posterior
-    total = post.sizes["chain"] * post.sizes["draw"]
-    if draws is None:
-        return np.arange(total)
-    if isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or draws < 1:
-        raise BayesMMError(f"draws must be a positive whole number (or None for all {total}), not {draws!r}.")
-    return np.unique(np.linspace(0, total - 1, min(int(draws), total)).round().astype(int))
-
-
 def linear_predictor(fit, pd_: PredictionDesign, index, new_levels: str = "sample", seed: int = 0) -> np.ndarray:
     """eta (draws x rows) = X b + offset + sum over groups and terms of ``Z[:, j] r[level, j]``."""
     fixed = flat_draws(fit, naming.variable("fixed"), index)
@@ -286,13 +275,13 @@ def draw_quantities(fit, newdata=None, kind: str = "mean", re="all", new_levels:
                     draws=None, seed: int = 0, trials=None):
     """(draws x rows) array of the linear predictor (``kind="link"``), the expected response (``"mean"``,
     brms's ``posterior_epred``) or response draws (``"response"``, brms's ``posterior_predict``), with the
-    design used; the draws are those of :func:`_draw_index`. ``re``: ``"all"``, ``"none"`` or the groups whose
+    design used; the draws are those of :func:`~bayesmm.answers.arguments.draw_index`. ``re``: ``"all"``, ``"none"`` or the groups whose
     random effects to keep (:func:`kept_groups`)."""
     from ..model.simulate import response_quantity
 
     kept = _check_options(fit, kind, re, new_levels, 0.5)
     design = prediction_design(fit, newdata, kept, kind != "link", trials)
-    index = _draw_index(fit, draws)
+    index = draw_index(fit, draws)
     if category_prefixes(fit.design, fit.family):  # categorical: a linear predictor per category, last axis
         eta = category_predictors(fit, design, lambda part: linear_predictor(fit, part, index, new_levels, seed))
     else:

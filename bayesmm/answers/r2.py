@@ -53,7 +53,7 @@ import pandas as pd
 from .. import naming
 from ..errors import BayesMMError
 from ..posterior import group_terms
-from .arguments import check_prob
+from .arguments import check_prob, draw_index
 from .link_variance import (SCALE_FAMILIES, SUPPORTED, check_family, distribution_variance, method,
                             uses_typical_mean)
 from .predict import family_parameters, linear_predictor, prediction_design, require_rows
@@ -63,17 +63,6 @@ __all__ = ["r2", "r2_draws", "r2_variances", "SUPPORTED"]
 MEASURES = ("marginal", "conditional", "bayes")
 COMPONENTS = ("fixed", "random", "distribution", "dispersion")
 BAYES_METHOD = "Gelman et al. (2019), brms's bayes_R2: var(mu) / (var(mu) + var(y - mu)), mu = E[y | draw]"
-
-
-def _selected_draws(fit, draws) -> np.ndarray:
-    """Indices into the flattened (chain x draw) posterior: all, or ``draws`` evenly spaced ones."""
-    post = fit.idata.posterior
-    total = post.sizes["chain"] * post.sizes["draw"]
-    if draws is None:
-        return np.arange(total)
-    if isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or draws < 1:
-        raise BayesMMError(f"draws must be a positive whole number (or None for all {total}), not {draws!r}.")
-    return np.unique(np.linspace(0, total - 1, min(int(draws), total)).round().astype(int))
 
 
 def _flat(fit, name: str, index: np.ndarray) -> np.ndarray:
@@ -169,7 +158,7 @@ def _components(fit, draws, seed, null_fit, bayes: bool) -> tuple[pd.DataFrame, 
     require_rows(fit, "R²")
     check_family(fit.family.name, fit.family.link)
     _check_null_fit(null_fit, fit)
-    index = _selected_draws(fit, draws)
+    index = draw_index(fit, draws)
     design = prediction_design(fit)
     X = fit.design.X
     b = _flat(fit, naming.variable("fixed"), index)
