@@ -21,11 +21,12 @@ import numpyro.distributions as dist
 from numpyro.distributions import constraints
 
 from ..distributions import DISTRIBUTIONS
+from .ordinal import CategoryScores
 
 __all__ = ["CategoricalScores", "categorical_model", "CATEGORICAL_LIKELIHOODS"]
 
 
-class CategoricalScores(dist.Distribution):
+class CategoricalScores(CategoryScores):
     """``y`` in ``1 .. K`` with log-odds ``eta`` (last axis, ``K - 1``) of categories ``2 .. K`` against category 1:
     ``probs`` the categories' probabilities (last axis), ``log_probs`` their logs (a log-softmax)."""
 
@@ -40,24 +41,9 @@ class CategoricalScores(dist.Distribution):
     def n_categories(self) -> int:
         return int(jnp.shape(self.eta)[-1]) + 1
 
-    @constraints.dependent_property(is_discrete=True, event_dim=0)
-    def support(self):
-        return constraints.integer_interval(1, self.n_categories)
-
     def log_probs(self):
         logits = jnp.concatenate([jnp.zeros(self.batch_shape + (1,)), self.eta], axis=-1)
         return jax.nn.log_softmax(logits, axis=-1)
-
-    def log_prob(self, value):
-        chosen = jnp.asarray(value)[..., None] == jnp.arange(1, self.n_categories + 1)
-        return jnp.sum(jnp.where(chosen, self.log_probs(), 0.0), axis=-1)
-
-    def sample(self, key, sample_shape=()):
-        return 1 + jax.random.categorical(key, self.log_probs(), shape=tuple(sample_shape) + self.batch_shape)
-
-    @property
-    def probs(self):
-        return jnp.exp(self.log_probs())
 
 
 class _Flat(dist.ImproperUniform):

@@ -29,7 +29,7 @@ from numpyro.distributions import constraints
 
 from ..distributions import DISTRIBUTIONS
 
-__all__ = ["Cumulative", "OrderedPrior", "threshold_sites", "category_log_probs", "ORDINAL_LIKELIHOODS", "log1mexp"]
+__all__ = ["CategoryScores", "Cumulative", "OrderedPrior", "threshold_sites", "category_log_probs", "ORDINAL_LIKELIHOODS", "log1mexp"]
 
 #: the median of each link's distribution ``F``: above it a category's probability is computed from ``S = 1 - F``
 MEDIANS = {"logit": 0.0, "probit": 0.0, "cloglog": float(np.log(np.log(2.0)))}
@@ -81,7 +81,27 @@ def category_log_probs(eta, thresholds, link: str):
     return jnp.concatenate([log_cdf[..., :1], middle, log_survival[..., -1:]], axis=-1)
 
 
-class Cumulative(dist.Distribution):
+class CategoryScores(dist.Distribution):
+    """A response in categories ``1 .. K`` given each row's ``log_probs()`` (categories on the last axis) and
+    ``n_categories``: the log-pmf, draws and probabilities the ordinal and categorical families share."""
+
+    @constraints.dependent_property(is_discrete=True, event_dim=0)
+    def support(self):
+        return constraints.integer_interval(1, self.n_categories)
+
+    def log_prob(self, value):
+        chosen = jnp.asarray(value)[..., None] == jnp.arange(1, self.n_categories + 1)
+        return jnp.sum(jnp.where(chosen, self.log_probs(), 0.0), axis=-1)
+
+    def sample(self, key, sample_shape=()):
+        return 1 + jax.random.categorical(key, self.log_probs(), shape=tuple(sample_shape) + self.batch_shape)
+
+    @property
+    def probs(self):
+        return jnp.exp(self.log_probs())
+
+
+class Cumulative(CategoryScores):
     """``y`` in ``1 .. K`` with ``P(y <= k) = F(c_k - eta)`` (see the module docstring); ``probs`` the categories'
     probabilities (last axis), ``mean`` the expected score ``sum_k k P(y = k)`` (brms's ``posterior_epred``
     averaged over the categories' scores)."""
@@ -99,25 +119,11 @@ class Cumulative(dist.Distribution):
     def n_categories(self) -> int:
         return int(jnp.shape(self.thresholds)[-1]) + 1
 
-    @constraints.dependent_property(is_discrete=True, event_dim=0)
-    def support(self):
-        return constraints.integer_interval(1, self.n_categories)
-
     def log_probs(self):
         """``log P(y = k)``, categories on the last axis."""
         return jnp.broadcast_to(category_log_probs(self.eta, self.thresholds, self.link),
                                 self.batch_shape + (self.n_categories,))
 
-    def log_prob(self, value):
-        chosen = jnp.asarray(value)[..., None] == jnp.arange(1, self.n_categories + 1)
-        return jnp.sum(jnp.where(chosen, self.log_probs(), 0.0), axis=-1)
-
-    def sample(self, key, sample_shape=()):
-        return 1 + jax.random.categorical(key, self.log_probs(), shape=tuple(sample_shape) + self.batch_shape)
-
-    @property
-    def probs(self):
-        return jnp.exp(self.log_probs())
 
     @property
     def mean(self):
