@@ -136,7 +136,9 @@ def build_model(plan, design, family, entries: list[PriorEntry]) -> tuple[ModelS
         extra.update(arrays)
     sampled_rows = all(kind in ("sampled",) for kind in plan.kinds)
     bounds = model_bounds(design, family)
-    table = count_table(design.y, family.name, family.link, design.weights) if sampled_rows and bounds is None else None
+    # one table of log-gammas per distinct count needs one phi for all rows: not with a dispersion formula
+    tabled = sampled_rows and bounds is None and "phi" not in design.parts
+    table = count_table(design.y, family.name, family.link, design.weights) if tabled else None
     return structure, data._replace(
         bounds=bounds,
         **extra, **{name: tuple(values) for name, values in per_block.items()},

@@ -377,6 +377,6 @@ def likelihood(family: str, link: str, eta, aux: dict, trials=None, table=None, 
     and truncation (:class:`~.censoring.Censored`)."""
     if bounds is not None:
         return Censored(LIKELIHOODS[family](eta, link, aux, trials), family, bounds)
-    if table is not None and family in TABLED and link == "log" and jnp.ndim(aux.get("phi", 0.0)) == 0:
+    if table is not None and family in TABLED and link == "log":
         return TabledCounts(eta, aux["phi"] if family == "negbinomial" else None, table[0], table[1], table[3])
     return LIKELIHOODS[family](eta, link, aux, trials)

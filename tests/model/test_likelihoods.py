@@ -136,10 +136,14 @@ def test_negative_binomial_with_a_dispersion_formula_is_not_tabled():
 
     from bayesmm.model.likelihoods import likelihood
 
+    salamanders = bmm.datasets.load("salamanders")
+    model = bmm.Model("count ~ mined + (1 | site)", salamanders, family="negbinomial", dispersion="~ mined")
+    assert compile_model(model.design, model.family, model.prior_entries)[1].y_table is None
+    plain = bmm.Model("count ~ mined + (1 | site)", salamanders, family="negbinomial")
+    assert compile_model(plain.design, plain.family, plain.prior_entries)[1].y_table is not None
     y = np.array([0.0, 1, 0, 3, 1, 0, 2, 0])
-    table = count_table(y, "negbinomial", "log")
     eta, phi = jnp.linspace(-1.0, 1.0, y.size), jnp.linspace(0.5, 4.0, y.size)
-    law = likelihood("negbinomial", "log", eta, {"phi": phi}, table=table)
+    law = likelihood("negbinomial", "log", eta, {"phi": phi})
     assert not isinstance(law, TabledCounts)
     mu = np.exp(np.asarray(eta))
     expected = stats.nbinom.logpmf(y, np.asarray(phi), np.asarray(phi) / (np.asarray(phi) + mu))
