@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 
 from .errors import FormulaError
 from .formula_additions import addition_expressions, parse_additions, read_additions, with_trials, written
-from .formula_lexing import (CONSTANT_NAMES, check_brackets, split_top, strip_outer, lex_tokens, canonical,
-                              expression_variables, quote_name)
+from .random_terms import RandomTerm, check_duplicates, joined_ids, parse_random
+from .formula_lexing import (CONSTANT_NAMES, check_brackets, check_fixed_piece, split_top, strip_outer, lex_tokens,
+                              canonical, expression_variables)
 
 __all__ = ["FormulaSpec", "RandomTerm", "ResponseSpec", "parse_formula", "expression_variables", "with_data_columns"]
 
@@ -35,9 +36,6 @@ FORMULA_FUNCTIONS = frozenset(
      "sqrt", "abs", "np", "offset", "cbind", "p", "logit", "expit", "sin", "cos", "Q", "B", "bs",
      "round", "floor", "ceil", "exp2"}
 )
-
-_ALLOWED_TOP_OPS = {"+", "-", "*", ":", "/", "**", "^", "(", ")", ".", "[", "]"}
-
 
 @dataclass(frozen=True)
 class ResponseSpec:
@@ -55,36 +53,6 @@ class ResponseSpec:
     def written(self) -> str:
         """The left side as the formula writes it, addition terms included."""
         return f"{self.text} | {written(self.additions)}" if self.additions else self.text
-
-
-@dataclass(frozen=True)
-class RandomTerm:
-    """One random-effect term as written in the formula (after ``/`` expansion: ``(1|a/b)`` is two).
-
-    ``terms`` are the left side's non-intercept pieces in formula order, columns written as formulae reads
-    them (```my col```); ``intercept`` says whether the block has a varying intercept; ``group`` is the
-    grouping factor's name (``"site:block"`` for an interaction) and ``group_factors`` its columns' own names
-    (``"my group"``, no backticks); ``correlated`` is False for ``||`` terms, whose columns the design
-    splits into independent blocks.
-    ``position`` is the character offset of the term in the formula, for error messages.
-    """
-
-    terms: tuple[str, ...]
-    intercept: bool
-    group: str
-    group_factors: tuple[str, ...]
-    correlated: bool = True
-    position: int = 0
-
-    @property
-    def lhs(self) -> str:
-        """The left side as a formula piece formulae understands (``"1 + x"`` or ``"0 + x"``)."""
-        pieces = ["1" if self.intercept else "0", *self.terms]
-        return " + ".join(pieces)
-
-    def __str__(self) -> str:
-        bar = "|" if self.correlated else "||"
-        return f"({self.lhs} {bar} {':'.join(quote_name(f) for f in self.group_factors)})"
 
 
 @dataclass(frozen=True)
@@ -113,44 +81,6 @@ class FormulaSpec:
         return f"{self.response.written} ~ {joined}"
 
 
-def _check_fixed_piece(piece: str, formula: str, position: int) -> None:
-    """Reject tokens that formulae would silently drop: anything but formula operators at depth 0, and two
-    operands with no operator between them (``x z``, ``log(x) z``)."""
-    depth, state, start, end, last_op = 0, "start", 0, 0, None
-    for tok in lex_tokens(piece, formula, position):
-        where = position + tok.start
-        if tok.kind == "op":
-            if tok.string in ("(", "["):
-                if depth == 0 and state != "operand":  # a bracketed group, not a call
-                    start = tok.start
-                depth += 1
-            elif tok.string in (")", "]"):
-                depth -= 1
-                if depth == 0:
-                    state, end = "operand", tok.end
-            elif depth == 0 and tok.string not in _ALLOWED_TOP_OPS:
-                raise FormulaError(
-                    f"'{tok.string}' is not a formula operator. Use +, -, *, :, / or ^ between terms, "
-                    "or wrap arithmetic in I(), e.g. I(x % 2).", formula, where)
-            elif depth == 0:
-                state, last_op = ("dot" if tok.string == "." else "op"), tok
-        elif tok.kind == "error":
-            raise FormulaError(f"Unexpected character '{tok.string}'.", formula, where)
-        elif depth == 0:
-            if state == "operand":
-                raise FormulaError(
-                    f"Missing operator between '{piece[start:end]}' and '{tok.string}': join terms with "
-                    "+ (or *, :, /), or wrap arithmetic in I().", formula, where)
-            if state != "dot":
-                start = tok.start
-            state, end = "operand", tok.end
-    if piece.strip() in ("", "."):
-        raise FormulaError("Empty term: remove the extra operator.", formula, position)
-    if state in ("op", "dot"):
-        raise FormulaError(f"'{piece}' ends with an operator: add what follows '{last_op.string}' or remove it.",
-                           formula, position + last_op.start)
-
-
 # ----------------------------------------------------------------------------------------- response
 def _call_args(expr: str, name: str, formula: str, position: int) -> list[str] | None:
     match = re.fullmatch(rf"{name}\s*\((.*)\)", expr, flags=re.S)
@@ -175,7 +105,7 @@ def _parse_response(text: str, formula: str, position: int) -> ResponseSpec:
     if "|" in _unquoted(text):
         raise FormulaError("The response holds a '|': random-effect terms belong on the right of '~', "
                            "e.g. y ~ x + (1 | g).", formula, position + _unquoted(text).index("|"))
-    _check_fixed_piece(text, formula, position)
+    check_fixed_piece(text, formula, position)
     for name, kind in (("cbind", "cbind"), ("p", "trials")):
         args = _call_args(text, name, formula, position)
         if args is not None:
@@ -185,82 +115,6 @@ def _parse_response(text: str, formula: str, position: int) -> ResponseSpec:
 
 
 # --------------------------------------------------------------------------------------- random terms
-def _group_factor(text: str, formula: str, position: int) -> str | None:
-    """The column a grouping factor names (``g``, ``site.id``, ```my group```, ``Q("my group")``,
-    ``class``), or None if ``text`` is not one column."""
-    if not text:
-        return None
-    toks = lex_tokens(text, formula, position)
-    if len(toks) == 1 and toks[0].kind == "quoted":
-        return toks[0].name
-    names = [t.string for t in toks[::2] if t.kind == "name"]
-    dots = [t.string for t in toks[1::2]]
-    if len(names) != (len(toks) + 1) // 2 or len(toks) % 2 == 0 or any(d != "." for d in dots):
-        return None
-    return ".".join(names)
-
-
-def _parse_group(text: str, formula: str, position: int) -> list[tuple[str, ...]]:
-    """'a/b/c' -> [(a,), (a, b), (a, b, c)]; 'a:b' -> [(a, b)]; the names are the columns' own."""
-    if not text:
-        raise FormulaError("A random-effect term has no grouping variable: write (1 | group).", formula, position)
-    groups, prefix = [], ()
-    for _, part, part_start in split_top(text, position, "/"):
-        factors = []
-        for _, factor, start in split_top(part, part_start, ":"):
-            factor, start = strip_outer(factor, start)
-            name = _group_factor(factor, formula, start)
-            if name is None:
-                raise FormulaError(
-                    f"'{factor or text}' is not a grouping variable: after '|' write a column name (in backticks "
-                    "if it is not a plain name, e.g. `my group`), 'a:b' for an interaction or 'a/b' for nesting.",
-                    formula, position)
-            factors.append(name)
-        prefix = prefix + tuple(factors)
-        groups.append(prefix)
-    return groups
-
-
-def _parse_lhs(text: str, formula: str, position: int) -> tuple[bool, list[str]]:
-    if not text.strip():
-        raise FormulaError("A random-effect term has nothing before '|': write (1 | g) for an intercept.",
-                           formula, position)
-    intercept, terms = True, []
-    for sep, piece, start in split_top(text, position, "+-"):
-        piece, start = strip_outer(piece, start)
-        if not piece:
-            if sep == "":
-                continue  # leading '-1' or '+x'
-            raise FormulaError("Empty term in a random-effect term.", formula, start)
-        if piece in ("0", "1"):
-            intercept = (piece == "1") != (sep == "-")
-            continue
-        if sep == "-":
-            raise FormulaError(f"Removing '{piece}' inside a random-effect term is not supported: "
-                               "leave it out instead.", formula, start)
-        _check_fixed_piece(piece, formula, start)
-        piece = canonical(piece)
-        if piece not in terms:
-            terms.append(piece)
-    if not intercept and not terms:
-        raise FormulaError("A random-effect term with no intercept and no slope: write (1 | g) or (0 + x | g).",
-                           formula, position)
-    return intercept, terms
-
-
-def _parse_random(body: str, formula: str, position: int) -> list[RandomTerm]:
-    bars = split_top(body, position, "|")
-    double = len(bars) > 2 and bars[1][1] == ""  # '||': an empty piece between two bars
-    lhs, (_, group, gpos), extra = bars[0][1], bars[2 if double else 1], bars[3 if double else 2:]
-    if extra:
-        raise FormulaError("A random-effect term has more than one '|'.", formula, extra[0][2] - 1)
-    intercept, terms = _parse_lhs(lhs, formula, position)
-    blocks = []
-    for factors in _parse_group(group.strip(), formula, gpos + len(group) - len(group.lstrip())):
-        blocks.append(RandomTerm(tuple(terms), intercept, ":".join(factors), factors, not double, position))
-    return blocks
-
-
 # ---------------------------------------------------------------------------------------------- main
 def parse_formula(formula: str) -> FormulaSpec:
     """Parse an lme4-style formula into a :class:`FormulaSpec`.
@@ -304,7 +158,7 @@ def parse_formula(formula: str) -> FormulaSpec:
         if piece.startswith("(") and piece.endswith(")") and "|" in masked and _wraps(masked):
             if sep == "-":
                 raise FormulaError("A random-effect term cannot be removed with '-'.", text, start)
-            random += _parse_random(piece[1:-1], text, start + 1)
+            random += parse_random(piece[1:-1], text, start + 1)
             continue
         if "|" in masked:
             raise FormulaError("'|' only belongs inside a random-effect term in parentheses, e.g. (1 | g).",
@@ -318,9 +172,10 @@ def parse_formula(formula: str) -> FormulaSpec:
             lex_tokens(match.group(1), text, start)
             offsets.append(canonical(match.group(1).strip()))
             continue
-        _check_fixed_piece(piece, text, start)
+        check_fixed_piece(piece, text, start)
         fixed.append(("- " if sep == "-" else "") + canonical(piece))
-    _check_duplicates(random, text)
+    check_duplicates(random, text)
+    random = joined_ids(random, text)
     return FormulaSpec(text, response, tuple(fixed), intercept, tuple(offsets), tuple(random),
                        _variables(response, fixed, offsets, random))
 
@@ -379,14 +234,3 @@ def _wraps(piece: str) -> bool:
         if depth == 0 and i < len(piece) - 1:
             return False
     return True
-
-
-def _check_duplicates(random: list[RandomTerm], text: str) -> None:
-    seen = {}
-    for block in random:
-        for term in (["(Intercept)"] if block.intercept else []) + list(block.terms):
-            key = (block.group, term)
-            if key in seen:
-                raise FormulaError(f"'{term}' varies by '{block.group}' in two random-effect terms; keep it in one.",
-                                   text, block.position)
-            seen[key] = block

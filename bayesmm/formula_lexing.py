@@ -309,3 +309,45 @@ def python_code(expr: str) -> tuple[str, dict[str, str]]:
     identifiers = {name: f"_column_{k}" for k, name in enumerate(dict.fromkeys(r.name for r in refs))}
     code = _rewrite(expr, refs, lambda ref: identifiers[ref.name])
     return code, {identifier: name for name, identifier in identifiers.items()}
+
+
+#: operators a formula's fixed part may hold at depth 0
+ALLOWED_TOP_OPS = {"+", "-", "*", ":", "/", "**", "^", "(", ")", ".", "[", "]"}
+
+
+def check_fixed_piece(piece: str, formula: str, position: int) -> None:
+    """Reject tokens that formulae would silently drop: anything but formula operators at depth 0, and two
+    operands with no operator between them (``x z``, ``log(x) z``)."""
+    depth, state, start, end, last_op = 0, "start", 0, 0, None
+    for tok in lex_tokens(piece, formula, position):
+        where = position + tok.start
+        if tok.kind == "op":
+            if tok.string in ("(", "["):
+                if depth == 0 and state != "operand":  # a bracketed group, not a call
+                    start = tok.start
+                depth += 1
+            elif tok.string in (")", "]"):
+                depth -= 1
+                if depth == 0:
+                    state, end = "operand", tok.end
+            elif depth == 0 and tok.string not in ALLOWED_TOP_OPS:
+                raise FormulaError(
+                    f"'{tok.string}' is not a formula operator. Use +, -, *, :, / or ^ between terms, "
+                    "or wrap arithmetic in I(), e.g. I(x % 2).", formula, where)
+            elif depth == 0:
+                state, last_op = ("dot" if tok.string == "." else "op"), tok
+        elif tok.kind == "error":
+            raise FormulaError(f"Unexpected character '{tok.string}'.", formula, where)
+        elif depth == 0:
+            if state == "operand":
+                raise FormulaError(
+                    f"Missing operator between '{piece[start:end]}' and '{tok.string}': join terms with "
+                    "+ (or *, :, /), or wrap arithmetic in I().", formula, where)
+            if state != "dot":
+                start = tok.start
+            state, end = "operand", tok.end
+    if piece.strip() in ("", "."):
+        raise FormulaError("Empty term: remove the extra operator.", formula, position)
+    if state in ("op", "dot"):
+        raise FormulaError(f"'{piece}' ends with an operator: add what follows '{last_op.string}' or remove it.",
+                           formula, position + last_op.start)

@@ -54,6 +54,10 @@ FORMULA_TO_EXPECTED: dict[str, Expect] = {
     # (f||g) with a factor f: one term, so the design codes f with contrasts beside the intercept (as afex's
     # expand_re and brms do), not one column per level on top of the intercept
     "y ~ f + (f||g)": Expect(("f",), (block("g", True, ("f",), False),), ("y", "f", "g")),
+    # brms's ID (1|p|g): correlated across the linear predictors with the same ID; terms of one group with the
+    # same ID in one formula are one block
+    "y ~ x + (1|p|g)": Expect(("x",), (block("g"),), ("y", "x", "g")),
+    "y ~ x + (1|p|g) + (0 + x|p|g)": Expect(("x",), (block("g", True, ("x",)),), ("y", "x", "g")),
     # nesting: (1|site/block) == (1|site) + (1|site:block)
     "y ~ (1|site/block)": Expect((), (block("site"), block("site:block")), ("y", "site", "block")),
     "y ~ (1|site) + (1|site:block)": Expect((), (block("site"), block("site:block")), ("y", "site", "block")),
@@ -215,6 +219,8 @@ EQUIVALENT = [
     ("y ~ x + (0 + x|g)", "y ~ x + (x - 1|g)"),
     # (x||g) is (1+x||g)
     ("y ~ x + (x||g)", "y ~ x + (1 + x||g)"),
+    # the same ID joins a group's terms
+    ("y ~ x + (1|p|g) + (0 + x|p|g)", "y ~ x + (1 + x|p|g)"),
     # nesting
     ("y ~ (1|site/block)", "y ~ (1|site) + (1|site:block)"),
     ("y ~ (x|site/block)", "y ~ (x|site) + (x|site:block)"),
@@ -299,7 +305,10 @@ BAD_FORMULAS: dict[str, tuple[str, int | None, str | None]] = {
     "y ~ x + (1|g h)": ("'g h' is not a grouping variable", 11, "g"),
     "y ~ x + (1|a//b)": ("is not a grouping variable", 11, "a"),
     "y ~ x + (1|a/)": ("is not a grouping variable", 11, "a"),
-    "y ~ x + (1|g|h)": ("more than one '|'", 12, "|"),
+    "y ~ x + (1|a|g|h)": ("more than two '|'", 14, "|"),
+    "y ~ x + (1||p|g)": ("takes no ID", 13, "|"),
+    "y ~ x + (1|2p|g)": ("'2p' between the bars", 11, "2"),
+    "y ~ (1|p|g) + (1|p|h)": ("The ID 'p' is given to groups 'g' and 'h'", 15, "1"),
     "y ~ x + (0|g)": ("no intercept and no slope", 9, "0"),
     "y ~ x + (1 + |g)": ("Empty term in a random-effect term", 13, "|"),
     "y ~ x + (1 - x|g)": ("Removing 'x' inside a random-effect term", 13, "x"),
