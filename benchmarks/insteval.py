@@ -2,11 +2,11 @@
 random-effect coefficients (too many for the dense Woodbury marginal: the students' 2,972 are integrated out
 level by level, the lecturers' and departments' sampled, the lecturers centred where their data say much).
 
-    python benchmarks/insteval.py [--chains 4 --draws 1000 --warmup 1000] [--rows N]
+    python benchmarks/insteval.py [--chains 4 --draws 1000 --warmup 1000] [--rows N] [--reference FILE]
 
 Prints wall seconds, the largest Rhat over every parameter (random effects included), the smallest bulk
 ESS over fixed effects and SDs, and each estimate's distance from lme4's REML value in posterior SDs
-(``/work/shared/reference/insteval_large.lme4.json`` or ``tests/reference``). ``--rows`` fits a random
+(``--reference``, by default ``tests/reference/insteval_large.lme4.json``). ``--rows`` fits a random
 subset instead (then lme4's values do not apply). Installs nothing; Bambi: ``suite.py --models insteval``.
 """
 from __future__ import annotations
@@ -21,21 +21,21 @@ import numpy as np
 from models import sampler_arguments
 
 FORMULA = "y ~ service + (1 | s) + (1 | d) + (1 | dept:service)"
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+REFERENCE = pathlib.Path(__file__).resolve().parents[1] / "tests" / "reference" / "insteval_large.lme4.json"
 
 
-def reference() -> dict | None:
-    for path in (ROOT.parent / "shared" / "reference", ROOT / "tests" / "reference"):
-        file = path / "insteval_large.lme4.json"
-        if file.exists():
-            block = json.loads(file.read_text())["REML"]
-            return eval(block) if isinstance(block, str) else block  # noqa: S307 - the file stores a dict literal
-    return None
+def reference(file: pathlib.Path) -> dict:
+    block = json.loads(file.read_text())["REML"]
+    return eval(block) if isinstance(block, str) else block  # noqa: S307 - the file stores a dict literal
 
 
 def main() -> None:
     parser = sampler_arguments(argparse.ArgumentParser(), rows=0)
+    parser.add_argument("--reference", type=pathlib.Path, default=REFERENCE,
+                        help="lme4's REML fit of InstEval (JSON as tests/reference writes it)")
     args = parser.parse_args()
+    if not args.rows and not args.reference.exists():
+        parser.error(f"no reference file {args.reference}: pass --reference FILE or --rows N")
     import arviz as az
     import bayesmm as bmm
 
@@ -52,7 +52,7 @@ def main() -> None:
     print(f"wall {seconds:.1f} s; max Rhat over all parameters {worst:.4f}; min bulk ESS (fixed, SDs) "
           f"{table['ess_bulk'].min():.0f}; divergences {int(fit.idata.sample_stats['diverging'].sum())}; "
           f"mean leapfrog steps per draw {float(fit.idata.sample_stats['n_steps'].mean()):.1f}")
-    ref = None if args.rows else reference()
+    ref = None if args.rows else reference(args.reference)
     if ref:
         wanted = {("fixed", "Intercept"): ref["fixef"]["(Intercept)"],
                   ("fixed", "service[1]"): ref["fixef"]["service1"],
