@@ -101,14 +101,12 @@ def dynamic_weights(x_guess, ratio):
     information x variance at the PQL guess (``centring.level_information``), ``ratio`` the draw's variance
     over the guessed one, and ``h(r) = r (1 + c) / (r + c)``, ``c`` = :data:`SMALL_VARIANCE`: ``h(1) = 1``,
     ``h`` at most ``1 + c`` above, and ``r / c`` where the variance is small. A weight fixed at the guess
-    leaves a funnel where the posterior reaches SDs far below it: grouseticks' sd(LOCATION), guessed at 0.57,
-    reaches 0.01, and at seed 2 a chain stuck near 0.007 gave 51 divergences (partly centred levels of weight
-    up to 0.66 have scale ``sd^w`` there). The prior of the effects is exact for any weight, also one that
-    moves with the SDs (each draw's map from ``z`` to the effects is affine at its SDs). Weights following
-    the variance exactly (``c`` large) removed the divergences too, but halved cbpp's and salamanders' min bulk
-    ESS and doubled cbpp's leapfrog steps (the SDs then pull on every level); ``c = 0.1`` kept them within
-    the fixed weights' (grouseticks seeds 1-6: 0 divergences, min bulk ESS 554-1321; ``benchmarks/README.md``,
-    the bundled suite)."""
+    leaves a funnel where the posterior reaches SDs far below it (grouseticks' sd(LOCATION), guessed at 0.57,
+    reaches 0.01; partly centred levels then have scale ``sd^w``). The prior of the effects is exact for any
+    weight, also one that moves with the SDs (each draw's map from ``z`` to the effects is affine at its SDs).
+    Weights following the variance exactly (``c`` large) remove the funnel too, but the SDs then pull on every
+    level and the sampler mixes more slowly; ``c = 0.1`` keeps the fixed weights' mixing where the SDs stay
+    near the guess (the measurements: ``benchmarks/README.md``, alternatives measured on the suite)."""
     x = x_guess * (ratio * (1.0 + SMALL_VARIANCE) / (ratio + SMALL_VARIANCE))
     return x / (1.0 + x)
 
