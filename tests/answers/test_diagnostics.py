@@ -327,7 +327,7 @@ def test_a_prior_holding_phi_down_is_a_conflict_with_a_wider_prior_to_paste():
     advice = row["advice"]
     assert advice.startswith("fit = bmm.fit('y ~ temp + (1 | batch)', fit.data, family='beta', priors={'phi': "
                              "'gamma(2, ") and "x wider" in advice
-    assert f"Warning [prior_conflict] phi: prior-data conflict" in str(fit)
+    assert "Warning [prior_conflict] phi: prior-data conflict" in str(fit)
     wider = _paste(advice.replace("seed=1)", "draws=500, warmup=500, seed=1)"), fit)
     phi = wider.check_prior_conflict().loc["phi"]
     assert phi["conflict"] == "" and phi["posterior_median"] > 2 * table.loc["phi", "posterior_median"]
