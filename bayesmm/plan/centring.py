@@ -254,10 +254,10 @@ def centred_levels(design, family: str, link: str) -> tuple[np.ndarray, ...]:
     smallest over its columns), a block with independent columns takes ``x / (1 + x)``, the weight that
     makes a gaussian level's centred draw and the SD independent a posteriori (Papaspiliopoulos, Roberts and
     Skold 2003); a correlated block 1 where ``x > THRESHOLD`` and 0 elsewhere. Against centring where
-    ``x > THRESHOLD`` (and not at all elsewhere) in every block, the partial weights raised the min bulk ESS
-    of cbpp from 1175-1325 to 3852-4301, salamanders' from 2333-2427 to 2397-3261 and verbagg's from
-    4496-4558 to 5676-5880 (``benchmarks/README.md``, the bundled suite). These are the weights at the PQL guess of
-    the SDs; the sampler recomputes them at each draw's SDs from :func:`level_information`."""
+    ``x > THRESHOLD`` (and not at all elsewhere) in every block, the partial weights give cbpp about three
+    times the min bulk ESS and salamanders and verbagg more (``benchmarks/README.md``, alternatives measured on
+    the suite). These are the weights at the PQL guess of the SDs; the sampler recomputes them at each draw's
+    SDs from :func:`level_information`."""
     return level_weights(design.blocks, *level_information(design, family, link))
 
 

@@ -5,8 +5,8 @@ With an intercept and random effects, the likelihood pins down sums such as ``In
 only the priors pin down the parts: in a crossed model (``(1|s) + (1|d)``) shifting every effect of one
 block up and every effect of the other down, with the intercept following, changes the likelihood not at
 all. That direction involves every level at once, so a diagonal mass matrix cannot follow it: on 1M rows
-with 10,000 x 1,000 levels the intercept's bulk ESS was 52 of 4,000 draws (Rhat 1.056) and every draw
-took 63 leapfrog steps. Here each block's raw effects ``z`` (levels x columns) are sampled as ``H z``,
+with 10,000 x 1,000 levels (``benchmarks/gpu.py``) the intercept then mixes poorly and every draw takes twice
+the leapfrog steps (``benchmarks/README.md``, GPU). Here each block's raw effects ``z`` (levels x columns) are sampled as ``H z``,
 ``H`` the Householder reflection that swaps the first axis with ``1 / sqrt(n)``: the first row, ``m_k``,
 is ``sqrt(n)`` times the mean of the block's effects and the other rows, still called ``z_k``, its
 contrasts. ``H`` is orthogonal and its own inverse, so the density is unchanged (Jacobian 1), and costs
@@ -21,13 +21,13 @@ A block whose levels each hold one value of some fixed-effect columns (a level-l
 along the covariate trade off, and only the prior tells them apart. There ``H`` is replaced by the product ``Q``
 of Householder reflections of a QR decomposition of ``[1, covariates]`` (per level; :func:`bayesmm.plan.bases.level_bases`): the
 first rows of ``Q' z_k`` (``m_k``, one per basis column) are the effects' coordinates along the mean and the
-covariates, and join the dense block too. On InstEval (``service`` within ``dept:service``) ``service``'s bulk ESS
-went from 1,216 to 4,077 of 4,000 draws and the leapfrog steps per draw from 20.7 to 15.0 (with the SDs in the
-dense block, :func:`dense_groups`; ``benchmarks/README.md``, InstEval).
+covariates, and join the dense block too. On InstEval (``service`` within ``dept:service``) this more than
+triples ``service``'s bulk ESS and saves a quarter of the leapfrog steps per draw (with the SDs in the dense
+block, :func:`dense_groups`; ``benchmarks/README.md``, InstEval).
 
 Warmup starts from the curvature of the log density at the starting point (:func:`curvature`,
 :func:`initial_mass`) instead of numpyro's identity mass matrix, under which the iterations before the first
-adapted mass matrix ran at the step size of the most tightly pinned coordinate, with 511-1023 leapfrog steps.
+adapted mass matrix run at the step size of the most tightly pinned coordinate, with 511-1023 leapfrog steps.
 """
 from __future__ import annotations
 
@@ -180,11 +180,11 @@ def initial_mass(structure: ModelStructure, sites: dict, rotated: tuple[str, ...
     block of :func:`dense_groups` and one diagonal block of the other sites, each starting at
     ``1 / max(|curvature|, 1)``. Identity (numpyro's default) wherever the potential curves less than a
     standard normal, or not at all, at the start, but scaled down where the data pin a coordinate down:
-    with the identity the first hundred warmup iterations (until the first adapted mass matrix) ran at the
+    with the identity the first hundred warmup iterations (until the first adapted mass matrix) run at the
     step size of the most pinned coordinate, 511-1023 leapfrog steps each (InstEval: 70 s of one chain's
     warmup). A negative curvature (a start on the far side of an inflection: the count panel's NB2 ``phi`` at
     its prior median 2.2, posterior 0.45 +- 0.04, curvature -165) still tells the coordinate's scale: with the
-    identity there the first hundred iterations took 130-250 leapfrog steps each, with ``1 / 165`` 30-50
+    identity there the first hundred iterations take 130-250 leapfrog steps each, with ``1 / 165`` 30-50
     (``benchmarks/README.md``, the count panel). A rotated block's mean takes its levels' average curvature,
     its contrasts their levels'."""
     bent = {name: jnp.maximum(jnp.abs(jnp.where(jnp.isfinite(h), h, 1.0)), 1.0) for name, h in diagonal.items()}
