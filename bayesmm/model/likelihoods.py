@@ -81,8 +81,8 @@ class NegativeBinomial2(dist.NegativeBinomial2):
 def softplus(x):
     """``log(1 + exp(x))``, as ``jax.nn.softplus``, with a derivative (the logistic function) that reuses the
     value's ``exp(-|x|)``: two transcendental functions per element for value and gradient where
-    ``jax.nn.softplus`` (``logaddexp``) takes four. The NB2 count panel's gradient: 435 -> 326 us for 21,058
-    rows (``benchmarks/README.md``, the count panel)."""
+    ``jax.nn.softplus`` (``logaddexp``) takes four: a third less time in the NB2 count panel's gradient
+    (``benchmarks/README.md``, many small groups)."""
     return jnp.maximum(x, 0.0) + jnp.log1p(jnp.exp(-jnp.abs(x)))
 
 
