@@ -14,7 +14,7 @@ import pandas as pd
 
 from .errors import BayesMMWarning, DataError, closest
 
-__all__ = ["CleanData", "as_dataframe", "check_column_types", "prepare_data"]
+__all__ = ["CleanData", "as_dataframe", "check_column_types", "prepare_data", "frequency_weights"]
 
 
 @dataclass(frozen=True)
@@ -160,3 +160,22 @@ def prepare_data(data, variables, formula: str, na_action: str = "omit") -> Clea
                 raise DataError(f"Column '{name}' has values as large as {largest:.3g}: squares and variances of "
                                 f"such numbers overflow. Rescale it (e.g. divide by 1e{int(np.log10(largest))}).")
     return CleanData(kept.reset_index(drop=True), kept.index, int(incomplete.sum()), dropped)
+
+
+def frequency_weights(frame: pd.DataFrame, column: str | None, row_labels) -> np.ndarray | None:
+    """Frequency weights: each row counts ``w`` times in the likelihood (brms's ``weights()``)."""
+    if column is None:
+        return None
+    values = frame[column]
+    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        raise DataError(f"The weights column '{column}' must be numeric (dtype {values.dtype}).")
+    w = values.to_numpy(dtype=float)
+    bad = np.flatnonzero(~np.isfinite(w) | (w < 0))
+    if len(bad):
+        rows = [row_labels[i] for i in bad[:5]]
+        raise DataError(f"The weights column '{column}' has {len(bad)} negative or non-finite values (first rows: "
+                        f"{rows}); frequency weights must be >= 0.")
+    if not np.any(w > 0):
+        raise DataError(f"All weights in '{column}' are zero: no row would count.")
+    return w
+

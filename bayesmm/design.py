@@ -15,12 +15,14 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from .data import CleanData, as_dataframe, prepare_data
+from .data import CleanData, as_dataframe, frequency_weights, prepare_data
 from .errors import BayesMMWarning, DataError, FormulaError, closest
 from .families import part_component
 from .formula import FormulaSpec, RandomTerm, with_data_columns
 from .formula_lexing import column_references, in_arithmetic, python_code
 from .censoring import response_bounds
+from .formula_structures import POSITIONAL, structure_of
+from .structures import check_coordinates, positional_columns, term_structure
 
 __all__ = ["Design", "RandomBlock", "build_design", "evaluate_expression", "formulae_matrix", "NAMESPACE",
            "FORMULAE_NAMESPACE"]
@@ -57,6 +59,8 @@ class RandomBlock:
     #: the linear predictor the block's effects enter: ``"cond"`` (the mean) or the family parameter whose formula
     #: holds the term (``"zi"``, ``"hu"``, ``"sigma"``, ``"phi"``, ...; a key of :attr:`Design.parts`)
     part: str = "cond"
+    #: the block's covariance structure (``structures.Structure``: ``ar1``, ``ou``, ``cs``, ...), or None
+    structure: object = None
 
     @property
     def component(self) -> str:
@@ -98,7 +102,7 @@ class Design:
     part_encoders: dict = field(default_factory=dict, repr=False)
     #: the formulas' columns that hold numbers (not booleans) in the training data: new data must too
     numeric_columns: frozenset = frozenset()
-
+    autocor: object = None  #: the residuals' correlation structure (``autocor=``: :class:`bayesmm.autocor.Autocor`)
     #: the fixed-effect columns' means, kept when the rows are not (:meth:`without_rows`)
     fixed_means: np.ndarray | None = field(default=None, repr=False, compare=False)
     #: the response's censoring and truncation (``y | cens(c)``, ``y | trunc(lb = 0)``: :mod:`bayesmm.censoring`)
@@ -229,12 +233,12 @@ def _factor(series: pd.Series) -> pd.Categorical:
     return pd.Categorical(series)
 
 
-def _group_index(frame: pd.DataFrame, factors: tuple[str, ...], group: str, where: str = ""):
+def _group_index(frame: pd.DataFrame, factors: tuple[str, ...], group: str, where: str = "", single=False):
     factor_values = [_factor(frame[f]) for f in factors]
     codes = np.stack([np.asarray(c.codes) for c in factor_values], axis=1)
     unique, index = np.unique(codes, axis=0, return_inverse=True)
     levels = tuple(":".join(str(factor_values[k].categories[u[k]]) for k in range(len(factors))) for u in unique)
-    if len(levels) < 2:
+    if len(levels) < 2 and not single:  # a structured block's variance is told apart across its positions
         raise DataError(f"Grouping factor '{group}'{where} has a single level ('{levels[0]}'): a variance needs at "
                         "least 2 levels (5 or more to estimate it well). Drop the term or use a fixed effect.")
     return index.reshape(-1).astype(np.int32), levels
@@ -253,12 +257,17 @@ def _blocks(term: RandomTerm, frame: pd.DataFrame, spec: FormulaSpec, part: str 
     ``f`` in ``(f || g)`` gets the intercept and f's contrasts (afex's ``expand_re``), not a dummy per level.
     ``part``: the linear predictor the term belongs to (``"cond"`` or a family parameter)."""
     where = _part_where(part)
-    group_index, levels = _group_index(frame, term.group_factors, term.group, where)
+    positional = structure_of(term) in POSITIONAL
+    group_index, levels = _group_index(frame, term.group_factors, term.group, where, positional)
+    if positional:
+        Z, columns, structure = positional_columns(term, frame, group_index)
+        return [RandomBlock(term.group, term.group_factors, group_index, levels, Z, columns, True,
+                            np.ones(len(columns)), term, slice(0, len(columns)), None, part, structure)]
     Z, columns, encoder = formulae_matrix(term.lhs, frame, spec, f"random-effect term {term}{where}")
     scale = np.array([1.0 if c == "Intercept" else (np.std(Z[:, j]) or 1.0) for j, c in enumerate(columns)])
     if term.correlated or Z.shape[1] == 1:
         return [RandomBlock(term.group, term.group_factors, group_index, levels, Z, columns, term.correlated,
-                            scale, term, slice(0, len(columns)), encoder, part)]
+                            scale, term, slice(0, len(columns)), encoder, part, term_structure(term))]
     return [RandomBlock(term.group, term.group_factors, group_index, levels, Z[:, [j]], (c,), False,
                         scale[[j]], term, slice(j, j + 1), encoder, part) for j, c in enumerate(columns)]
 
@@ -332,24 +341,6 @@ def _check_numeric_uses(spec: FormulaSpec, frame: pd.DataFrame) -> None:
                     f"(e.g. '{ref.name}' or 'C({ref.name})').")
 
 
-def _weights(frame: pd.DataFrame, column: str | None, row_labels) -> np.ndarray | None:
-    """Frequency weights: each row counts ``w`` times in the likelihood (brms's ``weights()``)."""
-    if column is None:
-        return None
-    values = frame[column]
-    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
-        raise DataError(f"The weights column '{column}' must be numeric (dtype {values.dtype}).")
-    w = values.to_numpy(dtype=float)
-    bad = np.flatnonzero(~np.isfinite(w) | (w < 0))
-    if len(bad):
-        rows = [row_labels[i] for i in bad[:5]]
-        raise DataError(f"The weights column '{column}' has {len(bad)} negative or non-finite values (first rows: "
-                        f"{rows}); frequency weights must be >= 0.")
-    if not np.any(w > 0):
-        raise DataError(f"All weights in '{column}' are zero: no row would count.")
-    return w
-
-
 def build_design(spec: FormulaSpec, data, na_action: str = "omit", weights: str | None = None,
                  parts: dict | None = None) -> Design:
     """Build the :class:`Design` of ``spec`` on ``data``; see the module docstring. ``weights`` names a
@@ -361,6 +352,7 @@ def build_design(spec: FormulaSpec, data, na_action: str = "omit", weights: str 
         raise DataError(f"weights must be the name of a column, not {type(weights).__name__}.")
     data = as_dataframe(data)
     spec = with_data_columns(spec, data.columns)
+    check_coordinates(spec, data)
     parts = {name: with_data_columns(part, data.columns) for name, part in (parts or {}).items()}
     _check_part_columns(parts, spec, list(data.columns))
     variables = spec.variables + ((weights,) if weights and weights not in spec.variables else ())
@@ -395,6 +387,6 @@ def build_design(spec: FormulaSpec, data, na_action: str = "omit", weights: str 
     numbers = frozenset(c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])
                         and not pd.api.types.is_bool_dtype(frame[c]))
     return Design(spec, y, response_name or spec.response.text, X, names, blocks, offset, trials, aliased,
-                  clean.n_dropped, clean.dropped, clean.row_labels, encoder, _weights(frame, weights, clean.row_labels),
+                  clean.n_dropped, clean.dropped, clean.row_labels, encoder, frequency_weights(frame, weights, clean.row_labels),
                   part_matrices, parts, part_encoders, numbers,
                   bounds=response_bounds(spec.response, frame, y, clean.row_labels, evaluate_expression))

@@ -31,12 +31,15 @@ import functools
 import re
 from dataclasses import dataclass
 
-__all__ = ["Name", "KINDS", "fixed", "sd", "cor", "family_parameter", "random_effect", "canonical", "parse",
+__all__ = ["Name", "KINDS", "fixed", "sd", "cor", "family_parameter", "random_effect", "structure_parameter", "STRUCTURE_TERM", "canonical", "parse",
            "tidy_row", "from_tidy", "varcorr_row", "from_varcorr", "summary_label", "from_summary_label",
            "variable", "level_dim", "term_dim", "term_bis_dim", "coef_dim", "RESIDUAL_GROUP", "RESIDUAL_TERM"]
 
 #: the kinds of parameter; a distributional part's coefficient is ``fixed`` with its ``part``
-KINDS = {"fixed": 1, "sd": 1, "cor": 2, "family": 1, "ranef": 1}
+KINDS = {"fixed": 1, "sd": 1, "cor": 2, "family": 1, "ranef": 1, "structure": 1}
+#: a covariance structure's parameter term, ``<structure>__<parameter>`` (``ar1__rho``, ``exp__lscale``)
+STRUCTURE_TERM = re.compile(r"(ar1|ou|cs|exp|gau|mat)__(rho|lscale)")
+
 #: broom.mixed's group and term of the gaussian residual SD
 RESIDUAL_GROUP, RESIDUAL_TERM = "Residual", "sd__Observation"
 
@@ -92,6 +95,12 @@ def random_effect(group: str, level, term: str, part: str = "cond") -> Name:
     return Name("ranef", (str(term),), str(group), str(part), str(level))
 
 
+def structure_parameter(group: str, term: str, part: str = "cond") -> Name:
+    """The parameter of ``group``'s covariance structure, ``term`` as :data:`STRUCTURE_TERM` (``ar1__rho``):
+    canonical ``ar1_g__rho``, ``tidy()`` row ``("ran_pars", "cond", "g", "ar1__rho")``, posterior variable ``ar1_g``."""
+    return Name("structure", (str(term),), str(group), str(part))
+
+
 def _in_part(term: str, part: str) -> str:
     """A term as brms writes it in a distributional part: ``zi_Intercept``."""
     return term if part == "cond" else f"{part}_{term}"
@@ -115,6 +124,8 @@ def canonical(name: Name) -> str:
         return f"cor_{name.group}__{_in_part(term, part)}__{_in_part(name.terms[1], part)}"
     if kind == "ranef":
         return f"r_{_group_in_part(name.group, part)}[{name.level},{term}]"
+    if kind == "structure":
+        return term.replace("__", f"_{name.group}__", 1)
     return term
 
 
@@ -134,6 +145,9 @@ def parse(text: str, family=None, parts=None) -> Name:
     known_family, known_parts = _known_family()
     family = known_family if family is None else tuple(family)
     parts = known_parts if parts is None else tuple(parts)
+    structured = re.fullmatch(r"(ar1|ou|cs|exp|gau|mat)_(.+)__(rho|lscale)", text)
+    if structured:
+        return structure_parameter(structured.group(2), f"{structured.group(1)}__{structured.group(3)}")
     ranef = re.fullmatch(r"r_([^\[]+)\[(.*)\]", text)
     if ranef:
         level, term = _split_last_comma(ranef.group(2))
@@ -193,6 +207,8 @@ def tidy_row(name: Name, residual: bool = False) -> tuple[str, str, str, str]:
         return "ran_pars", name.part, name.group, f"cor__{term}.{name.terms[1]}"
     if kind == "family":
         return ("ran_pars", "cond", RESIDUAL_GROUP, RESIDUAL_TERM) if residual else ("family", "cond", "", term)
+    if kind == "structure":
+        return "ran_pars", name.part, name.group, term
     raise ValueError(f"{canonical(name)} is a random effect: tidy() has no row for it.")
 
 
@@ -207,6 +223,8 @@ def from_tidy(effect: str, component: str, group: str, term: str, terms=None) ->
     if effect == "family":
         return family_parameter(term)
     kind, _, names = term.partition("__")
+    if effect == "ran_pars" and STRUCTURE_TERM.fullmatch(term):
+        return structure_parameter(group, term, component)
     if effect == "ran_pars" and kind == "sd" and names:
         return sd(group, names, component)
     if effect == "ran_pars" and kind == "cor" and "." in names:
@@ -235,6 +253,8 @@ def varcorr_row(name: Name) -> tuple[str, str | None, str | None]:
         return name.group, name.term, name.terms[1]
     if name.kind == "family" and name.term == "sigma":
         return RESIDUAL_GROUP, None, None
+    if name.kind == "structure":
+        return name.group, name.term, None
     raise ValueError(f"{canonical(name)} has no row in VarCorr.")
 
 
@@ -242,6 +262,8 @@ def from_varcorr(grp: str, var1: str | None, var2: str | None, component: str = 
     """The :class:`Name` of a ``varcorr()`` row."""
     if grp == RESIDUAL_GROUP and var1 is None:
         return family_parameter("sigma")
+    if var2 is None and STRUCTURE_TERM.fullmatch(str(var1)):
+        return structure_parameter(grp, var1, component)
     return sd(grp, var1, component) if var2 is None else cor(grp, var1, var2, component)
 
 
@@ -254,12 +276,17 @@ def summary_label(name: Name) -> str:
         return f"sd({_in_part(name.term, name.part)})"
     if name.kind == "cor":
         return f"cor({_in_part(name.term, name.part)},{_in_part(name.terms[1], name.part)})"
+    if name.kind == "structure":  # ar1(rho)
+        return "{}({})".format(*name.term.split("__"))
     return canonical(name)
 
 
 def from_summary_label(label: str, group: str = "", family=None, parts=None) -> Name:
     """The :class:`Name` of a summary row label; ``group`` is its heading's (for ``sd(...)`` and ``cor(...)``)."""
     match = re.fullmatch(r"(sd|cor)\((.*)\)", str(label))
+    structured = re.fullmatch(r"(\w+)\((rho|lscale)\)", str(label))
+    if structured and group and STRUCTURE_TERM.fullmatch(f"{structured.group(1)}__{structured.group(2)}"):
+        return structure_parameter(group, f"{structured.group(1)}__{structured.group(2)}")
     if match and group:
         if match.group(1) == "sd":
             return parse(f"sd_{group}__{match.group(2)}", family, parts)
@@ -277,6 +304,8 @@ def variable(name, group: str = "", part: str = "cond") -> str:
     if isinstance(name, Name):
         if name.kind == "family":
             return name.term
+        if name.kind == "structure":  # ar1_g
+            return f"{name.term.partition('__')[0]}_{_group_in_part(name.group, name.part)}"
         kind, group, part = name.kind, name.group, name.part
     else:
         kind = name

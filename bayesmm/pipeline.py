@@ -15,6 +15,7 @@ from .design import Design, build_design
 from .errors import DataError, FormulaError
 from .families import Family, check_response, get_family, part_parameter
 from .formula import FormulaSpec, parse_formula
+from .formula_structures import parse_model_formula
 from .formula_lexing import split_top
 from .priors import PriorEntry, resolve_priors
 from .separation import Separation, check_separation
@@ -86,7 +87,7 @@ def _check_levels(design: Design, family: Family) -> None:
 def prepare(call: Call, data, keep_priors=None) -> Prepared:
     """Parse, build and check the design, resolve the priors and look for separation. ``keep_priors``: priors in
     effect to keep instead (a refit's), where they are on the same parameters as the resolved ones."""
-    spec = parse_formula(call.formula)
+    spec = parse_model_formula(call.formula)
     family = get_family(call.family, call.link)
     check_family(family, spec.response)
     parts = _parts(spec, family, {"zi": call.zi, "hu": call.hu, "dispersion": call.dispersion})

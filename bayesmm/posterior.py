@@ -123,6 +123,10 @@ def _random_variables(design, part, component, draws, gen, posterior: dict, coor
         for k, columns in parts:
             sd[..., columns] = draws[f"sd_{k}"]
             r[..., columns] = gen[f"r_{k}"]
+            structure = design.blocks[k].structure
+            if structure is not None:  # its rho or lscale: one scalar variable (ar1_g)
+                name = naming.structure_parameter(group, f"{structure.kind}__{structure.parameter}", component)
+                posterior[naming.variable(name)] = (("chain", "draw"), draws[f"{structure.parameter}_{k}"])
             if f"L_{k}" in draws:
                 chol = draws[f"L_{k}"]
                 cor[..., columns, columns] = chol @ np.swapaxes(chol, -1, -2)
@@ -196,9 +200,16 @@ def _random_parameters(design: Design, part: str, component: str) -> list[tuple[
     """The SDs and correlations of ``part``'s groups, each with the index of its draws."""
     out = []
     for group, (terms, parts) in group_terms(design, part).items():
-        out += [(naming.sd(group, term, component), (j,)) for j, term in enumerate(terms)]
         for k, columns in parts:
-            if design.blocks[k].correlated and design.blocks[k].n_columns > 1:
+            structure = design.blocks[k].structure
+            if structure is not None and structure.positional:  # one SD for every position
+                out.append((naming.sd(group, structure.label, component), (columns.start,)))
+            else:
+                out += [(naming.sd(group, terms[j], component), (j,)) for j in range(columns.start, columns.stop)]
+            if structure is not None:
+                out.append((naming.structure_parameter(group, f"{structure.kind}__{structure.parameter}", component),
+                            ()))
+            elif design.blocks[k].correlated and design.blocks[k].n_columns > 1:
                 out += [(naming.cor(group, terms[a], terms[c], component), (a, c))
                         for a in range(columns.start, columns.stop) for c in range(a + 1, columns.stop)]
     return out

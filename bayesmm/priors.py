@@ -51,6 +51,7 @@ from .distributions import DISTRIBUTIONS, SUPPORTS
 from .errors import PriorError, closest
 from .families import FAMILIES, Family
 from .prior_names import check_names, random_class, random_kind
+from .structures import checked_parameter_prior, parameter_rule
 from .prior_rules import DataScales, data_scales, evaluate_argument, gelman_scale, load_preset, rules_for, split_prior
 
 __all__ = ["PriorSpec", "PriorEntry", "Prior", "prior", "parse_prior", "resolve_priors", "priors_frame",
@@ -354,10 +355,17 @@ def resolve_priors(design: Design, family: Family, priors=None) -> list[PriorEnt
                                          s_x=float(np.std(column)) or 1.0, g_x=gelman_scale(column)))
     for block in design.blocks:  # a part's SDs: on its link scale, where s_y = 1 has no use
         sd_rule = "half_student_t(3, s_y / s_z)" if block.part == "cond" else "half_student_t(3, 2.5 / s_z)"
-        for column, sz in zip(block.columns, block.column_scale):
+        structure = block.structure
+        shared = [(structure.label, 1.0)] if structure is not None and structure.positional else []
+        for column, sz in shared or zip(block.columns, block.column_scale):
             entries.append(resolve.entry(random_class("sd", block.part), block.group, column, sd_rule, "positive",
                                          s_z=float(sz)))
-        if block.correlated and block.n_columns > 1:
+        if structure is not None:  # rho or lscale (bayesmm.structures)
+            cls, rule, variables = parameter_rule(block)
+            entries.append(checked_parameter_prior(block, resolve.entry(
+                cls, block.group, "", rule, "interval" if cls == "rho" else "positive", **variables), variables))
+        elif block.correlated and block.n_columns > 1:
+
             entries.append(resolve.entry(random_class("cor", block.part), block.group, "", "lkj(2)", "correlation"))
     for aux in family.aux:
         if aux.name in design.parts:

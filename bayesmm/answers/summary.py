@@ -60,7 +60,7 @@ def summary_text(fit) -> str:
              f"         total post-warmup draws = {s.chains * s.draws}"]
     plan = fit.idata.posterior.attrs.get("plan")
     lines += ([f"   Plan: {plan}"] if plan else []) + [""]
-    ran = table[kinds.isin(["sd", "cor"])]
+    ran = table[kinds.isin(["sd", "cor", "structure"])]
     if len(ran):
         lines.append("Group-Level Effects: ")
         for group, rows in ran.groupby("group", sort=False):

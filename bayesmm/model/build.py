@@ -69,11 +69,33 @@ def _block_structure(design, block, plan_block, entries) -> BlockStructure:
     correlated = block.correlated and block.n_columns > 1
     return BlockStructure(
         n_levels=block.n_levels, n_columns=block.n_columns, correlated=correlated,
-        sd_priors=tuple(_lookup(entries, random_class("sd", block.part), block.group, c) for c in block.columns),
+        sd_priors=tuple(_lookup(entries, random_class("sd", block.part), block.group, c) for c in _sd_terms(block)),
         cor_prior=_lookup(entries, random_class("cor", block.part), block.group) if correlated else None,
         intercept_only=intercept_only(block), centre_on=plan_block.centre_on,
         any_centred=bool(plan_block.weights.any()), parents=tuple((p.block, p.columns) for p in plan_block.parents),
-        mean_column=plan_block.mean_column, kind=plan_block.kind, part=block.part)
+        mean_column=plan_block.mean_column, kind=plan_block.kind, part=block.part, **_structured(block, entries))
+
+
+def _structured(block, entries) -> dict:
+    """A structured block's kind and the prior of its parameter (``rho`` or ``lscale``)."""
+    if block.structure is None:
+        return {}
+    return {"structure": block.structure.kind,
+            "structure_prior": _lookup(entries, block.structure.parameter, block.group)}
+
+
+def _sd_terms(block) -> tuple:
+    """The terms with an SD: the block's columns, or a positional structure's one shared SD (``time``)."""
+    structure = block.structure
+    return (structure.label,) if structure is not None and structure.positional else tuple(block.columns)
+
+
+def _positions(block):
+    """A structured block's column positions on the device (``cs``: zeros, one row per column), or None."""
+    if block.structure is None:
+        return None
+    positions = block.structure.positions
+    return on_device(np.zeros((block.n_columns, 1)) if positions is None else positions, float)
 
 
 def _integrated(design, k, plan, data, X) -> dict:
@@ -145,6 +167,7 @@ def build_model(plan, design, family, entries: list[PriorEntry]) -> tuple[ModelS
         y_table=None if table is None else tuple(None if a is None else on_device(a) for a in table),
         part_X=tuple(on_device(X_part, float) for X_part, _ in design.parts.values()),
         centred=tuple(on_device(b.weights, float) for b in plan.blocks),
+        positions=tuple(_positions(b) for b in design.blocks),
         aliases=tuple((on_device(a.levels), on_device(a.partner_levels), on_device(a.information, float),
                        on_device(a.variance, float)) for _, a in pairs))
 

@@ -39,6 +39,7 @@ from numpyro.handlers import substitute, trace
 
 from ..distributions import DISTRIBUTIONS
 from ..priors import PriorSpec, in_units_of
+from ..structures import PARAMETERS
 from .categorical import categorical_model
 from .effects import (BlockEffects, fixed_coefficients, block_effects, block_order, centring_loc, dynamic_weights,
                       level_weights_at, split_aliased)
@@ -49,6 +50,7 @@ from .means import INVERSE_LINKS
 from .ordinal import threshold_sites
 from .quadrature import RowIntegrated
 from .records import BlockStructure, ModelData, ModelStructure
+from .structured import MARKOV, markov_effects, markov_log_likelihood, structure_factor
 
 __all__ = ["make_model", "prior_distribution", "generated", "linear_predictor", "grouped_priors", "keeps_log_lik"]
 
@@ -111,9 +113,19 @@ def per_sigma(structure: ModelStructure) -> bool:
     return any(spec.per for block in structure.blocks for spec in block.sd_priors)
 
 
-def _block_factor(k: int, block: BlockStructure, sigma=None):
-    """diag(sd_k) L_k: the per-level factor of block k's covariance (L_k = I for independent columns)."""
+def _block_parameters(k: int, block: BlockStructure, sigma=None):
+    """Block k's SDs and, for a structured block, its parameter (``rho_k`` or ``lscale_k``), else None."""
     sd = _sample_vector(f"sd_{k}", block.sd_priors, sigma)
+    if not block.structure:
+        return sd, None
+    return sd, numpyro.sample(f"{PARAMETERS[block.structure]}_{k}", prior_distribution(block.structure_prior))
+
+
+def _block_factor(k: int, block: BlockStructure, data: ModelData, sigma=None):
+    """diag(sd_k) L_k: the per-level factor of block k's covariance (L_k = I for independent columns)."""
+    sd, param = _block_parameters(k, block, sigma)
+    if block.structure:
+        return structure_factor(block.structure, sd, param, data.positions[k])
     if block.correlated and block.n_columns > 1:
         chol = numpyro.sample(f"L_{k}", dist.LKJCholesky(block.n_columns, block.cor_prior.args[0]))
         return sd[:, None] * chol
@@ -123,7 +135,7 @@ def _block_factor(k: int, block: BlockStructure, sigma=None):
 def _block_effects(structure: ModelStructure, k: int, block: BlockStructure, data: ModelData, params: dict,
                    sigma=None):
     """(effects, raw draws ``z``, factor) of block ``k``."""
-    factor = _block_factor(k, block, sigma)
+    factor = _block_factor(k, block, data, sigma)
     if not block.any_centred:
         z = numpyro.sample(f"z_{k}", dist.Normal(0.0, 1.0).expand([block.n_levels, block.n_columns]).to_event(2))
         if not block.correlated or block.n_columns == 1:
@@ -137,7 +149,11 @@ def _block_effects(structure: ModelStructure, k: int, block: BlockStructure, dat
 
 def _by_level_sites(structure, k, data, params, sigma, raw, integrated):
     """A block integrated out level by level: only its factor is sampled (its likelihood comes after the rest)."""
-    integrated["factor"] = _block_factor(k, structure.blocks[k], sigma)
+    block = structure.blocks[k]
+    if block.structure in MARKOV:  # its tridiagonal algebra takes the SD and the parameter
+        integrated["markov"] = _block_parameters(k, block, sigma)
+    else:
+        integrated["factor"] = _block_factor(k, block, data, sigma)
 
 
 def _quadrature_sites(structure, k, data, params, sigma, raw, integrated):
@@ -205,7 +221,7 @@ def make_model(structure: ModelStructure):
                  } if per_sigma(structure) else {}
         sigma = first.get("sigma")
         if structure.marginal:
-            factors = [_block_factor(k, block, sigma) for k, block in enumerate(structure.blocks)]
+            factors = [_block_factor(k, block, data, sigma) for k, block in enumerate(structure.blocks)]
             if sigma is None:
                 sigma = numpyro.sample("sigma", prior_distribution(dict(structure.aux_priors)["sigma"]))
             numpyro.factor("y_marginal", marginal_log_likelihood(structure.blocks, factors, fixed_coefficients(structure, params),
@@ -225,9 +241,7 @@ def make_model(structure: ModelStructure):
         aux = {name: first[name] if name in first else numpyro.sample(name, prior_distribution(spec))
                for name, spec in structure.aux_priors}
         if structure.marginal_block >= 0:
-            numpyro.factor("y_marginal", one_block_log_likelihood(integrated["factor"], aux["sigma"], data.one_block.ZtZ,
-                                                                  *_one_block_statistics(structure, data, params),
-                                                                  data.one_block.n))
+            numpyro.factor("y_marginal", _one_block_likelihood(structure, data, params, integrated, aux["sigma"]))
             return
         aux.update(threshold_sites(structure, data, params))
         for (name, link, priors), X in zip(structure.parts, data.part_X):
@@ -248,9 +262,21 @@ def make_model(structure: ModelStructure):
     return model
 
 
-def _factor_of(sample: dict, k: int):
+def _one_block_likelihood(structure: ModelStructure, data: ModelData, params: dict, integrated: dict, sigma):
+    """The log-likelihood with ``structure.marginal_block`` integrated out level by level."""
+    statistics = _one_block_statistics(structure, data, params)
+    k = structure.marginal_block
+    if "markov" in integrated:
+        return markov_log_likelihood(structure.blocks[k].structure, *integrated["markov"], data.positions[k], sigma,
+                                     data.one_block.ZtZ, *statistics, data.one_block.n)
+    return one_block_log_likelihood(integrated["factor"], sigma, data.one_block.ZtZ, *statistics, data.one_block.n)
+
+
+def _factor_of(structure: ModelStructure, data: ModelData, sample: dict, k: int):
     """diag(sd_k) L_k of a draw (the replay's counterpart of :func:`_block_factor`)."""
-    sd = sample[f"sd_{k}"]
+    sd, kind = sample[f"sd_{k}"], structure.blocks[k].structure
+    if kind:  # a structured block's
+        return structure_factor(kind, sd, sample[f"{PARAMETERS[kind]}_{k}"], data.positions[k])
     return sd[:, None] * sample[f"L_{k}"] if f"L_{k}" in sample else jnp.diag(sd)
 
 
@@ -263,7 +289,7 @@ def _with_log_lik(structure: ModelStructure, data: ModelData, sample: dict, effe
 
 def _marginal_draw(structure: ModelStructure, data: ModelData, sample: dict, key):
     """Random effects from their exact conditional, then the conditional pointwise log-likelihood."""
-    factors = [_factor_of(sample, k) for k in range(len(structure.blocks))]
+    factors = [_factor_of(structure, data, sample, k) for k in range(len(structure.blocks))]
     noise = jax.random.normal(key, (data.marginal.ZtZ.shape[0],))
     effects = conditional_effects(structure.blocks, factors, fixed_coefficients(structure, sample), sample["sigma"],
                                   data.marginal, noise)
@@ -283,8 +309,12 @@ def _one_block_draw(structure: ModelStructure, data: ModelData, sample: dict, ke
     k = structure.marginal_block
     ZtZ = data.one_block.ZtZ
     noise = jax.random.normal(key, (ZtZ.shape[0] * ZtZ.shape[1],))
-    effects = one_block_effects(_factor_of(sample, k), sample["sigma"], ZtZ,
-                                _one_block_statistics(structure, data, sample)[0], noise)
+    Zte, kind = _one_block_statistics(structure, data, sample)[0], structure.blocks[k].structure
+    if kind in MARKOV:
+        effects = markov_effects(kind, sample[f"sd_{k}"], sample[f"{PARAMETERS[kind]}_{k}"], data.positions[k],
+                                 sample["sigma"], ZtZ, Zte, noise)
+    else:
+        effects = one_block_effects(_factor_of(structure, data, sample, k), sample["sigma"], ZtZ, Zte, noise)
     return _with_log_lik(structure, data, sample, {f"r_{k}": effects})
 
 

@@ -39,6 +39,10 @@ class BlockStructure(NamedTuple):
     kind: str = "sampled"
     #: the linear predictor its effects enter: "cond" (the mean's) or a family parameter's (``ModelStructure.parts``)
     part: str = "cond"
+    #: the block's covariance structure (``ar1``, ``ou``, ``cs``, ``exp``, ``gau``, ``mat``; :mod:`.structured`), or ""
+    structure: str = ""
+    #: the prior of the structure's parameter (``rho`` or ``lscale``), None without a structure
+    structure_prior: PriorSpec | None = None
 
 
 class ModelStructure(NamedTuple):
@@ -117,3 +121,5 @@ class ModelData(NamedTuple):
     y_table: tuple | None = None
     #: the rows' censoring and truncation (``censoring.Bounds``), or None
     bounds: tuple | None = None
+    #: per block: a structured block's column positions (columns x coordinates; ``cs``: zeros), or None
+    positions: tuple = ()

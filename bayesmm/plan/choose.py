@@ -58,8 +58,17 @@ def _by_level_block(design, family) -> int:
     most coefficients among those of at most ``PER_LEVEL_COLUMNS`` columns), or -1."""
     if not _gaussian(design, family) or not design.blocks:
         return -1
-    fits = [k for k, b in enumerate(design.blocks) if b.n_columns <= PER_LEVEL_COLUMNS]
+    fits = [k for k, b in enumerate(design.blocks) if b.n_columns <= PER_LEVEL_COLUMNS or _markov(b)]
     return max(fits, key=lambda k: design.blocks[k].n_levels * design.blocks[k].n_columns) if fits else -1
+
+
+def _markov(block) -> bool:
+    """An ``ar1``/``ou`` block: its per-level algebra runs on a tridiagonal precision, whatever its columns."""
+    return block.structure is not None and block.structure.markov
+
+
+def _structure(block) -> str:
+    return "" if block.structure is None else block.structure.kind
 
 
 def _observation_block(design, family) -> int:
@@ -123,7 +132,10 @@ def centring_weights(design, family, kinds, centred):
             weights = [w if c is None else np.full(w.shape, float(bool(c))) for w, c in zip(weights, centred)]
     else:
         weights = [np.full(block.n_levels, float(bool(centred))) for block in design.blocks]
-    weights = [w if kind == "sampled" else np.zeros_like(w) for w, kind in zip(weights, kinds)]
+    # a structured block is sampled whitened (non-centred): its levels' effects are correlated across columns
+    weights = [w if kind == "sampled" and block.structure is None else np.zeros_like(w)
+               for w, kind, block in zip(weights, kinds, design.blocks)]
+
     return weights, information, tau2
 
 
@@ -221,7 +233,7 @@ def make_plan(design, family, marginalize: bool | None = None, centred=None) -> 
     for k, block in enumerate(blocks):
         if kinds[k] != "sampled":
             out.append(BlockPlan(block.group, tuple(block.columns), block.n_levels, kinds[k], reasons[k],
-                                 weights=weights[k]))
+                                 weights=weights[k], structure=_structure(block)))
             continue
         centre_on = (tuple(coefficients.index(c) if c in coefficients else -1 for c in block.columns)
                      if k == on_intercept else ())
@@ -235,7 +247,8 @@ def make_plan(design, family, marginalize: bool | None = None, centred=None) -> 
             guess=dynamic[k], parents=parents, aliases=tuple(paired.get(k, ())), centre_on=centre_on,
             mean_column=(block.columns.index("Intercept") if "Intercept" in block.columns and weights[k].any()
                          and has_slopes else -1),
-            basis=level_bases(block.group_index, block.n_levels, X)))
+            basis=None if block.structure is not None else level_bases(block.group_index, block.n_levels, X),
+            structure=_structure(block)))
     by_level = kinds.index("by_level") if "by_level" in kinds else -1
     cells = row_cells(design, X, by_level) if by_level >= 0 else None
     return ModelPlan(tuple(out), cells, information, tau2)

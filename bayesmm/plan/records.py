@@ -90,6 +90,10 @@ class BlockPlan:
     basis: np.ndarray | None = None
     #: the linear predictor the effects enter: ``"cond"`` (the mean) or a family parameter (``design.RandomBlock.part``)
     part: str = "cond"
+    #: the block's covariance structure (``ar1``, ``ou``, ``cs``, ``exp``, ...: ``bayesmm.structures``), or ""; its
+    #: effects are sampled whitened (non-centred through the structure's Cholesky factor), or integrated out: a
+    #: ``by_level`` ``ar1``/``ou`` block by its tridiagonal precision
+    structure: str = ""
 
     @property
     def label(self) -> str:
