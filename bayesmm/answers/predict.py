@@ -21,6 +21,7 @@ new level's effects in a part are drawn from that part's SDs and correlations (:
 """
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from dataclasses import dataclass, field
 
@@ -51,7 +52,8 @@ class PredictionDesign:
     """Arrays for predictions: ``X`` (rows x fixed effects, uncentred), ``offset`` and ``trials`` (rows or
     None), per group ``(level index per row, Z rows x terms, names of new levels)`` (index ``>= n_levels``
     points into the new levels), per family-parameter formula its X, the row labels, and per family-parameter
-    formula with random effects its groups (``part_groups``, as ``groups``)."""
+    formula with random effects its groups (``part_groups``, as ``groups``); ``truncation``: the rows' ``(lb, ub)``
+    of a model fitted with ``trunc()`` (its means and draws are the truncated distribution's), else None."""
 
     X: np.ndarray
     offset: np.ndarray | None
@@ -60,6 +62,7 @@ class PredictionDesign:
     parts: dict
     row_labels: pd.Index
     part_groups: dict = field(default_factory=dict)
+    truncation: tuple | None = None
 
 
 def require_rows(fit, what: str, frame: bool = False) -> None:
@@ -107,9 +110,36 @@ def _training_design(fit, kept: tuple) -> PredictionDesign:
     require_rows(fit, "An answer about the training rows (fitted values, posterior predictive and residual checks)")
     design = fit.design
     labels = design.row_labels if design.row_labels is not None else pd.RangeIndex(design.n_obs)
+    bounds = design.bounds if design.bounds is not None and design.bounds.truncated else None
     return PredictionDesign(design.X, design.offset, design.trials, training_groups(design, kept),
                             {name: X for name, (X, _) in design.parts.items()}, labels,
-                            {part: training_groups(design, kept, part) for part in _random_parts(fit)})
+                            {part: training_groups(design, kept, part) for part in _random_parts(fit)},
+                            None if bounds is None else (bounds.lb, bounds.ub))
+
+
+def _new_truncation(fit, frame: pd.DataFrame) -> tuple | None:
+    """``(lb, ub)`` of newdata's rows for a model fitted with ``trunc()``: constants, or columns newdata must hold."""
+    bounds = fit.design.bounds
+    if bounds is None or not bounds.truncated:
+        return None
+    ends = []
+    for expr, what, open_end in ((bounds.lower_limit, "lower", -np.inf), (bounds.upper_limit, "upper", np.inf)):
+        if not expr:
+            ends.append(np.full(len(frame), open_end))
+            continue
+        try:
+            values = evaluate_expression(expr, frame, f"{what} truncation bound").astype(float)
+        except DataError as err:
+            raise DataError(f"{err} The model was fitted with trunc(), so its means and draws lie inside each row's "
+                            f"bounds: give newdata the column(s) of '{expr}'.") from None
+        if np.isnan(values).any():
+            raise DataError(f"The {what} truncation bound '{expr}' is missing in {int(np.isnan(values).sum())} rows "
+                            "of newdata; give every row its bound.")
+        ends.append(values)
+    if np.any(ends[0] >= ends[1]):
+        raise DataError(f"newdata has {int(np.sum(ends[0] >= ends[1]))} rows whose truncation bounds leave nothing "
+                        f"between them ('{bounds.lower_limit}' >= '{bounds.upper_limit}').")
+    return tuple(ends)
 
 
 def _needed_columns(fit, kept: tuple, need_trials: bool) -> list[str]:
@@ -211,8 +241,7 @@ def prediction_design(fit, newdata=None, re="all", need_trials: bool = True, tri
     if newdata is None:
         base = _training_design(fit, kept)
         if trials is not None and base.trials is not None:
-            return PredictionDesign(base.X, base.offset, np.broadcast_to(np.asarray(trials, float), base.trials.shape),
-                                    base.groups, base.parts, base.row_labels)
+            return dataclasses.replace(base, trials=np.broadcast_to(np.asarray(trials, float), base.trials.shape))
         return base
     frame = _check_newdata(fit, newdata, kept, need_trials and trials is None)
     design = fit.design
@@ -226,7 +255,8 @@ def prediction_design(fit, newdata=None, re="all", need_trials: bool = True, tri
              for name, encoder in (_part_encoders(fit).items() if design.parts else ())}
     return PredictionDesign(X, offset, _new_trials(fit, frame, trials) if need_trials else None,
                             new_groups(design, frame, kept), parts, frame.index,
-                            {part: new_groups(design, frame, kept, part) for part in _random_parts(fit)})
+                            {part: new_groups(design, frame, kept, part) for part in _random_parts(fit)},
+                            _new_truncation(fit, frame) if need_trials else None)
 
 
 def linear_predictor(fit, pd_: PredictionDesign, index, new_levels: str = "sample", seed: int = 0) -> np.ndarray:
@@ -289,7 +319,8 @@ def draw_quantities(fit, newdata=None, kind: str = "mean", re="all", new_levels:
     if kind == "link":
         return eta, design
     aux = family_parameters(fit, design, index, new_levels, seed)
-    values = response_quantity(fit.family.name, fit.family.link, eta, aux, design.trials, kind, seed)
+    values = response_quantity(fit.family.name, fit.family.link, eta, aux, design.trials, kind, seed,
+                               design.truncation)
     if not np.all(np.isfinite(values)):
         raise BayesMMError(f"The {kind} predictions have non-finite values (an extreme linear predictor?); "
                            "try kind='link' to see where.")

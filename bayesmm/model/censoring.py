@@ -10,7 +10,8 @@ with the survival function in the upper tail, so neither side cancels; the log C
 
 The pointwise log-likelihood (LOO, WAIC) is this row's term: the program's replay reads it from the same
 distribution. Draws and means are the uncensored family's (brms's ``posterior_predict`` of a censored model
-predicts the uncensored response); truncation is not applied to draws.
+predicts the uncensored response); a truncated model's predictions are the truncated distribution's means and
+draws (:mod:`.truncation`, through ``simulate.response_quantity``).
 """
 from __future__ import annotations
 

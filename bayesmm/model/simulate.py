@@ -14,6 +14,7 @@ import numpy as np
 
 from .backend import use_float64
 from .likelihoods import OutsideRange, likelihood
+from .truncation import truncated_quantity
 
 
 __all__ = ["response_quantity"]
@@ -30,13 +31,15 @@ def _mean(family: str, law):
 
 
 def response_quantity(family: str, link: str, eta: np.ndarray, aux: dict, trials=None, kind: str = "mean",
-                      seed: int = 0) -> np.ndarray:
+                      seed: int = 0, truncation=None) -> np.ndarray:
     """``kind="mean"``: the expected response at linear predictor ``eta`` (draws x rows) and family parameters
     ``aux`` (name -> per-draw vector, or draws x rows for parameters with their own formula);
     ``kind="response"``: one draw of the response per entry, seeded by ``seed``; ``kind="probs"`` (ordinal and
     categorical families): each category's probability (draws x rows x categories). A categorical family's ``eta``
     is draws x rows x (categories but the reference). ``trials`` (rows) are the
-    binomial trials; binomial means and draws are counts of successes, as brms's."""
+    binomial trials; binomial means and draws are counts of successes, as brms's. ``truncation``: the rows'
+    ``(lb, ub)`` of a model fitted with ``trunc()``, whose means and draws are the truncated distribution's
+    (:mod:`.truncation`)."""
     use_float64()
     eta = jnp.asarray(eta, dtype=jnp.float64)
     params = {}
@@ -46,6 +49,8 @@ def response_quantity(family: str, link: str, eta: np.ndarray, aux: dict, trials
     # numpyro's binomial sampler indexes a table by the trials: they must be integers to draw
     total = None if trials is None else jnp.asarray(trials, dtype=jnp.float64 if kind == "mean" else jnp.int64)
     law = likelihood(family, link, eta, params, total)
+    if truncation is not None and kind in ("mean", "response"):
+        return truncated_quantity(family, law, truncation[0], truncation[1], kind, seed)
     if kind == "mean":
         value = _mean(family, law)
     elif kind == "probs":  # ordinal: each category's probability, draws x rows x categories
