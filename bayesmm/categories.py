@@ -24,7 +24,11 @@ the reference. Each other category ``k`` has a linear predictor of its own, name
 holds the fixed columns once per category (``mub_Intercept``, ``mub_x``, ``muc_Intercept``, ...) and each
 random-effect block once per category (terms ``mub_Intercept``, ... of the same group, independent across
 categories), category by category, with an encoder of new data that does the same
-(:class:`CategoryEncoder`). An offset, which would enter every category's predictor alike, is refused.
+(:class:`CategoryEncoder`). A term with brms's ID, ``(1 | p | g)``, is instead one block across the categories
+(columns ``mub_Intercept``, ``muc_Intercept``, after the per-category blocks) with one correlation matrix over all
+its columns, as brms correlates the group's effects across the linear predictors where an ID is given;
+:func:`column_predictors` tells the model which predictor each column enters. An offset, which would enter every
+category's predictor alike, is refused.
 """
 from __future__ import annotations
 
@@ -41,7 +45,7 @@ from .errors import BayesMMWarning, DataError, FamilyError, FormulaError
 from .families import Family
 
 __all__ = ["CATEGORY_RESPONSES", "coded_response", "response_levels", "threshold_coefs", "threshold_names",
-           "MIN_ORDINAL_LEVELS", "category_prefixes", "CategoryEncoder", "unordered_levels"]
+           "MIN_ORDINAL_LEVELS", "category_prefixes", "column_predictors", "CategoryEncoder", "unordered_levels"]
 
 #: the families' response kinds read as categories
 CATEGORY_RESPONSES = ("ordinal", "categorical")
@@ -184,6 +188,13 @@ def category_prefixes(design: Design, family: Family) -> tuple[str, ...]:
     return _prefixes(design.response_levels) if family.response == "categorical" else ()
 
 
+def column_predictors(block, prefixes) -> tuple[int, ...]:
+    """Per column of a categorical design's block, the index of the linear predictor its effects enter (the
+    column's prefix among ``prefixes``)."""
+    return tuple(next(i for i, prefix in enumerate(prefixes) if column.startswith(prefix + "_"))
+                 for column in block.columns)
+
+
 class _Columns:
     """What formulae's ``evaluate_new_data`` returns, as far as predictions read it (``as_dataframe``)."""
 
@@ -211,14 +222,27 @@ class CategoryEncoder:
         return _Columns(pd.concat([base.add_prefix(f"{prefix}_") for prefix in self.prefixes], axis=1))
 
 
+def _shared_block(block, prefixes):
+    """A block of a term with an ID, ``(1 | p | g)``, as one block over every linear predictor: its columns once per
+    category (``mub_Intercept``, ``muc_Intercept``), one correlation matrix across them all (brms's)."""
+    n = len(prefixes)
+    within = np.arange(block.Z.shape[1]) if block.column_slice is None else \
+        np.arange(block.column_slice.start, block.column_slice.stop)
+    return dataclasses.replace(block, columns=tuple(f"{prefix}_{c}" for prefix in prefixes for c in block.columns),
+                               Z=np.hstack([block.Z] * n), column_scale=np.tile(block.column_scale, n),
+                               correlated=True, column_slice=np.tile(within, n))
+
+
 def _per_category(design: Design, prefixes) -> Design:
     """The design with its fixed columns and random-effect blocks once per linear predictor (module docstring)."""
     if design.offset is not None:
         raise FormulaError(f"'{design.spec.text}' has an offset, which the categorical family cannot place: it would "
                            "enter every category's linear predictor alike. Add the column as a predictor instead.",
                            design.spec.text)
+    shared = [block.term is not None and bool(block.term.id) for block in design.blocks]
     blocks = tuple(dataclasses.replace(block, columns=tuple(f"{prefix}_{c}" for c in block.columns))
-                   for prefix in prefixes for block in design.blocks)
+                   for prefix in prefixes for block, joint in zip(design.blocks, shared) if not joint)
+    blocks += tuple(_shared_block(block, prefixes) for block, joint in zip(design.blocks, shared) if joint)
     return dataclasses.replace(design, X=np.hstack([design.X] * len(prefixes)), blocks=blocks,
                                fixed_names=tuple(f"{prefix}_{n}" for prefix in prefixes for n in design.fixed_names),
                                fixed_encoder=CategoryEncoder(design.fixed_encoder, prefixes))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..categories import category_prefixes, threshold_coefs
+from ..categories import category_prefixes, column_predictors, threshold_coefs
 from ..families import part_link
 from ..plan import make_plan
 from ..plan.choose import intercept_only
@@ -65,7 +65,7 @@ def _level_means(design, X: np.ndarray, k: int):
                               axis=1) / total[:, None])
 
 
-def _block_structure(design, block, plan_block, entries) -> BlockStructure:
+def _block_structure(design, block, plan_block, entries, prefixes) -> BlockStructure:
     correlated = block.correlated and block.n_columns > 1
     return BlockStructure(
         n_levels=block.n_levels, n_columns=block.n_columns, correlated=correlated,
@@ -73,7 +73,8 @@ def _block_structure(design, block, plan_block, entries) -> BlockStructure:
         cor_prior=_lookup(entries, random_class("cor", block.part), block.group) if correlated else None,
         intercept_only=intercept_only(block), centre_on=plan_block.centre_on,
         any_centred=bool(plan_block.weights.any()), parents=tuple((p.block, p.columns) for p in plan_block.parents),
-        mean_column=plan_block.mean_column, kind=plan_block.kind, part=block.part, **_structured(block, entries))
+        mean_column=plan_block.mean_column, kind=plan_block.kind, part=block.part,
+        predictors=column_predictors(block, prefixes) if prefixes else (), **_structured(block, entries))
 
 
 def _structured(block, entries) -> dict:
@@ -134,18 +135,19 @@ def build_model(plan, design, family, entries: list[PriorEntry]) -> tuple[ModelS
     """The static structure and the data arrays of a model from its plan."""
     names = list(design.fixed_names)
     pairs = [(a, alias) for a, block in enumerate(plan.blocks) for alias in block.aliases]
+    prefixes = category_prefixes(design, family)
     structure = ModelStructure(
         family=family.name, link=family.link,
         intercept_prior=_lookup(entries, "Intercept") if "Intercept" in names else None,
         b_priors=tuple(_lookup(entries, "b", "", n) for n in names if n != "Intercept"),
-        blocks=tuple(_block_structure(design, b, p, entries) for b, p in zip(design.blocks, plan.blocks)),
+        blocks=tuple(_block_structure(design, b, p, entries, prefixes) for b, p in zip(design.blocks, plan.blocks)),
         aux_priors=tuple((aux.name, _lookup(entries, aux.name)) for aux in family.aux if aux.name not in design.parts),
         parts=tuple((name, part_link(name), tuple(_lookup(entries, "Intercept_" + name) if c == "Intercept"
                                                   else _lookup(entries, "b_" + name, "", c) for c in columns))
                     for name, (_, columns) in design.parts.items()),
         aliases=tuple((a, alias.partner) for a, alias in pairs),
         thresholds=tuple(_lookup(entries, "Intercept", "", coef) for coef in threshold_coefs(design, family)),
-        categories=len(category_prefixes(design, family)))
+        categories=len(prefixes))
     data = model_data(design, marginal=structure.marginal,
                       centre=structure.intercept_prior is not None or bool(structure.thresholds))
     X = np.asarray(data.X)

@@ -4,7 +4,9 @@ A response in ``K`` unordered categories, coded ``1 .. K`` (category 1 the refer
 ``categorical`` family: ``P(y = k) = softmax(0, eta_2, ..., eta_K)_k``. Each ``eta_k`` has the fixed part and the
 random-effect terms of the formula with coefficients of its own: the design holds them once per non-reference
 category (:mod:`bayesmm.categories`: columns ``mub_Intercept``, ``mub_x``, ...; blocks ``mub_Intercept | g``, ...),
-category by category, so that the posterior, its names and the tables are those of any model. The program
+category by category (a term with an ID, ``(1 | p | g)``, as one block over the categories whose columns
+``BlockStructure.predictors`` sends to their predictors), so that the posterior, its names and the tables are those
+of any model. The program
 (:func:`categorical_model`, reached from :func:`bayesmm.model.program.make_model` when
 ``structure.categories > 0``) samples the same sites as the default program does for a model without an
 intercept and with sampled, non-centred blocks (``b`` or ``b_<prior>``, ``sd_k``, ``L_k``, ``z_k``, the
@@ -90,19 +92,16 @@ def _block_effects(k: int, block):
 def categorical_model(structure):
     """The NumPyro model of a categorical response (see the module docstring)."""
     n_predictors = int(structure.categories)
-    per_block = len(structure.blocks) // n_predictors
 
     def model(data, observed: bool = True):
         X = data.X + data.x_means
         width = X.shape[1] // n_predictors
         b = _vector("b", structure.b_priors) if structure.b_priors else jnp.zeros(0)
-        effects = [_block_effects(k, block) for k, block in enumerate(structure.blocks)]
-        etas = []
-        for c in range(n_predictors):
-            eta = X[:, c * width:(c + 1) * width] @ b[c * width:(c + 1) * width]
-            for k in range(c * per_block, (c + 1) * per_block):
-                eta = eta + jnp.sum(data.Z[k] * effects[k][data.group_index[k]], axis=-1)
-            etas.append(eta)
+        etas = [X[:, c * width:(c + 1) * width] @ b[c * width:(c + 1) * width] for c in range(n_predictors)]
+        for k, block in enumerate(structure.blocks):
+            terms = data.Z[k] * _block_effects(k, block)[data.group_index[k]]
+            for j, c in enumerate(block.predictors):  # a block of (1 | p | g) spans the categories
+                etas[c] = etas[c] + terms[:, j]
         law = CategoricalScores(jnp.stack(etas, axis=-1))
         with numpyro.handlers.scale(scale=1.0 if data.weights is None else data.weights):
             numpyro.sample("y", law, obs=data.y if observed else None)

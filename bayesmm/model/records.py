@@ -39,6 +39,8 @@ class BlockStructure(NamedTuple):
     kind: str = "sampled"
     #: the linear predictor its effects enter: "cond" (the mean's) or a family parameter's (``ModelStructure.parts``)
     part: str = "cond"
+    #: categorical families: per column, the category's linear predictor its effects enter (:mod:`.categorical`)
+    predictors: tuple = ()
     #: the block's covariance structure (``ar1``, ``ou``, ``cs``, ``exp``, ``gau``, ``mat``; :mod:`.structured`), or ""
     structure: str = ""
     #: the prior of the structure's parameter (``rho`` or ``lscale``), None without a structure

@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
+import numpyro.distributions as dist
 from numpyro.infer.util import log_density
 from scipy import special, stats
 
@@ -87,3 +88,47 @@ def test_the_program_is_the_multinomial_logit_with_its_priors():
     out = generated(structure, data, {k: v[None] for k, v in params.items()})
     np.testing.assert_allclose(np.asarray(out["log_lik"])[0], pointwise, rtol=1e-10)
     np.testing.assert_allclose(np.asarray(out["r_0"])[0, :, 0], r[0], rtol=1e-12)
+
+
+def test_a_term_with_an_id_is_one_correlated_block_across_the_categories():
+    """y ~ x + (1 | p | g): one block with columns mub_Intercept, muc_Intercept, its effects z_0 (diag(sd) L)' entering
+    each category's predictor, and an LKJ prior on its correlation (brms's (1 | p | g) of a categorical model)."""
+    model = bmm.Model("y ~ x + (1 | p | g)", SIM, family="categorical", priors={"cor": "lkj(1.5)"})
+    (block,) = model.design.blocks
+    assert block.columns == ("mub_Intercept", "muc_Intercept") and block.correlated and block.Z.shape == (len(SIM), 2)
+    structure, data = compile_model(model.design, model.family, model.prior_entries)
+    assert structure.blocks[0].predictors == (0, 1) and structure.blocks[0].correlated
+    rng = np.random.default_rng(4)
+    rho = 0.6
+    chol = np.array([[1.0, 0.0], [rho, np.sqrt(1 - rho ** 2)]])
+    params = {"b": jnp.array([0.3, 0.8, -0.4, -0.6]), "sd_0": jnp.array([0.9, 0.5]), "L_0": jnp.asarray(chol),
+              "z_0": jnp.asarray(rng.normal(size=(30, 2)))}
+    value, _ = log_density(make_model(structure), (data,), {}, params)
+    r = np.asarray(params["z_0"]) @ (np.array([0.9, 0.5])[:, None] * chol).T
+    X = np.column_stack([np.ones(len(SIM)), SIM["x"]])
+    _, g = np.unique(SIM["g"], return_inverse=True)
+    eta = np.column_stack([X @ [0.3, 0.8] + r[g, 0], X @ [-0.4, -0.6] + r[g, 1]])
+    codes = pd.Series(SIM["y"]).map({"a": 0, "b": 1, "c": 2}).to_numpy()
+    pointwise = np.log(_softmax(eta)[np.arange(len(SIM)), codes])
+    priors = {(e.cls, e.group, e.coef): e.prior for e in model.prior_entries}
+    assert priors[("cor", "g", "")].dist == "lkj" and priors[("cor", "g", "")].args[0] == 1.5
+    log_prior = sum(stats.norm(*priors[("b", "", name)].args).logpdf(v)
+                    for name, v in zip(["mub_Intercept", "mub_x", "muc_Intercept", "muc_x"], [0.3, 0.8, -0.4, -0.6]))
+    for term, sd in zip(["mub_Intercept", "muc_Intercept"], [0.9, 0.5]):
+        df_, scale = priors[("sd", "g", term)].args
+        log_prior += np.log(2) + stats.t(df_, 0, scale).logpdf(sd)
+    log_prior += np.sum(stats.norm.logpdf(np.asarray(params["z_0"])))
+    log_prior += float(dist.LKJCholesky(2, 1.5).log_prob(jnp.asarray(chol)))
+    assert float(value) == pytest.approx(log_prior + pointwise.sum(), rel=1e-10)
+
+
+def test_terms_without_an_id_stay_per_category_and_with_one_join():
+    """(1 | h) + (1 | p | g): h's effects independent per category (two blocks, category by category), g's one
+    block across them after those."""
+    data = SIM.assign(h=np.arange(len(SIM)) % 7)
+    design = bmm.Model("y ~ x + (1 | h) + (1 | p | g)", data, family="categorical").design
+    assert [(b.group, b.columns) for b in design.blocks] == [
+        ("h", ("mub_Intercept",)), ("h", ("muc_Intercept",)), ("g", ("mub_Intercept", "muc_Intercept"))]
+    slope = bmm.Model("y ~ x + (1 + x | p | g)", SIM, family="categorical").design.blocks[0]
+    assert slope.columns == ("mub_Intercept", "mub_x", "muc_Intercept", "muc_x")
+    np.testing.assert_array_equal(slope.Z[:, [1, 3]], np.column_stack([SIM["x"], SIM["x"]]))
