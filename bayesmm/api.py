@@ -21,14 +21,15 @@ class Model(CheckedModel):
 
     def __init__(self, formula: str, data, family="gaussian", priors=None, link: str | None = None,
                  na_action: str = "omit", weights: str | None = None, zi: str | None = None,
-                 hu: str | None = None, dispersion: str | None = None, levels=None):
-        super().__init__(Call(formula, family, priors, link, na_action, weights, zi, hu, dispersion, levels), data,
-                         Fit)
+                 hu: str | None = None, dispersion: str | None = None, levels=None, autocor: str | None = None):
+        super().__init__(Call(formula, family, priors, link, na_action, weights, zi, hu, dispersion, levels,
+                              autocor=autocor),
+                         data, Fit)
 
 
 def fit(formula: str, data, family="gaussian", priors=None, link: str | None = None, na_action: str = "omit",
         weights: str | None = None, zi: str | None = None, hu: str | None = None, dispersion: str | None = None,
-        levels=None, **sampler) -> Fit:
+        levels=None, autocor: str | None = None, **sampler) -> Fit:
     """Build a :class:`Model` and fit it in one call: ``bmm.fit("y ~ x + (1|g)", df, seed=1)``.
 
     ``weights`` names a column of frequency weights (each row counts that many times). ``levels`` gives an
@@ -37,5 +38,8 @@ def fit(formula: str, data, family="gaussian", priors=None, link: str | None = N
     ``dispersion`` take one-sided formulas (``zi="~ mined"``) for the zero-inflation or hurdle probability
     (logit link) and the family's dispersion parameter (log link), as glmmTMB's ``ziformula`` /
     ``dispformula`` and brms's ``bf(y ~ ..., zi ~ ...)``; their rows in ``tidy()`` carry component
-    ``zi``, ``hu`` or ``disp``."""
-    return Model(formula, data, family, priors, link, na_action, weights, zi, hu, dispersion, levels).fit(**sampler)
+    ``zi``, ``hu`` or ``disp``. ``autocor`` gives a gaussian model autocorrelated residuals, nlme's ``correlation =
+    corAR1(form = ~ time | g)``: ``"ar1(time | g)"``, ``"ar1(~ 1 | g)"`` or ``"car1(time | g)"``
+    (:mod:`bayesmm.autocor`)."""
+    return Model(formula, data, family, priors, link, na_action, weights, zi, hu, dispersion, levels,
+                 autocor).fit(**sampler)

@@ -67,6 +67,8 @@ def _fit_parser(commands) -> None:
     fit.add_argument("--dispersion", metavar="FORMULA", default=None,
                      help="formula of the family's dispersion (sigma, phi, shape, ...), e.g. \"~ x\"")
     fit.add_argument("--weights", metavar="COLUMN", default=None, help="column of frequency weights")
+    fit.add_argument("--autocor", metavar="STRUCTURE", default=None, help="autocorrelated residuals of a gaussian "
+                     "model, e.g. \"ar1(time | g)\", \"ar1(~ 1 | g)\" (row order) or \"car1(time | g)\"")
     _sampler_options(fit)
     _output_options(fit)
     _debug(fit)
@@ -197,7 +199,7 @@ def _fit(args) -> int:
         formula, family, link, priors = args.formula, args.family, args.link, args.priors
     with warnings.catch_warnings():  # the status line opens the printed summary: not twice
         warnings.filterwarnings("ignore", message=r"(WARNING|NOTE): ", category=BayesMMWarning)
-        parts = {name: getattr(args, name, None) for name in ("zi", "hu", "dispersion", "weights")}
+        parts = {name: getattr(args, name, None) for name in ("zi", "hu", "dispersion", "weights", "autocor")}
         result = fit(formula, data, family=family, link=link, priors=priors, **parts, **sampler)
     print(result)
     _write_outputs(result, args)

@@ -238,13 +238,13 @@ def _check_switches(unknown: dict, **switches) -> None:
 #: the model's arguments ``update`` takes besides ``data`` (the fields of :class:`~bayesmm.pipeline.Call`)
 MODEL_ARGUMENTS = tuple(field.name for field in dataclasses.fields(Call))
 #: what a change of these makes a new model, whose priors are resolved again
-_NEW_MODEL = ("formula", "family", "link", "priors", "zi", "hu", "dispersion", "levels")
+_NEW_MODEL = ("formula", "family", "link", "priors", "zi", "hu", "dispersion", "levels", "autocor")
 
 
 def update(fit: "Fit", **changes) -> "Fit":
     """Refit ``fit`` with some of its arguments changed, the rest kept (brms's ``update``): new ``data``, a new
     ``formula`` (in full, or R's shorthand ``". ~ . + x"`` / ``". ~ . - x"``), ``priors``, ``family``, ``link``,
-    ``weights``, ``zi``, ``hu``, ``dispersion``, ``na_action``, and any of ``Model.fit``'s sampler settings.
+    ``weights``, ``zi``, ``hu``, ``dispersion``, ``autocor``, ``na_action``, and any of ``Model.fit``'s sampler settings.
 
     With new data only (or new ``weights``/``na_action``) the priors in effect are kept, as brms's ``update`` keeps
     its data-dependent default priors, so a model with the same parameters and data of the same shapes runs the

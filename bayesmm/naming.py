@@ -31,12 +31,12 @@ import functools
 import re
 from dataclasses import dataclass
 
-__all__ = ["Name", "KINDS", "fixed", "sd", "cor", "family_parameter", "random_effect", "structure_parameter", "STRUCTURE_TERM", "canonical", "parse",
+__all__ = ["Name", "KINDS", "fixed", "sd", "cor", "family_parameter", "random_effect", "autocor", "structure_parameter", "STRUCTURE_TERM", "canonical", "parse",
            "tidy_row", "from_tidy", "varcorr_row", "from_varcorr", "summary_label", "from_summary_label",
            "variable", "level_dim", "term_dim", "term_bis_dim", "coef_dim", "RESIDUAL_GROUP", "RESIDUAL_TERM"]
 
 #: the kinds of parameter; a distributional part's coefficient is ``fixed`` with its ``part``
-KINDS = {"fixed": 1, "sd": 1, "cor": 2, "family": 1, "ranef": 1, "structure": 1}
+KINDS = {"fixed": 1, "sd": 1, "cor": 2, "family": 1, "ranef": 1, "autocor": 1, "structure": 1}
 #: a covariance structure's parameter term, ``<structure>__<parameter>`` (``ar1__rho``, ``exp__lscale``)
 STRUCTURE_TERM = re.compile(r"(ar1|ou|cs|exp|gau|mat)__(rho|lscale)")
 
@@ -95,6 +95,12 @@ def random_effect(group: str, level, term: str, part: str = "cond") -> Name:
     return Name("ranef", (str(term),), str(group), str(part), str(level))
 
 
+def autocor(parameter: str) -> Name:
+    """The residual autocorrelation ``ar1__rho`` (``car1__rho``) of ``autocor=`` (:mod:`bayesmm.autocor`): component
+    ``autocor``; ``tidy()`` row ``("ran_pars", "autocor", "Residual", "ar1__rho")``, beside the residual SD."""
+    return Name("autocor", (str(parameter),), part="autocor")
+
+
 def structure_parameter(group: str, term: str, part: str = "cond") -> Name:
     """The parameter of ``group``'s covariance structure, ``term`` as :data:`STRUCTURE_TERM` (``ar1__rho``):
     canonical ``ar1_g__rho``, ``tidy()`` row ``("ran_pars", "cond", "g", "ar1__rho")``, posterior variable ``ar1_g``."""
@@ -142,6 +148,8 @@ def parse(text: str, family=None, parts=None) -> Name:
     """The :class:`Name` of a canonical name. ``family`` (the fit's family parameters) and ``parts`` (its parts'
     components) tell ``sigma`` and ``zi_x`` from fixed effects of those names; by default every family's."""
     text = str(text)
+    if re.fullmatch(r"c?ar1__rho", text):
+        return autocor(text)
     known_family, known_parts = _known_family()
     family = known_family if family is None else tuple(family)
     parts = known_parts if parts is None else tuple(parts)
@@ -207,6 +215,8 @@ def tidy_row(name: Name, residual: bool = False) -> tuple[str, str, str, str]:
         return "ran_pars", name.part, name.group, f"cor__{term}.{name.terms[1]}"
     if kind == "family":
         return ("ran_pars", "cond", RESIDUAL_GROUP, RESIDUAL_TERM) if residual else ("family", "cond", "", term)
+    if kind == "autocor":
+        return "ran_pars", "autocor", RESIDUAL_GROUP, term
     if kind == "structure":
         return "ran_pars", name.part, name.group, term
     raise ValueError(f"{canonical(name)} is a random effect: tidy() has no row for it.")
@@ -218,6 +228,8 @@ def from_tidy(effect: str, component: str, group: str, term: str, terms=None) ->
     effect, component, group, term = str(effect), str(component), str(group), str(term)
     if effect == "fixed":
         return fixed(term, component)
+    if component == "autocor":
+        return autocor(term)
     if group == RESIDUAL_GROUP and term == RESIDUAL_TERM:
         return family_parameter("sigma")
     if effect == "family":
@@ -253,6 +265,8 @@ def varcorr_row(name: Name) -> tuple[str, str | None, str | None]:
         return name.group, name.term, name.terms[1]
     if name.kind == "family" and name.term == "sigma":
         return RESIDUAL_GROUP, None, None
+    if name.kind == "autocor":  # rho: the residuals' correlation one step apart
+        return RESIDUAL_GROUP, name.term, None
     if name.kind == "structure":
         return name.group, name.term, None
     raise ValueError(f"{canonical(name)} has no row in VarCorr.")
@@ -260,6 +274,8 @@ def varcorr_row(name: Name) -> tuple[str, str | None, str | None]:
 
 def from_varcorr(grp: str, var1: str | None, var2: str | None, component: str = "cond") -> Name:
     """The :class:`Name` of a ``varcorr()`` row."""
+    if component == "autocor":
+        return autocor(var1)
     if grp == RESIDUAL_GROUP and var1 is None:
         return family_parameter("sigma")
     if var2 is None and STRUCTURE_TERM.fullmatch(str(var1)):
@@ -302,7 +318,7 @@ def variable(name, group: str = "", part: str = "cond") -> str:
     ``sd_Subject``, likewise ``cor_Subject`` and ``r_Subject``, and a part's ``variable("sd", "site", "zi")``
     ``sd_site__zi``; a family parameter's is its name."""
     if isinstance(name, Name):
-        if name.kind == "family":
+        if name.kind in ("family", "autocor"):
             return name.term
         if name.kind == "structure":  # ar1_g
             return f"{name.term.partition('__')[0]}_{_group_in_part(name.group, name.part)}"

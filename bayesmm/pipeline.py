@@ -9,7 +9,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .autocor import residual_autocor
 from .categories import coded_response
+from .data import as_dataframe
 from .censoring import check_bounds, check_family
 from .design import Design, build_design
 from .errors import DataError, FormulaError
@@ -38,6 +40,8 @@ class Call:
     dispersion: str | None = None
     #: an ordinal response's categories in order (:mod:`bayesmm.categories`)
     levels: tuple | None = None
+    #: the residuals' correlation structure, ``"ar1(time | g)"`` (:mod:`bayesmm.autocor`)
+    autocor: str | None = None
 
     def arguments(self) -> dict:
         return dataclasses.asdict(self)
@@ -95,7 +99,8 @@ def prepare(call: Call, data, keep_priors=None) -> Prepared:
     design = coded_response(design, family, call.levels, data)
     y, trials = check_response(family, design.y, design.trials, design.response_name, design.row_labels)
     check_bounds(family, y, design.bounds, design.row_labels)
-    design = dataclasses.replace(design, y=y, trials=trials)
+    design = dataclasses.replace(design, y=y, trials=trials,
+                                 autocor=residual_autocor(call.autocor, as_dataframe(data), design, family))
     _check_levels(design, family)
     entries = tuple(resolve_priors(design, family, call.priors))
     if keep_priors is not None and _parameters(keep_priors) == _parameters(entries):

@@ -10,7 +10,8 @@ Posterior variables (dimensions in brackets):
 * ``sd_<group>__<part>``, ``cor_<group>__<part>``, ``r_<group>__<part>`` (dimensions ``<group>__<part>__term``,
   ``<group>__<part>__level``): the random effects of a family parameter's formula (``r_site__zi``), ``<part>``
   its component (``zi``, ``hu``, ``disp``);
-* family parameters by name (``sigma``, ...).
+* family parameters by name (``sigma``, ...);
+* the residual autocorrelation ``ar1__rho`` (``car1__rho``) of ``autocor=``.
 
 The names come from :mod:`bayesmm.naming`.
 """
@@ -84,6 +85,8 @@ def build_idata(samples, design: Design, family: Family, attrs: dict) -> az.Infe
             coords[naming.coef_dim(component)] = list(design.parts[aux.name][1])
         else:
             posterior[aux.name] = (("chain", "draw"), draws[aux.name])
+    if design.autocor is not None:
+        posterior[design.autocor.parameter] = (("chain", "draw"), draws[design.autocor.parameter])
     coords.update(chain=np.arange(chains), draw=np.arange(n_draws))
     obs = np.arange(design.n_obs)
     stats = samples.stats
@@ -193,6 +196,8 @@ def scalar_parameters(posterior, design: Design, family: Family) -> list[tuple[n
             out += _random_parameters(design, aux.name, component)
         else:
             out.append((naming.family_parameter(aux.name), ()))
+    if design.autocor is not None:
+        out.append((naming.autocor(design.autocor.parameter), ()))
     return out
 
 

@@ -45,6 +45,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .autocor import AUTOCOR_CLASS, STRUCTURES, autocor_prior
 from .categories import threshold_coefs
 from .design import Design
 from .distributions import DISTRIBUTIONS, SUPPORTS
@@ -166,6 +167,8 @@ def _for_class(spec: PriorSpec, cls: str, support: str, where: str) -> PriorSpec
         bounds = "bounds of at least 0" if support == "positive" else "bounds within [0, 1]"
         raise PriorError(f"{where}: '{spec}' reaches outside the values {cls} takes "
                          f"({'positive' if support == 'positive' else 'between 0 and 1'}); use {bounds}.")
+    if support in STRUCTURES:  # a residual autocorrelation (bayesmm.autocor): by its structure's range
+        return autocor_prior(spec, support, where)
     if support == "correlation" and spec.dist != "lkj":
         raise PriorError(f"{where}: correlations take an lkj(eta) prior, not '{spec}'.")
     if spec.support != support and not (support == "real" and spec.dist == "uniform"):
@@ -373,6 +376,10 @@ def resolve_priors(design: Design, family: Family, priors=None) -> list[PriorEnt
         else:
             entries.append(resolve.entry(aux.name, "", "", aux.default_prior.replace("{scale_y}", "s_y"),
                                          aux.support))
+    if design.autocor is not None:  # uniform over the stationary range, nlme's and brms's (flat) choice
+        structure = design.autocor.structure
+        entries.append(resolve.entry(AUTOCOR_CLASS, "", "", f"uniform({-1 if structure == 'ar1' else 0}, 1)",
+                                     structure))
     classes = sorted({e.cls for e in entries} | {"b", "Intercept"})  # sd, cor: only with such terms
     for layer in layers:
         if layer.user:

@@ -32,7 +32,8 @@ towards zero) by a round factor, far enough that the posterior's 97.5% quantile 
 Model checking: ``pareto_k``: observations whose PSIS-LOO Pareto k exceeds 0.7 (Vehtari et al. 2017, 2024):
 their leave-one-out estimates, and so ``fit.loo()`` and ``bmm.compare``, are unreliable. Computed when the
 pointwise log-likelihood has at most ``LOO_MAX_VALUES`` values (draws x rows); above that, ``fit.loo()``
-gives it on request.
+gives it on request. ``autocor_edge``: the residual autocorrelation's 95% interval reaching +/-0.97
+(:func:`bayesmm.answers.autocor.autocor_findings`).
 """
 from __future__ import annotations
 
@@ -46,6 +47,7 @@ from .. import naming
 from ..posterior import group_terms, random_parts
 from ..families import part_component
 from ..priors import random_class
+from .autocor import autocor_findings
 from .convergence import ESS_LIMIT as ESS_MIN
 from .convergence import RHAT_LIMIT as RHAT_MAX
 from .convergence import mixing_table, tree_depth_hits
@@ -391,5 +393,6 @@ def _moved_prior(spec, distribution, row, above: bool):
 
 def diagnose(fit) -> Diagnosis:
     """Every finding for ``fit`` (see the module docstring), convergence first."""
-    rows = _convergence(fit) + _random_effects(fit) + _separation(fit) + _prior_conflicts(fit) + _pareto_k(fit)
+    rows = (_convergence(fit) + _random_effects(fit) + _separation(fit) + _prior_conflicts(fit) + _pareto_k(fit)
+            + autocor_findings(fit))
     return Diagnosis(rows, columns=FINDING_COLUMNS)

@@ -37,6 +37,7 @@ from ..families import part_component, part_link
 from ..formula import expression_variables
 from ..formula_lexing import quote_name
 from ..links import NUMPY_INVERSE_LINKS
+from ..phrasing import setting
 from .arguments import check_prob, draw_index
 from .group_effects import add_group_effects, evaluate, flat_draws, new_groups, training_groups
 from .probabilities import check_categorical_kind, check_probs_kind, category_predictors, probability_table
@@ -190,6 +191,8 @@ def _check_newdata(fit, newdata, kept: tuple, need_trials: bool) -> pd.DataFrame
     missing = [c for c in needed if c not in frame.columns]
     if missing:
         hint = closest(missing[0], frame.columns)
+        if need_trials and set(missing) & set(_needed_columns(fit, kept, True)) - set(_needed_columns(fit, kept, False)):
+            hint += f" The response's columns give the binomial trials; without them, give {setting('trials', 10)}."
         raise DataError(f"newdata lacks the column(s) {missing} that the model needs for this prediction.{hint} "
                         f"Needed: {needed}.")
     incomplete = [c for c in needed if frame[c].isna().any()]
@@ -321,6 +324,11 @@ def draw_quantities(fit, newdata=None, kind: str = "mean", re="all", new_levels:
     aux = family_parameters(fit, design, index, new_levels, seed)
     values = response_quantity(fit.family.name, fit.family.link, eta, aux, design.trials, kind, seed,
                                design.truncation)
+    if fit.design.autocor is not None and newdata is None and len(kept) == len(kept_groups(fit)):
+        from .autocor import conditional_on_previous  # the residual's autocorrelation given the rows before
+
+        mean = values if kind == "mean" else response_quantity(fit.family.name, fit.family.link, eta, aux, None, "mean")
+        values = conditional_on_previous(fit, mean, aux["sigma"], index, kind, seed)
     if not np.all(np.isfinite(values)):
         raise BayesMMError(f"The {kind} predictions have non-finite values (an extreme linear predictor?); "
                            "try kind='link' to see where.")

@@ -67,6 +67,10 @@ def summary_text(fit) -> str:
             block = next(b for b in design.blocks if b.group == group)
             lines.append(f"~{group} (Number of levels: {block.n_levels}) ")
             lines.append(_section(rows, list(labels[rows.index])))
+    autocor = table[kinds == "autocor"]
+    if len(autocor):  # brms's heading for ar(); the structure as the call gave it
+        lines.append(f"Correlation Structures: {design.autocor.text} ({design.autocor.n_series} series)")
+        lines.append(_section(autocor, list(labels[autocor.index])))
     fixed = table[kinds == "fixed"]
     lines.append("Population-Level Effects: ")
     lines.append(_section(fixed, list(labels[fixed.index])))

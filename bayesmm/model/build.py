@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..autocor import AUTOCOR_CLASS
 from ..categories import category_prefixes, column_predictors, threshold_coefs
 from ..families import part_link
 from ..plan import make_plan
 from ..plan.choose import intercept_only
 from ..priors import PriorEntry, random_class
 from .arrays import as_float, on_device
+from .autocor import autocor_data
 from .censoring import model_bounds
 from .likelihoods import count_table
 from .marginal import marginal_data, one_block_data
@@ -141,13 +143,15 @@ def build_model(plan, design, family, entries: list[PriorEntry]) -> tuple[ModelS
         intercept_prior=_lookup(entries, "Intercept") if "Intercept" in names else None,
         b_priors=tuple(_lookup(entries, "b", "", n) for n in names if n != "Intercept"),
         blocks=tuple(_block_structure(design, b, p, entries, prefixes) for b, p in zip(design.blocks, plan.blocks)),
-        aux_priors=tuple((aux.name, _lookup(entries, aux.name)) for aux in family.aux if aux.name not in design.parts),
+        aux_priors=tuple((aux.name, _lookup(entries, aux.name)) for aux in family.aux if aux.name not in design.parts)
+        + (((design.autocor.parameter, _lookup(entries, AUTOCOR_CLASS)),) if design.autocor is not None else ()),
         parts=tuple((name, part_link(name), tuple(_lookup(entries, "Intercept_" + name) if c == "Intercept"
                                                   else _lookup(entries, "b_" + name, "", c) for c in columns))
                     for name, (_, columns) in design.parts.items()),
         aliases=tuple((a, alias.partner) for a, alias in pairs),
         thresholds=tuple(_lookup(entries, "Intercept", "", coef) for coef in threshold_coefs(design, family)),
-        categories=len(prefixes))
+        categories=len(category_prefixes(design, family)),
+        autocor=design.autocor.parameter if design.autocor is not None else "")
     data = model_data(design, marginal=structure.marginal,
                       centre=structure.intercept_prior is not None or bool(structure.thresholds))
     X = np.asarray(data.X)
@@ -164,7 +168,7 @@ def build_model(plan, design, family, entries: list[PriorEntry]) -> tuple[ModelS
     tabled = sampled_rows and bounds is None and "phi" not in design.parts
     table = count_table(design.y, family.name, family.link, design.weights) if tabled else None
     return structure, data._replace(
-        bounds=bounds,
+        bounds=bounds, autocor=_autocor(design, structure, data),
         **extra, **{name: tuple(values) for name, values in per_block.items()},
         y_table=None if table is None else tuple(None if a is None else on_device(a) for a in table),
         part_X=tuple(on_device(X_part, float) for X_part, _ in design.parts.values()),
@@ -172,6 +176,17 @@ def build_model(plan, design, family, entries: list[PriorEntry]) -> tuple[ModelS
         positions=tuple(_positions(b) for b in design.blocks),
         aliases=tuple((on_device(a.levels), on_device(a.partner_levels), on_device(a.information, float),
                        on_device(a.variance, float)) for _, a in pairs))
+
+
+def _autocor(design, structure: ModelStructure, data: ModelData):
+    """The arrays of autocorrelated residuals (:mod:`.autocor`), with the dense marginal's cross-products of
+    ``[Z, Xa, y - offset]`` (``Xa``: the centred columns, after the intercept's ones) when it is integrated out."""
+    if design.autocor is None or not structure.marginal:
+        return None if design.autocor is None else autocor_data(design.autocor, design.blocks, None, None)
+    X = np.asarray(data.X)
+    Xa = np.column_stack([np.ones(design.n_obs), X]) if structure.intercept_prior is not None else X
+    target = design.y - (design.offset if design.offset is not None else 0.0)
+    return autocor_data(design.autocor, design.blocks, Xa, target)
 
 
 def compile_model(design, family, entries: list[PriorEntry], marginalize: bool | None = None,

@@ -40,6 +40,7 @@ from numpyro.handlers import substitute, trace
 from ..distributions import DISTRIBUTIONS
 from ..priors import PriorSpec, in_units_of
 from ..structures import PARAMETERS
+from .autocor import AR1Normal, whitened_marginal, whitening_log_det
 from .categorical import categorical_model
 from .effects import (BlockEffects, fixed_coefficients, block_effects, block_order, centring_loc, dynamic_weights,
                       level_weights_at, split_aliased)
@@ -224,8 +225,12 @@ def make_model(structure: ModelStructure):
             factors = [_block_factor(k, block, data, sigma) for k, block in enumerate(structure.blocks)]
             if sigma is None:
                 sigma = numpyro.sample("sigma", prior_distribution(dict(structure.aux_priors)["sigma"]))
+            if structure.autocor:
+                params[structure.autocor] = numpyro.sample(
+                    structure.autocor, prior_distribution(dict(structure.aux_priors)[structure.autocor]))
             numpyro.factor("y_marginal", marginal_log_likelihood(structure.blocks, factors, fixed_coefficients(structure, params),
-                                                                 sigma, data.marginal))
+                                                                 sigma, _marginal_of(structure, data, params))
+                           + _whitening(structure, data, params))
             return
         raw, integrated = {}, {}
         for k in block_order(structure):
@@ -253,6 +258,8 @@ def make_model(structure: ModelStructure):
         else:
             law = likelihood(structure.family, structure.link, eta, aux, data.trials,
                              data.y_table if observed else None, data.bounds)
+        if structure.autocor:
+            law = AR1Normal(law.loc, law.scale, aux[structure.autocor], data.autocor)
         if isinstance(law, TabledCounts):  # the log-gammas once per distinct count, the rows without them
             numpyro.factor("y_constants", law.constant_sum(data.y_table[2]))
             law = law.rows()
@@ -260,6 +267,18 @@ def make_model(structure: ModelStructure):
             numpyro.sample("y", law, obs=data.y if observed else None)
 
     return model
+
+
+def _marginal_of(structure: ModelStructure, data: ModelData, params: dict):
+    """The dense marginal's cross-products: the data's, or with autocorrelated residuals the whitened ones at the
+    draw's rho (:func:`.autocor.whitened_marginal`)."""
+    if not structure.autocor:
+        return data.marginal
+    return whitened_marginal(data.autocor, params[structure.autocor], data.marginal)
+
+
+def _whitening(structure: ModelStructure, data: ModelData, params: dict):
+    return whitening_log_det(data.autocor, params[structure.autocor]) if structure.autocor else 0.0
 
 
 def _one_block_likelihood(structure: ModelStructure, data: ModelData, params: dict, integrated: dict, sigma):
@@ -284,6 +303,8 @@ def _with_log_lik(structure: ModelStructure, data: ModelData, sample: dict, effe
     """The drawn effects and the gaussian pointwise log-likelihood given them."""
     eta = linear_predictor(structure, data, dict(sample, **effects))
     law = likelihood(structure.family, structure.link, eta, {"sigma": sample["sigma"]})
+    if structure.autocor:
+        law = AR1Normal(law.loc, law.scale, sample[structure.autocor], data.autocor)
     return dict(effects, log_lik=law.log_prob(data.y) * _row_weights(data))
 
 
@@ -292,7 +313,7 @@ def _marginal_draw(structure: ModelStructure, data: ModelData, sample: dict, key
     factors = [_factor_of(structure, data, sample, k) for k in range(len(structure.blocks))]
     noise = jax.random.normal(key, (data.marginal.ZtZ.shape[0],))
     effects = conditional_effects(structure.blocks, factors, fixed_coefficients(structure, sample), sample["sigma"],
-                                  data.marginal, noise)
+                                  _marginal_of(structure, data, sample), noise)
     return _with_log_lik(structure, data, sample, {f"r_{k}": r for k, r in enumerate(effects)})
 
 
@@ -363,7 +384,8 @@ def generated(structure: ModelStructure, data: ModelData, samples: dict, key=Non
             out.pop("log_lik")
         return out
 
-    if structure.marginal and dense_woodbury(data.marginal):
+    if structure.marginal and (dense_woodbury(data.marginal) if not structure.autocor
+                               else data.autocor.level_index is None):
         batch_size = None  # one draw at a time (see dense_woodbury: batched LAPACK calls can deadlock)
     return jax.lax.map(jax.jit(one), (samples, keys), batch_size=_dividing_batch(n_draws, batch_size))
 

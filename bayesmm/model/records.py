@@ -7,6 +7,7 @@ from typing import NamedTuple
 import jax.numpy as jnp
 
 from ..priors import PriorSpec
+from .autocor import AutocorData
 from .marginal import MarginalData, OneBlockData
 
 __all__ = ["BlockStructure", "ModelStructure", "ModelData"]
@@ -64,6 +65,9 @@ class ModelStructure(NamedTuple):
     thresholds: tuple = ()
     #: categorical families: the number of linear predictors (categories but the reference; :mod:`.categorical`)
     categories: int = 0
+    #: autocorrelated gaussian residuals (:mod:`.autocor`): the correlation's parameter (``ar1__rho``, its prior in
+    #: ``aux_priors``), or ''
+    autocor: str = ""
 
     def _first(self, kind: str) -> int:
         return next((k for k, b in enumerate(self.blocks) if b.kind == kind), -1)
@@ -123,5 +127,8 @@ class ModelData(NamedTuple):
     y_table: tuple | None = None
     #: the rows' censoring and truncation (``censoring.Bounds``), or None
     bounds: tuple | None = None
+    #: autocorrelated residuals: each row's predecessor in its series and the cross-products by time step
+    #: (:class:`.autocor.AutocorData`), or None
+    autocor: AutocorData | None = None
     #: per block: a structured block's column positions (columns x coordinates; ``cs``: zeros), or None
     positions: tuple = ()

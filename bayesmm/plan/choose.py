@@ -48,16 +48,23 @@ def _gaussian(design, family) -> bool:
     return family.name == "gaussian" and family.link == "identity" and not design.parts and design.bounds is None
 
 
+#: Autocorrelated residuals (``autocor=``) enter the dense marginal through cross-products kept per distinct time
+#: step between successive rows (``model.autocor``): at most this many steps.
+MAX_AUTOCOR_STEPS = 16
+
+
 def can_marginalize(design, family) -> bool:
-    """Gaussian, identity link, random effects present and few enough for the dense Woodbury algebra."""
-    return _gaussian(design, family) and 0 < n_coefficients(design.blocks) <= MAX_COEFFICIENTS
+    """Gaussian, identity link, random effects present and few enough for the dense Woodbury algebra (and, with
+    autocorrelated residuals, few distinct time steps)."""
+    steps_ok = design.autocor is None or len(design.autocor.steps) <= MAX_AUTOCOR_STEPS
+    return _gaussian(design, family) and 0 < n_coefficients(design.blocks) <= MAX_COEFFICIENTS and steps_ok
 
 
 def _by_level_block(design, family) -> int:
     """The block to integrate out of a gaussian model too large for :func:`can_marginalize` (the one with the
     most coefficients among those of at most ``PER_LEVEL_COLUMNS`` columns), or -1."""
-    if not _gaussian(design, family) or not design.blocks:
-        return -1
+    if not _gaussian(design, family) or not design.blocks or design.autocor is not None:
+        return -1  # autocorrelated residuals tie a level's rows to its neighbours': no per-level algebra
     fits = [k for k, b in enumerate(design.blocks) if b.n_columns <= PER_LEVEL_COLUMNS or _markov(b)]
     return max(fits, key=lambda k: design.blocks[k].n_levels * design.blocks[k].n_columns) if fits else -1
 
