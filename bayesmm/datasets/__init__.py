@@ -6,11 +6,12 @@ set's source in ``tests/reference/README.md``.
 from __future__ import annotations
 
 from importlib import resources
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from ..errors import DataError, closest
-from .simulated import simulate
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["load", "names", "simulate", "EXAMPLES", "FACTORS"]
 
@@ -49,8 +50,17 @@ def names() -> list[str]:
     return sorted(FACTORS)
 
 
-def load(name: str) -> pd.DataFrame:
+def simulate(name: str, seed: int | None = None) -> "pd.DataFrame":
+    """Simulated data set ``name`` (``separation`` or ``singular``), with its documented seed by default."""
+    from .simulated import simulate as simulated
+
+    return simulated(name, seed)
+
+
+def load(name: str) -> "pd.DataFrame":
     """Load a bundled data set as a DataFrame (factor columns as strings)."""
+    import pandas as pd  # here, not at import: the command line's --help needs only the names above
+
     key = str(name).lower()
     if key not in FACTORS:
         raise DataError(f"No bundled data set '{name}'.{closest(key, FACTORS)} Available: {', '.join(names())}.")

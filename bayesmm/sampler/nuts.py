@@ -32,6 +32,7 @@ from .coordinates import curvature, dense_groups, initial_mass, rotated_sites, s
 from ..model.program import generated
 from ..model.records import ModelData, ModelStructure
 from .stored import program_key, stored_program
+from .ticks import ensure_registered, tick, tick_every
 
 __all__ = ["Compiled", "compiled", "chain_program", "start_program", "starting_points", "shapes_key", "chain_devices",
            "vectorizes_chains", "compiler_options", "without_ynn", "continuation_program", "STAT_FIELDS"]
@@ -100,12 +101,9 @@ def _one_chain(structure: ModelStructure, shapes: HashableShapes, warmup: int, d
         def step(i, carry):
             s, kept = carry
             s = sample_kernel(s, model_args=(data,))
-            slot = jnp.maximum(i - warmup, 0)
-            kept = jax.tree.map(lambda buf, v: jax.lax.dynamic_update_index_in_dim(buf, v, slot, 0), kept, record(s))
-            return s, kept
+            return s, _keep(kept, record(s), jnp.maximum(i - warmup, 0))
 
-        kept = jax.tree.map(lambda v: jnp.zeros((draws,) + jnp.shape(v), jnp.result_type(v)), record(state))
-        last, (z, stats) = jax.lax.fori_loop(0, warmup + draws, step, (state, kept))
+        last, (z, stats) = _ticking_loop(warmup + draws, step, (state, _buffers(record(state), draws)))
         flat = constrain(helpers.sites, z)
         extra = generated(structure, data, flat, key=k_gen)
         return flat, dict(zip(STAT_FIELDS, stats)), extra, finite, _end_state(last)
@@ -133,6 +131,34 @@ def _record(state, rotated, bases):
                                                state.potential_energy, state.adapt_state.step_size)
 
 
+def _buffers(record, draws: int):
+    """Zeroed buffers for ``draws`` copies of what a draw keeps."""
+    return jax.tree.map(lambda v: jnp.zeros((draws,) + jnp.shape(v), jnp.result_type(v)), record)
+
+
+def _keep(buffers, record, slot):
+    """``buffers`` with ``record`` written at ``slot``."""
+    return jax.tree.map(lambda buf, v: jax.lax.dynamic_update_index_in_dim(buf, v, slot, 0), buffers, record)
+
+
+def _ticking_loop(iterations: int, step, carry):
+    """``carry`` after ``step(i, carry)`` for ``i`` in ``range(iterations)``, with a :func:`~.ticks.tick` before
+    the first iteration and after every :func:`~.ticks.tick_every` iterations, ending early when a tick says
+    stop (Ctrl-C; the host then discards the output). The counter and the stop flag are not per chain, so
+    under ``vmap`` the ticks are not batched: a device's vectorized chains tick once for all."""
+    every = tick_every(iterations)
+
+    def body(loop):
+        i, inner, _ = loop
+        inner = step(i, inner)
+        i = i + 1
+        stop = jax.lax.cond(i % every == 0, tick, lambda _: jnp.int32(0), i)
+        return i, inner, stop
+
+    going = lambda loop: (loop[0] < iterations) & (loop[2] == 0)  # noqa: E731
+    return jax.lax.while_loop(going, body, (jnp.int32(0), carry, tick(0)))[1]
+
+
 def _end_state(state) -> dict:
     """What a chain needs to go on sampling after its last draw (:func:`continuation_program`): the position in
     sampler coordinates, the adapted step size and inverse mass matrix, and the random key."""
@@ -157,11 +183,12 @@ def _continued_chain(structure: ModelStructure, shapes: HashableShapes, draws: i
                             target_accept_prob=target_accept, max_tree_depth=max_tree_depth, dense_mass=dense,
                             model_args=(data,), rng_key=k_run)
 
-        def step(s, _):
+        def step(i, carry):
+            s, kept = carry
             s = sample_kernel(s, model_args=(data,))
-            return s, _record(s, rotated, bases)
+            return s, _keep(kept, _record(s, rotated, bases), i)
 
-        last, (z, stats) = jax.lax.scan(step, state, None, length=draws)
+        last, (z, stats) = _ticking_loop(draws, step, (state, _buffers(_record(state, rotated, bases), draws)))
         flat = constrain(helpers.sites, z)
         extra = generated(structure, data, flat, key=k_gen)
         return flat, dict(zip(STAT_FIELDS, stats)), extra, _end_state(last)
@@ -181,8 +208,8 @@ def chain_devices(chains: int) -> int:
 @functools.lru_cache(maxsize=32)
 def start_program(structure: ModelStructure, shapes: HashableShapes, chains: int):
     """The cached ``start(jitter, centre, data) -> (starting points per chain, all finite)``: what the chain
-    program does first (:func:`~bayesmm.sampler.potential.usable_start`), on its own, for numpyro's ``MCMC``
-    (the progress-bar path), benchmarks and tests; stored between processes (:mod:`.stored`)."""
+    program does first (:func:`~bayesmm.sampler.potential.usable_start`), on its own, for benchmarks and tests;
+    stored between processes (:mod:`.stored`)."""
     def start(jitter, centre, data):
         value_and_grad = jax.value_and_grad(lambda z: compiled(structure, shapes).potential(z, data))
         points, _, finite = jax.vmap(lambda j: usable_start(value_and_grad, centre, j))(jitter)
@@ -288,6 +315,7 @@ def _spread(run, arguments: tuple[int, int], chains: int, vectorized: bool | Non
     devices, each running its share vectorized or one after another (:func:`vectorizes_chains` unless
     ``vectorized`` says), the chain's arguments and the outputs with a leading axis ``chains``."""
     per_chain, n_shared = arguments
+    ensure_registered()  # a stored program calls the tick's custom call: XLA must know it before compiling
     devices = chain_devices(chains)
     vectorized = vectorizes_chains() if vectorized is None else bool(vectorized)
     key = program_key(*key_parts, chains, devices, vectorized)

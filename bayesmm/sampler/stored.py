@@ -28,6 +28,7 @@ import jax.numpy as jnp
 from jax.sharding import NamedSharding, PartitionSpec
 
 from ..config import cache_directory
+from .ticks import export_checks
 
 __all__ = ["program_key", "stored_program", "enable_compilation_cache"]
 
@@ -120,8 +121,8 @@ def stored_program(key: str | None, fn, mesh=None, split: int = 0, compiler_opti
             flat = jax.jit(lambda *xs: fn(*treedef.unflatten(xs)), in_shardings=shardings,
                            compiler_options=compiler_options)
             try:
-                exported = jax.export.export(flat)(*(jax.ShapeDtypeStruct(jnp.shape(x), jnp.result_type(x))
-                                                      for x in leaves))
+                shapes = [jax.ShapeDtypeStruct(jnp.shape(x), jnp.result_type(x)) for x in leaves]
+                exported = jax.export.export(flat, disabled_checks=export_checks())(*shapes)
             except Exception:  # noqa: BLE001 - a program jax cannot export: run it traced
                 return flat, shardings, False
             if path is not None:
