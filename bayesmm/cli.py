@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 import tomllib
 import warnings
 
@@ -35,7 +37,10 @@ def _sampler_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--target-accept", type=float, default=None,
                        help="NUTS target acceptance (default: the family's, 0.8 for most)")
     group.add_argument("--max-tree-depth", type=int, default=10, help="NUTS maximum tree depth (default 10)")
-    group.add_argument("--progress", action="store_true", help="show a progress bar")
+    shown = group.add_mutually_exclusive_group()
+    shown.add_argument("--progress", action="store_true",
+                       help="show the progress line even when standard error is not a terminal")
+    shown.add_argument("--quiet", action="store_true", help="no progress line (by default shown in a terminal)")
 
 
 def _output_options(parser: argparse.ArgumentParser) -> None:
@@ -190,7 +195,7 @@ def _fit(args) -> int:
 
     sampler = dict(chains=args.chains, draws=args.draws, warmup=args.warmup, seed=args.seed,
                    target_accept=args.target_accept, max_tree_depth=args.max_tree_depth,
-                   progress=True if args.progress else None)
+                   progress=False if args.quiet else (True if args.progress else None))
     if args.command == "example":
         data_name, formula, family = datasets.EXAMPLES[args.name]
         data, link, priors = datasets.load(data_name), None, None
@@ -324,6 +329,7 @@ def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     warnings.simplefilter("always", BayesMMWarning)
     warnings.formatwarning = lambda message, category, *rest: f"{category.__name__}: {message}\n"
+    restore = _end_on_interrupt()
     try:
         return _COMMANDS[args.command](args)
     except BrokenPipeError:  # `bayesmm priors list | head`: the reader left; as Python's docs advise
@@ -338,6 +344,35 @@ def main(argv=None) -> int:
             print(f"bayesmm: unexpected error ({type(err).__name__}): {err}. Run again with --debug for the "
                   "traceback and report it.", file=sys.stderr)
         return 2
+    finally:
+        restore()
+
+
+def _interrupted(signum, frame) -> None:
+    """Ctrl-C: one line and exit status 130 (128 + SIGINT), at once, whatever runs. The process ends without
+    Python's shutdown, which a compiled program still running in another thread could crash."""
+    from .sampler.progress import current_line
+
+    line = current_line()
+    if line is not None:
+        line.break_line()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is sys.stderr:
+                stream.write("bayesmm: interrupted; nothing saved\n")
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(130)
+
+
+def _end_on_interrupt():
+    """Make Ctrl-C end the command (:func:`_interrupted`); returns what puts the previous handler back (for
+    ``main`` called from Python). Only the main thread can set a signal handler: elsewhere nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = signal.signal(signal.SIGINT, _interrupted)
+    return lambda: signal.signal(signal.SIGINT, signal.default_int_handler if previous is None else previous)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from .data import as_dataframe
 from .errors import BayesMMError, SamplerError, closest
 from .pipeline import Call, data_name, prepare, updated_call
 from .priors import priors_frame
+from .sampler.progress import current_line, showing
 from .separation import refuse_flat_priors
 
 if TYPE_CHECKING:
@@ -80,9 +81,10 @@ class CheckedModel:
         beta_binomial and zero_inflated_negbinomial, whose parameters trade off along a ridge, and for
         identity/inverse/sqrt links of positive means, whose edge rejects steps); raise it towards 0.99 if a
         fit reports divergent transitions.
-        ``progress``: ``True`` shows a progress bar by running numpyro's ``MCMC`` (other draws than the default
-        sampler's for the same seed; ``fit.idata.posterior.attrs["sampler"]`` says which ran); never switched
-        on by itself.
+        ``progress``: a line per stage on standard error (compiling, sampling with percent, draws per second and
+        time left, summarising); by default shown when standard error is a terminal or in Jupyter, ``True``
+        shows it anywhere, ``False`` never. It does not change the draws. Ctrl-C stops the chains and raises
+        ``KeyboardInterrupt``.
         ``marginalize``: for gaussian models, integrate the random effects out exactly and draw them from
         their conditional afterwards (default: whenever the model allows it; ``False`` samples them).
         ``centered``: sample the random effects centred (``True``) or non-centred (``False``, as brms and
@@ -104,10 +106,11 @@ class CheckedModel:
         settings = SamplerSettings(chains, draws, warmup, seed, target_accept, max_tree_depth, progress)
         refuse_flat_priors(self.separation, self.prior_entries)
         start = time.perf_counter()
-        run = self._sample(settings, marginalize, centered)
-        if refit and chains > 1:
-            run = self._refit_poor_blocks(run, settings, marginalize, centered)
-            run = self._run_longer(run)
+        with showing(progress):
+            run = self._sample(settings, marginalize, centered)
+            if refit and chains > 1:
+                run = self._refit_poor_blocks(run, settings, marginalize, centered)
+                run = self._run_longer(run)
         fit = dataclasses.replace(run.fit, seconds=time.perf_counter() - start)
         # the call's own settings (the safeguard may have kept a fit with other ones): the report's call
         fit.idata.posterior.attrs.update(call_draws=int(draws), call_target_accept=float(target_accept))
@@ -118,9 +121,9 @@ class CheckedModel:
         return self._record(idata, self.design, self.family, self.prior_entries, settings, self.call, plan=plan,
                             separation=self.separation, data=self.data, data_name=self.data_name, seconds=seconds)
 
-    def _sample(self, settings, marginalize, centered) -> "_Run":
+    def _sample(self, settings, marginalize, centered, label: str = "sampling") -> "_Run":
         """One NUTS run: the Fit, with what the safeguard needs (the chains' state, the sampled blocks and their
-        mean centring weights)."""
+        mean centring weights). ``label`` names the run on the progress line."""
         from .version import __version__
         from .sampler.run import sample_posterior
         from .model import build_model
@@ -130,7 +133,8 @@ class CheckedModel:
         start = time.perf_counter()
         plan = make_plan(self.design, self.family, marginalize, centered)
         structure, data = build_model(plan, self.design, self.family, self.prior_entries)
-        samples = sample_posterior(structure, data, settings)
+        samples = sample_posterior(structure, data, settings, label)
+        _summarising()
         attrs = {"formula": self.spec.text, "family": self.family.name, "link": self.family.link,
                  "bayesmm_version": __version__, "seed": int(settings.seed), "n_dropped_rows": self.design.n_dropped,
                  "marginalized": int(any(kind != "sampled" for kind in plan.kinds)),
@@ -160,7 +164,7 @@ class CheckedModel:
             centered = tuple(next((flip(m) for m in poor if m.block == k), None)
                              for k in range(len(self.design.blocks)))
         second_settings = dataclasses.replace(settings, target_accept=target) if target is not None else settings
-        second = self._sample(second_settings, marginalize, centered)
+        second = self._sample(second_settings, marginalize, centered, "refitting")
         after = block_mixing(second.fit, sampled, second.weights)
         kept_refit = fit_quality(second.fit) > fit_quality(fit)
         kept = second if kept_refit else run
@@ -171,7 +175,7 @@ class CheckedModel:
         higher = raised_target(target) if target is not None and kept.fit.n_divergent else None
         if higher is not None:
             third = self._sample(dataclasses.replace(second_settings, target_accept=higher), marginalize,
-                                 centered if kept is second else first_centered)
+                                 centered if kept is second else first_centered, "refitting")
             steps.append((higher, third.fit.n_divergent))
             if fit_quality(third.fit) > fit_quality(kept.fit):
                 kept, kept_refit = third, 2
@@ -181,8 +185,7 @@ class CheckedModel:
     def _run_longer(self, run: "_Run") -> "_Run":
         """The safeguard's last step (:func:`bayesmm.safeguard.runs_longer`): chains that fail a check without a
         divergence or an Rhat of 1.05 run as many draws again, from where they stopped; the longer fit is kept
-        (the same chains, more draws) and its summary says so. Not after numpyro's sampler (``progress=True``),
-        whose chains end inside its ``MCMC``."""
+        (the same chains, more draws) and its summary says so."""
         from .sampler.run import continue_posterior
         from .posterior import build_idata
         from .safeguard import describe_longer, runs_longer
@@ -193,6 +196,7 @@ class CheckedModel:
             return run
         draws = int(fit.settings.draws)
         more = continue_posterior(structure, data, fit.settings, samples, draws)
+        _summarising()
         attrs = dict(attrs, refit=fit.idata.posterior.attrs.get("refit", ""))
         longer = self._fit_record(build_idata(more, self.design, self.family, attrs),
                                   dataclasses.replace(fit.settings, draws=2 * draws), fit.plan, fit.seconds)
@@ -200,6 +204,13 @@ class CheckedModel:
         before = attrs["refit"].rstrip(".")
         longer.idata.posterior.attrs["refit"] = (f"{before}; then {note}." if before else f"{note}.")
         return dataclasses.replace(run, fit=longer)
+
+
+def _summarising() -> None:
+    """The progress line's last stage of a run: the draws become the fit record and are checked."""
+    line = current_line()
+    if line is not None:
+        line.stage("summarising")
 
 
 @dataclasses.dataclass(frozen=True)
