@@ -21,15 +21,17 @@ class Model(CheckedModel):
 
     def __init__(self, formula: str, data, family="gaussian", priors=None, link: str | None = None,
                  na_action: str = "omit", weights: str | None = None, zi: str | None = None,
-                 hu: str | None = None, dispersion: str | None = None, levels=None, autocor: str | None = None):
+                 hu: str | None = None, dispersion: str | None = None, levels=None, autocor: str | None = None,
+                 factors=None):
+        factors = None if factors is None else tuple([factors] if isinstance(factors, str) else factors)
         super().__init__(Call(formula, family, priors, link, na_action, weights, zi, hu, dispersion, levels,
-                              autocor=autocor),
+                              autocor=autocor, factors=factors),
                          data, Fit)
 
 
 def fit(formula: str, data, family="gaussian", priors=None, link: str | None = None, na_action: str = "omit",
         weights: str | None = None, zi: str | None = None, hu: str | None = None, dispersion: str | None = None,
-        levels=None, autocor: str | None = None, **sampler) -> Fit:
+        levels=None, autocor: str | None = None, factors=None, **sampler) -> Fit:
     """Build a :class:`Model` and fit it in one call: ``bmm.fit("y ~ x + (1|g)", df, seed=1)``.
 
     ``weights`` names a column of frequency weights (each row counts that many times). ``levels`` gives an
@@ -40,6 +42,7 @@ def fit(formula: str, data, family="gaussian", priors=None, link: str | None = N
     ``dispformula`` and brms's ``bf(y ~ ..., zi ~ ...)``; their rows in ``tidy()`` carry component
     ``zi``, ``hu`` or ``disp``. ``autocor`` gives a gaussian model autocorrelated residuals, nlme's ``correlation =
     corAR1(form = ~ time | g)``: ``"ar1(time | g)"``, ``"ar1(~ 1 | g)"`` or ``"car1(time | g)"``
-    (:mod:`bayesmm.autocor`)."""
+    (:mod:`bayesmm.autocor`). ``factors`` lists columns to treat as factors (categories) although they hold
+    numbers (cbpp's ``period``, 1 to 4: ``factors=["period"]``), as R's ``factor()``: levels in numeric order."""
     return Model(formula, data, family, priors, link, na_action, weights, zi, hu, dispersion, levels,
-                 autocor).fit(**sampler)
+                 autocor, factors).fit(**sampler)

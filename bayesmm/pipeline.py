@@ -11,12 +11,13 @@ import pandas as pd
 
 from .autocor import residual_autocor
 from .categories import coded_response
-from .data import as_dataframe
 from .censoring import check_bounds, check_family
+from .column_types import check_numbers_as_text, warn_coded_numbers, with_factors
+from .data import as_dataframe
 from .design import Design, build_design
 from .errors import DataError, FormulaError
 from .families import Family, check_response, get_family, part_parameter
-from .formula import FormulaSpec, parse_formula
+from .formula import FormulaSpec, expression_variables, parse_formula
 from .formula_structures import parse_model_formula
 from .formula_lexing import split_top
 from .priors import PriorEntry, resolve_priors
@@ -42,6 +43,8 @@ class Call:
     levels: tuple | None = None
     #: the residuals' correlation structure, ``"ar1(time | g)"`` (:mod:`bayesmm.autocor`)
     autocor: str | None = None
+    #: columns read as factors (categoricals) before the design: :func:`bayesmm.column_types.with_factors`
+    factors: tuple | None = None
 
     def arguments(self) -> dict:
         return dataclasses.asdict(self)
@@ -95,6 +98,11 @@ def prepare(call: Call, data, keep_priors=None) -> Prepared:
     family = get_family(call.family, call.link)
     check_family(family, spec.response)
     parts = _parts(spec, family, {"zi": call.zi, "hu": call.hu, "dispersion": call.dispersion})
+    data = with_factors(as_dataframe(data), call.factors)
+    grouping = {f for s in (spec, *parts.values()) for r in s.random for f in r.group_factors}
+    check_numbers_as_text(data, [v for s in (spec, *parts.values()) for v in s.variables if v not in grouping],
+                          responses=[v for e in spec.response.exprs for v in expression_variables(e)])
+    warn_coded_numbers(spec, data)
     design = build_design(spec, data, call.na_action, call.weights, parts)
     design = coded_response(design, family, call.levels, data)
     y, trials = check_response(family, design.y, design.trials, design.response_name, design.row_labels)

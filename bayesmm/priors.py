@@ -51,6 +51,7 @@ from .design import Design
 from .distributions import DISTRIBUTIONS, SUPPORTS
 from .errors import PriorError, closest
 from .families import FAMILIES, Family
+from .prior_table import PriorTable
 from .prior_names import check_names, random_class, random_kind
 from .structures import checked_parameter_prior, parameter_rule
 from .prior_rules import DataScales, data_scales, evaluate_argument, gelman_scale, load_preset, rules_for, split_prior
@@ -392,5 +393,5 @@ def resolve_priors(design: Design, family: Family, priors=None) -> list[PriorEnt
 
 def priors_frame(entries: list[PriorEntry]) -> pd.DataFrame:
     """The table ``Model.priors`` shows: the numbers in effect and the rule that produced them."""
-    return pd.DataFrame([{"class": e.cls, "group": e.group, "coef": e.coef, "prior": str(e.prior),
-                          "source": e.source} for e in entries])
+    return PriorTable([{"class": e.cls, "group": e.group, "coef": e.coef, "prior": str(e.prior),
+                        "source": e.source} for e in entries])

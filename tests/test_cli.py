@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 import bayesmm as bmm
-from bayesmm.cli import _parser, _read, main
+from bayesmm.cli import _parser, main
+from bayesmm.cli_data import read_table
 from bayesmm.answers.report import SECTIONS
 
 FORMULA = "Reaction ~ Days + (Days | Subject)"
@@ -39,8 +40,8 @@ def fitted(workdir):
 def test_fit_matches_the_python_api(fitted, workdir):
     status, out = fitted
     assert status == 0
-    frame = pd.read_csv(workdir / "sleep.csv", dtype={"Subject": str})
-    api = bmm.fit(FORMULA, frame, priors="boundary", chains=2, draws=300, warmup=300, seed=5)
+    frame = pd.read_csv(workdir / "sleep.csv")
+    api = bmm.fit(FORMULA, frame, priors="boundary", factors=["Subject"], chains=2, draws=300, warmup=300, seed=5)
     saved = bmm.load(workdir / "fit.nc")
     np.testing.assert_allclose(saved.tidy()["estimate"], api.tidy()["estimate"], rtol=1e-10)
     assert f"{api.fixef().loc['Days', 'Estimate']:.2f}" in out
@@ -95,10 +96,13 @@ def test_predict_population_level_to_stdout(fitted, workdir, capsys):
     assert main(["predict", str(workdir / "fit.nc"), str(workdir / "new.csv"), "--re", "none"]) == 0
     from io import StringIO
 
-    pred = pd.read_csv(StringIO(capsys.readouterr().out))
+    printed = capsys.readouterr().out
+    pred = pd.read_csv(StringIO(printed))
     b = bmm.load(workdir / "fit.nc").idata.posterior["b"].values.reshape(-1, 2)
-    assert pred.loc[1, "Estimate"] == pytest.approx(np.mean(b[:, 0] + 9 * b[:, 1]), rel=1e-8)
-    assert pred.loc[1, "Estimate"] == pytest.approx(pred.loc[2, "Estimate"], rel=1e-12)
+    # printed to 3 significant digits of the typical Est.Error (about 10 here: one decimal)
+    assert pred.loc[1, "Estimate"] == pytest.approx(np.mean(b[:, 0] + 9 * b[:, 1]), abs=0.05)
+    assert pred.loc[1, "Estimate"] == pred.loc[2, "Estimate"]
+    assert all(len(value.partition(".")[2]) <= 1 for line in printed.splitlines()[1:] for value in line.split(",")[2:])
 
 
 def test_report_from_the_command_line(fitted, workdir):
@@ -110,7 +114,7 @@ def test_report_from_the_command_line(fitted, workdir):
 
 def test_priors_list_and_show(capsys):
     assert main(["priors", "list"]) == 0
-    listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    listed = [line.split()[0] for line in capsys.readouterr().out.splitlines() if not line.startswith(" ")]
     assert listed == ["boundary", "brms", "default", "rstanarm", "separation", "vague"]
     assert main(["priors", "show", "separation"]) == 0
     assert "cauchy(0, 2.5" in capsys.readouterr().out
@@ -143,22 +147,22 @@ def test_parquet_reads_like_csv(workdir):
     pytest.importorskip("pyarrow")
     frame = bmm.datasets.load("sleepstudy")
     frame.to_parquet(workdir / "sleep.parquet")
-    from_parquet = _read(str(workdir / "sleep.parquet"), ["Subject"])
-    from_csv = _read(str(workdir / "sleep.csv"), ["Subject"])
+    from_parquet = read_table(str(workdir / "sleep.parquet"), text_columns=["Subject"])
+    from_csv = read_table(str(workdir / "sleep.csv"), text_columns=["Subject"])
     pd.testing.assert_frame_equal(from_parquet.astype({"Subject": str}), from_csv.astype({"Subject": str}))
 
 
 def test_parquet_without_pyarrow_says_what_to_install(monkeypatch, workdir):
     monkeypatch.setitem(sys.modules, "pyarrow", None)
     with pytest.raises(bmm.DataError, match="needs pyarrow: pip install pyarrow"):
-        _read(str(workdir / "data.parquet"))
+        read_table(str(workdir / "data.parquet"))
 
 
 @pytest.mark.parametrize("command, options", [
-    ("fit", ["--family", "--link", "--priors", "--factors", "--chains", "--draws", "--warmup", "--seed",
+    ("fit", ["--family", "--link", "--priors", "--factors", "--sep", "--centered", "--chains", "--draws", "--warmup", "--seed",
              "--target-accept", "--report", "--save", "--debug", "--zi", "--hu", "--dispersion", "--weights"]),
     ("summary", ["--report", "--debug"]),
-    ("predict", ["--out", "--kind", "--re", "--new-levels", "--prob", "--seed", "--debug"]),
+    ("predict", ["--out", "--kind", "--re", "--new-levels", "--prob", "--seed", "--trials", "--sep", "--debug"]),
     ("example", ["--chains", "--seed", "--report", "--save", "sleepstudy", "cbpp"]),
     ("priors", ["list", "show"]),
     ("means", ["--by", "--at", "--pairs", "--scale", "--re", "--weights", "--prob", "--out", "--debug"]),
@@ -180,10 +184,15 @@ def test_a_poor_fit_prints_its_status_line_first_and_once(workdir, capsys):
                  "--warmup", "30", "--seed", "1"]) == 0
     captured = capsys.readouterr()
     first = captured.out.splitlines()[0]
-    assert first.startswith("WARNING: not converged: Rhat ") and first.endswith(". See fit.diagnose().")
+    assert first.startswith("WARNING: not converged: Rhat ") and first.endswith(". See the advice after the summary.")
     assert " for " in first and "divergence" in first
     assert "WARNING: not converged" not in captured.err
     assert captured.out.splitlines()[2] == " Family: gaussian "
+    # the advice is commands to type: flags, not Python arguments
+    advice = captured.out[captured.out.index("\nAdvice:\n"):]
+    assert f"bayesmm fit {workdir / 'sleep.csv'} \"{FORMULA}\" --factors Subject" in advice
+    assert "--warmup 1000 --draws 1000 --seed 1" in advice  # a short run: the cause named, its remedy as flags
+    assert "target_accept=" not in captured.out and "bmm." not in advice and "fit.diagnose" not in captured.out
 
 
 @pytest.mark.slow  # a NUTS run in a fresh process (~6 s); the fast tests above run `fit` in this process

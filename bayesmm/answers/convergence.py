@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
+from ..phrasing import command_line
 from .. import naming
 from ..errors import BayesMMWarning
 from ..posterior import group_terms, parameter_names, random_parts
@@ -209,7 +210,8 @@ def _status(fit) -> str:
             parts.append(f"{hits} transitions hit the maximum tree depth ({depth})")
         if refit:
             parts.append(f"refit: {refit.rstrip('.')}")
-        line = f"WARNING: {headline}: " + "; ".join(parts) + ". See fit.diagnose()."
+        pointer = "See fit.diagnose()." if command_line() is None else "See the advice after the summary."
+        line = f"WARNING: {headline}: " + "; ".join(parts) + f". {pointer}"
     return line
 
 

@@ -30,6 +30,7 @@ import pandas as pd
 
 from .. import naming
 from ..categories import category_prefixes, threshold_names
+from ..column_types import with_factors
 from ..data import as_dataframe, check_column_types, prepare_data
 from ..design import evaluate_expression
 from ..errors import BayesMMError, DataError, closest
@@ -187,6 +188,7 @@ def _part_encoders(fit) -> dict:
 
 def _check_newdata(fit, newdata, kept: tuple, need_trials: bool) -> pd.DataFrame:
     frame = as_dataframe(newdata, "newdata")
+    frame = with_factors(frame, [name for name in fit.call.factors or () if name in frame.columns])
     needed = _needed_columns(fit, kept, need_trials)
     missing = [c for c in needed if c not in frame.columns]
     if missing:

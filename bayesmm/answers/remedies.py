@@ -10,7 +10,8 @@ The code comes in two forms: ``fit = bmm.update(fit, ...)`` when only sampler se
 and priors stay those of ``fit``), and ``fit = bmm.fit("formula", fit.data, ...)`` when the formula,
 family or priors change, written with the fit's own family, link, priors and other constructor arguments.
 The formula is rewritten on the parsed :class:`~bayesmm.formula.FormulaSpec` (a term dropped, a group made
-a fixed effect, a covariate wrapped in ``scale()``) and printed back, so the code always parses.
+a fixed effect, a covariate wrapped in ``scale()``) and printed back, so the code always parses. On the command
+line (:func:`bayesmm.phrasing.for_command_line`) both forms are a ``bayesmm fit`` command with its flags.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .. import naming
+from ..phrasing import command_line, fit_command
 from ..priors import PriorSpec, in_units_of
 
 __all__ = ["refit_code", "formula_code", "without_term", "as_fixed_effect", "with_scaled", "scaled_prior",
@@ -31,7 +33,7 @@ __all__ = ["refit_code", "formula_code", "without_term", "as_fixed_effect", "wit
 
 _DEFAULT_SETTINGS = {"chains": 4, "draws": 1000, "warmup": 1000}
 _CONSTRUCTOR_DEFAULTS = {"family": "gaussian", "priors": None, "link": None, "na_action": "omit",
-                         "weights": None, "zi": None, "hu": None, "dispersion": None}
+                         "weights": None, "zi": None, "hu": None, "dispersion": None, "factors": None}
 
 
 def _settings(fit, changes: dict) -> dict:
@@ -60,6 +62,8 @@ def _arguments(values: dict) -> str:
 
 def refit_code(fit, **changes) -> str:
     """``fit = bmm.update(fit, ...)``: the same model with other sampler settings."""
+    if command_line() is not None:
+        return formula_code(fit, model_changed=False, **changes)
     if fit.data is None:
         return formula_code(fit, **changes)
     return f"fit = bmm.update(fit, {_arguments(_settings(fit, changes))})"
@@ -85,7 +89,8 @@ def _deep_merge(old: dict, new: dict) -> dict:
     return merged
 
 
-def formula_code(fit, formula: str | None = None, priors=None, family: str | None = None, **changes) -> str:
+def formula_code(fit, formula: str | None = None, priors=None, family: str | None = None, model_changed: bool = True,
+                 **changes) -> str:
     """``fit = bmm.fit("formula", fit.data, ...)``: the fit's call with another formula, family or
     priors on top of its own, and the sampler settings of :func:`refit_code`."""
     arguments = fit.call.arguments()
@@ -98,6 +103,8 @@ def formula_code(fit, formula: str | None = None, priors=None, family: str | Non
     kept = {k: v for k, v in arguments.items() if k in _CONSTRUCTOR_DEFAULTS and v != _CONSTRUCTOR_DEFAULTS[k]}
     data = "fit.data" if fit.data is not None else "data"
     text = formula if formula is not None else fit.formula
+    if command_line() is not None:
+        return fit_command(text, {**kept, **_settings(fit, changes)}, model_changed)
     rest = _arguments({**kept, **_settings(fit, changes)})
     return f"fit = bmm.fit({text!r}, {data}, {rest})"
 

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..phrasing import reading_code
 from ..errors import BayesMMError
 
 __all__ = ["report", "build_sections", "SECTIONS"]
@@ -215,9 +216,9 @@ def _call(fit) -> str:
     arguments = fit.call.arguments()
     formula = arguments.pop("formula", fit.formula)
     defaults = {"family": "gaussian", "priors": None, "link": None, "na_action": "omit", "weights": None,
-                "zi": None, "hu": None, "dispersion": None}
+                "zi": None, "hu": None, "dispersion": None, "factors": None}
     extra = "".join(f", {k}={v!r}" for k, v in arguments.items() if k in defaults and v != defaults[k])
-    return (f"import bayesmm as bmm\n\nfit = bmm.fit({formula!r}, data{extra},\n"
+    return (f"import bayesmm as bmm\n{reading_code(fit)}\n\nfit = bmm.fit({formula!r}, data{extra},\n"
             f"              chains={settings.chains}, draws={settings.draws}, warmup={settings.warmup}, "
             f"seed={settings.seed},\n              target_accept={settings.target_accept}, "
             f"max_tree_depth={settings.max_tree_depth})")

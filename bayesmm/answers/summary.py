@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..phrasing import command_line
 from .. import naming
 from .convergence import ESS_LIMIT, RHAT_LIMIT, mixing_table, status_line
 from ..posterior import parameter_names
@@ -108,5 +109,9 @@ def _warnings(fit, table: pd.DataFrame) -> list[str]:
     convergence = ("rhat", "ess_bulk", "ess_tail")
     for row in findings[~findings["kind"].isin(convergence)].itertuples():
         out.append(f"Warning [{row.kind}]" + (f" {row.parameter}" if row.parameter else "") + f": {row.message}")
-    out.append("See fit.diagnose() for advice on each warning.")
-    return out
+    if command_line() is None:
+        out.append("See fit.diagnose() for advice on each warning.")
+        return out
+    # on the command line, the advice itself: commands to run, each line once
+    advice = dict.fromkeys(line for text in findings["advice"] for line in str(text).split("\n") if line.strip())
+    return out + ["Advice:"] + [f"  {line}" for line in advice]
