@@ -152,3 +152,19 @@ def test_importing_bayesmm_changes_no_jax_setting():
             "print(jax.config.jax_enable_x64, jax.config.jax_compilation_cache_dir)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "None"]
+
+
+def test_importing_bayesmm_or_the_command_line_imports_no_heavy_library():
+    """``import bayesmm`` and the command line's parser (``--help``, ``--version``) import neither jax, numpyro,
+    arviz, matplotlib, formulae, scipy nor pandas: the public names load them when first used. The names are
+    all there, and ``bayesmm.fit`` stays the function once the submodule ``bayesmm.fit`` is imported."""
+    heavy = ("jax", "numpyro", "arviz", "matplotlib", "formulae", "scipy", "pandas")
+    code = ("import contextlib, io, sys, bayesmm, bayesmm.cli\n"
+            "for argv in (['--help'], ['--version'], ['fit', '--help']):\n"
+            "    with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+            "        bayesmm.cli.main(argv)\n"
+            f"print(*[name for name in {heavy!r} if name in sys.modules]); "
+            "import bayesmm.fit; from bayesmm import *; "
+            "print(callable(bayesmm.fit), bayesmm.fit.__module__, all(hasattr(bayesmm, n) for n in bayesmm.__all__))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines() == ["", "True bayesmm.api True"], out
