@@ -233,13 +233,22 @@ class Fit:
         return check_zero_inflation(self, prob, draws, seed)
 
     def plot_trace(self, var_names=None):
-        """Trace plots (ArviZ) of fixed effects, SDs and family parameters, or ``var_names``; returns the figure."""
+        """Trace and rank plots, one row per parameter (default: the summary's), or of ``var_names`` (names as
+        ``intervals()`` takes them, or posterior variables); returns the figure."""
         from .answers.plots import plot_trace
 
         return plot_trace(self, var_names)
 
+    def plot_intervals(self, parameters=None, prob: float = 0.95):
+        """Medians with 50% and ``prob`` intervals of the parameters (default: the summary's), one panel per
+        scale; returns the figure."""
+        from .answers.plots import plot_intervals
+
+        return plot_intervals(self, parameters, prob)
+
     def plot_posterior(self, var_names=None, prob: float = 0.95):
-        """Posterior densities with HDIs (ArviZ), default the fixed effects; returns the figure."""
+        """Posterior densities with HDIs (ArviZ), one panel per parameter, default the fixed effects; returns the
+        figure."""
         from .answers.plots import plot_posterior
 
         return plot_posterior(self, var_names, prob)
@@ -293,13 +302,15 @@ class Fit:
         return r2(self, **options)
 
     # ------------------------------------------------------------------------------------ report
-    def report(self, path) -> str:
-        """Write one self-contained report (``.html`` or ``.md``, plots embedded): model, priors, summary,
-        p-value analogues, random-effect variances, diagnostics with advice, trace and posterior predictive
-        plots, versions and seed. Returns the path. See :mod:`bayesmm.answers.report`."""
+    def report(self, path, embed: bool | None = None) -> str:
+        """Write a report (``.html`` or ``.md``) opening with the convergence status: model, priors, summary,
+        p-value analogues, random-effect variances, diagnostics with advice, interval, trace and rank,
+        caterpillar and posterior predictive plots, versions and seed. Plots are embedded in HTML and written
+        beside a Markdown file (``report_files/``) unless ``embed`` says otherwise. Returns the path. See
+        :mod:`bayesmm.answers.report`."""
         from .answers.report import report
 
-        return report(self, path)
+        return report(self, path, embed)
 
     # ----------------------------------------------------------------------------------- display
     @property

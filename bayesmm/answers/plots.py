@@ -1,11 +1,14 @@
 """Figures of a fit (matplotlib, through ArviZ where it fits). Each function returns the figure.
 
-* :func:`plot_trace`, :func:`plot_posterior`: ArviZ's trace and posterior plots of the reported parameters;
+* :func:`plot_trace` (trace and rank plots), :func:`plot_intervals` (:mod:`bayesmm.answers.parameter_plots`),
+  :func:`plot_posterior` (ArviZ's densities): one panel per parameter, titled with its name
+  (:func:`bayesmm.naming.canonical`, as ``fit.intervals()`` takes it);
 * :func:`plot_ppc`: posterior predictive check (Gabry et al. 2019, *JRSS A* 182, "Visualization in Bayesian
   workflow"): overlaid densities for continuous responses (ArviZ's ``plot_ppc``); for discrete responses
   bayesplot's ``ppc_bars`` (observed frequency of each value, with the replicates' mean and interval) beside
   the replicated share of zeros against the observed share;
-* :func:`plot_ranef`: caterpillar plot of the random effects per group and term, levels sorted;
+* :func:`plot_ranef`: caterpillar plot of the random effects per group and term, levels sorted, each panel
+  titled as its effects are named, with ``·`` for the level: ``r_Subject[·,Days]``;
 * :func:`plot_effects`: brms's ``conditional_effects`` (one predictor, by a second one), from
   :mod:`bayesmm.answers.effects`.
 """
@@ -16,14 +19,15 @@ import warnings
 import numpy as np
 
 from .. import naming
-from ..errors import BayesMMError, closest
-from ..posterior import scalar_parameters
+from ..errors import BayesMMError
 from .arguments import check_prob
 from .effects import plot_effects
+from .evidence import draws_of, select
+from .parameter_plots import plot_intervals, plot_trace
 from .probabilities import category_ppc
 from .predict import draw_quantities
 
-__all__ = ["plot_trace", "plot_posterior", "plot_ppc", "plot_ranef", "plot_effects", "default_var_names"]
+__all__ = ["plot_trace", "plot_intervals", "plot_posterior", "plot_ppc", "plot_ranef", "plot_effects", "response_label"]
 
 
 def _az():
@@ -37,39 +41,16 @@ def _figure(axes):
     return np.ravel(axes)[0].figure
 
 
-def default_var_names(fit) -> list[str]:
-    """Fixed effects, random-effect SDs and family parameters (the parameters a summary reports)."""
-    post = fit.idata.posterior
-    kinds = {naming.variable(name): name.kind for name, _ in scalar_parameters(post, fit.design, fit.family)}
-    return ([n for n in post.data_vars if kinds.get(n) in ("fixed", "sd")]
-            + [n for n in post.data_vars if kinds.get(n) == "family"])
-
-
-def _var_names(fit, var_names):
-    valid = list(fit.idata.posterior.data_vars)
-    names = default_var_names(fit) if var_names is None else [var_names] if isinstance(var_names, str) else var_names
-    for name in names:
-        if name not in valid:
-            raise BayesMMError(f"No posterior variable '{name}'.{closest(name, valid)} Valid: {valid}.")
-    return list(names)
-
-
-def plot_trace(fit, var_names=None):
-    """Trace and density per chain (ArviZ's ``plot_trace``) of ``var_names`` (default: fixed effects, SDs,
-    family parameters)."""
-    axes = _az().plot_trace(fit.idata, var_names=_var_names(fit, var_names), compact=True)
-    return _figure(axes)
-
-
 def plot_posterior(fit, var_names=None, prob: float = 0.95):
-    """Posterior densities with the ``prob`` HDI (ArviZ's ``plot_posterior``); default: fixed effects."""
+    """Posterior densities with the ``prob`` HDI (ArviZ's ``plot_posterior``), one panel per parameter titled
+    with its name (``Days``, ``sd_Subject__Intercept``); default: the fixed effects. ``var_names`` takes the
+    names ``fit.intervals()`` takes, or a whole posterior variable (``"b"``, ``"sd_Subject"``)."""
     prob = check_prob(prob)
-    default = [naming.variable("fixed")]
-    axes = _az().plot_posterior(fit.idata, var_names=_var_names(fit, var_names or default), hdi_prob=prob)
-    return _figure(axes)
+    draws = {p.name: draws_of(fit, p) for p in select(fit, var_names, default="fixed")}
+    return _figure(_az().plot_posterior(draws, hdi_prob=prob))
 
 
-def _discrete_ppc(y: np.ndarray, y_rep: np.ndarray, prob: float, max_value: int = 30):
+def _discrete_ppc(y: np.ndarray, y_rep: np.ndarray, prob: float, max_value: int = 30, response: str = "response"):
     import matplotlib.pyplot as plt
 
     cap = int(min(np.max(y), max_value))
@@ -84,7 +65,7 @@ def _discrete_ppc(y: np.ndarray, y_rep: np.ndarray, prob: float, max_value: int 
     # a skewed count's mean can lie outside its interval (rare large values): clip the bars at the mean
     bars.errorbar(values, mean, yerr=[np.maximum(mean - low, 0), np.maximum(high - mean, 0)], fmt="o", color="k",
                   label="replicated")
-    bars.set_xlabel(f"response (values of {cap} or more pooled)" if np.max(y) > cap else "response")
+    bars.set_xlabel(f"{response} (values of {cap} or more pooled)" if np.max(y) > cap else response)
     bars.set_ylabel("rows")
     bars.legend()
     share = np.mean(y_rep == 0, axis=1)
@@ -96,9 +77,16 @@ def _discrete_ppc(y: np.ndarray, y_rep: np.ndarray, prob: float, max_value: int 
     return fig
 
 
+def response_label(design) -> str:
+    """The response as an axis names it: its column (``Reaction``), or the successes of a binomial's
+    ``cbind(incidence, size - incidence)`` or ``p(s, n)`` (``incidence``), which ``y`` holds."""
+    response = design.spec.response
+    return response.exprs[0] if response.kind in ("cbind", "trials") else design.response_name
+
+
 def plot_ppc(fit, draws: int = 100, prob: float = 0.9, seed: int = 0):
-    """Posterior predictive check: densities of ``draws`` replicated data sets over the observed one
-    (continuous responses), or bars of counts with the replicated proportion of zeros (discrete), or bars per
+    """Posterior predictive check: densities of ``draws`` replicated data sets (at most as many as the fit has)
+    over the observed one (continuous responses), or bars of counts with the replicated proportion of zeros (discrete), or bars per
     category (ordinal)."""
     prob = check_prob(prob)
     if fit.design.response_levels:  # ordinal: bars per category (bayesmm.answers.probabilities)
@@ -106,10 +94,15 @@ def plot_ppc(fit, draws: int = 100, prob: float = 0.9, seed: int = 0):
         return category_ppc(fit.design.y, y_rep, fit.design.response_levels, prob, fit.design.response_name)
     if fit.family.response in ("count", "binomial", "binary"):
         y_rep, _ = draw_quantities(fit, kind="response", seed=seed)
-        return _discrete_ppc(fit.design.y, y_rep, prob)
+        return _discrete_ppc(fit.design.y, y_rep, prob, response=response_label(fit.design))
     if "posterior_predictive" not in fit.idata.groups():
         fit.posterior_predictive(seed=seed)
-    axes = _az().plot_ppc(fit.idata, num_pp_samples=draws, random_seed=seed)
+    available = int(np.prod([size for dim, size in fit.idata.posterior_predictive.sizes.items()
+                             if dim in ("chain", "draw")]))
+    axes = _az().plot_ppc(fit.idata, num_pp_samples=max(1, min(int(draws), available)), random_seed=seed,
+                          figsize=(8, 4.5), textsize=10)
+    for ax in np.ravel(axes):
+        ax.set_xlabel(response_label(fit.design))
     return _figure(axes)
 
 
@@ -125,9 +118,13 @@ def plot_ranef(fit, group: str | None = None, prob: float = 0.95):
             raise BayesMMError(f"No grouping factor '{group}'. Valid: {sorted(set(table['group']))}.")
         table = table[table["group"] == group]
     panels = list(dict.fromkeys(zip(table["component"], table["group"], table["term"])))  # a zi= formula's: its own
-    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), max(3, 0.18 * table["level"].nunique())),
-                             squeeze=False)
-    for ax, (component, name, term) in zip(axes[0], panels):
+    columns = min(3, len(panels))  # wrapped rows: a page is not wide enough for ten panels side by side
+    rows_of_panels = -(-len(panels) // columns)
+    levels = min(60, table.groupby(["component", "group", "term"]).size().max())  # beyond 60: no labels
+    height = max(2.5, 0.17 * levels + 0.8)
+    fig, axes = plt.subplots(rows_of_panels, columns, figsize=(3.6 * columns + 0.6, height * rows_of_panels),
+                             squeeze=False, layout="constrained")
+    for ax, (component, name, term) in zip(axes.ravel(), panels):
         rows = table[(table["component"] == component) & (table["group"] == name)
                      & (table["term"] == term)].sort_values("estimate")
         position = np.arange(len(rows))
@@ -135,7 +132,10 @@ def plot_ranef(fit, group: str | None = None, prob: float = 0.95):
         ax.errorbar(estimate, position, xerr=[estimate - low, high - estimate], fmt="o", ms=3)
         ax.axvline(0, color="grey", lw=0.8)
         ax.set_yticks(position if len(rows) <= 60 else [])
-        ax.set_yticklabels(list(rows["level"]) if len(rows) <= 60 else [])
-        ax.set_title(f"{name}: {term}" if component == "cond" else f"{name}: {component}_{term}")
-    fig.tight_layout()
+        ax.set_yticklabels(list(rows["level"]) if len(rows) <= 60 else [], fontsize=8)
+        ax.set_ylabel(f"level of {name}")
+        ax.set_title(naming.canonical(naming.random_effect(name, "·", term, component)), loc="left", fontsize=10,
+                     fontweight="bold")
+    for ax in axes.ravel()[len(panels):]:
+        ax.set_visible(False)
     return fig

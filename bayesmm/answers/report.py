@@ -1,20 +1,21 @@
-"""``fit.report("report.html")`` / ``fit.report("report.md")``: one self-contained file describing a fit.
+"""``fit.report("report.html")`` / ``fit.report("report.md")``: one file describing a fit, for a reader to check.
 
 The sections follow what a reader of a Bayesian mixed-model analysis needs to check it (Gelman et al. 2020,
 "Bayesian workflow"; the WAMBS checklist of Depaoli and van de Schoot 2017): the model (formula, family,
 data size, every prior in effect), the summary table, p-value analogues of the fixed effects (bayestestR's
 pd, ROPE share, Savage-Dickey BF), random-effect SDs and correlations (lme4's ``VarCorr``), the factors'
 marginal means and their pairwise comparisons (emmeans), marginal, conditional and Bayesian R², diagnostics
-with the GLMM FAQ's advice, trace and posterior predictive plots, and the software versions, sampler
-settings and seed that reproduce the draws. Plots are embedded as base64 PNGs, so the file opens in a
-browser (or a Markdown viewer) with no network. A fit that failed a convergence check opens with its status
-line (:func:`bayesmm.answers.convergence.status_line`), above the title.
+with the GLMM FAQ's advice, plots (intervals of the parameters, trace and rank plots, the random effects'
+caterpillar plot, the posterior predictive check) and the software versions, sampler settings and seed that
+reproduce the draws. The page opens with a banner: converged or not, and why, in words
+(:func:`bayesmm.answers.convergence.status_line`). Every parameter is written by its one name
+(:func:`bayesmm.naming.canonical`): the summary and variance tables carry it in a ``parameter`` column, and
+the plots' panels are titled with it. HTML embeds its plots (one file that opens with no network); Markdown
+writes them as PNG files beside it (:mod:`bayesmm.answers.report_render`); ``embed=`` chooses.
 """
 from __future__ import annotations
 
-import base64
 import dataclasses
-import html
 import importlib.metadata
 import io
 import platform
@@ -22,11 +23,14 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from ..phrasing import reading_code
+from .. import naming
 from ..errors import BayesMMError
+from ..phrasing import reading_code
+from ..posterior import parameter_names
+from .convergence import ESS_LIMIT, RHAT_LIMIT, mixing_table, status_line, tree_depth_hits
+from .report_render import Banner, Figure, render_html, render_markdown, write_images
 
 __all__ = ["report", "build_sections", "SECTIONS"]
 
@@ -50,30 +54,30 @@ _PACKAGES = ("bayesmm", "numpyro", "jax", "jaxlib", "arviz", "numpy", "scipy", "
 @dataclass
 class Section:
     """One section: an id (the HTML anchor), a title, and blocks ``(kind, content)`` where kind is
-    ``text``, ``table`` (a DataFrame), ``pre`` (preformatted text) or ``image`` (PNG bytes, caption)."""
+    ``text``, ``table`` (a DataFrame), ``pre`` (preformatted text) or ``image`` (a
+    :class:`~bayesmm.answers.report_render.Figure`)."""
 
     id: str
     title: str
     blocks: list = field(default_factory=list)
 
 
-def _fmt(value) -> str:
-    if isinstance(value, (float, np.floating)):
-        if np.isnan(value):
-            return ""
-        return f"{value:.4g}"
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return ""
-    return str(value)
+def _titles(fig) -> list[str]:
+    return [t for ax in fig.axes if ax.get_visible() for t in (ax.get_title(loc="left"), ax.get_title()) if t]
 
 
-def _png(fig) -> bytes:
+def _tick_labels(fig) -> list[str]:
+    return [t.get_text() for ax in fig.axes for t in ax.get_yticklabels() if t.get_text()]
+
+
+def _figure(fig, caption: str, stem: str, names=()) -> Figure:
+    """The PNG of ``fig`` (closed afterwards), at 96 dpi: a 10-inch figure fills the page's width."""
     import matplotlib.pyplot as plt
 
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
+    fig.savefig(buffer, format="png", dpi=96, bbox_inches="tight")
     plt.close(fig)
-    return buffer.getvalue()
+    return Figure(buffer.getvalue(), caption, stem, tuple(n for n in names if n))
 
 
 def _model_section(fit) -> Section:
@@ -95,8 +99,17 @@ def _priors_section(fit) -> Section:
     return Section("priors", SECTIONS["priors"], [("text", text), ("table", fit.priors)])
 
 
+def _named(fit, table: pd.DataFrame) -> pd.DataFrame:
+    """``tidy()`` with each row's name (:func:`bayesmm.naming.canonical`) first, the name every other table,
+    message and plot of the report uses; the component column only where a part has parameters."""
+    table = table.copy()
+    table.insert(0, "parameter", [naming.canonical(n) for n in parameter_names(fit.idata, fit.design, fit.family)])
+    table[["ess_bulk", "ess_tail"]] = table[["ess_bulk", "ess_tail"]].round(0)  # whole draws read better
+    return table.drop(columns=["component"]) if set(table["component"]) == {"cond"} else table
+
+
 def _summary_section(fit) -> Section:
-    table = fit.tidy().drop(columns=["component"], errors="ignore")
+    table = _named(fit, fit.tidy())
     text = ("Posterior mean (estimate), SD (std_error) and equal-tailed 95% credible interval per parameter, "
             "with Rhat and bulk/tail effective sample sizes (Vehtari et al. 2021).")
     return Section("summary", SECTIONS["summary"], [("text", text), ("pre", str(fit)), ("table", table)])
@@ -126,6 +139,10 @@ def _varcorr_section(fit) -> Section:
             "in lme4's VarCorr layout; the residual SD of gaussian models is group Residual.")
     if not len(table):
         return Section("varcorr", SECTIONS["varcorr"], [("text", "The model has no random effects.")])
+    blank = table[["var1", "var2"]].astype(object).where(table[["var1", "var2"]].notna(), None)
+    table.insert(0, "parameter", [naming.canonical(naming.from_varcorr(grp, var1, var2, component)) for grp, var1, var2,
+                                  component in zip(table["grp"], blank["var1"], blank["var2"], table["component"])])
+    table = table.drop(columns=["component"]) if set(table["component"]) == {"cond"} else table
     return Section("varcorr", SECTIONS["varcorr"], [("text", text), ("table", table)])
 
 
@@ -181,16 +198,46 @@ def _diagnostics_section(fit) -> Section:
     return Section("diagnostics", SECTIONS["diagnostics"], blocks)
 
 
+#: at most this many rows in the report's trace plot (the worst-mixing parameters when there are more)
+TRACE_ROWS = 24
+
+
+def _trace_parameters(fit) -> tuple[list[str], int]:
+    """(the parameters of the trace plot, how many the summary has): all of them, or the ``TRACE_ROWS`` with the
+    largest Rhat, in the summary's order."""
+    table = mixing_table(fit)
+    table = table[table["effect"] != "ranef"]
+    names = [p for p in table["parameter"] if naming.parse(p).kind in ("fixed", "sd", "cor", "family")]
+    if len(names) <= TRACE_ROWS:
+        return names, len(names)
+    worst = set(table[table["parameter"].isin(names)].sort_values("rhat", ascending=False)["parameter"][:TRACE_ROWS])
+    return [n for n in names if n in worst], len(names)
+
+
 def _plots_section(fit) -> Section:
+    names, total = _trace_parameters(fit)
+    shown = "" if len(names) == total else f" Shown: the {len(names)} of {total} parameters with the largest Rhat."
+    plots = [
+        ("intervals", "Posterior medians with 50% (thick) and 95% (thin) intervals: fixed effects, standard "
+                      "deviations, correlations and family parameters, one panel per scale.",
+         lambda: fit.plot_intervals(), _tick_labels),
+        ("trace", "Left, trace plots: each chain's draws, which should overlap and look like noise. Right, rank "
+                  "plots: the draws of all chains ranked together and each chain's ranks binned, flat when the "
+                  "chains agree (Vehtari et al. 2021)." + shown, lambda: fit.plot_trace(names), _titles),
+        ("ranef", "Random effects: each level's posterior mean and 95% interval, sorted, per group and term.",
+         lambda: fit.plot_ranef(), _titles),
+        ("ppc", "Posterior predictive check: the observed data against data replicated from the fitted model "
+                "(Gabry et al. 2019).", lambda: fit.plot_ppc(), lambda fig: [ax.get_xlabel() for ax in fig.axes]),
+    ]
     blocks = []
-    replicates = min(100, fit.settings.chains * fit.settings.draws)  # a short run has fewer draws than 100
-    for caption, draw in [("Trace plots: chains should overlap and look like noise.", fit.plot_trace),
-                          ("Posterior predictive check: the observed data against data replicated from "
-                           "the fitted model (Gabry et al. 2019).", lambda: fit.plot_ppc(draws=replicates))]:
+    for stem, caption, draw, names_of in plots:
+        if stem == "ranef" and not fit.design.blocks:
+            continue
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                blocks.append(("image", (_png(draw()), caption)))
+                fig = draw()
+            blocks.append(("image", _figure(fig, caption, stem, names_of(fig))))
         except BayesMMError as err:
             blocks.append(("text", f"{caption} Not available: {err}"))
     return Section("plots", SECTIONS["plots"], blocks)
@@ -244,96 +291,61 @@ def build_sections(fit) -> list[Section]:
             _plots_section(fit), _reproduce_section(fit)]
 
 
-# ------------------------------------------------------------------------------------------ rendering
-_CSS = """body{font-family:system-ui,sans-serif;max-width:70em;margin:2em auto;padding:0 1em;color:#222}
-table{border-collapse:collapse;margin:0.5em 0;font-size:0.9em}th,td{border:1px solid #ccc;padding:2px 6px}
-td{text-align:right}th{background:#f2f2f2}pre{background:#f7f7f7;padding:0.6em;overflow-x:auto}
-img{max-width:100%}nav a{margin-right:1em}.status{background:#fdecea;border-left:4px solid #c0392b;padding:0.5em}"""
+def banner(fit) -> Banner:
+    """Converged or not, and why, in words: the status line of ``print(fit)`` and a sentence per failed check
+    saying what it means for the numbers."""
+    line = status_line(fit)
+    if not line:
+        return Banner("ok", f"Converged: every parameter has Rhat below {RHAT_LIMIT} and bulk and tail ESS of at "
+                            f"least {ESS_LIMIT}; no transition diverged or hit the maximum tree depth.")
+    if line.startswith("NOTE"):
+        return Banner("note", line, "The first run failed a convergence check; the refit passed them all, and its "
+                                    "draws are the ones reported here.")
+    return Banner("warning", line, " ".join(_why(fit)))
 
 
-def _html_table(table: pd.DataFrame) -> str:
-    index = table.index.name is not None or not isinstance(table.index, pd.RangeIndex)
-    head = ([html.escape(str(table.index.name or ""))] if index else []) + [html.escape(str(c)) for c in table]
-    lines = ["<table>", "<thead><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead>", "<tbody>"]
-    for label, row in table.iterrows():
-        cells = ([f"<th>{html.escape(_fmt(label))}</th>"] if index else [])
-        cells += [f"<td>{html.escape(_fmt(v))}</td>" for v in row]
-        lines.append("<tr>" + "".join(cells) + "</tr>")
-    return "\n".join(lines + ["</tbody>", "</table>"])
+def _why(fit) -> list[str]:
+    table = mixing_table(fit)
+    summary = table[table["effect"] != "ranef"]
+    poor_rhat = int(table.loc[table["rhat"] >= RHAT_LIMIT, "n_poor"].clip(lower=1).sum())
+    divergent = int(fit.idata.sample_stats["diverging"].values.sum())
+    hits, depth = tree_depth_hits(fit)
+    words = []
+    if poor_rhat:
+        words.append(f"The chains disagree on {poor_rhat} parameter{'s' if poor_rhat > 1 else ''} (Rhat of "
+                     f"{RHAT_LIMIT} or more): they have not settled on one posterior, so no estimate can be trusted "
+                     "yet.")
+    ess = summary[["ess_bulk", "ess_tail"]].min().min()
+    if ess < ESS_LIMIT:
+        words.append(f"Too few effective draws: as few as {ess:.0f} where {ESS_LIMIT} are wanted, so means and "
+                     "interval ends are imprecise.")
+    if divergent:
+        words.append(f"{divergent} transition{'s' if divergent > 1 else ''} diverged: the sampler met a region it "
+                     "could not explore (often the funnel of a small group SD), which can bias every estimate.")
+    if hits:
+        words.append(f"{hits} transitions hit the maximum tree depth ({depth}): the sampler stopped early and the "
+                     "draws may be strongly correlated.")
+    return words + ["Follow the advice under Diagnostics before using these numbers."]
 
 
-def _html(sections: list[Section], title: str, status: str = "") -> str:
-    nav = " ".join(f'<a href="#{s.id}">{html.escape(s.title)}</a>' for s in sections)
-    out = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
-           f"<title>{html.escape(title)}</title>", f"<style>{_CSS}</style>", "</head>", "<body>"]
-    if status:
-        out.append(f'<p class="status"><strong>{html.escape(status)}</strong></p>')
-    out += [f"<h1>{html.escape(title)}</h1>", f"<nav>{nav}</nav>"]
-    for section in sections:
-        out.append(f'<section id="{section.id}">')
-        out.append(f"<h2>{html.escape(section.title)}</h2>")
-        for kind, content in section.blocks:
-            if kind == "text":
-                out.append(f"<p>{html.escape(content)}</p>")
-            elif kind == "pre":
-                out.append(f"<pre>{html.escape(content)}</pre>")
-            elif kind == "table":
-                out.append(_html_table(content))
-            else:
-                png, caption = content
-                encoded = base64.b64encode(png).decode("ascii")
-                out.append(f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{encoded}">'
-                           f"<figcaption>{html.escape(caption)}</figcaption></figure>")
-        out.append("</section>")
-    return "\n".join(out + ["</body>", "</html>", ""])
-
-
-def _md_cell(value) -> str:
-    return _fmt(value).replace("|", "\\|").replace("\n", " ")
-
-
-def _md_table(table: pd.DataFrame) -> str:
-    index = table.index.name is not None or not isinstance(table.index, pd.RangeIndex)
-    head = ([str(table.index.name or "")] if index else []) + [str(c) for c in table]
-    lines = ["| " + " | ".join(_md_cell(h) for h in head) + " |", "|" + "---|" * len(head)]
-    for label, row in table.iterrows():
-        cells = ([_md_cell(label)] if index else []) + [_md_cell(v) for v in row]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def _markdown(sections: list[Section], title: str, status: str = "") -> str:
-    out = ([f"**{status}**", ""] if status else []) + [f"# {title}", ""]
-    for section in sections:
-        out += [f'<a id="{section.id}"></a>', "", f"## {section.title}", ""]
-        for kind, content in section.blocks:
-            if kind == "text":
-                out += [content, ""]
-            elif kind == "pre":
-                out += ["```", content, "```", ""]
-            elif kind == "table":
-                out += [_md_table(content), ""]
-            else:
-                png, caption = content
-                out += [f"![{caption}](data:image/png;base64,{base64.b64encode(png).decode('ascii')})", "",
-                        f"*{caption}*", ""]
-    return "\n".join(out)
-
-
-def report(fit, path) -> str:
-    """Write the report of ``fit`` to ``path``: HTML for ``.html``/``.htm``, Markdown for ``.md``. Returns
-    the path written."""
+def report(fit, path, embed: bool | None = None) -> str:
+    """Write the report of ``fit`` to ``path``: HTML for ``.html``/``.htm``, Markdown for ``.md``. Returns the
+    path written. ``embed``: plots inside the file as base64 PNGs (the HTML default: one file that opens with no
+    network), or as PNG files in a folder beside it, ``report_files/`` for ``report.md`` (the Markdown
+    default)."""
     target = Path(path)
     suffix = target.suffix.lower()
     if suffix not in (".html", ".htm", ".md", ".markdown"):
         raise BayesMMError(f"Cannot tell the report format from '{path}': name it .html or .md.")
     if not target.parent.exists():
         raise BayesMMError(f"Cannot write the report to '{path}': the folder '{target.parent}' does not exist.")
+    is_html = suffix in (".html", ".htm")
+    embed = is_html if embed is None else bool(embed)
     title = f"bayesmm report: {fit.formula}"
     sections = build_sections(fit)
-    status = fit.status()
-    text = _html(sections, title, status) if suffix in (".html", ".htm") else _markdown(sections, title, status)
     try:
+        paths = None if embed else write_images(sections, target)
+        text = (render_html if is_html else render_markdown)(sections, title, banner(fit), paths)
         target.write_text(text, encoding="utf-8")
     except OSError as err:
         raise BayesMMError(f"Cannot write the report to '{path}': {err.strerror}.") from None
