@@ -50,6 +50,18 @@ against ours as marginal / conditional, from ``tests/reference/r2.json``):
   ``lambda``) -- and for ``truncated_nbinom2`` at ``lambda`` and theta; neither counts the hurdle's zeros
   (salamanders, null model's lambda: Poisson 0.724 / 0.819 against 0.488 / 0.551; NB2 0.386 / 0.391 against
   0.386 / 0.390, where the two happen to agree).
+* hurdle gamma (log link): the same lognormal approximation, ``v`` the mean over the rows of the hurdle gamma's
+  variance ``(1 - hu) mu² (1 + 1/shape) - ((1 - hu) mu)²``.
+* com_poisson (log link): Nakagawa, Johnson & Schielzeth's (2017) lognormal approximation ``log(1 + v / m²)``
+  with the Conway-Maxwell-Poisson's exact mean ``m`` and variance ``v`` at ``mu = lambda`` (sums of its pmf;
+  ``v`` is about ``lambda / shape``, so under-dispersion lowers the distribution variance below the Poisson's).
+
+**Without one** (:data:`NAKAGAWA_UNDEFINED`): the marginal and conditional R² need a variance on the link scale
+that the family does not have, so ``fit.r2()`` gives them as NaN with the reason, and the Bayesian R² (Gelman
+et al. 2019), which needs only the expected response, as for every family. zero_inflated_binomial: the
+binomial's ``pi²/3`` is the latent logistic variable's, and a mixture with structural zeros has no such latent
+variable; zero_one_inflated_beta and ordbeta: the exact 0s and 1s have no logit (the beta rule's
+``var(logit y)`` is infinite); hurdle_lognormal: its link scale is that of ``log y``, which the zeros do not have.
 """
 from __future__ import annotations
 
@@ -59,8 +71,8 @@ from scipy import special
 from ..errors import FamilyError
 from ..links import NUMPY_INVERSE_LINKS
 
-__all__ = ["SUPPORTED", "SCALE_FAMILIES", "check_family", "uses_typical_mean", "distribution_variance",
-           "row_variance", "method"]
+__all__ = ["SUPPORTED", "SCALE_FAMILIES", "NAKAGAWA_UNDEFINED", "check_family", "nakagawa_defined",
+           "uses_typical_mean", "distribution_variance", "row_variance", "method"]
 
 #: family -> links with a distribution-specific variance (every family with a mean)
 SUPPORTED = {"gaussian": ("identity", "log"), "student_t": ("identity", "log"), "lognormal": ("identity",),
@@ -69,13 +81,22 @@ SUPPORTED = {"gaussian": ("identity", "log"), "student_t": ("identity", "log"), 
              "negbinomial": ("log", "sqrt", "identity"), "nbinom1": ("log",),
              "gamma": ("log", "inverse", "identity"), "beta": ("logit", "probit", "cloglog"),
              "zero_inflated_poisson": ("log",), "zero_inflated_negbinomial": ("log",),
-             "hurdle_poisson": ("log",), "hurdle_negbinomial": ("log",),
+             "hurdle_poisson": ("log",), "hurdle_negbinomial": ("log",), "hurdle_gamma": ("log",),
+             "com_poisson": ("log",),
              "weibull": ("log", "identity", "inverse"), "exponential": ("log", "identity", "inverse")}
+#: families with a mean but no variance on the link scale: the Bayesian R² alone (module docstring)
+NAKAGAWA_UNDEFINED = {
+    "zero_inflated_binomial": "the binomial's pi²/3 is that of a latent logistic variable, which a mixture with "
+                              "structural zeros does not have",
+    "zero_one_inflated_beta": "the exact 0s and 1s have no logit, so var(logit y) is infinite",
+    "ordbeta": "the exact 0s and 1s have no logit, so var(logit y) is infinite",
+    "hurdle_lognormal": "its link scale is that of log y, which the zeros do not have"}
 #: families whose distribution variance on the identity link is sigma² (lognormal: of log y), and whose
 #: observation-level effects insight leaves out (its "linear" models)
 SCALE_FAMILIES = ("gaussian", "student_t", "lognormal")
 #: families whose variance is averaged over the rows (insight's zero-inflated rule)
-ROW_FAMILIES = ("zero_inflated_poisson", "zero_inflated_negbinomial", "hurdle_poisson", "hurdle_negbinomial")
+ROW_FAMILIES = ("zero_inflated_poisson", "zero_inflated_negbinomial", "hurdle_poisson", "hurdle_negbinomial",
+                "hurdle_gamma")
 BINOMIAL_VARIANCE = {"logit": (np.pi ** 2 / 3, "pi²/3 (logit link)"), "probit": (1.0, "1 (probit link)"),
                      "cloglog": (np.pi ** 2 / 6, "pi²/6 (cloglog link)")}
 #: link -> d mu / d eta, for the delta method
@@ -85,10 +106,20 @@ MEAN_SLOPES = {"identity": np.ones_like, "inverse": lambda eta: -1.0 / eta ** 2,
                "cloglog": lambda eta: np.exp(eta - np.exp(eta))}
 
 
+def nakagawa_defined(family: str) -> bool:
+    """Whether the marginal and conditional R² have a distribution variance for ``family`` (else NaN, with
+    :data:`NAKAGAWA_UNDEFINED`'s reason; the Bayesian R² still applies)."""
+    return family not in NAKAGAWA_UNDEFINED
+
+
 def check_family(family: str, link: str) -> None:
     """Refuse a family or link without a rule here (one added to bayesmm.families later, or without a mean)."""
     if link in SUPPORTED.get(family, ()):
         return
+    if family in NAKAGAWA_UNDEFINED:
+        raise FamilyError(f"R² (Nakagawa) has no distribution-specific variance for family '{family}': "
+                          f"{NAKAGAWA_UNDEFINED[family]}. fit.r2() gives the Bayesian R² (Gelman et al. 2019) alone "
+                          "for it.")
     supported = "; ".join(f"{name} ({', '.join(links)})" for name, links in SUPPORTED.items())
     raise FamilyError(f"R² (Nakagawa) has no distribution-specific variance for family '{family}' with link "
                       f"'{link}'. Supported families (links): {supported}.")
@@ -134,9 +165,29 @@ def _variance_at(family: str, mu, aux) -> np.ndarray:
     return mu * (1 - mu) * _row_mean(1 / (1 + np.asarray(aux["phi"], float)))  # beta
 
 
+def com_poisson_moments(mu: np.ndarray, shape: np.ndarray, chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, variance) of the Conway-Maxwell-Poisson ``P(y) ~ (mu^y / y!)^shape`` (brms's) per draw, summed over
+    its pmf within 40 SDs (``sqrt(mu / shape)``) and 40 of ``mu``, ``chunk`` draws at a time."""
+    mu, shape = np.broadcast_arrays(np.asarray(mu, float), np.asarray(shape, float))
+    mean, variance = np.empty(mu.shape), np.empty(mu.shape)
+    for start in range(0, mu.size, chunk):
+        part = slice(start, start + chunk)
+        reach = 40 * np.sqrt(mu[part] / shape[part]) + 40
+        low = np.maximum(np.floor(mu[part] - reach), 0.0)
+        k = low[:, None] + np.arange(int(np.ceil(np.max(mu[part] + reach - low))) + 1)
+        log_terms = shape[part, None] * (k * np.log(mu[part])[:, None] - special.gammaln(k + 1))
+        pmf = np.exp(log_terms - special.logsumexp(log_terms, axis=1, keepdims=True))
+        mean[part] = np.sum(pmf * k, axis=1)
+        variance[part] = np.sum(pmf * (k - mean[part, None]) ** 2, axis=1)
+    return mean, variance
+
+
 def row_variance(family: str, mu: np.ndarray, aux) -> np.ndarray:
     """Var(y) per draw and row of the zero-inflated and hurdle families; ``mu`` (draws x rows) the count part's
     (untruncated) mean. Hurdle: with ``q = (1 - hu) / (1 - P0)``, ``E[y] = q mu`` and ``E[y²] = q E[Y²]``."""
+    if family == "hurdle_gamma":
+        kept = 1 - _column(aux["hu"])
+        return kept * mu ** 2 * (1 + 1 / _column(aux["shape"])) - (kept * mu) ** 2
     if family in ("zero_inflated_poisson", "zero_inflated_negbinomial"):
         zi = _column(aux["zi"])
         count = mu if family == "zero_inflated_poisson" else mu * (1 + mu / _column(aux["phi"]))
@@ -166,6 +217,9 @@ def distribution_variance(family: str, link: str, eta0: np.ndarray, eta: np.ndar
         return np.pi ** 2 / 6 * inverse_square
     if link == "sqrt":
         return np.full(n, 0.25)
+    if family == "com_poisson":
+        mean, variance = com_poisson_moments(np.exp(eta0), _row_mean(aux["shape"]))
+        return np.log1p(variance / mean ** 2)
     if link == "log":  # the lognormal approximation
         lam = np.exp(eta0)
         if family in ROW_FAMILIES:
@@ -194,6 +248,8 @@ def method(family: str, link: str, typical: str) -> str:
     if link == "sqrt":
         return "distribution variance 0.25 (sqrt link)"
     if link == "log":
+        if family == "com_poisson":
+            return f"lognormal approximation log(1 + var(y)/E(y)²) at mu = exp(eta0), eta0 = {typical}"
         form = {"poisson": "1/lambda", "negbinomial": "1/lambda + 1/phi", "nbinom1": "(1 + alpha)/lambda",
                 "gaussian": "sigma²/lambda²", "student_t": "sigma²/lambda²"}.get(family, "mean var(y)/lambda²")
         return f"lognormal approximation log(1 + {form}), lambda = exp(eta0), eta0 = {typical}"

@@ -43,7 +43,10 @@ Example (the fits are NUTS runs; see ``tests/answers/test_r2.py``)::
 
 **Bayesian R²** (Gelman, Goodrich, Gabry & Vehtari 2019), as brms 2.18's ``bayes_R2``: per draw
 ``var(mu) / (var(mu) + var(y - mu))`` with ``mu`` the expected response of each training row (random effects
-included; brms's ``posterior_epred``) and ``y - mu`` the residuals, for every family.
+included; brms's ``posterior_epred``, a truncated model's truncated mean) and ``y - mu`` the residuals, for every
+family. Where a family has no distribution variance on the link scale (``link_variance.NAKAGAWA_UNDEFINED``:
+zero_inflated_binomial, zero_one_inflated_beta, ordbeta, hurdle_lognormal) it is the only one: the marginal and
+conditional R² are NaN, their ``method`` says why.
 """
 from __future__ import annotations
 
@@ -54,8 +57,8 @@ from .. import naming
 from ..errors import BayesMMError
 from ..posterior import group_terms
 from .arguments import check_prob, draw_index
-from .link_variance import (SCALE_FAMILIES, SUPPORTED, check_family, distribution_variance, method,
-                            uses_typical_mean)
+from .link_variance import (NAKAGAWA_UNDEFINED, SCALE_FAMILIES, SUPPORTED, check_family, distribution_variance,
+                            method, nakagawa_defined, uses_typical_mean)
 from .predict import family_parameters, linear_predictor, prediction_design, require_rows
 
 __all__ = ["r2", "r2_draws", "r2_variances", "SUPPORTED"]
@@ -125,11 +128,13 @@ def _method(fit, null_fit) -> str:
     return method(fit.family.name, fit.family.link, typical)
 
 
-def _bayes(fit, eta, aux, trials) -> np.ndarray:
-    """Gelman et al.'s R² per draw from the expected responses (brms's ``.bayes_R2``)."""
+def _bayes(fit, eta, aux, design) -> np.ndarray:
+    """Gelman et al.'s R² per draw from the expected responses (brms's ``.bayes_R2``; a truncated model's are the
+    truncated distribution's, as brms's ``posterior_epred``)."""
     from ..model.simulate import response_quantity
 
-    mu = response_quantity(fit.family.name, fit.family.link, eta, aux, trials, "mean")
+    mu = response_quantity(fit.family.name, fit.family.link, eta, aux, design.trials, "mean",
+                           truncation=design.truncation)
     residual = fit.design.y[None, :] - mu
     explained, unexplained = mu.var(axis=1, ddof=1), residual.var(axis=1, ddof=1)
     total = explained + unexplained
@@ -150,7 +155,25 @@ def _per_row_parts(fit, design, index, eta0, seed, bayes: bool) -> tuple[np.ndar
     eta = linear_predictor(fit, design, index, seed=seed)
     aux = family_parameters(fit, design, index)
     variance = distribution_variance(fit.family.name, fit.family.link, eta0, eta, aux)
-    return variance, _bayes(fit, eta, aux, design.trials) if bayes else None
+    return variance, _bayes(fit, eta, aux, design) if bayes else None
+
+
+def _bayes_alone(fit, draws, seed, null_fit) -> tuple[pd.DataFrame, dict]:
+    """``r2_draws`` of a family without a distribution variance (``NAKAGAWA_UNDEFINED``): the Bayesian R², and
+    the marginal and conditional R² as NaN with the reason."""
+    require_rows(fit, "R²")
+    if null_fit is not None:
+        raise BayesMMError(f"null_fit gives the typical mean of Nakagawa's R², which family '{fit.family.name}' "
+                           f"does not have ({NAKAGAWA_UNDEFINED[fit.family.name]}): leave null_fit out.")
+    index = draw_index(fit, draws)
+    design = prediction_design(fit)
+    bayes = np.concatenate([_bayes(fit, linear_predictor(fit, design, index[part], seed=seed),
+                                   family_parameters(fit, design, index[part]), design)
+                            for part in _chunks(np.arange(len(index)), fit.design.n_obs)])
+    table = pd.DataFrame({"marginal": np.nan, "conditional": np.nan, "bayes": bayes},
+                         index=pd.Index(index, name="draw"))
+    reason = f"undefined for family '{fit.family.name}': {NAKAGAWA_UNDEFINED[fit.family.name]}"
+    return table, {"marginal": reason, "conditional": reason, "bayes": BAYES_METHOD}
 
 
 def _components(fit, draws, seed, null_fit, bayes: bool) -> tuple[pd.DataFrame, np.ndarray | None]:
@@ -189,6 +212,8 @@ def r2_variances(fit, draws=None, null_fit=None) -> pd.DataFrame:
 def r2_draws(fit, draws=None, seed: int = 0, null_fit=None) -> tuple[pd.DataFrame, dict]:
     """(per-draw R² table with columns ``marginal``, ``conditional``, ``bayes``; each measure's method text).
     ``seed`` is unused by the computation (no new randomness) and kept for the answers' common signature."""
+    if not nakagawa_defined(fit.family.name):
+        return _bayes_alone(fit, draws, seed, null_fit)
     parts, bayes = _components(fit, draws, seed, null_fit, bayes=True)
     total = parts.sum(axis=1)
     explained = {"marginal": parts["fixed"], "conditional": parts["fixed"] + parts["random"]}
