@@ -18,6 +18,7 @@ from .design import Design, build_design
 from .errors import DataError, FormulaError
 from .families import Family, check_response, get_family, part_parameter
 from .formula import FormulaSpec, expression_variables, parse_formula
+from .random_terms import check_ids_across
 from .formula_structures import parse_model_formula
 from .formula_lexing import split_top
 from .priors import PriorEntry, resolve_priors
@@ -64,7 +65,7 @@ class Prepared:
 def _parts(spec: FormulaSpec, family: Family, formulas: dict) -> dict:
     """One-sided formulas for family parameters (``zi="~ mined + (1 | site)"``): fixed effects and random-effect
     terms (glmmTMB's ``ziformula``/``dispformula``, brms's distributional formulas); no offset."""
-    parts = {}
+    parts, terms = {}, {"formula": spec.random}
     for argument, text in formulas.items():
         if text is None:
             continue
@@ -75,6 +76,8 @@ def _parts(spec: FormulaSpec, family: Family, formulas: dict) -> dict:
             raise FormulaError(f"The {argument}= formula '{text}' has an offset; offsets are supported in the main "
                                "formula only. Add the column as a covariate of the part instead.")
         parts[part_parameter(family, argument)] = part
+        terms[argument] = part.random
+    check_ids_across(terms)
     return parts
 
 

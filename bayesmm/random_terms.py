@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from .errors import FormulaError
 from .formula_lexing import canonical, check_fixed_piece, lex_tokens, quote_name, split_top, strip_outer
 
-__all__ = ["RandomTerm", "parse_random", "joined_ids", "check_duplicates"]
+__all__ = ["RandomTerm", "parse_random", "joined_ids", "check_duplicates", "check_ids_across"]
 
 
 @dataclass(frozen=True)
@@ -175,3 +175,17 @@ def check_duplicates(random: list[RandomTerm], text: str) -> None:
                 raise FormulaError(f"'{term}' varies by '{block.group}' in two random-effect terms; keep it in one.",
                                    text, block.position)
             seen[key] = block
+
+
+def check_ids_across(terms_by_formula: dict) -> None:
+    """Refuse an ID shared between formulas (the mean's and a family parameter's, ``(1 | p | g)`` in both): brms
+    correlates those effects across the parts, which bayesmm does not do, and treating them as independent would
+    drop what the ID asks for. ``terms_by_formula``: argument name (``"formula"``, ``"zi"``, ...) -> RandomTerms."""
+    seen = {}
+    for where, terms in terms_by_formula.items():
+        for term in terms:
+            if term.id and seen.setdefault(term.id, where) != where:
+                raise FormulaError(f"The ID '{term.id}' of ({term.lhs} | {term.id} | {term.group}) appears in the "
+                                   f"{seen[term.id]} and in the {where}= formula: bayesmm does not correlate a group's "
+                                   "effects across the mean and a zi, hu or dispersion part (brms's shared ID). Write "
+                                   f"(1 | {term.group}) in each for independent effects.")
