@@ -46,7 +46,9 @@ def _sampler_options(parser: argparse.ArgumentParser) -> None:
 def _output_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("output")
     group.add_argument("--report", metavar="PATH", default=None,
-                       help="also write a self-contained report (.html or .md, plots embedded)")
+                       help="also write a report: .html (plots embedded) or .md (plots in a folder beside it)")
+    group.add_argument("--embed-images", action="store_true",
+                       help="put a Markdown report's plots inside it (base64), not in a folder beside it")
     group.add_argument("--save", metavar="PATH", default=None,
                        help="also save the fit (netCDF, e.g. fit.nc) for 'bayesmm summary' and 'bayesmm predict'")
 
@@ -113,6 +115,7 @@ def _parser() -> argparse.ArgumentParser:
                                   description="Print the brms-like summary of a fit saved with --save.")
     summary.add_argument("fit", help="a fit saved with 'bayesmm fit ... --save fit.nc' or fit.save()")
     summary.add_argument("--report", metavar="PATH", default=None, help="also write a report (.html or .md)")
+    summary.add_argument("--embed-images", action="store_true", help="put a Markdown report's plots inside it")
     _debug(summary)
     predict = commands.add_parser("predict", help="predict new data from a saved fit",
                                   description="Predict the rows of NEW from a saved fit: Estimate, Est.Error and "
@@ -185,7 +188,8 @@ def _write_outputs(fit, args) -> None:
     if getattr(args, "save", None):
         print(f"Saved the fit to {fit.save(args.save)}")
     if getattr(args, "report", None):
-        print(f"Wrote the report to {fit.report(args.report)}")
+        embed = True if getattr(args, "embed_images", False) else None  # None: the format's default
+        print(f"Wrote the report to {fit.report(args.report, embed)}")
 
 
 def _fit(args) -> int:
@@ -217,7 +221,8 @@ def _summary(args) -> int:
     result = load(args.fit)
     print(result)
     if args.report:
-        print(f"Wrote the report to {result.report(args.report)}")
+        embed = True if getattr(args, "embed_images", False) else None  # None: the format's default
+        print(f"Wrote the report to {result.report(args.report, embed)}")
     return 0
 
 

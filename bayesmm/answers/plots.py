@@ -100,7 +100,7 @@ def plot_ppc(fit, draws: int = 100, prob: float = 0.9, seed: int = 0):
     available = int(np.prod([size for dim, size in fit.idata.posterior_predictive.sizes.items()
                              if dim in ("chain", "draw")]))
     axes = _az().plot_ppc(fit.idata, num_pp_samples=max(1, min(int(draws), available)), random_seed=seed,
-                          figsize=(8, 4.5), textsize=10)
+                          figsize=(8, 4.5), textsize=12)
     for ax in np.ravel(axes):
         ax.set_xlabel(response_label(fit.design))
     return _figure(axes)

@@ -297,11 +297,23 @@ def banner(fit) -> Banner:
     line = status_line(fit)
     if not line:
         return Banner("ok", f"Converged: every parameter has Rhat below {RHAT_LIMIT} and bulk and tail ESS of at "
-                            f"least {ESS_LIMIT}; no transition diverged or hit the maximum tree depth.")
+                            f"least {ESS_LIMIT}; no transition diverged or hit the maximum tree depth.", _others(fit))
     if line.startswith("NOTE"):
         return Banner("note", line, "The first run failed a convergence check; the refit passed them all, and its "
-                                    "draws are the ones reported here.")
+                                    f"draws are the ones reported here. {_others(fit)}".strip())
     return Banner("warning", line, " ".join(_why(fit)))
+
+
+#: fit.diagnose()'s kinds of finding that the status line already covers
+_CONVERGENCE_KINDS = {"rhat", "ess_bulk", "ess_tail", "divergences", "treedepth"}
+
+
+def _others(fit) -> str:
+    """The findings that are not about convergence (``pareto_k``, ``singular_sd``, ...), pointed to."""
+    kinds = [k for k in dict.fromkeys(fit.diagnose()["kind"]) if k not in _CONVERGENCE_KINDS]
+    if not kinds:
+        return ""
+    return f"Other findings under Diagnostics: {', '.join(kinds)}."
 
 
 def _why(fit) -> list[str]:

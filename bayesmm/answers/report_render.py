@@ -97,9 +97,9 @@ def _source(figure: Figure, paths: dict | None) -> str:
 _CSS = """body{font-family:system-ui,sans-serif;max-width:72em;margin:1.5em auto;padding:0 1em;color:#222;
 line-height:1.4}
 table{border-collapse:collapse;margin:0.5em 0;font-size:0.9em}th,td{border:1px solid #ccc;padding:2px 8px;
-text-align:left;vertical-align:top}thead th{background:#f2f2f2}tbody th{background:#fafafa;font-weight:600}
+text-align:left;vertical-align:top;overflow-wrap:anywhere}thead th{overflow-wrap:normal}thead th{background:#f2f2f2}tbody th{background:#fafafa;font-weight:600}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-.wide{overflow-x:auto;max-width:100%}
+.wide{overflow-x:auto;max-width:100%}@media (max-width:1000px){table{font-size:0.8em}th,td{padding:1px 4px}}
 pre{background:#f7f7f7;padding:0.6em;white-space:pre-wrap;overflow-wrap:anywhere;font-size:0.85em}
 figure{margin:1em 0}img{max-width:100%;height:auto}figcaption{color:#555;font-size:0.9em}
 nav a{margin-right:1em;white-space:nowrap}
@@ -110,7 +110,8 @@ nav a{margin-right:1em;white-space:nowrap}
 
 def _html_table(table: pd.DataFrame) -> str:
     index = _has_index(table)
-    head = ([html.escape(str(table.index.name or ""))] if index else []) + [html.escape(str(c)) for c in table]
+    head = ([str(table.index.name or "")] if index else []) + [str(c) for c in table]
+    head = [html.escape(h).replace("_", "_<wbr>") for h in head]  # a narrow window breaks std_error at the _
     numeric = _numeric_columns(table)
     lines = ['<div class="wide"><table>',
              "<thead><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead>", "<tbody>"]

@@ -159,8 +159,11 @@ def test_a_clean_fit_says_so_in_its_banner(sleep_fit, tmp_path):
         assert text.startswith(f"**{sleep_fit.status()}**")
     else:
         assert text.startswith("**Converged: every parameter has Rhat below 1.01 and bulk and tail ESS of at least "
-                               "400; no transition diverged or hit the maximum tree depth.**\n\n# bayesmm report: ")
+                               "400; no transition diverged or hit the maximum tree depth.**\n\n")
         assert '<div class="status ok" id="status">\n<p><strong>Converged: ' in page
+    others = [k for k in dict.fromkeys(sleep_fit.diagnose()["kind"]) if k not in ("rhat", "ess_bulk", "ess_tail")]
+    banner = text[:text.index("# bayesmm report: ")]
+    assert (f"Other findings under Diagnostics: {', '.join(others)}." in banner) == bool(others)
 
 
 def test_text_columns_left_numbers_right_and_text_blocks_wrap(html_report):
@@ -225,3 +228,16 @@ def test_means_and_r2_sections(sleep_fit, tmp_path):
         assert measure in r2_part and f"{value:.4g}" in r2_part
     plain = open(sleep_fit.report(tmp_path / "sleep.md"), encoding="utf-8").read()
     assert "The fixed part has no factor." in plain
+
+
+def test_command_line_report_with_and_without_embedded_images(sleep_fit, tmp_path, capsys):
+    """bayesmm summary fit.nc --report r.md writes the plots beside it; --embed-images puts them inside."""
+    from bayesmm.cli import main
+
+    saved = sleep_fit.save(tmp_path / "fit.nc")
+    assert main(["summary", str(saved), "--report", str(tmp_path / "linked.md")]) == 0
+    assert len(list((tmp_path / "linked_files").glob("*.png"))) == 4
+    assert main(["summary", str(saved), "--report", str(tmp_path / "inline.md"), "--embed-images"]) == 0
+    assert (tmp_path / "inline.md").read_text(encoding="utf-8").count("](data:image/png;base64,") == 4
+    assert not (tmp_path / "inline_files").exists()
+    assert f"Wrote the report to {tmp_path / 'inline.md'}" in capsys.readouterr().out
