@@ -119,7 +119,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--centered", choices=["auto", "yes", "no"], default="auto")
-    parser.add_argument("--progress", action="store_true", help="progress=True (numpyro's MCMC)")
+    parser.add_argument("--progress", action="store_true", help="progress=True (the progress line on stderr)")
     parser.add_argument("--profile", action="store_true", help="time one gradient and the start-up first")
     args = parser.parse_args()
     import bayesmm as bmm  # before jax: bayesmm exposes the CPU devices the chains run on

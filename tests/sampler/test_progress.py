@@ -121,3 +121,26 @@ def test_ctrl_c_on_the_command_line_prints_one_line_and_exits_130():
     assert process.returncode == 130, err[-2000:]
     assert err.endswith("\nbayesmm: interrupted; nothing saved\n"), err[-2000:]
     assert "Traceback" not in err and out == b""
+
+
+_PORTABLE_TICKS = """
+import hashlib, numpy as np, bayesmm as bmm
+import bayesmm.sampler.ticks as ticks
+ticks.ensure_registered = lambda: False  # as on a GPU: ticks through io_callback, the program traced, not stored
+fit = bmm.Model("Reaction ~ Days + (Days | Subject)", bmm.datasets.load("sleepstudy")).fit(
+    chains=2, draws=100, warmup=100, seed=2, refit=False)
+print(hashlib.sha256(np.asarray(fit.idata.posterior["b"]).tobytes()).hexdigest())
+"""
+
+
+def test_ticks_through_io_callback_give_the_same_draws(model, tmp_path):
+    """Where the tick's custom call is not available (backends other than the CPU), ticks are ``io_callback``\\ s:
+    the same draws as the custom call's (checked on the CPU, in a fresh process with its own cache)."""
+    import hashlib
+
+    fit = model.fit(chains=2, draws=100, warmup=100, seed=2, refit=False)
+    expected = hashlib.sha256(np.asarray(fit.idata.posterior["b"]).tobytes()).hexdigest()
+    out = subprocess.run([sys.executable, "-c", _PORTABLE_TICKS], capture_output=True, text=True, timeout=300,
+                         cwd=ROOT, env=dict(os.environ, BAYESMM_CACHE_DIR=str(tmp_path)))
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.split() == [expected]
