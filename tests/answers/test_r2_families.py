@@ -50,3 +50,22 @@ def test_bayesian_r2_holds_the_truth(family, link, intercept, slope, aux):
     else:  # no variance on the logit scale: NaN, with the reason
         assert np.isnan(table.loc[["marginal", "conditional"], "estimate"]).all()
         assert "no logit" in table.loc["marginal", "method"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", ["zero_inflated_binomial", "zero_one_inflated_beta", "hurdle_gamma"])
+def test_bayesian_r2_matches_brms(family):
+    """brms 2.18's bayes_R2 of the same model and data (tests/reference/r2_families_reference.R): the posterior mean
+    within half of brms's posterior SD of it, the SDs within 25%."""
+    import json
+
+    from reference_tools import REFERENCE
+
+    reference = json.loads((REFERENCE / "r2_families.json").read_text())[family]
+    data = pd.read_csv(REFERENCE / "r2_families.csv")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bmm.BayesMMWarning)
+        fit = bmm.fit(reference["formula"], data, family=family, chains=4, draws=1000, warmup=1000, seed=1)
+    ours, theirs = fit.r2().loc["bayes"], reference["bayes_R2"]
+    assert abs(ours["estimate"] - theirs["estimate"]) < 0.5 * theirs["est_error"], (ours.to_dict(), theirs)
+    assert ours["std_error"] == pytest.approx(theirs["est_error"], rel=0.25)
