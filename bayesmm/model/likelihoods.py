@@ -31,6 +31,7 @@ from numpyro.distributions import constraints
 from numpyro.distributions.util import promote_shapes, validate_sample
 
 from .censoring import Censored
+from .softplus import softplus
 from .means import INVERSE_LINKS, TINY, OutsideRange, mean_in_range, positive, probability, restricted
 from .more_families import MORE_LIKELIHOODS
 from .categorical import CATEGORICAL_LIKELIHOODS
@@ -75,23 +76,6 @@ class NegativeBinomial2(dist.NegativeBinomial2):
         mu, phi = self._mu, self.concentration
         return (jsp.gammaln(value + phi) - jsp.gammaln(phi) - jsp.gammaln(value + 1)
                 - phi * jnp.log1p(mu / phi) + jsp.xlogy(value, mu) - jsp.xlogy(value, mu + phi))
-
-
-@jax.custom_jvp
-def softplus(x):
-    """``log(1 + exp(x))``, as ``jax.nn.softplus``, with a derivative (the logistic function) that reuses the
-    value's ``exp(-|x|)``: two transcendental functions per element for value and gradient where
-    ``jax.nn.softplus`` (``logaddexp``) takes four: a third less time in the NB2 count panel's gradient
-    (``benchmarks/README.md``, many small groups)."""
-    return jnp.maximum(x, 0.0) + jnp.log1p(jnp.exp(-jnp.abs(x)))
-
-
-@softplus.defjvp
-def _softplus_jvp(primals, tangents):
-    (x,), (dx,) = primals, tangents
-    e = jnp.exp(-jnp.abs(x))
-    logistic = jnp.where(x >= 0, 1.0, e) / (1.0 + e)
-    return jnp.maximum(x, 0.0) + jnp.log1p(e), logistic * dx
 
 
 #: families whose log-pmf :class:`TabledCounts` computes with its log-gammas from a table of the response's
