@@ -44,54 +44,67 @@ CHUNK_COLUMNS = 750
 def rank_normalized_rhat(values: np.ndarray) -> np.ndarray:
     """Rank-normalised split Rhat (Vehtari et al. 2021; the value of ArviZ's ``rhat``) of each column of
     ``values`` shaped (chain, draw, ...), vectorised over the columns: ArviZ loops over them in Python, which
-    takes seconds for thousands of random effects."""
+    takes seconds for thousands of random effects. One full sort per column serves both the bulk's ranks and
+    the folded draws' (tail) ranks, and the normal scores come from a table of the possible ranks."""
     values = np.asarray(values, dtype=float)
     chains, draws = values.shape[:2]
     flat = values.reshape(chains, draws, -1)
-    if flat.shape[2] > CHUNK_COLUMNS:  # in cache-sized pieces, on threads (numpy sorts without the GIL): 6,000
-        # levels x 4,000 draws in 2.4 s on 2 cores against 8.5 s in one piece
+    if flat.shape[2] > CHUNK_COLUMNS:  # in cache-sized pieces, on threads (numpy sorts without the GIL): a
+        # third of the time of one piece for thousands of levels
         pieces = np.array_split(flat, -(-flat.shape[2] // CHUNK_COLUMNS), axis=2)
         with ThreadPoolExecutor(min(4, os.cpu_count() or 1)) as pool:
             return np.concatenate(list(pool.map(rank_normalized_rhat, pieces))).reshape(values.shape[2:])
     half = draws // 2
     split = np.concatenate([flat[:, :half], flat[:, draws - half:]], axis=0)
+    rows = np.ascontiguousarray(split.reshape(-1, split.shape[-1]).T)  # one row per column, its draws along it
+    n = rows.shape[1]
+    order = np.argsort(rows, axis=1)
+    ordered = np.take_along_axis(rows, order, axis=1)
+    # the folded draws |x - median| in the sorted draws' order fall and then rise: two runs, which a stable
+    # sort (timsort) merges in one pass, so the tail's ranks take no second full sort
+    median = 0.5 * (ordered[:, (n - 1) // 2] + ordered[:, n // 2])
+    folded = np.abs(ordered - median[:, None])
+    again = np.argsort(folded, axis=1, kind="stable")
 
-    def z_scale(x):
-        stacked = x.reshape(-1, x.shape[-1])
-        rank = _ranks(stacked)
-        return special.ndtri((rank - 0.375) / (stacked.shape[0] + 0.25)).reshape(x.shape)
+    # normal scores of the ranks, which are multiples of 1/2 from 1 to n: a table instead of ndtri per draw
+    scores = special.ndtri((np.arange(2 * n + 1) / 2 - 0.375) / (n + 0.25))
+
+    def z_scale(order, ordered):
+        z = np.empty(ordered.shape)
+        if np.all(ordered[:, 1:] != ordered[:, :-1]):  # no ties: rank j + 1 at sorted position j in every row
+            np.put_along_axis(z, order, np.broadcast_to(scores[2:2 * n + 1:2], ordered.shape), axis=1)
+        else:
+            z = scores[(2 * _ranks(order, ordered)).astype(np.int64)]
+        return z.T.reshape(split.shape)
 
     def rhat(x):
-        n = x.shape[1]
-        between = n * x.mean(axis=1).var(axis=0, ddof=1)
+        m = x.shape[1]
+        between = m * x.mean(axis=1).var(axis=0, ddof=1)
         within = x.var(axis=1, ddof=1).mean(axis=0)
-        return np.sqrt((between / within + n - 1) / n)
+        return np.sqrt((between / within + m - 1) / m)
 
     with np.errstate(all="ignore"):
-        bulk = rhat(z_scale(split))
-        tail = rhat(z_scale(np.abs(split - np.median(split.reshape(-1, split.shape[-1]), axis=0))))
+        bulk = rhat(z_scale(order, ordered))
+        tail = rhat(z_scale(np.take_along_axis(order, again, axis=1), np.take_along_axis(folded, again, axis=1)))
     out = np.maximum(bulk, tail)
     out[~np.isfinite(bulk) | ~np.isfinite(tail)] = np.nan
     return out.reshape(values.shape[2:])
 
 
-def _ranks(x: np.ndarray) -> np.ndarray:
-    """Ranks (1 to n) down each column, ties averaged (scipy's ``rankdata(method="average")``), by one sort
-    per column of a contiguous copy: a tie (a stuck chain repeats its values; folding at the median ties the
-    two middle draws) gets the mean of the first and last positions of its run."""
-    rows = np.ascontiguousarray(x.T)
-    order = np.argsort(rows, axis=1)
-    ordered = np.take_along_axis(rows, order, axis=1)
-    position = np.broadcast_to(np.arange(rows.shape[1]), rows.shape)
-    starts = np.ones(rows.shape, dtype=bool)
+def _ranks(order: np.ndarray, ordered: np.ndarray) -> np.ndarray:
+    """Ranks (1 to n) along each row, ties averaged (scipy's ``rankdata(method="average")``), from the rows'
+    sorting permutation ``order`` and their sorted values ``ordered``: a tie (a stuck chain repeats its values;
+    folding at the median ties the two middle draws) gets the mean of the first and last positions of its run."""
+    position = np.broadcast_to(np.arange(ordered.shape[1]), ordered.shape)
+    starts = np.ones(ordered.shape, dtype=bool)
     starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
-    ends = np.ones(rows.shape, dtype=bool)
+    ends = np.ones(ordered.shape, dtype=bool)
     ends[:, :-1] = starts[:, 1:]
     first = np.maximum.accumulate(np.where(starts, position, 0), axis=1)
-    last = np.minimum.accumulate(np.where(ends, position, rows.shape[1])[:, ::-1], axis=1)[:, ::-1]
-    ranks = np.empty_like(rows)
+    last = np.minimum.accumulate(np.where(ends, position, ordered.shape[1])[:, ::-1], axis=1)[:, ::-1]
+    ranks = np.empty(ordered.shape)
     np.put_along_axis(ranks, order, (first + last) / 2 + 1, axis=1)
-    return ranks.T
+    return ranks
 
 
 def level_rhats(fit, group: str, component: str = "cond") -> np.ndarray | None:
