@@ -1,15 +1,16 @@
 """The ``bayesmm`` command line.
 
-    bayesmm fit DATA.csv "FORMULA" --family F [--priors PRESET|FILE] [--chains --draws --warmup --seed]
-                [--report out.html|out.md] [--save fit.nc]
+    bayesmm fit DATA.csv "FORMULA" --family F [--priors PRESET|FILE] [--factors A,B] [--sep ';']
+                [--chains --draws --warmup --seed] [--report out.html|out.md] [--save fit.nc]
     bayesmm summary fit.nc
-    bayesmm predict fit.nc NEW.csv --out pred.csv
+    bayesmm predict fit.nc NEW.csv --out pred.csv [--trials N|COLUMN]
     bayesmm means fit.nc FACTOR [--by F] [--at x=0,1,2] [--pairs] [--scale link] [--re average]
     bayesmm r2 fit.nc
     bayesmm example NAME
     bayesmm priors list | bayesmm priors show NAME
 
-Data files are CSV or Parquet (Parquet needs pyarrow). Errors print one line and exit with status 2
+Data files are CSV (comma, semicolon, tab or bar separated: sniffed, or ``--sep``) or Parquet (Parquet needs
+pyarrow). Errors print one line and exit with status 2
 (``--debug`` shows the traceback). A fit that failed a convergence check prints its status line first
 (``WARNING: not converged: ...``), on standard output, before the summary.
 """
@@ -25,8 +26,6 @@ import warnings
 
 __all__ = ["main"]
 
-_PARQUET = (".parquet", ".pq")
-
 
 def _sampler_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("sampler")
@@ -37,6 +36,8 @@ def _sampler_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--target-accept", type=float, default=None,
                        help="NUTS target acceptance (default: the family's, 0.8 for most)")
     group.add_argument("--max-tree-depth", type=int, default=10, help="NUTS maximum tree depth (default 10)")
+    group.add_argument("--centered", choices=["auto", "true", "false"], default="auto",
+                       help="sample random effects centred, non-centred, or as the data suggest (default auto)")
     shown = group.add_mutually_exclusive_group()
     shown.add_argument("--progress", action="store_true",
                        help="show the progress line even when standard error is not a terminal")
@@ -65,9 +66,12 @@ def _fit_parser(commands) -> None:
     fit.add_argument("--family", default="gaussian", help="response family (default gaussian), e.g. binomial, "
                      "poisson, negbinomial, zero_inflated_poisson, weibull (docs/families.md lists them all)")
     fit.add_argument("--link", default=None, help="link function (default: the family's first)")
-    fit.add_argument("--priors", metavar="PRESET|FILE", default=None,
-                     help="a prior preset (see 'bayesmm priors list') or a TOML file of priors")
-    fit.add_argument("--factors", default="", help="comma-separated columns to read as factors (strings)")
+    fit.add_argument("--priors", metavar="PRESET|FILE", default=None, action="append",
+                     help="a prior preset (see 'bayesmm priors list') or a TOML file of priors; repeatable, later ones win")
+    fit.add_argument("--factors", default="", help="comma-separated columns to use as factors (categories), e.g. "
+                     "numeric codes such as period 1-4")
+    fit.add_argument("--sep", default=None, help="the data file's delimiter: comma, semicolon, tab, bar or the "
+                     "character (default: sniffed)")
     fit.add_argument("--zi", metavar="FORMULA", default=None, help="formula of the zero-inflation probability, "
                      "e.g. \"~ x\" (zero-inflated families)")
     fit.add_argument("--hu", metavar="FORMULA", default=None, help="formula of the hurdle probability (hurdle families)")
@@ -107,7 +111,9 @@ def _parser() -> argparse.ArgumentParser:
     from .version import __version__
     from .datasets import EXAMPLES
 
-    parser = argparse.ArgumentParser(prog="bayesmm", description="Bayesian mixed models from lme4-style formulas.")
+    from .cli_data import HintingParser
+
+    parser = HintingParser(prog="bayesmm", description="Bayesian mixed models from lme4-style formulas.")
     parser.add_argument("--version", action="version", version=f"bayesmm {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _fit_parser(commands)
@@ -132,6 +138,11 @@ def _parser() -> argparse.ArgumentParser:
                          help="levels not in the training data: draw their effects (default), set them to 0, or refuse")
     predict.add_argument("--prob", type=float, default=0.95, help="credible interval probability (default 0.95)")
     predict.add_argument("--seed", type=int, default=0, help="seed for new levels and --kind response")
+    predict.add_argument("--trials", default=None, metavar="N|COLUMN",
+                         help="binomial trials of the new rows: a number or a column of NEW (default: from the "
+                              "response's columns)")
+    predict.add_argument("--sep", default=None, help="NEW's delimiter: comma, semicolon, tab, bar or the character "
+                         "(default: sniffed)")
     _debug(predict)
     _means_parser(commands)
     r2 = commands.add_parser("r2", help="marginal, conditional and Bayesian R² of a saved fit",
@@ -155,35 +166,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _read(path: str, factors=()):
-    """A CSV or Parquet file as a DataFrame; ``factors`` columns are read as strings."""
-    import pandas as pd
-
-    from .errors import DataError
-
-    factors, parquet = list(factors), path.lower().endswith(_PARQUET)
-    if parquet:
-        try:
-            import pyarrow  # noqa: F401
-        except ImportError:
-            raise DataError(f"Reading the Parquet file {path} needs pyarrow: pip install pyarrow, or save the "
-                            "data as CSV.") from None
-    try:
-        if parquet:
-            frame = pd.read_parquet(path)
-            for column in factors:
-                if column in frame.columns:
-                    frame[column] = frame[column].astype(str)
-        else:
-            frame = pd.read_csv(path, dtype={c: str for c in factors} or None)
-    except FileNotFoundError:
-        raise DataError(f"No such file: {path}") from None
-    except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as err:
-        raise DataError(f"Cannot read {path}: {err}") from None
-    frame.attrs["name"] = path
-    return frame
-
-
 def _write_outputs(fit, args) -> None:
     if getattr(args, "save", None):
         print(f"Saved the fit to {fit.save(args.save)}")
@@ -197,27 +179,39 @@ def _fit(args) -> int:
     from .api import fit
     from .errors import BayesMMWarning
 
+    from .cli_data import check_order, check_outputs, read_flags, read_table
+    from .phrasing import for_command_line
+
     sampler = dict(chains=args.chains, draws=args.draws, warmup=args.warmup, seed=args.seed,
                    target_accept=args.target_accept, max_tree_depth=args.max_tree_depth,
-                   progress=False if args.quiet else (True if args.progress else None))
+                   progress=False if args.quiet else (True if args.progress else None),
+                   centered={"auto": None, "true": True, "false": False}[args.centered])
+    check_outputs(args)
     if args.command == "example":
         data_name, formula, family = datasets.EXAMPLES[args.name]
-        data, link, priors = datasets.load(data_name), None, None
+        data, link, priors, factors = datasets.load(data_name), None, None, None
+        audience = for_command_line(f"{data_name}.csv", example=args.name)
     else:
-        data = _read(args.data, [c.strip() for c in args.factors.split(",") if c.strip()])
-        formula, family, link, priors = args.formula, args.family, args.link, args.priors
-    with warnings.catch_warnings():  # the status line opens the printed summary: not twice
+        check_order(args.data, args.formula, "fit", ("data file", "formula"))
+        data = read_table(args.data, args.sep)
+        formula, family, link = args.formula, args.family, args.link
+        priors = args.priors[0] if args.priors and len(args.priors) == 1 else args.priors
+        factors = [c.strip() for c in args.factors.split(",") if c.strip()] or None
+        audience = for_command_line(args.data, read_flags(data))
+    with audience, warnings.catch_warnings():  # the status line opens the printed summary: not twice
         warnings.filterwarnings("ignore", message=r"(WARNING|NOTE): ", category=BayesMMWarning)
         parts = {name: getattr(args, name, None) for name in ("zi", "hu", "dispersion", "weights", "autocor")}
-        result = fit(formula, data, family=family, link=link, priors=priors, **parts, **sampler)
-    print(result)
+        result = fit(formula, data, family=family, link=link, priors=priors, factors=factors, **parts, **sampler)
+        print(result)
     _write_outputs(result, args)
     return 0
 
 
 def _summary(args) -> int:
+    from .cli_data import check_outputs
     from .fit import load
 
+    check_outputs(args)
     result = load(args.fit)
     print(result)
     if args.report:
@@ -229,15 +223,20 @@ def _summary(args) -> int:
 def _predict(args) -> int:
     import pandas as pd
 
+    from .cli_data import check_order, check_outputs, new_trials, read_table, rounded
     from .fit import load
+    from .phrasing import for_command_line
 
+    check_order(args.fit, args.newdata, "predict", ("saved fit", "new data file"))
+    check_outputs(args)
     result = load(args.fit)
     design = result.design
     columns = list(design.spec.variables) + [v for part in design.part_specs.values() for v in part.variables]
-    newdata = _read(args.newdata, [c for c in columns if c not in design.numeric_columns])
+    newdata = read_table(args.newdata, args.sep, [c for c in columns if c not in design.numeric_columns])
     re = args.re if args.re in ("all", "none") else [g.strip() for g in args.re.split(",") if g.strip()]
-    table = result.predict(newdata, kind=args.kind, re=re, new_levels=args.new_levels, prob=args.prob,
-                           seed=args.seed)
+    with for_command_line(args.newdata):
+        table = result.predict(newdata, kind=args.kind, re=re, new_levels=args.new_levels, prob=args.prob,
+                               seed=args.seed, trials=new_trials(args.trials, newdata))
     out = pd.concat([newdata.reset_index(drop=True), table.reset_index(drop=True)], axis=1)
     if args.out:
         try:
@@ -248,7 +247,8 @@ def _predict(args) -> int:
             raise DataError(f"Cannot write {args.out}: {err.strerror}.") from None
         print(f"Wrote {len(out)} predictions to {args.out}")
     else:
-        print(out.to_csv(index=False), end="")
+        print(pd.concat([newdata.reset_index(drop=True), rounded(table).reset_index(drop=True)], axis=1)
+              .to_csv(index=False), end="")
     return 0
 
 
@@ -285,8 +285,10 @@ def _print_table(table, out) -> None:
 
 
 def _means(args) -> int:
+    from .cli_data import check_outputs
     from .fit import load
 
+    check_outputs(args)
     result = load(args.fit)
     group, chosen, level = args.re.partition("=")
     re = {group.strip(): level.strip()} if chosen else args.re
@@ -306,6 +308,7 @@ def _r2(args) -> int:
 
 
 def _priors(args) -> int:
+    from .cli_data import wrapped
     from .errors import PriorError, closest
     from .prior_rules import PRESET_DIR, preset_names
 
@@ -313,7 +316,7 @@ def _priors(args) -> int:
     if args.action == "list":
         for name in names:
             description = tomllib.loads((PRESET_DIR / f"{name}.toml").read_text()).get("description", "")
-            print(f"{name:10s} {' '.join(description.split())[:100]}")
+            print(wrapped(name, description))
         return 0
     if args.name is None:
         raise PriorError(f"'bayesmm priors show' needs a preset name: one of {', '.join(names)}.")

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .answers.convergence import warn_convergence
+from .column_types import with_factors
 from .data import as_dataframe
 from .errors import BayesMMError, SamplerError, closest
 from .pipeline import Call, data_name, prepare, updated_call
@@ -25,7 +26,7 @@ from .separation import refuse_flat_priors
 if TYPE_CHECKING:
     from .fit import Fit
 
-__all__ = ["CheckedModel", "update", "MODEL_ARGUMENTS", "SETTINGS"]
+__all__ = ["CheckedModel", "update", "MODEL_ARGUMENTS", "SETTINGS", "ALIASES"]
 
 
 class CheckedModel:
@@ -36,6 +37,7 @@ class CheckedModel:
     def __init__(self, call: Call, data, record, keep_priors=None):
         #: The constructor's arguments except the data (:class:`bayesmm.pipeline.Call`): a saved fit keeps them.
         self.call = call
+        data = with_factors(data, call.factors)  # the fit keeps the data as the model read them
         prepared = prepare(self.call, data, keep_priors)
         self.spec, self.family, self.design = prepared.spec, prepared.family, prepared.design
         self.prior_entries, self.separation = prepared.prior_entries, prepared.separation
@@ -228,7 +230,7 @@ class _Run:
 SETTINGS = ("chains", "draws", "warmup", "seed", "target_accept", "max_tree_depth", "progress", "marginalize",
             "centered", "refit")
 #: brms / rstanarm / PyMC names users reach for, and what bayesmm calls them
-_ALIASES = {"iter": "draws (brms's iter counts warmup + draws: draws = iter - warmup)",
+ALIASES = {"iter": "draws (brms's iter counts warmup + draws: draws = iter - warmup)",
             "cores": "chains (chains already run in parallel over the CPU cores)", "tune": "warmup",
             "samples": "draws", "adapt_delta": "target_accept", "random_seed": "seed",
             "max_treedepth": "max_tree_depth", "num_samples": "draws", "num_warmup": "warmup",
@@ -239,7 +241,7 @@ def _check_switches(unknown: dict, **switches) -> None:
     """Refuse unknown sampler keywords (naming the nearest valid one) and switches that are not True,
     False or None: a misspelt setting must never be ignored silently."""
     for name in unknown:
-        hint = f" Use {_ALIASES[name]}." if name in _ALIASES else closest(name, SETTINGS)
+        hint = f" Use {ALIASES[name]}." if name in ALIASES else closest(name, SETTINGS)
         raise SamplerError(f"Unknown sampler setting {name!r}.{hint} Settings: {', '.join(SETTINGS)}.")
     for name, value in switches.items():
         if value is not None and not isinstance(value, (bool, np.bool_)):
@@ -265,7 +267,7 @@ def update(fit: "Fit", **changes) -> "Fit":
     if unknown:
         name, allowed = unknown[0], ("data",) + MODEL_ARGUMENTS + SETTINGS
         hint = {"newdata": " Use data.", "prior": " Use priors."}.get(name) or (
-            f" Use {_ALIASES[name]}." if name in _ALIASES else closest(name, allowed))
+            f" Use {ALIASES[name]}." if name in ALIASES else closest(name, allowed))
         raise BayesMMError(f"update(): unknown argument {name!r}.{hint} It takes data, the model's arguments "
                            f"({', '.join(MODEL_ARGUMENTS)}) and the sampler's ({', '.join(SETTINGS)}).")
     data = changes.pop("data", None)
