@@ -14,7 +14,8 @@ import pandas as pd
 
 from .errors import BayesMMWarning, DataError, closest
 
-__all__ = ["CleanData", "as_dataframe", "check_column_types", "prepare_data", "frequency_weights"]
+__all__ = ["CleanData", "as_dataframe", "check_column_types", "prepare_data", "frequency_weights",
+           "used_categories"]
 
 
 @dataclass(frozen=True)
@@ -104,11 +105,20 @@ def check_column_types(frame: pd.DataFrame, names, what: str = "data") -> None:
             raise DataError(f"Column '{name}' of {what} {problem}.")
 
 
+def used_categories(series: pd.Series) -> pd.Series:
+    """A categorical column without the categories no row holds; the column itself when every one is used (a
+    count of the codes, where pandas' ``remove_unused_categories`` sorts them: 0.1 s per million rows)."""
+    codes = series.cat.codes.to_numpy()
+    if np.bincount(codes[codes >= 0], minlength=len(series.cat.categories)).all():
+        return series
+    return series.cat.remove_unused_categories()
+
+
 def _plain_column(series: pd.Series) -> pd.Series:
     """Nullable pandas dtypes (Int64, boolean, Float64) -> numpy dtypes, after missing rows are gone."""
     dtype = series.dtype
     if isinstance(dtype, pd.CategoricalDtype):
-        return series.cat.remove_unused_categories()
+        return used_categories(series)
     if dtype == object and all(isinstance(v, (int, float, np.number)) and not isinstance(v, (bool, np.bool_))
                                for v in series):
         return pd.to_numeric(series)  # numbers stored as Python objects (e.g. a column once holding None)

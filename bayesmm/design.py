@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from .data import CleanData, as_dataframe, frequency_weights, prepare_data
+from .data import CleanData, as_dataframe, frequency_weights, prepare_data, used_categories
 from .errors import BayesMMWarning, DataError, FormulaError, closest
 from .families import part_component
 from .formula import FormulaSpec, RandomTerm, with_data_columns
@@ -227,17 +227,22 @@ def _drop_aliased(X: np.ndarray, names: tuple[str, ...]):
 def _factor(series: pd.Series) -> pd.Categorical:
     """A grouping column as a factor; numeric columns become factors with numerically sorted levels."""
     if isinstance(series.dtype, pd.CategoricalDtype):
-        return series.cat.remove_unused_categories().array
+        return used_categories(series).array
     if pd.api.types.is_float_dtype(series) and np.all(np.mod(series.to_numpy(), 1) == 0):
         series = series.astype(np.int64)
     return pd.Categorical(series)
 
 
 def _group_index(frame: pd.DataFrame, factors: tuple[str, ...], group: str, where: str = "", single=False):
+    """Each row's level (int32) and the levels' names (``a:b`` for an interaction), in the factors' level order."""
     factor_values = [_factor(frame[f]) for f in factors]
-    codes = np.stack([np.asarray(c.codes) for c in factor_values], axis=1)
-    unique, index = np.unique(codes, axis=0, return_inverse=True)
-    levels = tuple(":".join(str(factor_values[k].categories[u[k]]) for k in range(len(factors))) for u in unique)
+    index, parts = np.asarray(factor_values[0].codes), [np.arange(len(factor_values[0].categories))]
+    for factor in factor_values[1:]:  # ranks of (level so far, code): below rows x levels, no overflow
+        size = len(factor.categories)
+        codes, index = np.unique(index.astype(np.int64) * size + np.asarray(factor.codes), return_inverse=True)
+        parts = [part[codes // size] for part in parts] + [codes % size]
+    names = [[str(c) for c in f.categories] for f in factor_values]
+    levels = tuple(map(":".join, zip(*([names[k][i] for i in part.tolist()] for k, part in enumerate(parts)))))
     if len(levels) < 2 and not single:  # a structured block's variance is told apart across its positions
         raise DataError(f"Grouping factor '{group}'{where} has a single level ('{levels[0]}'): a variance needs at "
                         "least 2 levels (5 or more to estimate it well). Drop the term or use a fixed effect.")

