@@ -44,6 +44,8 @@ class Structure:
     variables: tuple = ()
     positions: np.ndarray | None = None
     values: tuple = ()
+    #: numeric ``ar1`` times: ``(first time, step)``, so that new times map onto the steps; None for a factor
+    grid: tuple | None = None
 
     @property
     def parameter(self) -> str:
@@ -98,15 +100,15 @@ def check_coordinates(spec, data: pd.DataFrame) -> None:
                                 "Remove those rows or fill them in.")
 
 
-def _ar1_steps(term, column: pd.Series, labels) -> tuple[np.ndarray, np.ndarray, tuple]:
-    """(each row's step, the steps 0..q-1, the values at them) for ar1: a factor's levels in order, or numeric
-    times that must be equally spaced."""
+def _ar1_steps(term, column: pd.Series, labels) -> tuple[np.ndarray, np.ndarray, tuple, tuple | None]:
+    """(each row's step, the steps 0..q-1, the values at them, (first time, step) or None for a factor) for ar1:
+    a factor's levels in order, or numeric times that must be equally spaced."""
     name = term.terms[0]
     if isinstance(column.dtype, pd.CategoricalDtype) or not pd.api.types.is_numeric_dtype(column):
         factor = pd.Categorical(column)
         if isinstance(column.dtype, pd.CategoricalDtype):
             factor = column.cat.remove_unused_categories().array
-        return np.asarray(factor.codes), np.arange(len(factor.categories)), tuple(map(str, factor.categories))
+        return np.asarray(factor.codes), np.arange(len(factor.categories)), tuple(map(str, factor.categories)), None
     values = column.to_numpy(dtype=float)
     distinct = np.unique(values)
     gaps = np.diff(distinct)
@@ -119,7 +121,8 @@ def _ar1_steps(term, column: pd.Series, labels) -> tuple[np.ndarray, np.ndarray,
                         "times, or a factor whose levels are the steps.")
     step = gaps[0] if gaps.size else 1.0
     codes = np.searchsorted(distinct, values)
-    return codes, np.round((distinct - distinct[0]) / step), tuple(f"{v:g}" for v in distinct)
+    return (codes, np.round((distinct - distinct[0]) / step), tuple(f"{v:g}" for v in distinct),
+            (float(distinct[0]), float(step)))
 
 
 def positional_columns(term, frame: pd.DataFrame, group_index: np.ndarray, labels=None):
@@ -128,8 +131,9 @@ def positional_columns(term, frame: pd.DataFrame, group_index: np.ndarray, label
     group at the same position, naming the column and the rows."""
     kind, names = structure_of(term), list(term.terms)
     variables = [expression_variables(piece)[0] for piece in names]
+    grid = None
     if kind == "ar1":
-        codes, positions, values = _ar1_steps(term, frame[variables[0]], labels)
+        codes, positions, values, grid = _ar1_steps(term, frame[variables[0]], labels)
         positions = positions[:, None].astype(float)
     else:
         for name in variables:
@@ -155,7 +159,7 @@ def positional_columns(term, frame: pd.DataFrame, group_index: np.ndarray, label
     Z[np.arange(len(codes)), codes] = 1.0
     label = ".".join(variables)
     columns = tuple(f"{label}[{v}]" for v in values)
-    return Z, columns, Structure(kind, tuple(variables), np.asarray(positions, dtype=float), values)
+    return Z, columns, Structure(kind, tuple(variables), np.asarray(positions, dtype=float), values, grid)
 
 
 # ------------------------------------------------------------------------------------ correlation functions

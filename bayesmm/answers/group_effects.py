@@ -16,6 +16,7 @@ from .. import naming
 from ..errors import DataError
 from ..families import part_component
 from ..posterior import group_terms
+from .kriging import kriged_effects, new_positions, structure_draws, structured_new_levels
 
 __all__ = ["evaluate", "level_labels", "training_groups", "new_groups", "flat_draws", "new_level_effects",
            "add_group_effects", "part_label"]
@@ -60,16 +61,37 @@ def training_groups(design, kept: tuple, part: str = "cond") -> dict:
     return groups
 
 
-def new_groups(design, frame: pd.DataFrame, kept: tuple, part: str = "cond") -> dict:
-    """``part``'s kept groups on new data: covariates through the training encoders, levels matched by name."""
+def _positional(block) -> bool:
+    return block.structure is not None and block.structure.positional
+
+
+def _block_columns(block, frame: pd.DataFrame, part: str, found: dict, group: str) -> np.ndarray:
+    """A block's Z on new data; a positional block's indicator columns of its fitted positions, its new positions'
+    indicators going into ``found[group]`` (they follow the group's terms, :mod:`.kriging`)."""
+    if _positional(block):
+        codes, positions = new_positions(block, frame)
+        indicators = np.zeros((len(frame), block.n_columns + len(positions)))
+        indicators[np.arange(len(frame)), codes] = 1.0
+        found[group] = (positions, indicators[:, block.n_columns:])
+        return indicators[:, :block.n_columns]
+    # a '||' term is one block per column: evaluate the whole term, keep the block's columns
+    return evaluate(block.encoder, frame, None, f"random term {block.term}{part_label(part)}")[:, block.column_slice]
+
+
+def new_groups(design, frame: pd.DataFrame, kept: tuple, part: str = "cond", positions: dict | None = None) -> dict:
+    """``part``'s kept groups on new data: covariates through the training encoders, levels matched by name. A group
+    with a positional structure gets columns for the new times/positions after its terms, and those positions go
+    into ``positions`` (group -> new positions x coordinates)."""
     groups = {}
     for group, (_, parts) in group_terms(design, part).items():
         if group not in kept:
             continue
         blocks = [design.blocks[k] for k, _ in parts]
-        # a '||' term is one block per column: evaluate the whole term, keep the block's columns
-        what = f"random term {blocks[0].term}{part_label(part)}"
-        Z = np.column_stack([evaluate(b.encoder, frame, None, what)[:, b.column_slice] for b in blocks])
+        found: dict = {}
+        Z = np.column_stack([_block_columns(b, frame, part, found, group) for b in blocks]
+                            + ([found[group][1]] if found else []))
+        if found and positions is not None:
+            positions[group] = found[group][0]
         labels = level_labels(frame[blocks[0].group_factors[0]])
         for factor in blocks[0].group_factors[1:]:
             labels = labels + ":" + level_labels(frame[factor])
@@ -86,31 +108,68 @@ def flat_draws(fit, name: str, index: np.ndarray) -> np.ndarray:
     return values.reshape((-1,) + values.shape[2:])[index]
 
 
-def new_level_effects(fit, group: str, n_new: int, index, new_levels: str, rng, component: str = "cond") -> np.ndarray:
+def new_level_effects(fit, group: str, n_new: int, index, new_levels: str, rng, component: str = "cond",
+                      positions=None) -> np.ndarray:
     """(draws x new levels x terms) effects of levels the fit has not seen: per draw from ``N(0, diag(sd) R
-    diag(sd))`` of the group in ``component`` (``"sample"``), or 0 (``"population"``)."""
+    diag(sd))`` of the group in ``component`` (``"sample"``), or 0 (``"population"``); a group with a covariance
+    structure draws from the structure's prior, also at the new ``positions`` (columns after the terms)."""
     sd = flat_draws(fit, naming.variable("sd", group, component), index)
+    extra = 0 if positions is None else len(positions)
     if new_levels == "population" or n_new == 0:
-        return np.zeros((len(index), n_new, sd.shape[1]))
+        return np.zeros((len(index), n_new, sd.shape[1] + extra))
     q = sd.shape[1]
     cor_name = naming.variable("cor", group, component)
     cor = flat_draws(fit, cor_name, index) if cor_name in fit.idata.posterior else np.eye(q)[None]
+    blocks, columns = _group_blocks(fit, group, component)
+    if any(b.structure is not None for b in blocks):
+        params = {id(b): structure_draws(fit, group, b.structure, index, component)
+                  for b in blocks if b.structure is not None}
+        return structured_new_levels(blocks, columns, sd, np.broadcast_to(cor, (len(index), q, q)), params,
+                                     positions, n_new, rng)
     chol = np.linalg.cholesky(np.broadcast_to(cor, (len(index), q, q)) + 1e-12 * np.eye(q))
     factor = sd[:, :, None] * chol
     z = rng.standard_normal((len(index), n_new, q))
     return np.einsum("sij,snj->sni", factor, z)
 
 
-def add_group_effects(fit, eta: np.ndarray, groups: dict, index, new_levels: str, rng, part: str = "cond"):
-    """``eta`` (draws x rows) plus ``sum_j Z[:, j] r[level, j]`` over ``part``'s ``groups``."""
+def _group_blocks(fit, group: str, component: str):
+    """The blocks of ``group`` in ``component``'s linear predictor and their slices of the group's terms."""
+    part = "cond" if component == "cond" else next(b.part for b in fit.design.blocks
+                                                    if b.part != "cond" and part_component(b.part) == component)
+    parts = group_terms(fit.design, part)[group][1]
+    return [fit.design.blocks[k] for k, _ in parts], [where for _, where in parts]
+
+
+def _known_levels(fit, group: str, index, component: str, positions, rng) -> np.ndarray:
+    """(draws x fitted levels x (terms + new positions)): the fitted effects, and at new positions of the group's
+    positional block the effects kriged from each level's fitted ones (:mod:`.kriging`)."""
+    fitted = flat_draws(fit, naming.variable("ranef", group, component), index)
+    if positions is None or not len(positions):
+        return fitted
+    blocks, columns = _group_blocks(fit, group, component)
+    block, where = next((b, w) for b, w in zip(blocks, columns) if _positional(b))
+    sd = flat_draws(fit, naming.variable("sd", group, component), index)[:, where.start]
+    param = structure_draws(fit, group, block.structure, index, component)
+    kriged = kriged_effects(block.structure.kind, sd, param, block.structure.positions, positions,
+                            fitted[:, :, where], rng)
+    return np.concatenate([fitted, kriged], axis=2)
+
+
+def add_group_effects(fit, eta: np.ndarray, groups: dict, index, new_levels: str, rng, part: str = "cond",
+                      positions: dict | None = None):
+    """``eta`` (draws x rows) plus ``sum_j Z[:, j] r[level, j]`` over ``part``'s ``groups``; ``positions``: the new
+    times/positions of groups with a positional structure (:func:`new_groups`)."""
     component = "cond" if part == "cond" else part_component(part)
+    positions = positions or {}
     for group, (levels, Z, new) in groups.items():
         if new and new_levels == "error":
             raise DataError(f"newdata has {len(new)} level(s) of '{group}'{part_label(part)} that the fit has not "
                             f"seen ({list(new[:5])}). Use new_levels='sample' (draw them from the fitted "
                             "distribution) or 'population' (leave their effects out).")
-        effects = np.concatenate([flat_draws(fit, naming.variable("ranef", group, component), index),
-                                  new_level_effects(fit, group, len(new), index, new_levels, rng, component)], axis=1)
-        for j in range(Z.shape[1]):
+        at = positions.get(group)
+        effects = np.concatenate([_known_levels(fit, group, index, component, at, rng),
+                                  new_level_effects(fit, group, len(new), index, new_levels, rng, component, at)],
+                                 axis=1)
+        for j in np.flatnonzero(np.any(Z != 0, axis=0)):  # a positional block's indicators: most columns unused
             eta = eta + effects[:, levels, j] * Z[:, j]
     return eta

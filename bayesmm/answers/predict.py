@@ -65,6 +65,8 @@ class PredictionDesign:
     row_labels: pd.Index
     part_groups: dict = field(default_factory=dict)
     truncation: tuple | None = None
+    #: per part (``"cond"``, ``"zi"``, ...), the new times/positions of its groups with a positional structure
+    positions: dict = field(default_factory=dict)
 
 
 def require_rows(fit, what: str, frame: bool = False) -> None:
@@ -258,10 +260,11 @@ def prediction_design(fit, newdata=None, re="all", need_trials: bool = True, tri
             raise DataError(f"The offset {list(design.spec.offsets)} is not finite on newdata; check its columns.")
     parts = {name: evaluate(encoder, frame, design.parts[name][1], f"formula of {name}")
              for name, encoder in (_part_encoders(fit).items() if design.parts else ())}
+    positions = {part: {} for part in ["cond"] + _random_parts(fit)}
     return PredictionDesign(X, offset, _new_trials(fit, frame, trials) if need_trials else None,
-                            new_groups(design, frame, kept), parts, frame.index,
-                            {part: new_groups(design, frame, kept, part) for part in _random_parts(fit)},
-                            _new_truncation(fit, frame) if need_trials else None)
+                            new_groups(design, frame, kept, "cond", positions["cond"]), parts, frame.index,
+                            {part: new_groups(design, frame, kept, part, positions[part]) for part in _random_parts(fit)},
+                            _new_truncation(fit, frame) if need_trials else None, positions)
 
 
 def linear_predictor(fit, pd_: PredictionDesign, index, new_levels: str = "sample", seed: int = 0) -> np.ndarray:
@@ -270,7 +273,8 @@ def linear_predictor(fit, pd_: PredictionDesign, index, new_levels: str = "sampl
     eta = fixed[:, fixed.shape[1] - pd_.X.shape[1]:] @ pd_.X.T  # an ordinal fit's thresholds come first, not in X
     if pd_.offset is not None:
         eta = eta + pd_.offset
-    return add_group_effects(fit, eta, pd_.groups, index, new_levels, np.random.default_rng(seed))
+    return add_group_effects(fit, eta, pd_.groups, index, new_levels, np.random.default_rng(seed),
+                             positions=pd_.positions.get("cond"))
 
 
 def family_parameters(fit, pd_: PredictionDesign, index, new_levels: str = "sample", seed: int = 0) -> dict:
@@ -282,7 +286,8 @@ def family_parameters(fit, pd_: PredictionDesign, index, new_levels: str = "samp
         if param.name in pd_.parts:
             coefficients = flat_draws(fit, naming.variable("fixed", part=part_component(param.name)), index)
             linear = add_group_effects(fit, coefficients @ pd_.parts[param.name].T, pd_.part_groups.get(param.name, {}),
-                                       index, new_levels, np.random.default_rng([seed, number]), param.name)
+                                       index, new_levels, np.random.default_rng([seed, number]), param.name,
+                                       pd_.positions.get(param.name))
             aux[param.name] = NUMPY_INVERSE_LINKS[part_link(param.name)](linear)
         else:
             aux[param.name] = flat_draws(fit, param.name, index)
