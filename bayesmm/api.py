@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .fit import Fit
 from .fitting import CheckedModel, update
+from .fitting_laplace import check_method, fit_laplace
 from .pipeline import Call
 
 __all__ = ["Model", "fit", "update"]
@@ -27,6 +28,17 @@ class Model(CheckedModel):
         super().__init__(Call(formula, family, priors, link, na_action, weights, zi, hu, dispersion, levels,
                               autocor=autocor, factors=factors),
                          data, Fit)
+
+    def fit(self, *args, method: str = "nuts", **settings) -> Fit:
+        """Fit the model. ``method="nuts"`` (default): sample the posterior with NUTS
+        (:meth:`bayesmm.fitting.CheckedModel.fit`, which describes the settings). ``method="laplace"``: a fast
+        approximate answer, the posterior mode of the fixed effects and hyperparameters with the random effects
+        integrated out by the Laplace approximation, and ``chains x draws`` draws from a Gaussian around it
+        (``docs/sampling.md``, "Approximate fits"); the fit says it is approximate everywhere it prints, and Rhat
+        and ESS do not apply."""
+        if check_method(method) == "laplace":
+            return fit_laplace(self, Fit, *args, **settings)
+        return super().fit(*args, **settings)
 
 
 def fit(formula: str, data, family="gaussian", priors=None, link: str | None = None, na_action: str = "omit",

@@ -33,6 +33,9 @@ def _sampler_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--draws", type=int, default=1000, help="post-warmup draws per chain (default 1000)")
     group.add_argument("--warmup", type=int, default=1000, help="warmup iterations per chain (default 1000)")
     group.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same draws")
+    group.add_argument("--method", choices=["nuts", "laplace"], default="nuts",
+                       help="nuts (default): sample the posterior; laplace: a fast approximate answer (the mode "
+                            "with a Gaussian around it, random effects integrated by the Laplace approximation)")
     group.add_argument("--target-accept", type=float, default=None,
                        help="NUTS target acceptance (default: the family's, 0.8 for most)")
     group.add_argument("--max-tree-depth", type=int, default=10, help="NUTS maximum tree depth (default 10)")
@@ -186,6 +189,8 @@ def _fit(args) -> int:
                    target_accept=args.target_accept, max_tree_depth=args.max_tree_depth,
                    progress=False if args.quiet else (True if args.progress else None),
                    centered={"auto": None, "true": True, "false": False}[args.centered])
+    if args.method != "nuts":  # --warmup's default is NUTS's; the approximation has no warmup
+        sampler = dict(sampler, method=args.method, warmup=0)
     check_outputs(args)
     if args.command == "example":
         data_name, formula, family = datasets.EXAMPLES[args.name]

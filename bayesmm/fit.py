@@ -52,6 +52,12 @@ class Fit:
         return self.design.spec.text
 
     @property
+    def method(self) -> str:
+        """``"nuts"`` (draws from the posterior) or ``"laplace"`` (approximate: draws from a Gaussian around the
+        posterior mode, the random effects integrated by the Laplace approximation; Rhat and ESS do not apply)."""
+        return str(self.idata.posterior.attrs.get("method", "nuts"))
+
+    @property
     def priors(self) -> pd.DataFrame:
         """Every prior in effect, with the rule that produced it."""
         return priors_frame(list(self.prior_entries))
@@ -66,12 +72,18 @@ class Fit:
     def tidy(self, prob: float = 0.95, interval: str = "eti") -> pd.DataFrame:
         """One row per parameter in broom.mixed's layout: effect, component, group, term, estimate
         (posterior mean), std_error (posterior SD), conf_low/conf_high (equal-tailed, or ``"hdi"``),
-        rhat, ess_bulk, ess_tail."""
+        rhat, ess_bulk, ess_tail (NaN for an approximate fit, ``fit.method == "laplace"``: its draws are
+        independent draws from a Gaussian, so there is no mixing to measure)."""
         from .answers.arguments import check_interval, check_prob
 
         prob, interval = check_prob(prob), check_interval(interval)
-        return self.memo(("tidy", prob, interval),
-                         lambda: parameter_table(self.idata, self.design, self.family).frame(prob, interval)).copy()
+
+        def table():
+            frame = parameter_table(self.idata, self.design, self.family).frame(prob, interval)
+            if self.method != "nuts":
+                frame[["rhat", "ess_bulk", "ess_tail"]] = float("nan")
+            return frame
+        return self.memo(("tidy", prob, interval), table).copy()
 
     def fixef(self, prob: float = 0.95) -> pd.DataFrame:
         """Fixed effects: Estimate, Est.Error and the credible interval (brms's ``fixef``)."""

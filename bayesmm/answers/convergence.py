@@ -159,6 +159,8 @@ def _mixing(fit) -> pd.DataFrame:
     poor = (table["rhat"] >= RHAT_LIMIT) | (table["ess_bulk"] < ESS_LIMIT) | (table["ess_tail"] < ESS_LIMIT)
     table["n_poor"] = poor.astype(int)
     table["n_levels"] = 0
+    if fit.method != "nuts":  # independent draws: no mixing to check per level
+        return table
     levels = pd.DataFrame(_level_rhats(fit), columns=list(table.columns.drop(["estimate", "std_error",
                                                                                "conf_low", "conf_high"])))
     return pd.concat([table, levels], ignore_index=True) if len(levels) else table
@@ -196,7 +198,15 @@ def status_line(fit) -> str:
     return fit.memo("status", lambda: _status(fit))
 
 
+#: the status line of an approximate fit (``method="laplace"``)
+APPROXIMATE_NOTE = ("NOTE: approximate (Laplace): the posterior mode with a Gaussian around it, the random effects "
+                    "integrated out by the Laplace approximation; Rhat and ESS do not apply. Fit with method='nuts' "
+                    "for the full posterior.")
+
+
 def _status(fit) -> str:
+    if fit.method != "nuts":
+        return APPROXIMATE_NOTE
     table = mixing_table(fit)
     summary = table[table["effect"] != "ranef"]
     rhat = table[table["rhat"] >= RHAT_LIMIT]
@@ -231,5 +241,5 @@ def _status(fit) -> str:
 def warn_convergence(fit) -> None:
     """One :class:`BayesMMWarning` with the status line, when there is one (called once per fit)."""
     line = status_line(fit)
-    if line:
+    if line and fit.method == "nuts":
         warnings.warn(line, BayesMMWarning, stacklevel=3)

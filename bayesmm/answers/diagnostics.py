@@ -118,6 +118,8 @@ def _convergence(fit) -> list[dict]:
     and E-BFMI."""
     from .remedies import causes_of
 
+    if fit.method != "nuts":  # no chains: nothing to converge (the status line says the fit is approximate)
+        return []
     found = []
     for row in mixing_table(fit).itertuples():
         if not row.n_poor:

@@ -298,6 +298,9 @@ def banner(fit) -> Banner:
     if not line:
         return Banner("ok", f"Converged: every parameter has Rhat below {RHAT_LIMIT} and bulk and tail ESS of at "
                             f"least {ESS_LIMIT}; no transition diverged or hit the maximum tree depth.", _others(fit))
+    if fit.method != "nuts":
+        return Banner("note", line, "Approximate: the estimates and intervals come from a Gaussian around the "
+                                    f"posterior mode, not from draws of the posterior. {_others(fit)}".strip())
     if line.startswith("NOTE"):
         return Banner("note", line, "The first run failed a convergence check; the refit passed them all, and its "
                                     f"draws are the ones reported here. {_others(fit)}".strip())

@@ -57,8 +57,9 @@ def summary_text(fit) -> str:
     lines = ([status, ""] if status else []) + [f" Family: {fit.family.name} ", f"  Links: {_links(fit)} ", f"Formula: {fit.formula} ",
              f"   Data: {fit.data_name} (Number of observations: {design.n_obs})"
              + (f"; {design.n_dropped} rows with missing values dropped" if design.n_dropped else ""),
-             f"  Draws: {s.chains} chains, each with iter = {s.warmup + s.draws}; warmup = {s.warmup}; thin = 1;",
-             f"         total post-warmup draws = {s.chains * s.draws}"]
+             *(_draws_lines(s) if fit.method == "nuts" else
+               [" Method: approximate (Laplace): posterior mode, random effects integrated by the Laplace "
+                "approximation;", f"         {s.chains * s.draws} independent draws from the Gaussian around the mode"])]
     plan = fit.idata.posterior.attrs.get("plan")
     lines += ([f"   Plan: {plan}"] if plan else []) + [""]
     ran = table[kinds.isin(["sd", "cor", "structure"])]
@@ -81,9 +82,16 @@ def summary_text(fit) -> str:
         lines.append(_section(family_rows, list(labels[family_rows.index])))
     lines.append("Draws were sampled using NUTS (numpyro). For each parameter, Bulk_ESS and Tail_ESS are "
                  "effective sample size measures, and Rhat is the potential scale reduction factor on split "
-                 "chains (at convergence, Rhat = 1).")
+                 "chains (at convergence, Rhat = 1)." if fit.method == "nuts" else
+                 "Draws are from the Laplace approximation (approximate): a Gaussian around the posterior mode in "
+                 "unconstrained coordinates; Rhat and ESS do not apply (NA).")
     lines += _warnings(fit, table)
     return "\n".join(lines)
+
+
+def _draws_lines(s) -> list[str]:
+    return [f"  Draws: {s.chains} chains, each with iter = {s.warmup + s.draws}; warmup = {s.warmup}; thin = 1;",
+            f"         total post-warmup draws = {s.chains * s.draws}"]
 
 
 def _warnings(fit, table: pd.DataFrame) -> list[str]:
