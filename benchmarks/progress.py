@@ -2,15 +2,17 @@
 
     python benchmarks/progress.py [--models sleepstudy grouseticks] [--rounds 5]
 
-Three variants per model, in one process per model (compilation cache off, so that each variant compiles its
-own program once): ``ticks 1`` (one tick per chain: about none; the baseline) with ``progress=False``;
-``ticks 100`` (the sampler as shipped: a tick every 1% of a chain) with ``progress=False``; the same with
+Four variants per model, in one process per model (compilation cache off, so that each variant compiles its
+own program once): ``ticks 1`` (one tick per chain: about none; the baseline) with ``progress=False``; the
+sampler as shipped (``TICKS_PER_CHAIN``, 50: a tick every 2% of a chain) with ``progress=False``; the same with
 ``progress=True`` (the line drawn ten times a second; standard error to a pipe). Each variant fits once to
 compile, then the variants take turns for ``--rounds`` rounds (4 chains x (1000 + 1000), refit off), so that a
-change in the machine's load falls on all three. The table gives the median seconds of the sampler call
+change in the machine's load falls on all of them. The table gives the median seconds of the sampler call
 (``sample_posterior``: the compiled program; no summary), its CPU seconds (all threads: less sensitive than
 wall time to other work on a shared machine) and the whole ``fit``'s seconds, the sampler's cost against the
-baseline, and whether the draws equal the baseline's.
+baseline, and whether the draws equal the baseline's. A fourth variant ticks every iteration (thousands of
+ticks per fit): its extra CPU time over the baseline, per tick, prices one tick above the noise of a shared
+machine, and the last lines say what the shipped rate costs at that price.
 """
 from __future__ import annotations
 
@@ -37,7 +39,7 @@ import bayesmm.sampler.ticks as ticks
 data_name, formula, family, rounds = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 model = bmm.Model(formula, bmm.datasets.load(data_name), family=family)
 programs, build = {}, run.chain_program.__wrapped__  # one program per tick count (lru_cache bypassed)
-run.chain_program = lambda *a: programs.setdefault((a, ticks.TICKS_PER_CHAIN), build(*a))
+run.chain_program = lambda *a, **k: programs.setdefault((a, tuple(k.items()), ticks.TICKS_PER_CHAIN), build(*a, **k))
 inner, sampled = run.sample_posterior, []
 
 def timed(*args, **kwargs):
@@ -47,8 +49,9 @@ def timed(*args, **kwargs):
     return samples
 
 run.sample_posterior = timed
-variants = {"ticks 1, progress off (baseline)": (1, False), "ticks 100, progress off": (100, False),
-            "ticks 100, progress on": (100, True)}
+shipped = ticks.TICKS_PER_CHAIN
+variants = {"ticks 1, progress off (baseline)": (1, False), f"ticks {shipped}, progress off": (shipped, False),
+            f"ticks {shipped}, progress on": (shipped, True), "a tick every iteration, progress off": (10**9, False)}
 for i in range(1 + rounds):
     for name, (per_chain, progress) in variants.items():
         ticks.TICKS_PER_CHAIN = per_chain
@@ -57,8 +60,10 @@ for i in range(1 + rounds):
         whole = time.perf_counter() - start
         if i:
             draws = hashlib.sha256(np.asarray(fit.idata.posterior["b"]).tobytes()).hexdigest()
+            iterations = fit.settings.warmup + fit.settings.draws
+            count = fit.settings.chains * iterations // ticks.tick_every(iterations)
             print(json.dumps({"variant": name, "sampler": sampled[-1][0], "cpu": sampled[-1][1], "fit": whole,
-                              "draws": draws}), flush=True)
+                              "draws": draws, "ticks": count}), flush=True)
 """
 
 
@@ -80,6 +85,7 @@ def main() -> None:
     args = parser.parse_args()
     print("| model | variant | sampler s | sampler CPU s | fit s | sampler vs baseline: wall, CPU | same draws |")
     print("|---|---|---|---|---|---|---|")
+    costs = []
     for model in args.models:
         rows = measure(model, args.rounds)
         variants = list(dict.fromkeys(r["variant"] for r in rows))
@@ -92,6 +98,21 @@ def main() -> None:
             print(f"| {model} | {variant} | {sampler:.2f} | {cpu:.2f} | {whole:.2f} | "
                   f"{100 * (sampler / baseline[0] - 1):+.1f}%, {100 * (cpu / baseline[1] - 1):+.1f}% | "
                   f"{'yes' if same else 'no'} |", flush=True)
+        costs.append(_per_tick(model, rows, variants, baseline[1]))
+    print()
+    print("\n".join(costs))
+
+
+def _per_tick(model: str, rows: list[dict], variants: list[str], baseline_cpu: float) -> str:
+    """The CPU cost of one tick, from the slope between the baseline and a tick every iteration (thousands of
+    ticks: well above the noise), and what the shipped rate costs at that price."""
+    every = [r for r in rows if r["variant"] == variants[-1]]
+    base = [r for r in rows if r["variant"] == variants[0]]
+    extra = statistics.median(r["cpu"] for r in every) - baseline_cpu
+    per_tick = extra / (every[0]["ticks"] - base[0]["ticks"])
+    shipped = next(r["ticks"] for r in rows if r["variant"] == variants[1])
+    return (f"{model}: one tick costs {1e6 * per_tick:.0f} us of CPU; the shipped {shipped} ticks per fit cost "
+            f"{100 * per_tick * shipped / baseline_cpu:.2f}% of the sampler's CPU time")
 
 
 if __name__ == "__main__":

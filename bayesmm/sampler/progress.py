@@ -138,6 +138,10 @@ def showing(progress: bool | None):
         warnings.showwarning = show_warning
     try:
         yield line
+    except BaseException:  # an error or Ctrl-C: the line stays as it stood, ended, before the error is shown
+        line.break_line()
+        line.stage_name = None
+        raise
     finally:
         line.finish()
         if warnings.showwarning is show_warning:

@@ -147,7 +147,11 @@ def _watched(work, chains: int, iterations: int, warmup: int, together: bool, li
             return
         line.show_stage(label, sampling_text(chains, ticks.done, ticks.total, ticks.rate, ticks.latest < warmup, label))
 
-    outputs = run_interruptibly(work, ticks, refresh if line.show else None)
+    try:
+        outputs = run_interruptibly(work, ticks, refresh if line.show else None)
+    except BaseException:  # the line ends as it stood, before the error or the interruption is shown
+        line.break_line()
+        raise
     if line.stage_name == "compiling" or ticks.started is None:
         line.stage(label)
     seconds = time.perf_counter() - (ticks.started or began)

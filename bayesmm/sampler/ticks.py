@@ -1,7 +1,7 @@
 """Ticks from inside the compiled sampler: how far the chains are, and a way to stop them early.
 
 The sampler's loop calls :func:`tick` before its first iteration and after every :func:`tick_every`
-iterations (about 1% of a chain). On a CPU a tick is an XLA custom call (``bayesmm_chain_tick``, the typed FFI)
+iterations (2% of a chain). On a CPU a tick is an XLA custom call (``bayesmm_chain_tick``, the typed FFI)
 whose handler is a ``ctypes`` function: unlike ``jax.debug.callback`` or ``io_callback``, a custom call can be
 exported with ``jax.export`` and kept in the compilation cache, so the stored program (:mod:`.stored`) keeps
 its ticks and a fresh process does not trace the sampler again. On other backends the tick is an
@@ -27,8 +27,9 @@ __all__ = ["TARGET", "tick", "tick_every", "export_checks", "ensure_registered",
 
 #: the custom call's name in the compiled programs
 TARGET = "bayesmm_chain_tick"
-#: ticks per chain and run: often enough for a smooth line, rare enough to cost nothing measurable
-TICKS_PER_CHAIN = 100
+#: ticks per chain and run: a tick costs 20-40 us (the GIL taken from an XLA thread), so a few dozen cost
+#: nothing measurable (benchmarks/progress.py), and Ctrl-C waits at most 2% of a chain's run
+TICKS_PER_CHAIN = 50
 
 
 def tick_every(iterations: int) -> int:

@@ -60,6 +60,22 @@ def test_progress_line_shows_each_stage_in_order_and_changes_no_draw(model, caps
                                       other.idata.sample_stats["energy"].values)
 
 
+def test_shown_by_default_in_a_terminal_or_a_jupyter_kernel(monkeypatch):
+    """``progress=None`` shows the line where someone watches: a terminal, or a Jupyter kernel (an IPython shell
+    of the kernel's class; its standard error is a pipe); not in an IPython terminal's pipe or a script's log."""
+    from bayesmm.sampler.progress import shows
+
+    assert not shows(None) and shows(True) and not shows(False)  # pytest captures standard error
+    shell_class = {}
+    ipython = type(sys)("IPython")
+    ipython.get_ipython = lambda: shell_class["shell"]()
+    monkeypatch.setitem(sys.modules, "IPython", ipython)
+    shell_class["shell"] = type("TerminalInteractiveShell", (), {})
+    assert not shows(None)
+    shell_class["shell"] = type("ZMQInteractiveShell", (), {})
+    assert shows(None) and not shows(False)
+
+
 def test_a_warning_starts_on_a_line_of_its_own(capsys):
     with warnings.catch_warnings():
         warnings.simplefilter("always")
