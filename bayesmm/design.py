@@ -204,22 +204,22 @@ def formulae_matrix(rhs: str, frame: pd.DataFrame, spec: FormulaSpec, what: str)
 
 def _drop_aliased(X: np.ndarray, names: tuple[str, ...]):
     """Keep columns in order, dropping each one that is a linear combination of the kept ones."""
-    keep, kept_cols = [], np.zeros((X.shape[0], 0))
+    keep = []
     peak = np.max(np.abs(X), axis=0) if X.size else np.zeros(X.shape[1])
     unit = X / np.where(peak > 0, peak, 1.0)  # scale-free: columns at 1e300 or 1e-300 are not aliased
+    gram = unit.T @ unit  # cross-products decide the clear cases (rounding about 1e-10): no fit over the rows
     for j in range(X.shape[1]):
         column = unit[:, j]
         norm = np.linalg.norm(column)
         if norm == 0:
             continue
-        if kept_cols.shape[1]:
-            coef, *_ = np.linalg.lstsq(kept_cols, column, rcond=None)
-            residual = np.linalg.norm(column - kept_cols @ coef)
-        else:
-            residual = norm
+        residual = norm
+        inner, cross = gram[np.ix_(keep, keep)], gram[keep, j]
+        if keep and gram[j, j] - cross @ np.linalg.lstsq(inner, cross, rcond=None)[0] <= 1e-6 * gram[j, j]:
+            coef, *_ = np.linalg.lstsq(unit[:, keep], column, rcond=None)
+            residual = np.linalg.norm(column - unit[:, keep] @ coef)
         if residual > 1e-7 * norm:
             keep.append(j)
-            kept_cols = unit[:, keep]
     aliased = tuple(n for j, n in enumerate(names) if j not in keep)
     return X[:, keep], tuple(names[j] for j in keep), aliased
 

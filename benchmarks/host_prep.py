@@ -10,8 +10,9 @@ response checks, autoscaled priors, separation), ``plan`` (:func:`bayesmm.plan.m
 guess), ``model arrays`` (:func:`bayesmm.model.build_model`) and ``starting values``
 (:func:`bayesmm.sampler.potential.initial_values`, with the model's sites found by an abstract trace). Prints
 wall seconds of each stage with CPU seconds in brackets (this process's, all threads: on a shared machine the
-CPU figure is the steadier one), seconds per million rows of the total, and the peak resident memory (``ru_maxrss``, jax and the data included). ``--profile STAGE`` prints the
-cProfile of that stage at the first row count instead.
+CPU figure is the steadier one), seconds per million rows of the total, and the peak resident memory
+(``ru_maxrss``, jax and the data included). ``--profile STAGE`` prints the cProfile (CPU time) of
+that stage at the first row count to standard error.
 """
 from __future__ import annotations
 

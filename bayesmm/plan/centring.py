@@ -23,8 +23,8 @@ import numpy as np
 
 from .pql import pql_variances
 
-__all__ = ["distinct", "distinct_inverse", "centred_levels", "level_information", "level_weights", "pql_variances", "parent_links", "level_shares",
-           "aliased_levels"]
+__all__ = ["centred_levels", "level_information", "level_weights", "pql_variances", "parent_links", "level_shares",
+           "aliased_levels", "distinct", "distinct_inverse"]
 
 #: Centre a level where information x SD^2 exceeds this: 1 is where the two geometries break even; 4 (the
 #: data's SD at most half the prior's) leaves borderline levels non-centred, since the SD's posterior
