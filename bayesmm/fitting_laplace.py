@@ -58,7 +58,8 @@ def fit_laplace(model, record, chains: int = 4, draws: int = 1000, warmup: int =
              "bayesmm_version": __version__, "seed": int(seed), "n_dropped_rows": model.design.n_dropped,
              "marginalized": int(any(kind != "sampled" for kind in plan.kinds)), "sampler": "laplace",
              "method": "laplace", "refit": "", "plan": plan.line(), "centered_levels": 0,
-             "laplace_log_marginal": result.log_marginal, "laplace_iterations": result.iterations}
+             "laplace_log_marginal": result.log_marginal, "laplace_iterations": result.iterations,
+             **{f"laplace_{stage}_seconds": seconds for stage, seconds in result.seconds.items()}}
     idata = build_idata(result.samples, model.design, model.family, attrs)
     return record(idata, model.design, model.family, model.prior_entries, settings, model.call, plan=plan,
                   separation=model.separation, data=model.data, data_name=model.data_name,

@@ -32,7 +32,7 @@ from ..model import ModelData, ModelStructure
 from ..model.backend import use_float64
 from .laplace_effects import draw_effects, effect_layout, factorize, hessian_parts, log_det, newton, solve
 from .nuts import STAT_FIELDS, compiled, shapes_key
-from .potential import initial_values
+from .potential import constrain, initial_values
 from .run import Samples, sampler_keys
 from .stored import enable_compilation_cache
 
@@ -40,12 +40,15 @@ __all__ = ["LaplaceResult", "laplace_posterior"]
 
 
 class LaplaceResult(NamedTuple):
-    """The draws and what the approximation found: ``mode`` (unconstrained, by site), ``log_marginal`` (the
+    """The draws and what the approximation found: ``mode`` (by site, on the sites' own scales: SDs, Cholesky
+    factors, family parameters; the random effects standardised) and ``unconstrained`` (the same point in the
+    coordinates the approximation is Gaussian in), ``log_marginal`` (the
     Laplace approximation to the log marginal posterior density at the mode, up to the priors' constants),
     ``iterations`` (of L-BFGS-B), ``seconds`` (optimisation, Hessian, draws)."""
 
     samples: Samples
     mode: dict
+    unconstrained: dict
     log_marginal: float
     iterations: int
     seconds: dict
@@ -53,6 +56,10 @@ class LaplaceResult(NamedTuple):
 
 def _is_effect(name: str) -> bool:
     return name.startswith("z_")
+
+
+#: inner Newton iterations after which the effects' mode counts as not found (``laplace_effects.newton``)
+INNER_ITERATIONS = 100
 
 
 class _Problem:
@@ -68,15 +75,14 @@ class _Problem:
         self.theta0, self.unravel_theta = ravel_pytree(hyper)
         self.shapes = [tuple(self.sites[name][1]) for name in self.effect_names]
         self.layout = effect_layout([(shape[0], int(np.prod(shape[1:]))) for shape in self.shapes])
-        potential = helpers.potential
+        self.potential = helpers.potential
+        # the data travel as arguments: closed over, XLA would fold a million-row array into the program
+        objective, linearised = jax.jit(self._value_and_grad), jax.jit(self._linearised)
+        self.objective = lambda theta, u0: objective(theta, u0, data)  # noqa: E731
+        self.linearised = lambda theta, u_mode: linearised(theta, u_mode, data)  # noqa: E731
 
-        def joint(theta, u):
-            return potential({**self.unravel_theta(theta), **self._effects(u)}, data)
-
-        self.joint = joint
-        self.objective = jax.jit(self._value_and_grad)
-        self.mode_effects = jax.jit(self._mode_effects)
-        self.linearised = jax.jit(self._linearised)
+    def joint(self, theta, u, data):
+        return self.potential({**self.unravel_theta(theta), **self._effects(u)}, data)
 
     def _effects(self, u) -> dict:
         out, start = {}, 0
@@ -86,76 +92,91 @@ class _Problem:
             start += size
         return out
 
-    def _inner(self, theta):
+    def _inner(self, theta, data):
         """``value(u)``, ``gradient(u)`` and ``parts(u)`` of the potential at fixed ``theta``."""
-        value = lambda u: self.joint(theta, u)  # noqa: E731
+        value = lambda u: self.joint(theta, u, data)  # noqa: E731
         gradient = jax.grad(value)
 
         def parts(u):
             return hessian_parts(lambda s: jax.jvp(gradient, (u,), (s,))[1], self.layout)
         return value, gradient, parts
 
-    def _mode_effects(self, theta, u0):
-        value, gradient, parts = self._inner(jax.lax.stop_gradient(theta))
-        return newton(value, gradient, parts, self.layout, u0)
-
-    def _stepped(self, theta, u_mode):
+    def _stepped(self, theta, u_mode, data):
         """One Newton step from the mode ``u_mode`` (its value: the mode; its derivative in ``theta``: the
         implicit function theorem's), and the Hessian's factor there."""
-        _, gradient, parts = self._inner(theta)
+        _, gradient, parts = self._inner(theta, data)
         fixed = factorize(parts(u_mode))
         step = solve(self.layout, jax.lax.stop_gradient(fixed), gradient(u_mode))
         return u_mode - step
 
-    def _value_and_grad(self, theta, u0):
+    def _value_and_grad(self, theta, u0, data):
         """``(L(theta), dL/dtheta, u*(theta), Newton iterations)``."""
         if not self.layout.size:
-            value, grad = jax.value_and_grad(lambda t: self.joint(t, jnp.zeros(0)))(theta)
+            value, grad = jax.value_and_grad(lambda t: self.joint(t, jnp.zeros(0), data))(theta)
             return value, grad, u0, 0
-        u_mode, steps = self._mode_effects(theta, u0)
+        u_mode, steps = newton(*self._inner(jax.lax.stop_gradient(theta), data), self.layout, u0,
+                               iterations=INNER_ITERATIONS)
 
         def marginal(t):
-            u = self._stepped(t, u_mode)
-            _, _, parts = self._inner(t)
-            return (self.joint(t, u) + 0.5 * log_det(factorize(parts(u)))
+            u = self._stepped(t, u_mode, data)
+            _, _, parts = self._inner(t, data)
+            return (self.joint(t, u, data) + 0.5 * log_det(factorize(parts(u)))
                     - 0.5 * self.layout.size * jnp.log(2 * jnp.pi))
         value, grad = jax.value_and_grad(marginal)(theta)
         return value, grad, u_mode, steps
 
-    def _linearised(self, theta, u_mode):
+    def _linearised(self, theta, u_mode, data):
         """``du*/dtheta`` (n_u x n_theta) and the Hessian's factor at the mode."""
-        jacobian = jax.jacfwd(lambda t: self._stepped(t, u_mode))(theta)
-        _, _, parts = self._inner(theta)
+        jacobian = jax.jacfwd(lambda t: self._stepped(t, u_mode, data))(theta)
+        _, _, parts = self._inner(theta, data)
         return jacobian, factorize(parts(u_mode))
 
 
-def _optimise(problem: _Problem, tolerance: float):
-    """L-BFGS-B on ``L(theta)``, the inner mode warm-started from the last evaluation's. The coordinates are
-    scaled by the curvature at the start (``theta = theta0 + scale * x``): a slope of a covariate with SD 30 and
-    a log SD otherwise differ in curvature by 10^3, and L-BFGS's first step (unit length) would leave the
-    region where the density is finite."""
-    theta0 = np.asarray(problem.theta0, dtype=float)
-    state = {"u": jnp.zeros(problem.layout.size)}
-    curvature = np.abs(np.diag(_hessian(problem, theta0, state["u"])))
-    scale = 1.0 / np.sqrt(np.where(np.isfinite(curvature) & (curvature > 1e-8), curvature, 1.0))
+def _optimise(problem: _Problem, tolerance: float, restarts: int = 6):
+    """L-BFGS-B on ``L(theta)``, the inner mode warm-started from the last evaluation's, in coordinates whitened
+    by the curvature at the starting point (``theta = start + R^-1 x``, ``R'R`` the finite-difference Hessian, or
+    its diagonal where that is not positive definite): a slope of a covariate with SD 30 and a log SD
+    otherwise differ in curvature by 10^3, and the intercept and the effects' SD trade off, so that L-BFGS's
+    early steps would leave the region where the inner problem is well posed. A point where the inner Newton
+    solve fails counts as infinite; when the line search then gives up, the search starts again from the best
+    point so far, whitened by the curvature there (a damped Newton method on the outer problem)."""
+    best = {"theta": np.asarray(problem.theta0, dtype=float), "value": np.inf,
+            "u": jnp.zeros(problem.layout.size), "largest": np.inf}
+    result = None
+    for _ in range(restarts):
+        start, u_start = best["theta"], best["u"]
+        whitening = _whitening(_hessian(problem, start, u_start))
+        state = {"u": u_start}
 
-    def fun(x):
-        value, grad, u_mode, _ = problem.objective(jnp.asarray(theta0 + scale * x), state["u"])
-        value, grad = float(value), np.asarray(grad, dtype=float) * scale
-        if not (np.isfinite(value) and np.all(np.isfinite(grad))):
-            return np.inf, np.zeros_like(grad)
-        state["u"] = u_mode
-        return value, grad
+        def fun(x):
+            theta = start + whitening @ x
+            value, grad, u_mode, steps = problem.objective(jnp.asarray(theta), state["u"])
+            value, grad = float(value), np.asarray(grad, dtype=float)
+            if not (np.isfinite(value) and np.all(np.isfinite(grad))) or int(steps) >= INNER_ITERATIONS:
+                return np.inf, np.zeros_like(x)
+            state["u"] = u_mode
+            scaled = whitening.T @ grad
+            if value < best["value"]:
+                best.update(theta=theta, value=value, u=u_mode, largest=float(np.max(np.abs(scaled), initial=0)))
+            return value, scaled
 
-    result = optimize.minimize(fun, np.zeros_like(theta0), jac=True, method="L-BFGS-B",
-                               options={"maxiter": 1000, "gtol": tolerance, "ftol": 1e-14, "maxcor": 20})
-    theta = theta0 + scale * result.x
-    value, grad, u_mode, _ = problem.objective(jnp.asarray(theta), state["u"])
-    largest = float(np.max(np.abs(np.asarray(grad) * scale))) if theta.size else 0.0
-    if not np.isfinite(float(value)) or largest > 1e-3:
+        result = optimize.minimize(fun, np.zeros_like(start), jac=True, method="L-BFGS-B",
+                                   options={"maxiter": 1000, "gtol": tolerance, "ftol": 1e-15, "maxcor": 20})
+        if best["largest"] <= 1e-3:
+            break
+    if not np.isfinite(best["value"]) or best["largest"] > 1e-3:
         raise SamplerError(f"The Laplace approximation found no mode ({result.message}; largest scaled gradient "
-                           f"{largest:.3g}). Fit with method='nuts' instead.")
-    return theta, u_mode, float(value), int(result.nit)
+                           f"{best['largest']:.3g}). Fit with method='nuts' instead.")
+    return best["theta"], best["u"], best["value"], int(result.nit)
+
+
+def _whitening(hessian: np.ndarray) -> np.ndarray:
+    """``R^-1`` with ``R'R = hessian`` (upper Cholesky), or the inverse square roots of its diagonal."""
+    try:
+        return np.linalg.inv(np.linalg.cholesky(hessian).T)
+    except np.linalg.LinAlgError:
+        curvature = np.abs(np.diag(hessian))
+        return np.diag(1.0 / np.sqrt(np.where(np.isfinite(curvature) & (curvature > 1e-8), curvature, 1.0)))
 
 
 def _hessian(problem: _Problem, theta: np.ndarray, u_mode, step: float = 1e-4) -> np.ndarray:
@@ -225,5 +246,6 @@ def laplace_posterior(structure: ModelStructure, data: ModelData, chains: int, d
     draws_out = {k: v for k, v in {**flat, **extra}.items() if k != "log_lik"}
     seconds["draws"] = time.perf_counter() - began
     mode = {**problem.unravel_theta(jnp.asarray(theta)), **problem._effects(u_mode)}
-    return LaplaceResult(Samples(draws_out, stats, extra, "laplace", None),
-                         {k: np.asarray(v) for k, v in mode.items()}, -value, iterations, seconds)
+    numpy = lambda tree: {k: np.asarray(v) for k, v in tree.items()}  # noqa: E731
+    return LaplaceResult(Samples(draws_out, stats, extra, "laplace", None), numpy(constrain(problem.sites, mode)),
+                         numpy(mode), -value, iterations, seconds)
