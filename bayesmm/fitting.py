@@ -76,7 +76,8 @@ class CheckedModel:
 
     def fit(self, chains: int = 4, draws: int = 1000, warmup: int = 1000, seed: int = 0,
             target_accept: float | None = None, max_tree_depth: int = 10, progress: bool | None = None,
-            marginalize: bool | None = None, centered: bool | None = None, refit: bool = True, **unknown) -> "Fit":
+            marginalize: bool | None = None, centered: bool | None = None, refit: bool = True, shards: int = 1,
+            **unknown) -> "Fit":
         """Sample the posterior with NUTS and return a :class:`~bayesmm.fit.Fit`.
 
         ``target_accept``: NUTS's target acceptance rate (default: the family's, 0.8 for most and 0.95 for
@@ -99,13 +100,16 @@ class CheckedModel:
         divergence and with every Rhat below 1.05, has its chains run ``draws`` draws longer, from where they
         stopped (:mod:`bayesmm.safeguard`; ``fit.idata.posterior.attrs["refit"]`` says what was done, and
         ``fit.settings.draws`` counts the draws kept). ``False`` keeps the first fit as it is.
+        ``shards``: split the rows over this many devices per chain (CPU devices, GPUs, or the devices of several
+        processes under ``jax.distributed``), the log density and its gradient summed across them: the same draws
+        to float rounding, for data larger than one device holds (docs/sampling.md, "Devices and sharding").
         """
         _check_switches(unknown, progress=progress, marginalize=marginalize, centered=centered, refit=refit)
         if target_accept is None:
             target_accept = self.family.default_target_accept
         from .sampler.settings import SamplerSettings
 
-        settings = SamplerSettings(chains, draws, warmup, seed, target_accept, max_tree_depth, progress)
+        settings = SamplerSettings(chains, draws, warmup, seed, target_accept, max_tree_depth, progress, shards)
         refuse_flat_priors(self.separation, self.prior_entries)
         start = time.perf_counter()
         with showing(progress):
@@ -228,7 +232,7 @@ class _Run:
 
 #: the sampler settings of ``fit`` and ``update``
 SETTINGS = ("chains", "draws", "warmup", "seed", "target_accept", "max_tree_depth", "progress", "marginalize",
-            "centered", "refit")
+            "centered", "refit", "shards")
 #: brms / rstanarm / PyMC names users reach for, and what bayesmm calls them
 ALIASES = {"iter": "draws (brms's iter counts warmup + draws: draws = iter - warmup)",
             "cores": "chains (chains already run in parallel over the CPU cores)", "tune": "warmup",

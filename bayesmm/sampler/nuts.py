@@ -31,6 +31,7 @@ from .potential import HashableShapes, shape_tree, constrain, initial_values, la
 from .coordinates import curvature, dense_groups, initial_mass, rotated_sites, site_bases, to_model, to_sampler
 from ..model.program import generated
 from ..model.records import ModelData, ModelStructure
+from .shards import ROWS, first_shard, sharded_program, summed_potential
 from .stored import program_key, stored_program
 from .ticks import ensure_registered, tick, tick_every
 
@@ -69,15 +70,17 @@ def compiled(structure: ModelStructure, shapes: HashableShapes) -> Compiled:
 
 
 def _one_chain(structure: ModelStructure, shapes: HashableShapes, warmup: int, draws: int, target_accept: float,
-               max_tree_depth: int):
+               max_tree_depth: int, specs=None):
     """``run(jitter, key, centre, data) -> (draws, stats, generated, finite, end)`` for one chain: from ``centre +
     jitter`` (the jitter shrunk where the density is not finite, :func:`~.potential.usable_start`; ``finite``
     says whether it is at the start), warmup with numpyro's window adaptation (step size and mass matrix:
     diagonal, with a dense block over the intercept, fixed effects and block means, :mod:`.coordinates`),
-    then ``draws`` iterations; draws in model coordinates; ``end``: the chain's :func:`_end_state`."""
+    then ``draws`` iterations; draws in model coordinates; ``end``: the chain's :func:`_end_state`. With row
+    ``specs`` (:func:`.shards.row_specs`), it runs on one device of a mesh of row shards."""
 
     def run(jitter, key, centre, data):
-        helpers, rotated, bases, sampler_potential = _sampler_coordinates(structure, shapes, data)
+        helpers, rotated, bases, sampler_potential, potential, data = _sampler_coordinates(structure, shapes, data,
+                                                                                           specs)
         # to_sampler is linear: the jittered start in sampler coordinates is the sum of the two mapped
         zs0, (energy, grad), finite = usable_start(jax.value_and_grad(sampler_potential),
                                                    to_sampler(centre, rotated, bases),
@@ -85,7 +88,7 @@ def _one_chain(structure: ModelStructure, shapes: HashableShapes, warmup: int, d
         init_kernel, sample_kernel = hmc(potential_fn_gen=lambda data: sampler_potential, algo="NUTS")
         k_init, k_gen = jax.random.split(key)
         if _samples_effects(helpers):  # random effects sampled: start from curvature
-            bent = curvature(helpers.potential, to_model(zs0, rotated, bases), data)
+            bent = curvature(potential, to_model(zs0, rotated, bases), data)
             dense, inverse_mass = initial_mass(structure, helpers.sites, rotated, bent, bases)
         else:  # fully marginalised or no random effects: few, comparable coordinates; numpyro's identity start
             dense, inverse_mass = False, None
@@ -103,7 +106,7 @@ def _one_chain(structure: ModelStructure, shapes: HashableShapes, warmup: int, d
             s = sample_kernel(s, model_args=(data,))
             return s, _keep(kept, record(s), jnp.maximum(i - warmup, 0))
 
-        last, (z, stats) = _ticking_loop(warmup + draws, step, (state, _buffers(record(state), draws)))
+        last, (z, stats) = _ticking_loop(warmup + draws, step, (state, _buffers(record(state), draws)), specs)
         flat = constrain(helpers.sites, z)
         extra = generated(structure, data, flat, key=k_gen)
         return flat, dict(zip(STAT_FIELDS, stats)), extra, finite, _end_state(last)
@@ -111,12 +114,17 @@ def _one_chain(structure: ModelStructure, shapes: HashableShapes, warmup: int, d
     return run
 
 
-def _sampler_coordinates(structure: ModelStructure, shapes: HashableShapes, data):
-    """A chain's helpers, its rotated sites and their bases, and the potential in sampler coordinates."""
+def _sampler_coordinates(structure: ModelStructure, shapes: HashableShapes, data, specs=None):
+    """A chain's helpers, its rotated sites and their bases, the potential in sampler coordinates and in model
+    coordinates, and its data: with row ``specs``, this device's shard, and the potential summed over the
+    shards (:func:`.shards.summed_potential`)."""
     helpers = compiled(structure, shapes)
+    potential = helpers.potential
+    if specs is not None:
+        data, potential = first_shard(data, specs), summed_potential(structure, helpers.sites)
     rotated = rotated_sites(structure, helpers.sites)
     bases = site_bases(rotated, data)
-    return helpers, rotated, bases, lambda zs: helpers.potential(to_model(zs, rotated, bases), data)
+    return helpers, rotated, bases, lambda zs: potential(to_model(zs, rotated, bases), data), potential, data
 
 
 def _samples_effects(helpers: Compiled) -> bool:
@@ -141,22 +149,26 @@ def _keep(buffers, record, slot):
     return jax.tree.map(lambda buf, v: jax.lax.dynamic_update_index_in_dim(buf, v, slot, 0), buffers, record)
 
 
-def _ticking_loop(iterations: int, step, carry):
+def _ticking_loop(iterations: int, step, carry, specs=None):
     """``carry`` after ``step(i, carry)`` for ``i`` in ``range(iterations)``, with a :func:`~.ticks.tick` before
     the first iteration and after every :func:`~.ticks.tick_every` iterations, ending early when a tick says
     stop (Ctrl-C; the host then discards the output). The counter and the stop flag are not per chain, so
-    under ``vmap`` the ticks are not batched: a device's vectorized chains tick once for all."""
+    under ``vmap`` the ticks are not batched: a device's vectorized chains tick once for all. Over row shards
+    (``specs``) the first shard ticks and its stop flag goes to all, so that they stop at the same iteration."""
     every = tick_every(iterations)
+    shard_tick = tick if specs is None else (
+        lambda i: jax.lax.cond(jax.lax.axis_index(ROWS) == 0, tick, lambda _: jnp.int32(0), i))
+    agreed = (lambda stop: stop) if specs is None else (lambda stop: jax.lax.pmax(stop, ROWS))
 
     def body(loop):
         i, inner, _ = loop
         inner = step(i, inner)
         i = i + 1
-        stop = jax.lax.cond(i % every == 0, tick, lambda _: jnp.int32(0), i)
+        stop = agreed(jax.lax.cond(i % every == 0, shard_tick, lambda _: jnp.int32(0), i))
         return i, inner, stop
 
     going = lambda loop: (loop[0] < iterations) & (loop[2] == 0)  # noqa: E731
-    return jax.lax.while_loop(going, body, (jnp.int32(0), carry, tick(0)))[1]
+    return jax.lax.while_loop(going, body, (jnp.int32(0), carry, agreed(shard_tick(0))))[1]
 
 
 def _end_state(state) -> dict:
@@ -167,13 +179,13 @@ def _end_state(state) -> dict:
 
 
 def _continued_chain(structure: ModelStructure, shapes: HashableShapes, draws: int, target_accept: float,
-                     max_tree_depth: int):
+                     max_tree_depth: int, specs=None):
     """``run(state, data) -> (draws, stats, generated, state)`` for one chain: ``draws`` more iterations from
     a chain's :func:`_end_state`, with its adapted step size and mass matrix and no further adaptation; the
     same chain run longer."""
 
     def run(end, data):
-        helpers, rotated, bases, sampler_potential = _sampler_coordinates(structure, shapes, data)
+        helpers, rotated, bases, sampler_potential, _, data = _sampler_coordinates(structure, shapes, data, specs)
         energy, grad = jax.value_and_grad(sampler_potential)(end["z"])
         init_kernel, sample_kernel = hmc(potential_fn_gen=lambda data: sampler_potential, algo="NUTS")
         k_run, k_gen = jax.random.split(end["key"])
@@ -188,7 +200,8 @@ def _continued_chain(structure: ModelStructure, shapes: HashableShapes, draws: i
             s = sample_kernel(s, model_args=(data,))
             return s, _keep(kept, _record(s, rotated, bases), i)
 
-        last, (z, stats) = _ticking_loop(draws, step, (state, _buffers(_record(state, rotated, bases), draws)))
+        last, (z, stats) = _ticking_loop(draws, step, (state, _buffers(_record(state, rotated, bases), draws)),
+                                         specs)
         flat = constrain(helpers.sites, z)
         extra = generated(structure, data, flat, key=k_gen)
         return flat, dict(zip(STAT_FIELDS, stats)), extra, _end_state(last)
@@ -280,33 +293,39 @@ def vectorizes_chains() -> bool:
 
 @functools.lru_cache(maxsize=32)
 def chain_program(structure: ModelStructure, shapes: HashableShapes, warmup: int, draws: int, target_accept: float,
-                  max_tree_depth: int, chains: int, vectorized: bool | None = None):
+                  max_tree_depth: int, chains: int, vectorized: bool | None = None, shards: int = 1):
     """The compiled sampler ``run(jitter, keys, centre, data)`` (:func:`_one_chain`), cached in the process
     and stored between processes (:mod:`.stored`). ``chains > 1``: all chains at once, spread over
     :func:`chain_devices` local devices (``jax.shard_map``; data copied to each; each device runs its share
     vectorized or one after another, :func:`vectorizes_chains` unless ``vectorized`` says), leading axis
     ``chains``; ``chains == 1``: one chain (the caller runs chains one after another). Compiled with
-    :func:`compiler_options` for its work."""
-    def run(jitter, key, centre, data):  # built only when traced: a stored program needs none of it
-        return _one_chain(structure, shapes, warmup, draws, target_accept, max_tree_depth)(jitter, key, centre, data)
+    :func:`compiler_options` for its work. ``shards > 1``: the rows split over that many devices per chain
+    (:func:`sharded_program`; the data as :func:`.shards.split_rows` gives it)."""
+    def run(jitter, key, centre, data, specs=None):  # built only when traced: a stored program needs none of it
+        return _one_chain(structure, shapes, warmup, draws, target_accept, max_tree_depth, specs)(
+            jitter, key, centre, data)
 
-    options = compiler_options(shapes.tree.y.shape[0] * (warmup + draws) * chains)
-    return _spread(run, (2, 2), chains, vectorized, options, "chains", structure, shapes.key, warmup, draws,
-                   target_accept, max_tree_depth)
+    options = compiler_options(shapes.tree.y.shape[0] * (warmup + draws) * chains / shards)
+    parts = ("chains", structure, shapes.key, warmup, draws, target_accept, max_tree_depth)
+    if shards > 1:
+        return sharded_program(run, (2, 2), chains, shards, draws, shapes, options, *parts)
+    return _spread(run, (2, 2), chains, vectorized, options, *parts)
 
 
 @functools.lru_cache(maxsize=32)
 def continuation_program(structure: ModelStructure, shapes: HashableShapes, draws: int, target_accept: float,
-                         max_tree_depth: int, chains: int, vectorized: bool | None = None):
+                         max_tree_depth: int, chains: int, vectorized: bool | None = None, shards: int = 1):
     """The compiled ``run(states, data)`` that takes every chain ``draws`` iterations further from the end
     states a :func:`chain_program` returned (:func:`_continued_chain`), spread over the devices as that
     program is; it returns the new end states, so a chain can go on again."""
-    def run(end, data):
-        return _continued_chain(structure, shapes, draws, target_accept, max_tree_depth)(end, data)
+    def run(end, data, specs=None):
+        return _continued_chain(structure, shapes, draws, target_accept, max_tree_depth, specs)(end, data)
 
-    options = compiler_options(shapes.tree.y.shape[0] * draws * chains)
-    return _spread(run, (1, 1), chains, vectorized, options, "continued", structure, shapes.key, draws,
-                   target_accept, max_tree_depth)
+    options = compiler_options(shapes.tree.y.shape[0] * draws * chains / shards)
+    parts = ("continued", structure, shapes.key, draws, target_accept, max_tree_depth)
+    if shards > 1:
+        return sharded_program(run, (1, 1), chains, shards, draws, shapes, options, *parts)
+    return _spread(run, (1, 1), chains, vectorized, options, *parts)
 
 
 def _spread(run, arguments: tuple[int, int], chains: int, vectorized: bool | None, options, *key_parts):

@@ -27,6 +27,7 @@ from ..model.backend import use_float64
 from ..model.program import keeps_log_lik
 from .progress import ProgressLine, current_line, sampling_text, shows
 from .settings import SamplerSettings
+from .shards import check_shardable, out_of_memory, split_rows
 from .stored import enable_compilation_cache
 from .ticks import ChainTicks, ensure_registered, run_interruptibly, tick_every
 
@@ -100,11 +101,11 @@ def _not_finite() -> SamplerError:
 
 
 @contextlib.contextmanager
-def _running_chains():
+def _running_chains(out_of_memory=None):
     """Around a run of the chains: BLAS single-threaded (parallel chains each call LAPACK, Cholesky in the
     marginalised gaussian model; a multi-threaded BLAS under them oversubscribes the cores, 3x slower on 2
     cores), numpyro's and JAX's UserWarnings silenced, and a failure inside jax/numpyro raised as a
-    :class:`SamplerError`."""
+    :class:`SamplerError` (``out_of_memory()`` when a device ran out of memory)."""
     with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
         warnings.simplefilter("ignore", UserWarning)
         try:
@@ -112,6 +113,8 @@ def _running_chains():
         except SamplerError:
             raise
         except Exception as err:  # noqa: BLE001 - jax/numpyro failures reach the user as a SamplerError
+            if out_of_memory is not None and "RESOURCE_EXHAUSTED" in str(err):
+                raise out_of_memory() from None
             raise SamplerError(f"NUTS failed ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}). "
                                "Check the data's scale and the priors; if they look right, please report "
                                "this with the formula and data.") from None
@@ -178,12 +181,15 @@ def sample_posterior(structure: ModelStructure, data: ModelData, settings: Sampl
     shapes = shapes_key(data)
     centre, jitter = initial_values(structure, data, compiled(structure, shapes).sites, rng, chains)
     line = current_line() or ProgressLine(shows(settings.progress))
-    with _running_chains():
-        together = _chain_method(chains) != "sequential"
+    shards = int(settings.shards)
+    check_shardable(structure, int(np.shape(data.y)[0]), shards)
+    with _running_chains(lambda: out_of_memory(data, chains, int(settings.draws), shards)):
+        together = shards > 1 or _chain_method(chains) != "sequential"
         program = chain_program(structure, shapes, int(settings.warmup), int(settings.draws),
                                 float(settings.target_accept), int(settings.max_tree_depth),
-                                chains if together else 1)
-        work = lambda: (_together if together else _sequential)(program, jitter, chain_keys)(centre, data)  # noqa: E731
+                                chains if together else 1, shards=shards)
+        arrays = split_rows(data, shards)[0] if shards > 1 else data
+        work = lambda: (_together if together else _sequential)(program, jitter, chain_keys)(centre, arrays)  # noqa: E731
         iterations = int(settings.warmup) + int(settings.draws)
         flat, stats, extra, finite, end = _watched(work, chains, iterations, int(settings.warmup), together, line,
                                                    label)
@@ -199,12 +205,13 @@ def continue_posterior(structure: ModelStructure, data: ModelData, settings: Sam
     seed gives the same draws."""
     if samples.end is None:
         raise SamplerError("These chains cannot go on: their end states were not kept.")
-    chains = int(settings.chains)
-    together = _chain_method(chains) != "sequential"
+    chains, shards = int(settings.chains), int(settings.shards)
+    together = shards > 1 or _chain_method(chains) != "sequential"
     program = continuation_program(structure, shapes_key(data), int(draws), float(settings.target_accept),
-                                   int(settings.max_tree_depth), chains if together else 1)
+                                   int(settings.max_tree_depth), chains if together else 1, shards=shards)
     line = current_line() or ProgressLine(shows(settings.progress))
-    with _running_chains():
-        work = lambda: (_together if together else _sequential)(program, samples.end)(data)  # noqa: E731
+    arrays = split_rows(data, shards)[0] if shards > 1 else data
+    with _running_chains(lambda: out_of_memory(data, chains, int(draws), shards)):
+        work = lambda: (_together if together else _sequential)(program, samples.end)(arrays)  # noqa: E731
         flat, stats, extra, end = _watched(work, chains, int(draws), 0, together, line, label)
     return samples.extended(_samples(flat, stats, extra, samples.path, end))

@@ -21,9 +21,11 @@ class SamplerSettings:
     target_accept: float = 0.8
     max_tree_depth: int = 10
     progress: bool | None = None
+    #: devices each chain's rows are split over (``bayesmm.sampler.shards``)
+    shards: int = 1
 
     def __post_init__(self):
-        for name in ("chains", "draws", "warmup", "max_tree_depth"):
+        for name in ("chains", "draws", "warmup", "max_tree_depth", "shards"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
                 raise SamplerError(f"{name} must be a whole number, not {value!r}.")

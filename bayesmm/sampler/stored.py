@@ -99,26 +99,32 @@ def _write(path: pathlib.Path, exported) -> None:
             os.unlink(handle.name)
 
 
-def stored_program(key: str | None, fn, mesh=None, split: int = 0, compiler_options: dict | None = None):
+def stored_program(key: str | None, fn, mesh=None, split: int = 0, compiler_options: dict | None = None,
+                   specs=None):
     """``run(*args)`` computing ``fn(*args)``, from the program stored under ``key`` when there is one, else
     traced on the first call (and stored under ``key``). With a ``mesh`` (one axis, ``"chain"``), the
     leaves of ``args[:split]`` are split over its devices along their leading axis and the others copied
-    to each. ``compiler_options`` go to XLA when it compiles the program (they are part of the compilation
+    to each, unless ``specs(args)`` gives each leaf's ``PartitionSpec`` (a mesh of chains and row shards); on
+    several processes the outputs are replicated, so that each process reads them whole. ``compiler_options`` go
+    to XLA when it compiles the program (they are part of the compilation
     cache's key, not of the stored program's)."""
     resolved = {}
 
     def resolve(args, reuse: bool):
         leaves, treedef = jax.tree.flatten(args)
-        shardings = None
+        shardings = outputs = None
         if mesh is not None:
             n = len(jax.tree.leaves(args[:split]))
-            shardings = tuple([NamedSharding(mesh, PartitionSpec("chain"))] * n
-                              + [NamedSharding(mesh, PartitionSpec())] * (len(leaves) - n))
+            leaf_specs = specs(args) if specs is not None else (
+                [PartitionSpec("chain")] * n + [PartitionSpec()] * (len(leaves) - n))
+            shardings = tuple(NamedSharding(mesh, spec) for spec in leaf_specs)
+            if jax.process_count() > 1:
+                outputs = NamedSharding(mesh, PartitionSpec())
         path = _path(key)
         exported = _read(path) if reuse and path is not None and path.exists() else None
         read = exported is not None
         if exported is None:
-            flat = jax.jit(lambda *xs: fn(*treedef.unflatten(xs)), in_shardings=shardings,
+            flat = jax.jit(lambda *xs: fn(*treedef.unflatten(xs)), in_shardings=shardings, out_shardings=outputs,
                            compiler_options=compiler_options)
             try:
                 shapes = [jax.ShapeDtypeStruct(jnp.shape(x), jnp.result_type(x)) for x in leaves]
@@ -127,7 +133,8 @@ def stored_program(key: str | None, fn, mesh=None, split: int = 0, compiler_opti
                 return flat, shardings, False
             if path is not None:
                 _write(path, exported)
-        return jax.jit(exported.call, in_shardings=shardings, compiler_options=compiler_options), shardings, read
+        return (jax.jit(exported.call, in_shardings=shardings, out_shardings=outputs,
+                        compiler_options=compiler_options), shardings, read)
 
     def call(args):
         leaves = jax.tree.leaves(args)
