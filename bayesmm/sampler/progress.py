@@ -44,6 +44,7 @@ class ProgressLine:
         self.stage_name: str | None = None
         self._since = time.perf_counter()
         self._width = 0
+        self._text = ""
 
     def stage(self, name: str, text: str | None = None) -> None:
         """End the current stage's line and start the stage ``name``, its line reading ``text`` (or ``name``)."""
@@ -59,8 +60,8 @@ class ProgressLine:
             self.stage(name, text)
 
     def update(self, text: str) -> None:
-        """Rewrite the current stage's line."""
-        if self.stage_name is not None:
+        """Rewrite the current stage's line (unless it already reads ``text``: a notebook gets no needless writes)."""
+        if self.stage_name is not None and (text != self._text or not self._width):
             self._write(text)
 
     def finish(self, text: str | None = None) -> None:
@@ -80,6 +81,7 @@ class ProgressLine:
             self._width = 0
 
     def _write(self, text: str) -> None:
+        self._text = text
         text = PREFIX + text
         self._emit(("\r" if self._width else "") + text + " " * max(0, self._width - len(text)))
         self._width = len(text)

@@ -142,12 +142,17 @@ def _watched(work, chains: int, iterations: int, warmup: int, together: bool, li
     ticks = ChainTicks(chains * iterations, tick_every(iterations), _tick_weight(chains, together))
     began = time.perf_counter()
 
+    def end_compiling():  # the seconds since the program was called, not since the line appeared
+        if line.stage_name == "compiling":
+            line.finish(f"compiling ... {(ticks.started or time.perf_counter()) - began:.1f} s")
+
     def refresh():
         waited = time.perf_counter() - began
         if ticks.started is None:
             if waited > 0.5:
                 line.show_stage("compiling", f"compiling ... {waited:.0f} s")
             return
+        end_compiling()
         line.show_stage(label, sampling_text(chains, ticks.done, ticks.total, ticks.rate, ticks.latest < warmup, label))
 
     try:
@@ -155,7 +160,8 @@ def _watched(work, chains: int, iterations: int, warmup: int, together: bool, li
     except BaseException:  # the line ends as it stood, before the error or the interruption is shown
         line.break_line()
         raise
-    if line.stage_name == "compiling" or ticks.started is None:
+    end_compiling()
+    if line.stage_name != label:
         line.stage(label)
     seconds = time.perf_counter() - (ticks.started or began)
     rate = f" ({ticks.total / seconds:,.0f} draws/s)" if seconds > 0 else ""
@@ -199,7 +205,7 @@ def sample_posterior(structure: ModelStructure, data: ModelData, settings: Sampl
 
 
 def continue_posterior(structure: ModelStructure, data: ModelData, settings: SamplerSettings, samples: Samples,
-                       draws: int, label: str = "running the chains longer") -> Samples:
+                       draws: int, label: str = "continuing") -> Samples:
     """``samples`` with ``draws`` more iterations of each chain (from its end state, with its adapted step size
     and mass matrix: the same chains run longer, :func:`bayesmm.sampler.nuts.continuation_program`). The same
     seed gives the same draws."""
