@@ -58,6 +58,14 @@ def _is_effect(name: str) -> bool:
     return name.startswith("z_")
 
 
+def _level_indices(names: list[str], data: ModelData) -> list | None:
+    """Each site ``z_k``'s level per row (block ``k``'s group index), or None where the rows are not the data's
+    own (cells) or a site is not a block's: then every effect is taken to meet every other."""
+    if data.cells is not None or not all(name[2:].isdigit() for name in names):
+        return None
+    return [np.asarray(data.group_index[int(name[2:])]) for name in names]
+
+
 #: inner Newton iterations after which the effects' mode counts as not found (``laplace_effects.newton``)
 INNER_ITERATIONS = 100
 
@@ -74,7 +82,8 @@ class _Problem:
         hyper = {name: jnp.asarray(value) for name, value in centre.items() if not _is_effect(name)}
         self.theta0, self.unravel_theta = ravel_pytree(hyper)
         self.shapes = [tuple(self.sites[name][1]) for name in self.effect_names]
-        self.layout = effect_layout([(shape[0], int(np.prod(shape[1:]))) for shape in self.shapes])
+        self.layout = effect_layout([(shape[0], int(np.prod(shape[1:]))) for shape in self.shapes],
+                                    _level_indices(self.effect_names, data))
         self.potential = helpers.potential
         # the data travel as arguments: closed over, XLA would fold a million-row array into the program
         objective, linearised = jax.jit(self._value_and_grad), jax.jit(self._linearised)

@@ -16,6 +16,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from scipy import sparse
 
 __all__ = ["EffectLayout", "effect_layout", "hessian_parts", "factorize", "solve", "log_det", "draw_effects",
            "newton"]
@@ -23,31 +24,70 @@ __all__ = ["EffectLayout", "effect_layout", "hessian_parts", "factorize", "solve
 
 class EffectLayout(NamedTuple):
     """Where the sampled random effects lie in the vector ``u``: ``big`` the slice of the block with the most
-    levels (``levels`` x ``q``, level-major), ``rest`` the indices of all others; ``seeds`` the products' directions
-    (q for the big block's columns, then one per other effect)."""
+    levels (``levels`` x ``q``, level-major), ``rest`` the indices of all others; ``seeds`` the products'
+    directions (q for the big block's columns, then one per colour of the others); ``rest_colour`` the colour of
+    each other effect; ``big_mask`` and ``rest_mask`` where ``H`` may be non-zero between the big block and the
+    rest and within the rest (the products' sums are read only there)."""
 
     size: int
     big: tuple  # (start, levels, q)
     rest: np.ndarray
     seeds: np.ndarray
+    rest_colour: np.ndarray
+    big_mask: np.ndarray
+    rest_mask: np.ndarray
 
 
-def effect_layout(shapes: list[tuple[int, int]]) -> EffectLayout:
-    """The layout of the sites ``z_k`` shaped ``(levels, q)``, in the order given."""
+def _pattern(shapes, indices):
+    """Which effects share a row (the non-zeros of ``H``), effect by effect, from each block's level per row."""
+    rows = indices[0].shape[0]
+    starts = np.concatenate([[0], np.cumsum([levels * q for levels, q in shapes])])[:-1]
+    columns = [starts[k] + indices[k][:, None] * q + np.arange(q)[None, :] for k, (_, q) in enumerate(shapes)]
+    touched = np.concatenate(columns, axis=1)  # rows x (sum of q)
+    size = int(sum(levels * q for levels, q in shapes))
+    incidence = sparse.csr_matrix((np.ones(touched.size), (np.repeat(np.arange(rows), touched.shape[1]),
+                                                           touched.ravel())), shape=(rows, size))
+    return (incidence.T @ incidence).astype(bool).tocsr()
+
+
+def _colours(pattern) -> np.ndarray:
+    """A greedy distance-2 colouring of ``pattern``'s columns (Curtis, Powell and Reid): two share a colour only
+    when no row of ``H`` holds both, so one product per colour recovers their columns."""
+    conflicts = (pattern.T.astype(np.int32) @ pattern.astype(np.int32)).tocsr()
+    colour = np.full(pattern.shape[1], -1)
+    for j in range(pattern.shape[1]):
+        used = set(colour[conflicts.indices[conflicts.indptr[j]:conflicts.indptr[j + 1]]])
+        colour[j] = next(c for c in range(len(used) + 1) if c not in used)
+    return colour
+
+
+def effect_layout(shapes: list[tuple[int, int]], indices: list | None = None) -> EffectLayout:
+    """The layout of the sites ``z_k`` shaped ``(levels, q)``, in the order given; ``indices``: each block's level
+    per row (without them, every effect outside the big block gets its own product)."""
     sizes = [int(np.prod(shape)) for shape in shapes]
     starts = np.concatenate([[0], np.cumsum(sizes)])[:-1].astype(int)
     size = int(sum(sizes))
     if not shapes:
-        return EffectLayout(0, (0, 0, 0), np.zeros(0, int), np.zeros((0, 0)))
+        empty = np.zeros((0, 0), bool)
+        return EffectLayout(0, (0, 0, 0), np.zeros(0, int), np.zeros((0, 0)), np.zeros(0, int), empty, empty)
     k = int(np.argmax([shape[0] for shape in shapes]))
     levels, q = shapes[k]
     start = int(starts[k])
-    rest = np.setdiff1d(np.arange(size), np.arange(start, start + levels * q))
-    seeds = np.zeros((q + rest.size, size))
+    big = np.arange(start, start + levels * q)
+    rest = np.setdiff1d(np.arange(size), big)
+    if indices is None:
+        colour = np.arange(rest.size)
+        big_mask, rest_mask = np.ones((big.size, rest.size), bool), np.ones((rest.size, rest.size), bool)
+    else:
+        pattern = _pattern(shapes, [np.asarray(i) for i in indices])
+        colour = _colours(pattern[:, rest]) if rest.size else np.zeros(0, int)
+        big_mask = pattern[big][:, rest].toarray()
+        rest_mask = pattern[rest][:, rest].toarray()
+    seeds = np.zeros((q + (colour.max() + 1 if rest.size else 0), size))
     for j in range(q):
         seeds[j, start + j:start + levels * q:q] = 1.0
-    seeds[q + np.arange(rest.size), rest] = 1.0
-    return EffectLayout(size, (start, int(levels), int(q)), rest, seeds)
+    seeds[q + colour, rest] = 1.0
+    return EffectLayout(size, (start, int(levels), int(q)), rest, seeds, colour, big_mask, rest_mask)
 
 
 class HessianParts(NamedTuple):
@@ -65,8 +105,9 @@ def hessian_parts(hvp, layout: EffectLayout, batch: int = 16) -> HessianParts:
     big = products[:q, start:start + levels * q].reshape(q, levels, q)  # [b, l, a] = H[(l, a), (l, b)]
     D = jnp.transpose(big, (1, 2, 0))
     D = 0.5 * (D + jnp.swapaxes(D, 1, 2))
-    C = products[q:, start:start + levels * q].T
-    E = products[q:][:, layout.rest]
+    rest_products = products[q + jnp.asarray(layout.rest_colour)]  # row r: the product of r's colour
+    C = jnp.where(jnp.asarray(layout.big_mask), rest_products[:, start:start + levels * q].T, 0.0)
+    E = jnp.where(jnp.asarray(layout.rest_mask), rest_products[:, layout.rest], 0.0)
     return HessianParts(D, C, 0.5 * (E + E.T))
 
 

@@ -30,25 +30,32 @@ def _cbpp():
     return data
 
 
-def test_effects_hessian_parts_solve_and_draw_match_a_dense_matrix():
-    """Two crossed blocks (6 levels x 2 columns, and 3 levels): H recovered from the compressed products, its
-    solve, log-determinant and draws' covariance against numpy on the dense matrix."""
+@pytest.mark.parametrize("design", ["crossed", "nested", "any"])
+def test_effects_hessian_parts_solve_and_draw_match_a_dense_matrix(design):
+    """Two blocks (6 levels x 2 columns, and 4 levels): H recovered from the compressed products, its solve,
+    log-determinant and draws' covariance against numpy on the dense matrix. Crossed (each level of the second
+    block meets 3 of the first's): one product per level of the second block; nested (each level of the first
+    block in one of the second's): the second block's levels share one product; without the rows' levels
+    ("any"): one product each."""
     use_float64()
     rng = np.random.default_rng(0)
-    layout = effect_layout([(6, 2), (3, 1)])
-    pattern = np.zeros((15, 15), bool)
-    rows = [(rng.integers(6), rng.integers(3)) for _ in range(40)]
+    rows = ([(a, b) for b in range(4) for a in rng.choice(6, 3, replace=False)] if design != "nested"
+            else [(a, a % 4) for a in range(6)]) * 3
+    indices = [np.array([a for a, _ in rows]), np.array([b for _, b in rows])]
+    layout = effect_layout([(6, 2), (4, 1)], None if design == "any" else indices)
+    assert layout.seeds.shape[0] == 2 + {"crossed": 4, "nested": 1, "any": 4}[design]
+    pattern = np.zeros((16, 16), bool)
     for a, b in rows:
         touched = [2 * a, 2 * a + 1, 12 + b]
         pattern[np.ix_(touched, touched)] = True
-    noise = rng.standard_normal((15, 15))
-    dense = np.where(pattern, noise @ noise.T / 15 + 0.3, 0.0) + 3 * np.eye(15)
+    noise = rng.standard_normal((16, 16))
+    dense = np.where(pattern, noise @ noise.T / 16 + 0.3, 0.0) + 3 * np.eye(16)
     parts = hessian_parts(lambda s: dense @ s, layout)
     factor = factorize(parts)
-    g = rng.standard_normal(15)
+    g = rng.standard_normal(16)
     np.testing.assert_allclose(solve(layout, factor, g), np.linalg.solve(dense, g), rtol=1e-10)
     np.testing.assert_allclose(float(log_det(factor)), np.linalg.slogdet(dense)[1], rtol=1e-10)
-    draws = np.asarray(jax.vmap(lambda e: draw_effects(layout, factor, e))(rng.standard_normal((20000, 15))))
+    draws = np.asarray(jax.vmap(lambda e: draw_effects(layout, factor, e))(rng.standard_normal((20000, 16))))
     np.testing.assert_allclose(np.cov(draws.T), np.linalg.inv(dense), atol=0.02)
 
 
@@ -121,3 +128,15 @@ def test_draws_spread_like_nuts_on_grouseticks():
     assert difference[fixed].abs().max() < 0.25, difference
     assert difference[~fixed].abs().max() < 0.75, difference
     assert ratio.between(1 / 1.5, 1.5).all(), ratio
+
+
+def test_command_line_method_laplace_saved_and_summarised(tmp_path, capsys):
+    """--method laplace on the command line; a saved approximate fit stays labelled when read back."""
+    from bayesmm.cli import main
+
+    _cbpp().to_csv(tmp_path / "cbpp.csv", index=False)
+    assert main(["fit", str(tmp_path / "cbpp.csv"), CBPP, "--family", "binomial", "--factors", "period",
+                 "--method", "laplace", "--draws", "200", "--save", str(tmp_path / "fit.nc")]) == 0
+    assert "Method: approximate (Laplace)" in capsys.readouterr().out
+    assert main(["summary", str(tmp_path / "fit.nc")]) == 0
+    assert capsys.readouterr().out.startswith("NOTE: approximate (Laplace)")
