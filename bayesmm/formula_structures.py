@@ -43,9 +43,15 @@ class StructuredTerm(RandomTerm):
     """A random-effect term with a covariance structure (``cs`` or a :data:`POSITIONAL` one)."""
 
     structure: str = ""
+    #: options after the term (``gau(x + y + 0 | g, k = 20, c = 2)``): ``(name, value)`` pairs
+    options: tuple = ()
 
     def __str__(self) -> str:
-        return f"{self.structure}({self.lhs} | {':'.join(quote_name(f) for f in self.group_factors)})"
+        extra = "".join(f", {name} = {value}" for name, value in self.options)
+        return f"{self.structure}({self.lhs} | {':'.join(quote_name(f) for f in self.group_factors)}{extra})"
+
+    def option(self, name: str, default=None):
+        return dict(self.options).get(name, default)
 
 
 def structure_of(term) -> str:
@@ -71,12 +77,44 @@ def _calls(formula: str) -> tuple[str, dict]:
         if name not in STRUCTURES:
             continue
         text = text[:start] + " " * (bracket - start) + text[bracket:]
-        found[bracket + 1] = name
+        inside = split_top(piece[bracket - start + 1:-1], bracket + 1, ",")
+        options = _options(name, inside[1:], formula)
+        if options:
+            end = inside[1][2] - 1  # the first comma after the term
+            text = text[:end] + " " * (start + len(piece) - 1 - end) + text[start + len(piece) - 1:]
+        found[bracket + 1] = (name, options)
     return text, found
 
 
-def _checked(term: RandomTerm, name: str, formula: str) -> RandomTerm:
+#: options of the spatial structures (the Hilbert-space approximation, :mod:`bayesmm.hsgp`) and their readers
+_OPTIONS = {"k": int, "c": float, "hsgp": lambda v: {"true": True, "false": False}[v.lower()]}
+
+
+def _options(name: str, pieces, formula: str) -> tuple:
+    """``(name, value)`` pairs of a structure's options (``k = 20``, ``c = 2``, ``hsgp = TRUE``)."""
+    out = []
+    for _, piece, at in pieces:
+        piece, at = strip_outer(piece, at)
+        key, equals, value = (p.strip() for p in piece.partition("="))
+        if name not in ("exp", "gau", "mat") or not equals or key not in _OPTIONS:
+            raise FormulaError(f"'{piece.strip()}' in {name}(...): the spatial structures exp, gau and mat take the "
+                               "options k = <basis functions per coordinate>, c = <boundary factor> and hsgp = "
+                               "TRUE/FALSE (the Hilbert-space approximation); other structures take none.",
+                               formula, at)
+        try:
+            parsed = _OPTIONS[key](value)
+        except (ValueError, KeyError):
+            parsed = None
+        if parsed is None or (key in ("k", "c") and not parsed > (2 if key == "k" else 1)):
+            raise FormulaError(f"{name}(...) option {key} = {value!r}: k takes a whole number above 2, c a number "
+                               "above 1, hsgp TRUE or FALSE.", formula, at)
+        out.append((key, parsed))
+    return tuple(out)
+
+
+def _checked(term: RandomTerm, call: tuple, formula: str) -> RandomTerm:
     """The term marked with its structure, after the checks a structure's left side needs."""
+    name, options = call
     where = term.position - len(name) - 1
     if not term.correlated:
         raise FormulaError(f"{name}(...) takes a single '|': the structure sets the correlations.", formula, where)
@@ -98,7 +136,8 @@ def _checked(term: RandomTerm, name: str, formula: str) -> RandomTerm:
                 raise FormulaError(f"'{piece}' in {name}(...) is not a single column: the structure needs the "
                                    f"column of times or coordinates itself (compute it as a column first).",
                                    formula, where)
-    return StructuredTerm(**{f.name: getattr(term, f.name) for f in dataclasses.fields(term)}, structure=name)
+    return StructuredTerm(**{f.name: getattr(term, f.name) for f in dataclasses.fields(term)}, structure=name,
+                          options=options)
 
 
 def parse_model_formula(formula: str) -> FormulaSpec:

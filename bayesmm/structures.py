@@ -17,21 +17,25 @@ that the scale stays where the data can inform it.
 """
 from __future__ import annotations
 
+import dataclasses
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from .errors import DataError, PriorError
+from .errors import BayesMMWarning, DataError, PriorError
 from .formula_lexing import expression_variables
 from .formula_structures import POSITIONAL, structure_of
+from .hsgp import APPROXIMATED, AUTOMATIC_ABOVE, LSCALE_FLOOR, make_basis
 
 __all__ = ["Structure", "PARAMETERS", "positional_columns", "check_coordinates", "term_structure", "correlation",
            "cholesky", "markov_steps", "markov_precision", "parameter_rule", "inverse_gamma_tails",
            "checked_parameter_prior"]
 
 #: each structure's parameter (its prior class and its name in the outputs)
-PARAMETERS = {"cs": "rho", "ar1": "rho", "ou": "lscale", "exp": "lscale", "gau": "lscale", "mat": "lscale"}
+PARAMETERS = {"cs": "rho", "ar1": "rho", "ou": "lscale", "exp": "lscale", "gau": "lscale", "mat": "lscale",
+              **{f"{kind}_hsgp": "lscale" for kind in APPROXIMATED}}
 
 
 @dataclass(frozen=True, eq=False)
@@ -46,6 +50,18 @@ class Structure:
     values: tuple = ()
     #: numeric ``ar1`` times: ``(first time, step)``, so that new times map onto the steps; None for a factor
     grid: tuple | None = None
+    #: the Hilbert-space approximation's basis (:class:`bayesmm.hsgp.HilbertBasis`) of a block whose columns are
+    #: its basis functions, or None (one column per position)
+    basis: object = None
+
+    @property
+    def approximated(self) -> bool:
+        return self.basis is not None
+
+    @property
+    def model_kind(self) -> str:
+        """The kind the model dispatches on: ``gau_hsgp`` for an approximated ``gau`` block."""
+        return f"{self.kind}_hsgp" if self.approximated else self.kind
 
     @property
     def parameter(self) -> str:
@@ -66,10 +82,25 @@ class Structure:
         return ".".join(self.variables)
 
     def distance_range(self) -> tuple[float, float]:
-        """The smallest and largest distance between two positions."""
-        d = _distances(np.asarray(self.positions, dtype=float), np)
-        positive = d[d > 0]
-        return (float(positive.min()), float(positive.max())) if positive.size else (1.0, 1.0)
+        """The smallest and largest distance between two positions (for many positions, nearest neighbours by a
+        k-d tree and the largest distance over the convex hull's vertices: no positions x positions matrix)."""
+        return distance_range(np.asarray(self.positions, dtype=float))
+
+
+def distance_range(positions: np.ndarray) -> tuple[float, float]:
+    """The smallest and largest distance between two of ``positions`` (positions x coordinates)."""
+    if len(positions) > 500:
+        from scipy.spatial import ConvexHull, cKDTree
+
+        nearest = cKDTree(positions).query(positions, k=2)[0][:, 1]
+        smallest = float(nearest[nearest > 0].min()) if np.any(nearest > 0) else 1.0
+        if positions.shape[1] == 1:
+            return smallest, float(np.ptp(positions))
+        hull = positions[ConvexHull(positions).vertices]
+        return smallest, float(_distances(hull, np).max())
+    d = _distances(positions, np)
+    positive = d[d > 0]
+    return (float(positive.min()), float(positive.max())) if positive.size else (1.0, 1.0)
 
 
 def term_structure(term) -> Structure | None:
@@ -126,7 +157,9 @@ def _ar1_steps(term, column: pd.Series, labels) -> tuple[np.ndarray, np.ndarray,
 
 
 def positional_columns(term, frame: pd.DataFrame, group_index: np.ndarray, labels=None):
-    """``(Z, column names, Structure)`` of a positional term: one indicator column per distinct time/position.
+    """``(Z, column names, Structure)`` of a positional term: one indicator column per distinct time/position, or
+    for a spatial block fitted with the Hilbert-space approximation (:func:`approximation`) one column per basis
+    function, its values at each row's position.
     Refuses a column that is not numeric (``ou``, spatial) or not equally spaced (``ar1``) and two rows of one
     group at the same position, naming the column and the rows."""
     kind, names = structure_of(term), list(term.terms)
@@ -155,11 +188,54 @@ def positional_columns(term, frame: pd.DataFrame, group_index: np.ndarray, label
                         f"{values[codes[twice[0]]]}) in "
                         f"one level of '{term.group}'. Each level needs distinct times/positions: aggregate the "
                         "duplicates or add a level (e.g. a replicate factor) to the group.")
+    label = ".".join(variables)
+    structure = Structure(kind, tuple(variables), np.asarray(positions, dtype=float), values, grid)
+    basis = approximation(term, structure)
+    if basis is not None:
+        Z = basis.basis(frame[variables].to_numpy(dtype=float))
+        columns = tuple(f"{label}[hsgp{','.join(map(str, j))}]" for j in basis.indices)
+        return Z, columns, dataclasses.replace(structure, basis=basis)
     Z = np.zeros((len(codes), q))
     Z[np.arange(len(codes)), codes] = 1.0
-    label = ".".join(variables)
     columns = tuple(f"{label}[{v}]" for v in values)
-    return Z, columns, Structure(kind, tuple(variables), np.asarray(positions, dtype=float), values, grid)
+    return Z, columns, structure
+
+
+def _prior_range(structure: Structure, approximated: bool) -> tuple[float, float]:
+    """The distances the length scale's default prior keeps 98% of its mass between: the smallest and largest
+    distance, the smallest raised to :data:`bayesmm.hsgp.LSCALE_FLOOR` of the largest for an approximated block."""
+    low, high = structure.distance_range()
+    return (max(low, LSCALE_FLOOR * high), high) if approximated else (low, high)
+
+
+def approximation(term, structure: Structure):
+    """The Hilbert-space basis of a spatial block (:mod:`bayesmm.hsgp`) when the term asks for it (``k =``,
+    ``hsgp = TRUE``) or it has more than :data:`bayesmm.hsgp.AUTOMATIC_ABOVE` positions (``gau``, ``mat``; a
+    warning says so), else None."""
+    kind, asked = structure.kind, term.option("hsgp")
+    if kind not in APPROXIMATED or asked is False:
+        return None
+    many = len(structure.positions) > AUTOMATIC_ABOVE
+    if asked is None and term.option("k") is None and not (many and kind != "exp"):
+        if many:
+            warnings.warn(f"{term} has {len(structure.positions)} positions: the exact exponential kernel costs "
+                          "O(positions^3) per gradient. Use mat(...) (Matern 3/2, approximated above "
+                          f"{AUTOMATIC_ABOVE} positions) or exp(..., hsgp = TRUE) (its approximation converges "
+                          "slowly; docs/formulas.md).", BayesMMWarning, stacklevel=2)
+        return None
+    from scipy import stats
+
+    low, high = _prior_range(structure, True)
+    shape, scale = inverse_gamma_tails(low, high)
+    typical = float(stats.invgamma.median(shape, scale=scale))
+    basis = make_basis(kind, structure.positions, low, typical, term.option("c"), term.option("k"))
+    if asked is None and term.option("k") is None:
+        warnings.warn(f"{term} has {len(structure.positions)} positions: it is fitted with the Hilbert-space "
+                      f"approximation (m = {basis.m[0]} basis functions per coordinate, {basis.n_functions} in all, "
+                      f"box c = {basis.c:.2g} times the half-range; accuracy in docs/formulas.md). Set k = and c = "
+                      "in the term to choose them, or hsgp = FALSE for the exact kernel.", BayesMMWarning,
+                      stacklevel=2)
+    return basis
 
 
 # ------------------------------------------------------------------------------------ correlation functions
@@ -252,7 +328,7 @@ def parameter_rule(block) -> tuple[str, str, dict]:
     if structure.parameter == "rho":
         low = -1.0 if structure.kind == "ar1" else -1.0 / max(block.n_columns - 1, 1)
         return "rho", "uniform(rho_min, 1)", {"rho_min": low}
-    shape, scale = inverse_gamma_tails(*structure.distance_range())
+    shape, scale = inverse_gamma_tails(*_prior_range(structure, structure.approximated))
     return "lscale", "inverse_gamma(lscale_shape, lscale_scale)", {"lscale_shape": shape, "lscale_scale": scale}
 
 

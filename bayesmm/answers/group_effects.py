@@ -16,7 +16,7 @@ from .. import naming
 from ..errors import DataError
 from ..families import part_component
 from ..posterior import group_terms
-from .kriging import kriged_effects, new_positions, structure_draws, structured_new_levels
+from .kriging import basis_columns, kriged_effects, new_positions, structure_draws, structured_new_levels
 
 __all__ = ["evaluate", "level_labels", "training_groups", "new_groups", "flat_draws", "new_level_effects",
            "add_group_effects", "part_label"]
@@ -62,7 +62,9 @@ def training_groups(design, kept: tuple, part: str = "cond") -> dict:
 
 
 def _positional(block) -> bool:
-    return block.structure is not None and block.structure.positional
+    """A block with one column per time/position (kriged at new ones); an approximated one's columns are basis
+    functions, evaluated at any position."""
+    return block.structure is not None and block.structure.positional and not block.structure.approximated
 
 
 def _block_columns(block, frame: pd.DataFrame, part: str, found: dict, group: str) -> np.ndarray:
@@ -74,6 +76,8 @@ def _block_columns(block, frame: pd.DataFrame, part: str, found: dict, group: st
         indicators[np.arange(len(frame)), codes] = 1.0
         found[group] = (positions, indicators[:, block.n_columns:])
         return indicators[:, :block.n_columns]
+    if block.structure is not None and block.structure.approximated:
+        return basis_columns(block, frame)
     # a '||' term is one block per column: evaluate the whole term, keep the block's columns
     return evaluate(block.encoder, frame, None, f"random term {block.term}{part_label(part)}")[:, block.column_slice]
 

@@ -7,7 +7,10 @@ jointly ``N(0, sd^2 R)``. Per posterior draw:
 * a known level at new positions: the effects there given the level's fitted effects ``b`` (simple kriging, the
   gaussian conditional): mean ``R_no R_oo^-1 b`` and covariance ``sd^2 (R_nn - R_no R_oo^-1 R_on)``;
 * a new level: a draw from the structure's prior ``N(0, sd^2 R)`` jointly at the fitted and the new positions;
-* ``cs``: a new level's columns with correlation ``rho`` between every pair.
+* ``cs``: a new level's columns with correlation ``rho`` between every pair;
+* a block fitted with the Hilbert-space approximation (:mod:`bayesmm.hsgp`): its columns are basis functions, so
+  new positions need no kriging (the rows' basis functions times the level's weights, inside the approximation's
+  box), and a new level's weights are independent with SDs ``sd sqrt(S)``.
 
 ``ar1`` is defined on whole steps: a numeric time on the fitted grid (``first + k * step``, also before the first or
 after the last fitted time) is kriged with ``rho^|lag|`` (the AR recursion's own prediction, since an AR(1) is
@@ -23,9 +26,11 @@ import pandas as pd
 
 from .. import naming
 from ..errors import DataError
+from ..hsgp import spectral_density
 from ..structures import correlation
 
-__all__ = ["JOINT_LIMIT", "new_positions", "kriged_effects", "prior_effects", "structured_new_levels"]
+__all__ = ["JOINT_LIMIT", "new_positions", "basis_columns", "kriged_effects", "prior_effects", "structure_draws",
+           "structured_new_levels"]
 
 #: the most new positions drawn jointly per posterior draw
 JOINT_LIMIT = 500
@@ -78,6 +83,22 @@ def new_positions(block, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         else:
             codes[i] = len(known) + fresh.setdefault(point, len(fresh))
     return codes, np.array(list(fresh), dtype=float).reshape(len(fresh), coordinates.shape[1])
+
+
+def basis_columns(block, frame: pd.DataFrame) -> np.ndarray:
+    """An approximated block's columns on ``frame``: its basis functions at the rows' positions (:mod:`bayesmm.hsgp`),
+    refusing positions outside the approximation's box, where every basis function is 0."""
+    structure = block.structure
+    coordinates = frame[list(structure.variables)].to_numpy(dtype=float)
+    outside = np.flatnonzero(structure.basis.outside(coordinates))
+    if outside.size:
+        low = structure.basis.centre - structure.basis.half_width
+        high = structure.basis.centre + structure.basis.half_width
+        raise DataError(f"newdata rows {list(frame.index[outside][:5])} lie outside the box of {block.term}'s "
+                        f"approximation ({', '.join(structure.variables)} from {np.round(low, 4).tolist()} to "
+                        f"{np.round(high, 4).tolist()}), where it has no basis: predict inside it, or refit with a "
+                        "larger c = in the term.")
+    return structure.basis.basis(coordinates)
 
 
 def _chunks(n_draws: int, size: int):
@@ -153,6 +174,11 @@ def structured_new_levels(blocks, columns, sd, cor, param_draws, positions, n_ne
     for block, where in zip(blocks, columns):
         structure = block.structure
         width = where.stop - where.start
+        if structure is not None and structure.approximated:  # independent basis weights, sd sqrt(S)
+            scale = sd[:, where.start, None] * np.sqrt(spectral_density(
+                structure.kind, param_draws[id(block)][:, None], structure.basis.frequencies()[None], np))
+            out[:, :, where] = scale[:, None, :] * rng.standard_normal((n_draws, n_new, width))
+            continue
         if structure is not None and structure.positional:
             at = structure.positions if not extra else np.concatenate([structure.positions, positions])
             drawn = prior_effects(structure.kind, sd[:, where.start], param_draws[id(block)], at, n_new, rng)

@@ -83,7 +83,7 @@ def _structured(block, entries) -> dict:
     """A structured block's kind and the prior of its parameter (``rho`` or ``lscale``)."""
     if block.structure is None:
         return {}
-    return {"structure": block.structure.kind,
+    return {"structure": block.structure.model_kind,
             "structure_prior": _lookup(entries, block.structure.parameter, block.group)}
 
 
@@ -94,9 +94,12 @@ def _sd_terms(block) -> tuple:
 
 
 def _positions(block):
-    """A structured block's column positions on the device (``cs``: zeros, one row per column), or None."""
+    """A structured block's column positions on the device (``cs``: zeros, one row per column; an approximated
+    block: its basis functions' frequencies), or None."""
     if block.structure is None:
         return None
+    if block.structure.approximated:
+        return on_device(block.structure.basis.frequencies(), float)
     positions = block.structure.positions
     return on_device(np.zeros((block.n_columns, 1)) if positions is None else positions, float)
 

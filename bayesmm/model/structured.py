@@ -19,6 +19,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from ..hsgp import spectral_density
 from ..structures import cholesky, markov_precision, markov_steps
 
 __all__ = ["structure_factor", "markov_log_likelihood", "markov_effects", "MARKOV"]
@@ -28,7 +29,11 @@ MARKOV = ("ar1", "ou")
 
 
 def structure_factor(kind: str, sd, param, positions):
-    """``diag(sd) chol(R)`` (q x q): ``sd`` one value (positional structures) or one per column (``cs``)."""
+    """``diag(sd) chol(R)`` (q x q): ``sd`` one value (positional structures) or one per column (``cs``). An
+    approximated block (``gau_hsgp``: :mod:`bayesmm.hsgp`; ``positions`` its basis functions' frequencies) has the
+    diagonal factor ``sd sqrt(S(frequency))``."""
+    if kind.endswith("_hsgp"):
+        return jnp.diag(sd[0] * jnp.sqrt(spectral_density(kind[:-len("_hsgp")], param, positions, jnp)))
     return sd[:, None] * cholesky(kind, param, positions, jnp)
 
 
