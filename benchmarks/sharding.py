@@ -34,6 +34,7 @@ def _child(args) -> dict:
     from bayesmm.sampler.nuts import compiled, shapes_key
 
     use_float64()
+    shards = args.shards[0]
     rng = np.random.default_rng(1)
     levels = max(10, args.rows // 100)
     group = rng.integers(0, levels, args.rows)
@@ -46,13 +47,13 @@ def _child(args) -> dict:
     helpers = compiled(structure, shapes_key(data))
     per_row, other, rows = S.estimated_bytes(data)
     z = {k: np.zeros(shape) for k, (_, shape) in helpers.sites.items()}
-    if args.shards == 1:
+    if shards == 1:
         gradient = jax.jit(jax.value_and_grad(helpers.potential))
         arrays = data
     else:
-        split, where = S.split_rows(data, args.shards)
+        split, where = S.split_rows(data, shards)
         specs = S.row_specs(split, where)
-        _, mesh = S.mesh_devices(1, args.shards)
+        _, mesh = S.mesh_devices(1, shards)
         summed = S.summed_potential(structure, helpers.sites)
         gradient = jax.jit(jax.shard_map(lambda z, d: jax.value_and_grad(summed)(z, S.first_shard(d, specs)),
                                          mesh=mesh, in_specs=(P(), specs), out_specs=P(), check_vma=False))
@@ -64,11 +65,11 @@ def _child(args) -> dict:
         jax.block_until_ready(gradient(z, arrays))
         times.append(time.perf_counter() - began)
     began = time.perf_counter()
-    fit = model.fit(chains=args.chains, warmup=args.warmup, draws=args.draws, seed=1, shards=args.shards,
+    fit = model.fit(chains=args.chains, warmup=args.warmup, draws=args.draws, seed=1, shards=shards,
                     marginalize=False, refit=False, progress=False)
     wall = time.perf_counter() - began
     summary = fit.tidy()
-    return {"shards": args.shards, "devices": jax.device_count(), "device": jax.devices()[0].device_kind,
+    return {"shards": shards, "devices": jax.device_count(), "device": jax.devices()[0].device_kind,
             "gradient_ms": 1000 * float(np.median(times)), "wall_s": wall,
             "min_ess_bulk": float(summary["ess_bulk"].min()), "bytes_per_row": per_row,
             "bytes_per_level": other / levels, "rows": rows, "levels": levels}
