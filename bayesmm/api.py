@@ -34,7 +34,7 @@ class Model(CheckedModel):
         (:meth:`bayesmm.fitting.CheckedModel.fit`, which describes the settings). ``method="laplace"``: a fast
         approximate answer, the posterior mode of the fixed effects and hyperparameters with the random effects
         integrated out by the Laplace approximation, and ``chains x draws`` draws from a Gaussian around it
-        (``docs/sampling.md``, "Approximate fits"); the fit says it is approximate everywhere it prints, and Rhat
+        (``docs/inference.md``, "Approximate fits"); the fit says it is approximate everywhere it prints, and Rhat
         and ESS do not apply."""
         if check_method(method) == "laplace":
             return fit_laplace(self, Fit, *args, **settings)
