@@ -29,11 +29,10 @@ Priors: ``prior_conflict``: a family parameter or SD whose posterior median lies
 (:func:`bayesmm.answers.checks.check_prior_conflict`); the advice is the same call with the prior widened (or moved
 towards zero) by a round factor, far enough that the posterior's 97.5% quantile lies well inside it.
 
-Model checking: ``pareto_k``: observations whose PSIS-LOO Pareto k exceeds 0.7 (Vehtari et al. 2017, 2024):
-their leave-one-out estimates, and so ``fit.loo()`` and ``bmm.compare``, are unreliable. Computed when the
-pointwise log-likelihood has at most ``LOO_MAX_VALUES`` values (draws x rows); above that, ``fit.loo()``
-gives it on request. ``autocor_edge``: the residual autocorrelation's 95% interval reaching +/-0.97
-(:func:`bayesmm.answers.autocor.autocor_findings`).
+Model checking: ``pareto_k``: observations whose PSIS-LOO Pareto k exceeds 0.7 (Vehtari et al. 2017, 2024): their
+leave-one-out estimates, so ``fit.loo()`` and ``bmm.compare``, are unreliable; computed when the pointwise log-likelihood
+has at most ``LOO_MAX_VALUES`` values (draws x rows), else ``fit.loo()`` gives it. ``autocor_edge``, ``structure_edge``,
+``lscale_edge``: residual autocorrelation, a structure's rho or length scale at its edge (:mod:`.structure_checks`).
 """
 from __future__ import annotations
 
@@ -48,6 +47,7 @@ from ..posterior import group_terms, random_parts
 from ..families import part_component
 from ..priors import random_class
 from .autocor import autocor_findings
+from .structure_checks import structure_findings
 from .convergence import ESS_LIMIT as ESS_MIN
 from .convergence import RHAT_LIMIT as RHAT_MAX
 from .convergence import mixing_table, tree_depth_hits
@@ -396,5 +396,5 @@ def _moved_prior(spec, distribution, row, above: bool):
 def diagnose(fit) -> Diagnosis:
     """Every finding for ``fit`` (see the module docstring), convergence first."""
     rows = (_convergence(fit) + _random_effects(fit) + _separation(fit) + _prior_conflicts(fit) + _pareto_k(fit)
-            + autocor_findings(fit))
+            + autocor_findings(fit) + structure_findings(fit))
     return Diagnosis(rows, columns=FINDING_COLUMNS)

@@ -1,0 +1,120 @@
+"""``diagnose()`` findings on the parameter of a random-effect block's covariance structure
+(:mod:`bayesmm.structures`):
+
+* ``structure_edge``: ``rho`` of an ``ar1`` or ``cs`` block whose 95% interval reaches within :data:`EDGE_GAP` of
+  the edge of its valid range (+1, or -1 for ``ar1`` and ``-1 / (q - 1)`` for ``cs`` with ``q`` columns);
+* ``lscale_edge``: the length scale of an ``ou``, ``exp``, ``gau`` or ``mat`` block whose 95% interval reaches past
+  the largest distance between the data's positions (the field is about constant over the data: a level per group)
+  or below the smallest (the field is about independent between positions: white noise beside the residual).
+
+In both cases the data cannot tell the structure from a simpler one, and the other variance parameters trade off
+with it. The advice is code: the same call with the simpler term that the edge points to.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from .. import naming
+from ..random_terms import RandomTerm
+
+__all__ = ["structure_findings", "EDGE_GAP"]
+
+#: how close to the edge of rho's range the 95% interval may reach
+EDGE_GAP = 0.03
+
+
+def _structured_term(spec, group: str):
+    return next(t for t in spec.random if t.group == group and getattr(t, "structure", ""))
+
+
+def _formula(spec, replace, add=()) -> str:
+    """The formula with the structured term replaced by ``replace`` (None: dropped) and ``add`` appended."""
+    random = tuple(r for r in ((replace(r) if getattr(r, "structure", "") else r) for r in spec.random)
+                   if r is not None) + tuple(add)
+    return str(dataclasses.replace(spec, random=random))
+
+
+def _level(term) -> RandomTerm:
+    """``(1 | g)`` for the structured term's group."""
+    return RandomTerm((), True, term.group, term.group_factors)
+
+
+def _rho_advice(fit, term, side: str) -> tuple[str, str]:
+    from .remedies import formula_code
+
+    spec = fit.design.spec
+    if side == "+1":
+        cause = ("the effects hardly revert to a mean within a level: each level has its own constant level or "
+                 "trend that the structure takes up")
+        code = (f"{formula_code(fit, formula=_formula(spec, lambda r: r, add=(_level(term),)))}  # each level's "
+                f"own level beside the structure\n"
+                f"{formula_code(fit, formula=_formula(spec, lambda r: None, add=(_level(term),)))}  # or a level "
+                f"per {term.group} without the structure")
+    else:
+        cause = ("the effects alternate in sign from one position to the next, or one column's effects mirror "
+                 "another's: a pattern over the times that the fixed part lacks")
+        fixed = ".".join(term.terms)
+        code = (f"{formula_code(fit, formula=_formula(spec, lambda r: r) + f' + C({fixed})')}  # the mean at each "
+                f"{fixed} as a fixed effect\n"
+                f"{formula_code(fit, formula=_formula(spec, lambda r: None, add=(_level(term),)))}  # or without "
+                "the structure")
+    return cause, code
+
+
+def _lscale_advice(fit, term, beyond: bool) -> tuple[str, str]:
+    from .remedies import formula_code
+
+    spec = fit.design.spec
+    if beyond:
+        cause = ("the field is about constant over the data's distances: a level per group, or a trend over the "
+                 "positions")
+        coordinates = " + ".join(term.terms)
+        code = (f"{formula_code(fit, formula=_formula(spec, lambda r: None, add=(_level(term),)))}  # a level per "
+                f"{term.group} instead of the field\n"
+                f"{formula_code(fit, formula=_formula(spec, lambda r: r) + f' + {coordinates}')}  # or the trend "
+                "over the positions as fixed effects")
+    else:
+        cause = ("the field is about independent between the closest positions: the data cannot tell it from "
+                 "independent effects (or, in a gaussian model, from the residual)")
+        code = (f"{formula_code(fit, formula=_formula(spec, lambda r: None))}  # without the field\n"
+                f"{formula_code(fit, formula=_formula(spec, lambda r: None, add=(_level(term),)))}  # or a level "
+                f"per {term.group}")
+    return cause, code
+
+
+def _finding(kind, name, message, advice) -> dict:
+    return {"kind": kind, "parameter": naming.canonical(name), "message": message, "advice": advice}
+
+
+def structure_findings(fit) -> list[dict]:
+    """The findings of the module docstring, one per structured block at an edge."""
+    found = []
+    for block in fit.design.blocks:
+        structure = block.structure
+        if structure is None or structure.kind in ("us", "diag"):
+            continue
+        name = naming.structure_parameter(block.group, f"{structure.kind}__{structure.parameter}")
+        draws = fit.idata.posterior[naming.variable(name)].values.ravel()
+        low, median, high = np.quantile(draws, [0.025, 0.5, 0.975])
+        term = _structured_term(fit.design.spec, block.group)
+        shown = f"posterior median {median:.3g}, 95% interval [{low:.3g}, {high:.3g}]"
+        if structure.parameter == "rho":
+            floor = -1.0 if structure.kind == "ar1" else -1.0 / max(block.n_columns - 1, 1)
+            if low > floor + EDGE_GAP and high < 1.0 - EDGE_GAP:
+                continue
+            side = "+1" if high >= 1.0 - EDGE_GAP else ("-1" if floor == -1.0 else f"{floor:.3g}")
+            cause, code = _rho_advice(fit, term, side)
+            found.append(_finding("structure_edge", name, f"rho of {term} is at {side} ({shown}): {cause}.", code))
+            continue
+        smallest, largest = structure.distance_range()
+        if smallest <= low and high <= largest:
+            continue
+        beyond = high > largest
+        edge = (f"beyond the largest distance between positions ({largest:.3g})" if beyond
+                else f"below the smallest distance between positions ({smallest:.3g})")
+        cause, code = _lscale_advice(fit, term, beyond)
+        found.append(_finding("lscale_edge", name, f"the length scale of {term} reaches {edge} ({shown}): "
+                                                    f"{cause}.", code))
+    return found
