@@ -66,6 +66,7 @@ def test_the_term_selects_the_approximation():
         automatic = bmm.Model("resp ~ 1 + mat(x + y2 + 0 | g)", frame)
     assert _basis_of(automatic).n_functions <= 1024
     assert automatic.design.blocks[0].n_columns == _basis_of(automatic).n_functions
+    assert automatic.plan.kinds == ("dense",)  # a gaussian model integrates the basis weights out
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         forced = bmm.Model("resp ~ 1 + gau(x + y2 + 0 | g, k = 12, c = 2)", frame.iloc[:300])

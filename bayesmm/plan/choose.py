@@ -16,7 +16,7 @@ from .parts import mean_centring, mean_design, with_part_blocks
 from .records import AliasPlan, BlockPlan, ModelPlan, ParentPlan
 
 __all__ = ["make_plan", "can_marginalize", "n_coefficients", "row_cells", "intercept_only", "PER_LEVEL_COLUMNS",
-           "MAX_COEFFICIENTS", "QUADRATURE_LINKS", "CELL_SHARE"]
+           "MAX_COEFFICIENTS", "MAX_APPROXIMATED", "QUADRATURE_LINKS", "CELL_SHARE"]
 
 #: A single block with at most this many columns uses the per-level algebra (unrolled q x q Cholesky).
 PER_LEVEL_COLUMNS = 3
@@ -57,7 +57,18 @@ def can_marginalize(design, family) -> bool:
     """Gaussian, identity link, random effects present and few enough for the dense Woodbury algebra (and, with
     autocorrelated residuals, few distinct time steps)."""
     steps_ok = design.autocor is None or len(design.autocor.steps) <= MAX_AUTOCOR_STEPS
-    return _gaussian(design, family) and 0 < n_coefficients(design.blocks) <= MAX_COEFFICIENTS and steps_ok
+    limit = MAX_APPROXIMATED if any(_approximated(b) for b in design.blocks) else MAX_COEFFICIENTS
+    return _gaussian(design, family) and 0 < n_coefficients(design.blocks) <= limit and steps_ok
+
+
+#: A spatial block fitted with the Hilbert-space approximation (``bayesmm.hsgp``, at most 1,024 basis functions by
+#: default) is integrated out densely up to this many coefficients: its weights are a few hundred independent
+#: normals that, sampled, need deep trees, while the marginal leaves NUTS four parameters.
+MAX_APPROXIMATED = 1024
+
+
+def _approximated(block) -> bool:
+    return block.structure is not None and block.structure.approximated
 
 
 def _by_level_block(design, family) -> int:
@@ -107,7 +118,8 @@ def integrated_kinds(design, family, marginalize) -> tuple[list[str], list[str]]
     for k, block in enumerate(blocks):
         if dense:
             kinds.append("dense")
-            reasons.append(f"A gaussian model with {q} random-effect coefficients (at most {MAX_COEFFICIENTS}): "
+            most = MAX_APPROXIMATED if any(_approximated(b) for b in blocks) else MAX_COEFFICIENTS
+            reasons.append(f"A gaussian model with {q} random-effect coefficients (at most {most}): "
                            f"only the SDs and correlations are sampled, the effects drawn from their exact "
                            f"conditional.")
         elif k == one_block:
@@ -130,7 +142,8 @@ def centring_weights(design, family, kinds, centred):
     information and variances (None without it). ``centred``: None chooses from the data, True / False every
     level, a tuple a choice per block (None: keep the data's)."""
     information = tau2 = None
-    if all(kind == "dense" for kind in kinds):  # nothing sampled: nothing to centre, no PQL guess needed
+    if not any(kind == "sampled" and block.structure is None for kind, block in zip(kinds, design.blocks)):
+        # nothing sampled that could be centred (integrated-out blocks, whitened structured ones): no PQL guess
         weights = [np.zeros(block.n_levels) for block in design.blocks]
     elif centred is None or isinstance(centred, tuple):
         information, tau2 = level_information(design, family.name, family.link)
