@@ -18,6 +18,7 @@ from .answers.convergence import warn_convergence
 from .column_types import with_factors
 from .data import as_dataframe
 from .errors import BayesMMError, SamplerError, closest
+from .fitting_laplace import check_method, fit_laplace
 from .pipeline import Call, data_name, prepare, updated_call
 from .priors import priors_frame
 from .sampler.progress import current_line, showing
@@ -266,7 +267,9 @@ def update(fit: "Fit", **changes) -> "Fit":
     With new data only (or new ``weights``/``na_action``) the priors in effect are kept, as brms's ``update`` keeps
     its data-dependent default priors, so a model with the same parameters and data of the same shapes runs the
     program compiled for ``fit`` without compiling anything; pass ``priors=`` (e.g. ``fit.call.priors``) to have
-    them resolved on the new data. A changed formula, family or priors resolves them again."""
+    them resolved on the new data. A changed formula, family or priors resolves them again. ``method``: the fit's
+    own (``"nuts"`` or ``"laplace"``) unless given."""
+    method = check_method(changes.pop("method", fit.method))
     unknown = [name for name in changes if name not in ("data",) + MODEL_ARGUMENTS + SETTINGS]
     if unknown:
         name, allowed = unknown[0], ("data",) + MODEL_ARGUMENTS + SETTINGS
@@ -284,6 +287,9 @@ def update(fit: "Fit", **changes) -> "Fit":
     same_model = "priors" not in changes and not any(_differs(getattr(call, name), getattr(fit.call, name))
                                                      for name in _NEW_MODEL)
     model = CheckedModel(call, data, type(fit), keep_priors=fit.prior_entries if same_model else None)
+    if method == "laplace":
+        kept = {name: getattr(fit.settings, name) for name in ("chains", "draws", "seed")}
+        return fit_laplace(model, type(fit), **dict(kept, **{k: v for k, v in changes.items() if k in SETTINGS}))
     return model.fit(**_settings(fit, model, {k: v for k, v in changes.items() if k in SETTINGS}))
 
 

@@ -25,7 +25,8 @@ def check_method(method) -> str:
 
 def fit_laplace(model, record, chains: int = 4, draws: int = 1000, warmup: int = 1000, seed: int = 0,
                 progress: bool | None = None, target_accept: float | None = None, max_tree_depth: int = 10,
-                marginalize: bool | None = None, centered: bool | None = None, refit: bool = True, **unknown):
+                marginalize: bool | None = None, centered: bool | None = None, refit: bool = True, shards: int = 1,
+                **unknown):
     """The Laplace approximation of ``model``'s posterior (a :class:`~bayesmm.fitting.CheckedModel`) as a ``record``
     (the :class:`~bayesmm.fit.Fit` class) with
     ``chains x draws`` independent draws from it. NUTS's own settings do not apply: ``warmup`` and ``refit`` are
@@ -45,6 +46,7 @@ def fit_laplace(model, record, chains: int = 4, draws: int = 1000, warmup: int =
     nuts_only = [name for name, value in (("target_accept", target_accept), ("marginalize", marginalize),
                                           ("centered", centered)) if value is not None]
     nuts_only += ["max_tree_depth"] if max_tree_depth != 10 else []
+    nuts_only += ["shards"] if shards != 1 else []
     if nuts_only:
         raise SamplerError(f"{', '.join(nuts_only)}: NUTS settings, which method='laplace' does not use; drop them "
                            "or fit with method='nuts'.")

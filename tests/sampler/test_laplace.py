@@ -140,3 +140,10 @@ def test_command_line_method_laplace_saved_and_summarised(tmp_path, capsys):
     assert "Method: approximate (Laplace)" in capsys.readouterr().out
     assert main(["summary", str(tmp_path / "fit.nc")]) == 0
     assert capsys.readouterr().out.startswith("NOTE: approximate (Laplace)")
+
+
+def test_update_keeps_the_method():
+    fit = bmm.fit(CBPP, _cbpp(), family="binomial", method="laplace", chains=2, draws=200, seed=1)
+    smaller = fit.update(formula=". ~ . - period", draws=100)
+    assert smaller.method == "laplace" and smaller.settings.draws == 100
+    assert list(smaller.fixef().index) == ["Intercept"]
