@@ -217,6 +217,9 @@ class OneBlockData(NamedTuple):
     cell_mean: jnp.ndarray  # (cells,): weighted mean response per cell
     cell_weight: jnp.ndarray  # (cells,): weight per cell (its rows' weights summed)
     cell_index: jnp.ndarray | None  # (rows,): each row's cell; None when every row is its own cell
+    #: (rows,): ``level * q + column`` of each row's one nonzero column when ``Z`` is an indicator (a positional
+    #: structure's ``ar1(t + 0 | g)``: one column per time), ``Zw`` then the rows' weights (rows,); else None
+    slot: jnp.ndarray | None = None
 
 
 def level_cross_products(block, weights: np.ndarray | None = None) -> np.ndarray:
@@ -225,6 +228,11 @@ def level_cross_products(block, weights: np.ndarray | None = None) -> np.ndarray
     w = np.ones(Z.shape[0]) if weights is None else np.asarray(weights, dtype=float)
     q = Z.shape[1]
     out = np.zeros((block.n_levels, q, q))
+    column = indicator_columns(Z)
+    if column is not None:  # diagonal: each level's weight at each column, one count instead of q^2
+        counts = np.bincount(np.asarray(block.group_index) * q + column, w, minlength=block.n_levels * q)
+        out[:, np.arange(q), np.arange(q)] = counts.reshape(block.n_levels, q)
+        return out
     for a in range(q):
         for b in range(q):
             out[:, a, b] = np.bincount(block.group_index, w * Z[:, a] * Z[:, b], minlength=block.n_levels)
@@ -236,7 +244,8 @@ def one_block_data(block, y: np.ndarray, weights: np.ndarray | None, cell_index:
     cell per row)."""
     y = np.asarray(y, dtype=float)
     w = np.ones(y.size) if weights is None else np.asarray(weights, dtype=float)
-    Zw = np.asarray(block.Z, dtype=float) * w[:, None]
+    Z = np.asarray(block.Z, dtype=float)
+    Zw = Z * w[:, None]
     if cell_index is None:
         mean, cell_w, within = y, w, np.zeros_like(y)
     else:
@@ -245,16 +254,30 @@ def one_block_data(block, y: np.ndarray, weights: np.ndarray | None, cell_index:
         within = y - mean[cell_index]
     Zte0 = np.stack([np.bincount(block.group_index, Zw[:, a] * within, minlength=block.n_levels)
                      for a in range(Zw.shape[1])], axis=1)
-    return OneBlockData(as_float(level_cross_products(block, weights)), as_float(Zw), as_float(Zte0),
-                        as_float(np.sum(w * within ** 2)), as_float(np.sum(w)), as_float(mean), as_float(cell_w),
-                        None if cell_index is None else on_device(cell_index))
+    column = indicator_columns(Z)
+    slot = None if column is None else on_device(np.asarray(block.group_index, dtype=np.int64) * Z.shape[1] + column)
+    return OneBlockData(as_float(level_cross_products(block, weights)), as_float(Zw if slot is None else w),
+                        as_float(Zte0), as_float(np.sum(w * within ** 2)), as_float(np.sum(w)), as_float(mean),
+                        as_float(cell_w), None if cell_index is None else on_device(cell_index), slot)
+
+
+def indicator_columns(Z: np.ndarray) -> np.ndarray | None:
+    """Each row's one nonzero column when ``Z`` (rows x q, q > 1) holds a single 1 per row, else None: the
+    per-level sums then need one segment sum of the rows, not one of a rows x q product per gradient."""
+    if Z.ndim != 2 or Z.shape[1] < 2 or not np.all((Z == 0.0) | (Z == 1.0)) or np.any(Z.sum(axis=1) != 1.0):
+        return None
+    return np.argmax(Z, axis=1)
 
 
 def cell_statistics(data: OneBlockData, index, eta_cells):
     """``(Z_l' W e_l per level, e' W e)`` from the cells' linear predictor (see the note above)."""
     d = data.cell_mean - eta_cells
     rows = d if data.cell_index is None else d[data.cell_index]
-    Zte = data.Zte0 + jax.ops.segment_sum(data.Zw * rows[:, None], index, num_segments=data.ZtZ.shape[0])
+    if data.slot is not None:  # one indicator column per row: one sum per level and column
+        levels, q = data.Zte0.shape
+        Zte = data.Zte0 + jax.ops.segment_sum(data.Zw * rows, data.slot, num_segments=levels * q).reshape(levels, q)
+    else:
+        Zte = data.Zte0 + jax.ops.segment_sum(data.Zw * rows[:, None], index, num_segments=data.ZtZ.shape[0])
     return Zte, data.ss_within + data.cell_weight @ (d * d)
 
 

@@ -19,6 +19,7 @@ from scipy import special
 
 from ..distributions import DISTRIBUTIONS
 from ..priors import PriorSpec
+from ..structures import PARAMETERS
 
 from ..model.program import ModelData, ModelStructure, grouped_priors, make_model
 
@@ -122,8 +123,9 @@ def _unconstrained(spec: PriorSpec, value: float) -> float:
 
 def _site_priors(structure: ModelStructure) -> dict:
     """Site name -> the priors of its elements, for the sites that start at their prior median: the
-    intercept, each block's SDs (``sd_k``, or ``sd_k_<prior>`` when the SDs' priors differ) and the family's
-    parameters."""
+    intercept, each block's SDs (``sd_k``, or ``sd_k_<prior>`` when the SDs' priors differ), a structured
+    block's ``rho_k`` or ``lscale_k`` (a length scale started at 1 may sit far outside the data's distances,
+    where the likelihood is flat) and the family's parameters."""
     out = {name: (spec,) for name, spec in structure.aux_priors}
     if structure.intercept_prior is not None:
         out["Intercept_c"] = (structure.intercept_prior,)
@@ -131,6 +133,8 @@ def _site_priors(structure: ModelStructure) -> dict:
         out[f"sd_{k}"] = block.sd_priors
         for name, idx, _ in grouped_priors(block.sd_priors):
             out[f"sd_{k}_{name}"] = tuple(block.sd_priors[i] for i in idx)
+        if block.structure_prior is not None:
+            out[f"{PARAMETERS[block.structure]}_{k}"] = (block.structure_prior,)
     return out
 
 

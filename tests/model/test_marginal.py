@@ -270,3 +270,27 @@ def test_per_level_marginal_equals_dense(formula):
     a = conditional_effects(structure.blocks, [factor], beta, sigma, md, noise)[0]
     b = conditional_effects(structure.blocks, [factor], beta, sigma, dense, noise)[0]
     assert np.allclose(a, b, atol=1e-9)
+
+
+def test_indicator_block_statistics_equal_the_dense_products():
+    """A block whose Z holds one 1 per row (a positional structure's columns) takes its per-level sums from one
+    segment sum over ``level * q + column``: the same Z_l'WZ_l, Z_l'W e_l and e'We as the dense products, with
+    weights and cells."""
+    from types import SimpleNamespace
+
+    rng = np.random.default_rng(9)
+    rows, levels, q = 60, 5, 4
+    group, column = rng.integers(0, levels, rows), rng.integers(0, q, rows)
+    Z = np.eye(q)[column]
+    weights, y = rng.uniform(0.5, 2.0, rows), rng.normal(size=rows)
+    cells = rng.integers(0, 12, rows)
+    eta = rng.normal(size=12)
+    block = SimpleNamespace(Z=Z, group_index=group, n_levels=levels)
+    data = one_block_data(block, y, weights, cells)
+    assert data.slot is not None and data.Zw.shape == (rows,)
+    Zte, ete = cell_statistics(data, jnp.asarray(group), jnp.asarray(eta))
+    e = y - eta[cells]
+    expected = np.stack([(Z[group == lv] * (weights * e)[group == lv, None]).sum(0) for lv in range(levels)])
+    assert np.allclose(np.asarray(Zte), expected) and np.isclose(float(ete), np.sum(weights * e * e))
+    ZtZ = np.stack([Z[group == lv].T @ (Z[group == lv] * weights[group == lv, None]) for lv in range(levels)])
+    assert np.allclose(np.asarray(data.ZtZ), ZtZ)

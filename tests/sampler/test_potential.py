@@ -80,6 +80,19 @@ def test_centre_is_the_prior_median_and_slopes_start_at_zero():
     assert all(np.array_equal(again[k], jitter[k]) for k in jitter)  # same seed, same starts
 
 
+def test_a_length_scale_starts_at_its_prior_median():
+    """Not at 1 (0 unconstrained): with times 0..90 an ou length scale of 1 is below every gap, where the
+    likelihood barely depends on it."""
+    rng = np.random.default_rng(2)
+    frame = pd.DataFrame({"g": np.repeat(np.arange(4), 10), "t": np.tile(np.arange(0.0, 100.0, 10.0), 4)})
+    frame["y"] = rng.normal(size=len(frame))
+    model = bmm.Model("y ~ 1 + ou(t + 0 | g)", frame)
+    structure, data = compile_model(model.design, model.family, model.prior_entries, False, None)
+    centre, _ = initial_values(structure, data, sites_of(structure, data), np.random.default_rng(0), 2)
+    assert np.exp(centre["lscale_0"]) == pytest.approx(prior_median(structure.blocks[0].structure_prior))
+    assert 10.0 < np.exp(centre["lscale_0"]) < 90.0
+
+
 def test_usable_start_halves_the_jitter_until_finite_and_says_when_it_never_is():
     def value_and_grad(z):  # finite only within 0.1 of zero
         x = z["x"]
