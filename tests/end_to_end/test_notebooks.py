@@ -17,7 +17,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 EXPECTED = ["01_first_model", "02_glmm_counts_and_proportions", "03_priors_and_singular_fits",
             "04_complete_separation", "05_overdispersion_and_zero_inflation", "06_inference_without_p_values",
-            "07_prediction", "08_marginal_means_and_r2", "09_ordinal_likert"]
+            "07_prediction", "08_marginal_means_and_r2", "09_ordinal_likert", "10_temporal_autocorrelation"]
 
 
 def test_the_notebooks_exist_and_are_linked_from_the_readme():
