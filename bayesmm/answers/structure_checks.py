@@ -41,47 +41,40 @@ def _level(term) -> RandomTerm:
     return RandomTerm((), True, term.group, term.group_factors)
 
 
-def _rho_advice(fit, term, side: str) -> tuple[str, str]:
+def _code(fit, *calls) -> str:
+    """One line of code per ``(formula, comment)``: the fit's call with that formula."""
     from .remedies import formula_code
 
-    spec = fit.design.spec
+    return "\n".join(f"{formula_code(fit, formula=formula)}  # {comment}" for formula, comment in calls)
+
+
+def _rho_advice(fit, term, side: str) -> tuple[str, str]:
+    spec, level = fit.design.spec, (_level(term),)
+    instead = (_formula(spec, lambda r: None, add=level), f"or a level per {term.group} without the structure")
     if side == "+1":
         cause = ("the effects hardly revert to a mean within a level: each level has its own constant level or "
                  "trend that the structure takes up")
-        code = (f"{formula_code(fit, formula=_formula(spec, lambda r: r, add=(_level(term),)))}  # each level's "
-                f"own level beside the structure\n"
-                f"{formula_code(fit, formula=_formula(spec, lambda r: None, add=(_level(term),)))}  # or a level "
-                f"per {term.group} without the structure")
-    else:
-        cause = ("the effects alternate in sign from one position to the next, or one column's effects mirror "
-                 "another's: a pattern over the times that the fixed part lacks")
-        fixed = ".".join(term.terms)
-        code = (f"{formula_code(fit, formula=_formula(spec, lambda r: r) + f' + C({fixed})')}  # the mean at each "
-                f"{fixed} as a fixed effect\n"
-                f"{formula_code(fit, formula=_formula(spec, lambda r: None, add=(_level(term),)))}  # or without "
-                "the structure")
-    return cause, code
+        return cause, _code(fit, (_formula(spec, lambda r: r, add=level), "each level's own level beside the "
+                                  "structure"), instead)
+    cause = ("the effects alternate in sign from one position to the next, or one column's effects mirror "
+             "another's: a pattern over the times that the fixed part lacks")
+    fixed = ".".join(term.terms)
+    return cause, _code(fit, (_formula(spec, lambda r: r) + f" + C({fixed})", f"the mean at each {fixed} as a fixed "
+                              "effect"), instead)
 
 
 def _lscale_advice(fit, term, beyond: bool) -> tuple[str, str]:
-    from .remedies import formula_code
-
     spec = fit.design.spec
+    level = (_formula(spec, lambda r: None, add=(_level(term),)), f"a level per {term.group} instead of the field")
     if beyond:
         cause = ("the field is about constant over the data's distances: a level per group, or a trend over the "
                  "positions")
-        coordinates = " + ".join(term.terms)
-        code = (f"{formula_code(fit, formula=_formula(spec, lambda r: None, add=(_level(term),)))}  # a level per "
-                f"{term.group} instead of the field\n"
-                f"{formula_code(fit, formula=_formula(spec, lambda r: r) + f' + {coordinates}')}  # or the trend "
-                "over the positions as fixed effects")
-    else:
-        cause = ("the field is about independent between the closest positions: the data cannot tell it from "
-                 "independent effects (or, in a gaussian model, from the residual)")
-        code = (f"{formula_code(fit, formula=_formula(spec, lambda r: None))}  # without the field\n"
-                f"{formula_code(fit, formula=_formula(spec, lambda r: None, add=(_level(term),)))}  # or a level "
-                f"per {term.group}")
-    return cause, code
+        trend = (_formula(spec, lambda r: r) + " + " + " + ".join(term.terms), "or the trend over the positions as "
+                 "fixed effects")
+        return cause, _code(fit, level, trend)
+    cause = ("the field is about independent between the closest positions: the data cannot tell it from "
+             "independent effects (or, in a gaussian model, from the residual)")
+    return cause, _code(fit, (_formula(spec, lambda r: None), "without the field"), level)
 
 
 def _finding(kind, name, message, advice) -> dict:
