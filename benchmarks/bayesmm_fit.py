@@ -31,6 +31,7 @@ def main() -> None:
     args = parser.parse_args()
     import bayesmm as bmm
     import bayesmm.sampler.run  # noqa: F401 - jax and numpyro, which bmm.fit would import on first use: imports excluded
+    import bayesmm.fitting, bayesmm.posterior, bayesmm.answers.summary  # noqa: F401,E401 - and arviz, scipy, matplotlib
 
     data_name, formula, family = MODELS[args.model][:3]
     df = bmm.datasets.load(data_name)
