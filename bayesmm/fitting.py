@@ -246,8 +246,9 @@ def _check_switches(unknown: dict, **switches) -> None:
     """Refuse unknown sampler keywords (naming the nearest valid one) and switches that are not True,
     False or None: a misspelt setting must never be ignored silently."""
     for name in unknown:
-        hint = f" Use {ALIASES[name]}." if name in ALIASES else closest(name, SETTINGS)
-        raise SamplerError(f"Unknown sampler setting {name!r}.{hint} Settings: {', '.join(SETTINGS)}.")
+        # method= is taken by Model.fit before the settings reach here; a misspelling of it is one of them
+        hint = f" Use {ALIASES[name]}." if name in ALIASES else closest(name, SETTINGS + ("method",))
+        raise SamplerError(f"Unknown sampler setting {name!r}.{hint} Settings: {', '.join(SETTINGS)}, method.")
     for name, value in switches.items():
         if value is not None and not isinstance(value, (bool, np.bool_)):
             raise SamplerError(f"{name} must be True, False or None (automatic), not {value!r}.")

@@ -108,6 +108,8 @@ def test_refusals_name_the_alternative():
         bmm.fit(CBPP, _cbpp(), family="binomial", method="laplace", target_accept=0.9)
     with pytest.raises(bmm.BayesMMError, match="method must be one of"):
         bmm.fit(CBPP, _cbpp(), family="binomial", method="vb")
+    with pytest.raises(bmm.BayesMMError, match="'metod'.*Did you mean 'method'"):  # a misspelt method= too
+        bmm.fit(CBPP, _cbpp(), family="binomial", metod="laplace")
 
 
 @pytest.mark.slow
