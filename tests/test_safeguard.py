@@ -2,6 +2,8 @@
 poorly is refitted once in the other parameterisation, and the better fit is kept and says so."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -162,10 +164,14 @@ def test_divergences_are_refitted_with_smaller_steps(seed):
     fit = bmm.fit(formula, assay, seed=seed)
     message = fit.idata.posterior.attrs["refit"]
     assert message.startswith("refitted with target_accept 0.8 -> 0.95 ("), message
+    # the kept refit may then be run longer when an Rhat is still at 1.01 (a separate step the note appends)
+    longer = r"(; then each chain run \d+ draws longer \(Rhat [\d.]+ -> [\d.]+, min ESS \d+ -> \d+\))?\.$"
     if ", then 0.99 (" in message:
-        assert message.endswith("the second refit kept.") and fit.settings.target_accept == 0.99, message
+        assert re.search("the second refit kept" + longer, message), message
+        assert fit.settings.target_accept == 0.99, message
     else:
-        assert message.endswith("the refit kept.") and fit.settings.target_accept == 0.95, message
+        assert re.search("the refit kept" + longer, message), message
+        assert fit.settings.target_accept == 0.95, message
     assert fit.n_divergent == 0
     assert fit.idata.posterior.attrs["call_target_accept"] == 0.8  # the report's call: the user's
 
