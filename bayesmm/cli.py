@@ -7,6 +7,7 @@
     bayesmm means fit.nc FACTOR [--by F] [--at x=0,1,2] [--pairs] [--scale link] [--re average]
     bayesmm r2 fit.nc
     bayesmm example NAME
+    bayesmm data NAME [--out FILE.csv]
     bayesmm priors list | bayesmm priors show NAME
 
 Data files are CSV (comma, semicolon, tab or bar separated: sniffed, or ``--sep``) or Parquet (Parquet needs
@@ -21,7 +22,6 @@ import os
 import signal
 import sys
 import threading
-import tomllib
 import warnings
 
 __all__ = ["main"]
@@ -112,7 +112,7 @@ def _means_parser(commands) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     from .version import __version__
-    from .datasets import EXAMPLES
+    from .datasets import EXAMPLES, names
 
     from .cli_data import HintingParser
 
@@ -160,6 +160,12 @@ def _parser() -> argparse.ArgumentParser:
     _sampler_options(example)
     _output_options(example)
     _debug(example)
+    data = commands.add_parser("data", help="write a bundled data set to a CSV file",
+                               description="Write a bundled data set (those of 'bayesmm example') as CSV, to fit it "
+                                           "with 'bayesmm fit' or read it elsewhere.")
+    data.add_argument("name", help=f"which data set: {', '.join(names())}")
+    data.add_argument("--out", default=None, help="the CSV file to write (default: standard output)")
+    _debug(data)
     priors = commands.add_parser("priors", help="list the prior presets or show one",
                                  description="'bayesmm priors list' lists the presets; 'bayesmm priors show NAME' "
                                              "prints a preset's TOML file (its rules and where they come from).")
@@ -195,7 +201,7 @@ def _fit(args) -> int:
     if args.command == "example":
         data_name, formula, family = datasets.EXAMPLES[args.name]
         data, link, priors, factors = datasets.load(data_name), None, None, None
-        audience = for_command_line(f"{data_name}.csv", example=args.name)
+        audience = for_command_line(f"{data_name}.csv", datasets.reading_flags(data), example=args.name)
     else:
         check_order(args.data, args.formula, "fit", ("data file", "formula"))
         data = read_table(args.data, args.sep)
@@ -313,26 +319,21 @@ def _r2(args) -> int:
 
 
 def _priors(args) -> int:
-    from .cli_data import wrapped
-    from .errors import PriorError, closest
-    from .prior_rules import PRESET_DIR, preset_names
+    from .cli_data import show_presets
 
-    names = preset_names()
-    if args.action == "list":
-        for name in names:
-            description = tomllib.loads((PRESET_DIR / f"{name}.toml").read_text()).get("description", "")
-            print(wrapped(name, description))
-        return 0
-    if args.name is None:
-        raise PriorError(f"'bayesmm priors show' needs a preset name: one of {', '.join(names)}.")
-    if args.name not in names:
-        raise PriorError(f"Unknown prior preset '{args.name}'.{closest(args.name, names)} Presets: {', '.join(names)}.")
-    print((PRESET_DIR / f"{args.name}.toml").read_text(), end="")
+    show_presets(args.action, args.name)
+    return 0
+
+
+def _data(args) -> int:
+    from .cli_data import write_dataset
+
+    write_dataset(args.name, args.out)
     return 0
 
 
 _COMMANDS = {"fit": _fit, "example": _fit, "summary": _summary, "predict": _predict, "means": _means, "r2": _r2,
-             "priors": _priors}
+             "data": _data, "priors": _priors}
 
 
 def main(argv=None) -> int:

@@ -1,5 +1,6 @@
 """What the command line checks and reads before it fits: data files (delimiter sniffed or given), output paths,
-arguments in the wrong order, flags from other tools; and how it prints tables for a terminal.
+arguments in the wrong order, flags from other tools; how it prints tables for a terminal; and the commands that
+fit nothing (``bayesmm data``, ``bayesmm priors``).
 
 Everything here runs before sampling, so that a mistake costs a second, not a fit.
 """
@@ -14,7 +15,7 @@ import shutil
 import sys
 import textwrap
 
-__all__ = ["HintingParser", "read_table", "check_outputs", "check_order", "rounded", "wrapped", "PARQUET",
+__all__ = ["HintingParser", "read_table", "write_dataset", "show_presets", "check_outputs", "check_order", "rounded", "wrapped", "PARQUET",
            "SEPARATORS"]
 
 PARQUET = (".parquet", ".pq")
@@ -204,3 +205,37 @@ def new_trials(text: str | None, newdata):
 
         raise DataError(f"--trials {text}: neither a whole number nor a column of the new data."
                         f"{closest(text, newdata.columns)} Columns: {', '.join(map(str, newdata.columns))}.") from None
+
+
+def write_dataset(name: str, out: str | None) -> None:
+    """``bayesmm data NAME [--out FILE]``: a bundled data set as CSV, to a file (refused before writing when its
+    folder is missing or it is not named .csv) or to standard output."""
+    from . import datasets
+
+    frame = datasets.load(name)
+    if out is None:
+        frame.to_csv(sys.stdout, index=False)
+        return
+    check_outputs(argparse.Namespace(out=out))
+    frame.to_csv(out, index=False)
+    print(f"Wrote {name} ({len(frame):,} rows) to {out}", file=sys.stderr)
+
+
+def show_presets(action: str, name: str | None) -> None:
+    """``bayesmm priors list`` (each preset with its description) and ``bayesmm priors show NAME`` (its file)."""
+    import tomllib
+
+    from .errors import PriorError, closest
+    from .prior_rules import PRESET_DIR, preset_names
+
+    names = preset_names()
+    if action == "list":
+        for preset in names:
+            description = tomllib.loads((PRESET_DIR / f"{preset}.toml").read_text()).get("description", "")
+            print(wrapped(preset, description))
+        return
+    if name is None:
+        raise PriorError(f"'bayesmm priors show' needs a preset name: one of {', '.join(names)}.")
+    if name not in names:
+        raise PriorError(f"Unknown prior preset '{name}'.{closest(name, names)} Presets: {', '.join(names)}.")
+    print((PRESET_DIR / f"{name}.toml").read_text(), end="")

@@ -83,13 +83,15 @@ def fit_command(formula: str, arguments: dict, model_changed: bool = True) -> st
     """The ``bayesmm fit DATA "FORMULA" --flag value ...`` command of the command line's data with ``arguments``
     (Python names; those without a flag, such as ``na_action``, are left out). Priors given as a dict go to a TOML
     file written by a line before the command; ``bayesmm example NAME ...`` where only the sampler's settings
-    change (``model_changed=False``) on a bundled example."""
+    change (``model_changed=False``) on a bundled example, else a line that writes the example's data first."""
     cli = command_line()
     if cli.example is not None and not model_changed:
         words, before = ["bayesmm", "example", cli.example], []
         arguments = {k: v for k, v in arguments.items() if k in SAMPLER_FLAGS}
     else:
         words, before = ["bayesmm", "fit", shell_word(cli.data), shell_word(formula), *map(shell_word, cli.read)], []
+        if cli.example is not None:  # the bundled data as the file the command reads
+            before.append(f"bayesmm data {shell_word(cli.data.removesuffix('.csv'))} --out {shell_word(cli.data)}")
     for name, value in arguments.items():
         if name == "priors":
             for item in value if isinstance(value, list) else [value]:

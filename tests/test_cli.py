@@ -165,6 +165,7 @@ def test_parquet_without_pyarrow_says_what_to_install(monkeypatch, workdir):
     ("predict", ["--out", "--kind", "--re", "--new-levels", "--prob", "--seed", "--trials", "--sep", "--debug"]),
     ("example", ["--chains", "--seed", "--report", "--save", "sleepstudy", "cbpp"]),
     ("priors", ["list", "show"]),
+    ("data", ["--out", "cbpp", "sleepstudy"]),
     ("means", ["--by", "--at", "--pairs", "--scale", "--re", "--weights", "--prob", "--out", "--debug"]),
     ("r2", ["--prob", "--debug"]),
 ])

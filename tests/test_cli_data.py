@@ -240,6 +240,24 @@ def test_advice_on_the_command_line_names_flags(cbpp_cli, folder):
     assert refit_code(fit, target_accept=0.99).startswith("fit = bmm.update(fit, ")  # Python outside the block
 
 
+def test_advice_on_an_example_writes_the_bundled_data_first(cbpp_cli, folder, capsys):
+    """``bayesmm example cbpp``'s advice to change the model: the user has no cbpp.csv, so a line writes it with
+    ``bayesmm data``, and the command reads it with the flags that make herd and period factors again."""
+    _, fit = cbpp_cli
+    frame = bmm.datasets.load("cbpp")
+    with for_command_line("cbpp.csv", bmm.datasets.reading_flags(frame), example="cbpp"):
+        write, command = formula_code(fit, priors="boundary").split("\n")
+        rerun = refit_code(fit, target_accept=0.99)
+    assert write == "bayesmm data cbpp --out cbpp.csv"
+    assert command.startswith(f'bayesmm fit cbpp.csv "{CBPP}" --factors herd,period --family binomial ')
+    assert rerun.startswith("bayesmm example cbpp ") and "\n" not in rerun  # same model: the example itself
+    assert main(["data", "cbpp", "--out", str(folder / "bundled.csv")]) == 0
+    assert "Wrote cbpp (56 rows)" in capsys.readouterr().err
+    read = read_table(str(folder / "bundled.csv"))
+    assert read.astype({"herd": str, "period": str}).equals(frame)  # the same table once --factors applies
+    assert main(["data", "cbp"]) == 2 and "Did you mean 'cbpp'?" in capsys.readouterr().err
+
+
 def test_priors_list_wraps_at_words(capsys):
     assert main(["priors", "list"]) == 0
     out = capsys.readouterr().out

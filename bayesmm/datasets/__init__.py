@@ -13,7 +13,7 @@ from ..errors import DataError, closest
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["load", "names", "simulate", "EXAMPLES", "FACTORS"]
+__all__ = ["load", "names", "simulate", "reading_flags", "EXAMPLES", "FACTORS"]
 
 #: Columns read as factors (strings), as in the lme4 / glmmTMB reference fits.
 FACTORS = {
@@ -69,3 +69,14 @@ def load(name: str) -> "pd.DataFrame":
         frame = pd.read_csv(file, dtype={c: str for c in FACTORS[key]})
     frame.attrs["name"] = key
     return frame
+
+
+def reading_flags(frame: "pd.DataFrame") -> tuple:
+    """The ``bayesmm fit`` flags that read the CSV of a bundled data set (``bayesmm data NAME``) as :func:`load`
+    reads it: ``("--factors", "herd,period")`` for the factor columns whose levels are all numbers, which the
+    command line would otherwise read as numeric."""
+    import pandas as pd
+
+    numeric = [c for c in FACTORS.get(frame.attrs.get("name"), [])
+               if pd.to_numeric(frame[c], errors="coerce").notna().all()]
+    return ("--factors", ",".join(numeric)) if numeric else ()
