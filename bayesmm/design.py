@@ -272,7 +272,7 @@ def _blocks(term: RandomTerm, frame: pd.DataFrame, spec: FormulaSpec, part: str 
     scale = np.array([1.0 if c == "Intercept" else (np.std(Z[:, j]) or 1.0) for j, c in enumerate(columns)])
     if term.correlated or Z.shape[1] == 1:
         return [RandomBlock(term.group, term.group_factors, group_index, levels, Z, columns, term.correlated,
-                            scale, term, slice(0, len(columns)), encoder, part, term_structure(term))]
+                            scale, term, slice(0, len(columns)), encoder, part, term_structure(term, columns))]
     return [RandomBlock(term.group, term.group_factors, group_index, levels, Z[:, [j]], (c,), False,
                         scale[[j]], term, slice(j, j + 1), encoder, part) for j, c in enumerate(columns)]
 

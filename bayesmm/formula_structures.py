@@ -1,5 +1,6 @@
 """glmmTMB's covariance structures for random-effect terms: ``ar1(time + 0 | g)``, ``ou(t + 0 | g)``,
-``cs(0 + f | g)``, ``diag(x | g)``, ``us(x | g)``, ``exp(x + y + 0 | g)``, ``gau(...)``, ``mat(...)``.
+``cs(0 + f | g)``, ``toep(0 + f | g)``, ``diag(x | g)``, ``us(x | g)``, ``exp(x + y + 0 | g)``, ``gau(...)``,
+``mat(...)``.
 
 A structure call is read as the random-effect term inside it (its name is blanked, so positions in the
 formula stay where they were) and the term is marked with the structure (:class:`StructuredTerm`):
@@ -7,6 +8,8 @@ formula stay where they were) and the term is marked with the structure (:class:
 * ``us``: the unstructured block, the same as ``(x | g)``; ``diag``: independent terms, the same as ``(x || g)``;
 * ``cs``: compound symmetry, one SD per column and one correlation ``rho`` shared by every pair (glmmTMB's
   heterogeneous ``cs``);
+* ``toep``: Toeplitz, one SD per column and one correlation per lag between columns (glmmTMB's heterogeneous
+  ``toep``: the columns, e.g. a factor's levels, in time order);
 * positional structures, whose left side names the column(s) holding each row's time or coordinates and no
   intercept: ``ar1`` (equally spaced times or the levels of a factor in order, correlation ``rho^lag``), ``ou``
   (numeric times, unequally spaced allowed: ``exp(-|t - t'| / lscale)``), and over one or two coordinate
@@ -31,7 +34,7 @@ __all__ = ["StructuredTerm", "STRUCTURES", "POSITIONAL", "parse_model_formula", 
 #: every structure name, with what it is
 STRUCTURES = {
     "us": "unstructured (as (x | g))", "diag": "independent terms (as (x || g))",
-    "cs": "compound symmetry", "ar1": "first-order autoregressive", "ou": "Ornstein-Uhlenbeck",
+    "cs": "compound symmetry", "toep": "Toeplitz", "ar1": "first-order autoregressive", "ou": "Ornstein-Uhlenbeck",
     "exp": "exponential", "gau": "Gaussian", "mat": "Matern (smoothness 3/2)",
 }
 #: positional structures and the most columns their left side may name
@@ -40,7 +43,7 @@ POSITIONAL = {"ar1": 1, "ou": 1, "exp": 2, "gau": 2, "mat": 2}
 
 @dataclass(frozen=True)
 class StructuredTerm(RandomTerm):
-    """A random-effect term with a covariance structure (``cs`` or a :data:`POSITIONAL` one)."""
+    """A random-effect term with a covariance structure (``cs``, ``toep`` or a :data:`POSITIONAL` one)."""
 
     structure: str = ""
     #: options after the term (``gau(x + y + 0 | g, k = 20, c = 2)``): ``(name, value)`` pairs
@@ -71,9 +74,6 @@ def _calls(formula: str) -> tuple[str, dict]:
         if not match or not piece.endswith(")") or "|" not in piece:
             continue
         name, bracket = match.group(1), start + match.end() - 1
-        if name == "toep":
-            raise FormulaError("toep(...) (Toeplitz) is not supported: use ar1(time + 0 | g) for equally spaced "
-                               "times, ou(time + 0 | g) for numeric ones, cs(...) or us(...).", formula, start)
         if name not in STRUCTURES:
             continue
         text = text[:start] + " " * (bracket - start) + text[bracket:]

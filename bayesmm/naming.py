@@ -33,12 +33,13 @@ from dataclasses import dataclass
 
 __all__ = ["Name", "KINDS", "fixed", "sd", "cor", "family_parameter", "random_effect", "autocor", "structure_parameter", "STRUCTURE_TERM", "canonical", "parse",
            "tidy_row", "from_tidy", "varcorr_row", "from_varcorr", "summary_label", "from_summary_label",
-           "variable", "level_dim", "term_dim", "term_bis_dim", "coef_dim", "RESIDUAL_GROUP", "RESIDUAL_TERM"]
+           "variable", "level_dim", "term_dim", "lag_dim", "term_bis_dim", "coef_dim", "RESIDUAL_GROUP", "RESIDUAL_TERM"]
 
 #: the kinds of parameter; a distributional part's coefficient is ``fixed`` with its ``part``
 KINDS = {"fixed": 1, "sd": 1, "cor": 2, "family": 1, "ranef": 1, "autocor": 1, "structure": 1}
-#: a covariance structure's parameter term, ``<structure>__<parameter>`` (``ar1__rho``, ``exp__lscale``)
-STRUCTURE_TERM = re.compile(r"(ar1|ou|cs|exp|gau|mat)__(rho|lscale)")
+#: a covariance structure's parameter term, ``<structure>__<parameter>`` (``ar1__rho``, ``exp__lscale``; ``toep``'s
+#: correlation per lag ``toep__rho1``, ``toep__rho2``, ...)
+STRUCTURE_TERM = re.compile(r"(ar1|ou|cs|toep|exp|gau|mat)__(rho\d*|lscale)")
 
 #: broom.mixed's group and term of the gaussian residual SD
 RESIDUAL_GROUP, RESIDUAL_TERM = "Residual", "sd__Observation"
@@ -153,7 +154,7 @@ def parse(text: str, family=None, parts=None) -> Name:
     known_family, known_parts = _known_family()
     family = known_family if family is None else tuple(family)
     parts = known_parts if parts is None else tuple(parts)
-    structured = re.fullmatch(r"(ar1|ou|cs|exp|gau|mat)_(.+)__(rho|lscale)", text)
+    structured = re.fullmatch(r"(ar1|ou|cs|toep|exp|gau|mat)_(.+)__(rho\d*|lscale)", text)
     if structured:
         return structure_parameter(structured.group(2), f"{structured.group(1)}__{structured.group(3)}")
     ranef = re.fullmatch(r"r_([^\[]+)\[(.*)\]", text)
@@ -300,7 +301,7 @@ def summary_label(name: Name) -> str:
 def from_summary_label(label: str, group: str = "", family=None, parts=None) -> Name:
     """The :class:`Name` of a summary row label; ``group`` is its heading's (for ``sd(...)`` and ``cor(...)``)."""
     match = re.fullmatch(r"(sd|cor)\((.*)\)", str(label))
-    structured = re.fullmatch(r"(\w+)\((rho|lscale)\)", str(label))
+    structured = re.fullmatch(r"(\w+)\((rho\d*|lscale)\)", str(label))
     if structured and group and STRUCTURE_TERM.fullmatch(f"{structured.group(1)}__{structured.group(2)}"):
         return structure_parameter(group, f"{structured.group(1)}__{structured.group(2)}")
     if match and group:
@@ -342,6 +343,11 @@ def term_dim(group: str, part: str = "cond") -> str:
     """The dimension of ``group``'s terms (``Subject__term``); :func:`term_bis_dim` the second one of its
     correlation matrix."""
     return f"{_group_in_part(group, part)}__term"
+
+
+def lag_dim(group: str, part: str = "cond") -> str:
+    """The dimension of the lags of ``group``'s ``toep`` correlations (``g__lag``: 1, 2, ...)."""
+    return f"{_group_in_part(group, part)}__lag"
 
 
 def term_bis_dim(group: str, part: str = "cond") -> str:

@@ -34,6 +34,7 @@ from . import naming
 from .categories import threshold_names
 from .design import Design
 from .families import Family, part_component
+from .structures import lag_correlations, parameter_terms
 
 __all__ = ["build_idata", "parameter_table", "TIDY_COLUMNS", "group_terms", "random_parts", "scalar_parameters",
            "level_parameters", "parameter_names", "level_table"]
@@ -127,9 +128,15 @@ def _random_variables(design, part, component, draws, gen, posterior: dict, coor
             sd[..., columns] = draws[f"sd_{k}"]
             r[..., columns] = gen[f"r_{k}"]
             structure = design.blocks[k].structure
-            if structure is not None:  # its rho or lscale: one scalar variable (ar1_g)
+            if structure is not None:  # its rho or lscale: one scalar variable (ar1_g); toep's correlation per lag
                 name = naming.structure_parameter(group, f"{structure.kind}__{structure.parameter}", component)
-                posterior[naming.variable(name)] = (("chain", "draw"), draws[f"{structure.parameter}_{k}"])
+                values = draws[f"{structure.parameter}_{k}"]
+                if structure.kind == "toep":
+                    lags = naming.lag_dim(group, component)
+                    posterior[naming.variable(name)] = (("chain", "draw", lags), lag_correlations(values))
+                    coords[lags] = np.arange(1, values.shape[-1] + 1)
+                else:
+                    posterior[naming.variable(name)] = (("chain", "draw"), values)
             if f"L_{k}" in draws:
                 chol = draws[f"L_{k}"]
                 cor[..., columns, columns] = chol @ np.swapaxes(chol, -1, -2)
@@ -211,9 +218,10 @@ def _random_parameters(design: Design, part: str, component: str) -> list[tuple[
                 out.append((naming.sd(group, structure.label, component), (columns.start,)))
             else:
                 out += [(naming.sd(group, terms[j], component), (j,)) for j in range(columns.start, columns.stop)]
-            if structure is not None:
-                out.append((naming.structure_parameter(group, f"{structure.kind}__{structure.parameter}", component),
-                            ()))
+            if structure is not None:  # toep: one correlation per lag, at its index along the lags
+                terms_here = parameter_terms(structure, columns.stop - columns.start)
+                out += [(naming.structure_parameter(group, term, component), (j,) if structure.kind == "toep" else ())
+                        for j, term in enumerate(terms_here)]
             elif design.blocks[k].correlated and design.blocks[k].n_columns > 1:
                 out += [(naming.cor(group, terms[a], terms[c], component), (a, c))
                         for a in range(columns.start, columns.stop) for c in range(a + 1, columns.stop)]

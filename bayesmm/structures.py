@@ -8,12 +8,13 @@ each level of the group the effects at the positions are one vector with covaria
 in predictions, ``jax.numpy`` in the model); :func:`markov_precision` the tridiagonal inverse of the ``ar1``/``ou``
 correlation (a Markov chain over the sorted times), which also serves residual AR(1) errors.
 
-The one parameter of each structure: ``rho`` (``ar1``, ``cs``) or the time or length scale ``lscale``
-(``ou``, ``exp``, ``gau``, ``mat``). Default priors (:func:`parameter_rule`): ``rho`` uniform on its valid range
-(``(-1, 1)`` for ``ar1``, ``(-1 / (q - 1), 1)`` for ``cs`` with ``q`` columns, where the matrix stays positive
-definite); ``lscale`` an inverse gamma with 1% of its mass below the smallest distance between positions and 1%
-above the largest, as Betancourt's "Robust Gaussian processes in Stan" (2017) and brms's ``gp()`` choose it, so
-that the scale stays where the data can inform it.
+The parameter of each structure: ``rho`` (``ar1``, ``cs``) or the time or length scale ``lscale`` (``ou``, ``exp``,
+``gau``, ``mat``); ``toep`` has ``q - 1`` partial autocorrelations (:func:`lag_correlations` turns them into the
+correlation per lag that the outputs show). Default priors (:func:`parameter_rule`): ``rho`` uniform on its valid
+range (``(-1, 1)`` for ``ar1`` and each of ``toep``'s partial autocorrelations, ``(-1 / (q - 1), 1)`` for ``cs``
+with ``q`` columns, where the matrix stays positive definite); ``lscale`` an inverse gamma with 1% of its mass below
+the smallest distance between positions and 1% above the largest, as Betancourt's "Robust Gaussian processes in
+Stan" (2017) and brms's ``gp()`` choose it, so that the scale stays where the data can inform it.
 """
 from __future__ import annotations
 
@@ -29,12 +30,14 @@ from .formula_lexing import expression_variables
 from .formula_structures import POSITIONAL, structure_of
 from .hsgp import APPROXIMATED, AUTOMATIC_ABOVE, LSCALE_FLOOR, make_basis
 
-__all__ = ["Structure", "PARAMETERS", "positional_columns", "check_coordinates", "term_structure", "correlation",
+__all__ = ["Structure", "PARAMETERS", "parameter_shape", "parameter_terms", "lag_correlations", "toeplitz",
+           "positional_columns", "check_coordinates", "term_structure", "correlation",
            "cholesky", "markov_steps", "markov_precision", "parameter_rule", "inverse_gamma_tails",
            "checked_parameter_prior"]
 
 #: each structure's parameter (its prior class and its name in the outputs)
-PARAMETERS = {"cs": "rho", "ar1": "rho", "ou": "lscale", "exp": "lscale", "gau": "lscale", "mat": "lscale",
+PARAMETERS = {"cs": "rho", "toep": "rho", "ar1": "rho", "ou": "lscale", "exp": "lscale", "gau": "lscale",
+              "mat": "lscale",
               **{f"{kind}_hsgp": "lscale" for kind in APPROXIMATED}}
 
 
@@ -103,9 +106,28 @@ def distance_range(positions: np.ndarray) -> tuple[float, float]:
     return (float(positive.min()), float(positive.max())) if positive.size else (1.0, 1.0)
 
 
-def term_structure(term) -> Structure | None:
-    """The structure of a non-positional structured term (``cs``), or None."""
+def parameter_shape(kind: str, n_columns: int) -> tuple:
+    """The shape of a structured block's parameter site: ``()``, or ``(q - 1,)`` partial autocorrelations for
+    ``toep`` with ``q`` columns."""
+    return (n_columns - 1,) if kind == "toep" else ()
+
+
+def parameter_terms(structure: Structure, n_columns: int) -> tuple[str, ...]:
+    """The structure's parameter terms in the outputs (``bayesmm.naming.STRUCTURE_TERM``): ``ar1__rho``,
+    ``exp__lscale``; ``toep`` one correlation per lag, ``toep__rho1`` .. ``toep__rho<q-1>``."""
+    if structure.kind == "toep":
+        return tuple(f"toep__rho{lag}" for lag in range(1, n_columns))
+    return (f"{structure.kind}__{structure.parameter}",)
+
+
+def term_structure(term, columns=()) -> Structure | None:
+    """The structure of a non-positional structured term (``cs``, ``toep``) with block columns ``columns``, or
+    None. ``toep`` needs two columns at least: its correlations are between columns one or more apart."""
     kind = structure_of(term)
+    if kind == "toep" and len(columns) < 2:
+        raise DataError(f"{term} has {len(columns)} column ({', '.join(columns)}): toep correlates the columns by "
+                        "their distance, so it needs two or more, e.g. toep(0 + f | g) with f a factor whose levels "
+                        "are the times in order.")
     return Structure(kind) if kind and kind not in POSITIONAL else None
 
 
@@ -269,6 +291,8 @@ def correlation(kind: str, param, positions, xp=np, other=None):
     if kind == "cs":
         n = positions.shape[0]
         return (1.0 - param) * xp.eye(n) + param * xp.ones((n, n))
+    if kind == "toep":
+        return toeplitz(lag_correlations(param, xp), xp)
     raise ValueError(f"unknown structure {kind!r}")
 
 
@@ -289,7 +313,33 @@ def cholesky(kind: str, param, positions, xp=np, jitter: float = 1e-6):
         return xp.tril(R) * scale[None, :]
     R = correlation(kind, param, positions, xp)
     n = R.shape[0]
-    return xp.linalg.cholesky(R + (jitter if kind != "cs" else 0.0) * xp.eye(n))
+    return xp.linalg.cholesky(R + (jitter if kind not in ("cs", "toep") else 0.0) * xp.eye(n))
+
+
+def lag_correlations(partial, xp=np):
+    """The correlations at lags 1 .. m of a stationary series from its partial autocorrelations ``partial``
+    (..., m), each in (-1, 1), by the Durbin-Levinson recursion: every such vector gives a positive definite
+    Toeplitz correlation matrix and every such matrix has one (Barndorff-Nielsen and Schou 1973), so uniform
+    partial autocorrelations are a prior over all valid ``toep`` matrices (glmmTMB maps each lag's correlation
+    into (-1, 1) on its own, which can leave the positive definite set). With ``phi`` the AR(k) coefficients and
+    ``v`` the innovation variance, ``r_{k+1} = sum_j phi_j r_{k+1-j} + a_{k+1} v``."""
+    phi = partial[..., :1]
+    lags = partial[..., :1]
+    variance = 1.0 - partial[..., 0] ** 2
+    for k in range(1, partial.shape[-1]):
+        a = partial[..., k]
+        following = xp.sum(phi * lags[..., ::-1], axis=-1) + a * variance
+        phi = xp.concatenate([phi - a[..., None] * phi[..., ::-1], a[..., None]], axis=-1)
+        lags = xp.concatenate([lags, following[..., None]], axis=-1)
+        variance = variance * (1.0 - a ** 2)
+    return lags
+
+
+def toeplitz(lags, xp=np):
+    """The correlation matrices (..., m + 1, m + 1) with ``lags`` (..., m) on the off-diagonals, lag 1 first."""
+    n = lags.shape[-1] + 1
+    full = xp.concatenate([xp.ones(lags.shape[:-1] + (1,)), lags], axis=-1)
+    return full[..., np.abs(np.subtract.outer(np.arange(n), np.arange(n)))]
 
 
 def markov_precision(phi, xp=np):
@@ -326,7 +376,7 @@ def parameter_rule(block) -> tuple[str, str, dict]:
     """``(class, default rule, variables)`` of a structured block's parameter (see the module docstring)."""
     structure = block.structure
     if structure.parameter == "rho":
-        low = -1.0 if structure.kind == "ar1" else -1.0 / max(block.n_columns - 1, 1)
+        low = -1.0 if structure.kind in ("ar1", "toep") else -1.0 / max(block.n_columns - 1, 1)
         return "rho", "uniform(rho_min, 1)", {"rho_min": low}
     shape, scale = inverse_gamma_tails(*_prior_range(structure, structure.approximated))
     return "lscale", "inverse_gamma(lscale_shape, lscale_scale)", {"lscale_shape": shape, "lscale_scale": scale}

@@ -38,6 +38,9 @@ CANONICAL = {
     "cor_site__hu_Intercept__hu_x": naming.cor("site", "Intercept", "x", "hu"),
     "r_site__zi[R-1,Intercept]": naming.random_effect("site", "R-1", "Intercept", "zi"),
     "r_a:b__disp[1:2,x]": naming.random_effect("a:b", "1:2", "x", "disp"),
+    # covariance structures' parameters: ar1's rho, toep's correlation at lag 2
+    "ar1_g__rho": naming.structure_parameter("g", "ar1__rho"),
+    "toep_Subject__rho2": naming.structure_parameter("Subject", "toep__rho2"),
 }
 
 #: identity -> broom.mixed's (effect, component, group, term)
@@ -49,6 +52,7 @@ TIDY = {
     naming.family_parameter("phi"): ("family", "cond", "", "phi"),
     naming.sd("site", "Intercept", "zi"): ("ran_pars", "zi", "site", "sd__Intercept"),
     naming.cor("g", "Intercept", "x", "disp"): ("ran_pars", "disp", "g", "cor__Intercept.x"),
+    naming.structure_parameter("g", "toep__rho3"): ("ran_pars", "cond", "g", "toep__rho3"),
 }
 
 #: identity -> lme4's as.data.frame(VarCorr()) (grp, var1, var2)
@@ -56,6 +60,7 @@ VARCORR = {
     naming.sd("Subject", "Days"): ("Subject", "Days", None),
     naming.cor("Subject", "Intercept", "Days"): ("Subject", "Intercept", "Days"),
     naming.family_parameter("sigma"): ("Residual", None, None),
+    naming.structure_parameter("g", "toep__rho1"): ("g", "toep__rho1", None),
 }
 
 #: identity -> brms's summary row label (SDs and correlations under their ~group heading)
@@ -67,6 +72,7 @@ SUMMARY = {
     naming.family_parameter("sigma"): "sigma",
     naming.sd("site", "Intercept", "zi"): "sd(zi_Intercept)",
     naming.cor("g", "Intercept", "x", "disp"): "cor(disp_Intercept,disp_x)",
+    naming.structure_parameter("g", "toep__rho1"): "toep(rho1)",
 }
 
 

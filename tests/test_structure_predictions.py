@@ -10,7 +10,7 @@ from bayesmm.answers.kriging import kriged_effects, new_positions, prior_effects
 from bayesmm.design import build_design
 from bayesmm.errors import DataError
 from bayesmm.formula_structures import parse_model_formula
-from bayesmm.structures import correlation
+from bayesmm.structures import correlation, toeplitz
 
 CASES = {  # kind, parameter, fitted positions, new positions
     "ou": ("ou", 2.0, [[0.0], [1.0], [2.5], [4.0]], [[1.7], [6.0]]),
@@ -75,6 +75,18 @@ def test_new_levels_of_a_compound_symmetry_block_share_rho():
                                 {id(block): np.full(draws, 0.4)}, None, 1, np.random.default_rng(3))
     expected = np.outer([0.5, 1.0, 2.0], [0.5, 1.0, 2.0]) * (0.6 * np.eye(3) + 0.4)
     np.testing.assert_allclose(np.cov(out[:, 0, :].T), expected, atol=0.06)
+
+
+def test_new_levels_of_a_toeplitz_block_have_its_correlation_per_lag():
+    frame = pd.DataFrame({"y": np.arange(16.0), "f": list("abcd") * 4, "g": np.repeat(list("pqrs"), 4)})
+    design = build_design(parse_model_formula("y ~ toep(0 + f | g)"), frame)
+    block = design.blocks[0]
+    draws, sds, lags = 30_000, np.array([0.5, 1.0, 2.0, 1.5]), np.array([0.6, 0.2, -0.1])
+    out = structured_new_levels([block], [slice(0, 4)], np.tile(sds, (draws, 1)),
+                                np.broadcast_to(np.eye(4), (draws, 4, 4)), {id(block): np.tile(lags, (draws, 1))},
+                                None, 1, np.random.default_rng(4))
+    expected = np.outer(sds, sds) * toeplitz(lags)
+    np.testing.assert_allclose(np.cov(out[:, 0, :].T), expected, atol=0.08)
 
 
 def test_ar1_times_off_the_chain_are_refused():

@@ -9,13 +9,14 @@ import bayesmm as bmm
 from bayesmm.design import build_design
 from bayesmm.errors import DataError, FormulaError, PriorError
 from bayesmm.formula_structures import parse_model_formula
-from bayesmm.structures import cholesky, correlation, markov_precision, markov_steps
+from bayesmm.structures import cholesky, correlation, lag_correlations, markov_precision, markov_steps, toeplitz
 
 PARSED = {
     "y ~ ar1(time + 0 | g)": ["ar1(0 + time | g)"],
     "y ~ x + ou(0 + t | g) + (1 | g)": ["ou(0 + t | g)", "(1 | g)"],
     "y ~ exp(x + y2 + 0 | site)": ["exp(0 + x + y2 | site)"],
     "y ~ cs(0 + f | g)": ["cs(0 + f | g)"],
+    "y ~ toep(0 + f | g)": ["toep(0 + f | g)"],
     "y ~ diag(x | g)": ["(1 + x || g)"],
     "y ~ us(x | g)": ["(1 + x | g)"],
     "y ~ exp(x) + (1 | g)": ["(1 | g)"],
@@ -24,7 +25,6 @@ REFUSED = {
     "y ~ ar1(time | g)": "has no intercept",
     "y ~ ou(a + b + 0 | g)": "one column of times",
     "y ~ ar1(log(t) + 0 | g)": "not a single column",
-    "y ~ toep(t + 0 | g)": "not supported",
     "y ~ ar1(t + 0 || g)": "single '|'",
     "y ~ ar1(t + 0 | g) + ou(u + 0 | g)": "one structure per grouping factor",
 }
@@ -47,7 +47,8 @@ TIMES = np.array([[0.0], [0.4], [1.5], [1.7], [4.0]])
 @pytest.mark.parametrize("kind,param,positions", [
     ("ar1", -0.6, np.arange(5.0)[:, None]), ("ar1", 0.8, np.arange(5.0)[:, None]), ("ou", 1.3, TIMES),
     ("exp", 2.0, np.random.default_rng(1).uniform(0, 5, (6, 2))), ("mat", 1.5, np.random.default_rng(2).uniform(0, 5, (6, 2))),
-    ("gau", 0.7, np.random.default_rng(3).uniform(0, 5, (6, 2))), ("cs", 0.3, np.zeros((4, 1)))])
+    ("gau", 0.7, np.random.default_rng(3).uniform(0, 5, (6, 2))), ("cs", 0.3, np.zeros((4, 1))),
+    ("toep", np.array([0.5, -0.3, 0.2]), np.zeros((4, 1)))])
 def test_cholesky_factor_reproduces_the_correlation(kind, param, positions):
     R = correlation(kind, param, positions)
     L = cholesky(kind, param, positions)
@@ -62,6 +63,21 @@ def test_markov_precision_is_the_inverse(kind, param, positions):
     R = correlation(kind, param, positions)
     assert np.allclose(precision @ R, np.eye(len(R)), atol=1e-10)
     assert np.isclose(logdet, np.linalg.slogdet(R)[1])
+
+
+def test_toeplitz_correlations_from_partial_autocorrelations():
+    """Durbin-Levinson: an AR(1)'s partial autocorrelations (rho, 0, 0) give rho^lag; the last Yule-Walker
+    coefficient of order k of the result is the k-th partial autocorrelation again; any partial autocorrelations in
+    (-1, 1), near the edges too, give a positive definite matrix."""
+    np.testing.assert_allclose(lag_correlations(np.array([0.7, 0.0, 0.0])), 0.7 ** np.arange(1, 4))
+    rng = np.random.default_rng(5)
+    partial = rng.uniform(-0.95, 0.95, 5)
+    lags = lag_correlations(partial)
+    R = toeplitz(lags)
+    for k in range(1, 6):
+        assert np.linalg.solve(R[:k, :k], lags[:k])[-1] == pytest.approx(partial[k - 1])
+    edges = rng.choice([-0.999, 0.999], (200, 6)) * rng.uniform(0.9, 1.0, (200, 6))
+    assert np.linalg.eigvalsh(toeplitz(lag_correlations(edges))).min() > 0
 
 
 def test_markov_marginal_matches_the_dense_gaussian():
@@ -109,6 +125,8 @@ def test_bad_input_names_the_column_and_rows():
         build_design(parse_model_formula("y ~ exp(u + t + 0 | g)"), frame.assign(u=frame.u.where(frame.index != 4)))
     with pytest.raises(DataError, match="must hold numbers"):
         build_design(parse_model_formula("y ~ ou(u + 0 | g)"), frame.assign(u=frame.u.astype(str)))
+    with pytest.raises(DataError, match=r"toep\(0 \+ u \| g\) has 1 column.*two or more"):
+        build_design(parse_model_formula("y ~ toep(0 + u | g)"), frame)
 
 
 def test_priors_show_rho_and_the_length_scale():
@@ -123,6 +141,9 @@ def test_priors_show_rho_and_the_length_scale():
     assert law.cdf(1.0) == pytest.approx(0.01, abs=2e-3) and law.sf(9.5) == pytest.approx(0.01, abs=2e-3)
     with pytest.raises(PriorError, match="reaches outside"):
         bmm.Model("y ~ ar1(t + 0 | g)", frame, priors={"rho": "uniform(-2, 1)"}).priors
+    table = bmm.Model("y ~ toep(0 + C(t) | g)", frame).priors  # one prior for each lag's partial autocorrelation
+    assert table.loc[table["class"] == "rho", "prior"].tolist() == ["uniform(-1, 1)"]
+    assert len(table[table["class"] == "sd"]) == 6
 
 
 def _inside(table, term, truth):

@@ -6,7 +6,8 @@ glmmTMB's, glmmTMB's SDs, rho and length scales inside the 95% intervals, and th
 glmmTMB's ``ou`` and ``exp`` correlations are ``exp(-d / l)``, bayesmm's too; the R script reads ``l`` from the
 fitted correlation matrix (and checks that every pair gives the same ``l``). ``gau`` and ``mat``, whose glmmTMB
 forms differ from bayesmm's (glmmTMB's ``gau`` has no 1/2 in the exponent, its ``mat`` a sampled smoothness), are
-checked against simulated truths only.
+checked against simulated truths only. ``toep`` (tests/reference/structures_toep_reference.R -> structures_toep.json)
+has glmmTMB's correlation per lag beside the truth.
 """
 import json
 
@@ -89,3 +90,26 @@ def test_gaussian_and_matern_fields_recover_their_truths(kind):
     assert int(fit.idata.sample_stats.diverging.sum()) == 0
     for term, value in (("Intercept", 0.5), ("sd__x.y2", 1.0), (f"{kind}__lscale", 2.0), ("sd__Observation", 0.3)):
         _inside(table, term, value, "truth")
+
+
+@pytest.mark.slow
+def test_toeplitz_agrees_with_glmmtmb_and_the_truth():
+    """60 groups x 5 times x 2 rows, SDs 1-0.5 and correlations 0.6, 0.4, 0.2, 0.1 at lags 1-4 (glmmTMB 1.1.5)."""
+    reference = json.loads((REFERENCE / "structures_toep.json").read_text())["toep"]
+    frame = pd.read_csv(REFERENCE / "structures_toep.csv")
+    fit = bmm.fit("y ~ 1 + x + toep(0 + f | g)", frame, chains=2, draws=500, warmup=500, seed=1)
+    tables = {"glmmTMB": fit.tidy(prob=0.95), "truth": fit.tidy(prob=0.99)}
+    assert int(fit.idata.sample_stats.diverging.sum()) == 0
+    for term, value in _named(reference["fixef"]).items():
+        row = _row(tables["glmmTMB"], term)
+        assert abs(row.estimate - value) < 0.5 * row.std_error, (term, row.estimate, value, row.std_error)
+    for source, values in (("glmmTMB", reference), ("truth", reference["truth"])):
+        table = tables[source]
+        for lag, value in enumerate(values["rho"], 1):
+            _inside(table, f"toep__rho{lag}", value, source)
+        for term, value in values["sd"].items():
+            _inside(table, f"sd__f[{term[1:]}]", value, source)
+        _inside(table, "sd__Observation", values["sigma"], source)
+    for term in ("Intercept", "x"):
+        _inside(tables["truth"], term, reference["truth"][term], "truth")
+    assert "structure_edge" not in set(fit.diagnose()["kind"])

@@ -7,7 +7,7 @@ jointly ``N(0, sd^2 R)``. Per posterior draw:
 * a known level at new positions: the effects there given the level's fitted effects ``b`` (simple kriging, the
   gaussian conditional): mean ``R_no R_oo^-1 b`` and covariance ``sd^2 (R_nn - R_no R_oo^-1 R_on)``;
 * a new level: a draw from the structure's prior ``N(0, sd^2 R)`` jointly at the fitted and the new positions;
-* ``cs``: a new level's columns with correlation ``rho`` between every pair;
+* ``cs``: a new level's columns with correlation ``rho`` between every pair; ``toep``: the correlation at each lag;
 * a block fitted with the Hilbert-space approximation (:mod:`bayesmm.hsgp`): its columns are basis functions, so
   new positions need no kriging (the rows' basis functions times the level's weights, inside the approximation's
   box), and a new level's weights are independent with SDs ``sd sqrt(S)``.
@@ -27,7 +27,7 @@ import pandas as pd
 from .. import naming
 from ..errors import DataError
 from ..hsgp import spectral_density
-from ..structures import correlation
+from ..structures import correlation, toeplitz
 
 __all__ = ["JOINT_LIMIT", "new_positions", "basis_columns", "kriged_effects", "prior_effects", "structure_draws",
            "structured_new_levels"]
@@ -157,10 +157,10 @@ def prior_effects(kind: str, sd, param, positions, n_levels: int, rng) -> np.nda
 
 
 def structure_draws(fit, group: str, structure, index, component: str = "cond") -> np.ndarray:
-    """The structure parameter's draws (``ar1_g``, ``exp_g``, ...) at ``index``."""
+    """The structure parameter's draws (``ar1_g``, ``exp_g``, ...; ``toep_g``: draws x lags) at ``index``."""
     name = naming.structure_parameter(group, f"{structure.kind}__{structure.parameter}", component)
-    values = fit.idata.posterior[naming.variable(name)].values.reshape(-1)
-    return values[index]
+    values = fit.idata.posterior[naming.variable(name)].values
+    return values.reshape((-1,) + values.shape[2:])[index]
 
 
 def structured_new_levels(blocks, columns, sd, cor, param_draws, positions, n_new: int, rng) -> np.ndarray:
@@ -185,7 +185,9 @@ def structured_new_levels(blocks, columns, sd, cor, param_draws, positions, n_ne
             out[:, :, where] = drawn[:, :, :width]
             out[:, :, q:] = drawn[:, :, width:]
             continue
-        if structure is not None:  # cs: one rho for every pair
+        if structure is not None and structure.kind == "toep":
+            block_cor = toeplitz(param_draws[id(block)])
+        elif structure is not None:  # cs: one rho for every pair
             rho = param_draws[id(block)][:, None, None]
             block_cor = (1.0 - rho) * np.eye(width) + rho
         else:

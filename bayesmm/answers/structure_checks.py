@@ -1,8 +1,9 @@
 """``diagnose()`` findings on the parameter of a random-effect block's covariance structure
 (:mod:`bayesmm.structures`):
 
-* ``structure_edge``: ``rho`` of an ``ar1`` or ``cs`` block whose 95% interval reaches within :data:`EDGE_GAP` of
-  the edge of its valid range (+1, or -1 for ``ar1`` and ``-1 / (q - 1)`` for ``cs`` with ``q`` columns);
+* ``structure_edge``: ``rho`` of an ``ar1`` or ``cs`` block, or a ``toep`` block's correlation at some lag, whose
+  95% interval reaches within :data:`EDGE_GAP` of the edge of its valid range (+1, or -1 for ``ar1`` and ``toep``
+  and ``-1 / (q - 1)`` for ``cs`` with ``q`` columns);
 * ``lscale_edge``: the length scale of an ``ou``, ``exp``, ``gau`` or ``mat`` block whose 95% interval reaches past
   the largest distance between the data's positions (the field is about constant over the data: a level per group)
   or below the smallest (the field is about independent between positions: white noise beside the residual).
@@ -18,6 +19,7 @@ import numpy as np
 
 from .. import naming
 from ..random_terms import RandomTerm
+from ..structures import parameter_terms
 
 __all__ = ["structure_findings", "EDGE_GAP"]
 
@@ -82,32 +84,41 @@ def _finding(kind, name, message, advice) -> dict:
 
 
 def structure_findings(fit) -> list[dict]:
-    """The findings of the module docstring, one per structured block at an edge."""
+    """The findings of the module docstring, one per structured block's parameter at an edge."""
     found = []
     for block in fit.design.blocks:
         structure = block.structure
         if structure is None or structure.kind in ("us", "diag"):
             continue
-        name = naming.structure_parameter(block.group, f"{structure.kind}__{structure.parameter}")
-        draws = fit.idata.posterior[naming.variable(name)].values.ravel()
-        low, median, high = np.quantile(draws, [0.025, 0.5, 0.975])
         term = _structured_term(fit.design.spec, block.group)
-        shown = f"posterior median {median:.3g}, 95% interval [{low:.3g}, {high:.3g}]"
-        if structure.parameter == "rho":
-            floor = -1.0 if structure.kind == "ar1" else -1.0 / max(block.n_columns - 1, 1)
-            if low > floor + EDGE_GAP and high < 1.0 - EDGE_GAP:
-                continue
-            side = "+1" if high >= 1.0 - EDGE_GAP else ("-1" if floor == -1.0 else f"{floor:.3g}")
-            cause, code = _rho_advice(fit, term, side)
-            found.append(_finding("structure_edge", name, f"rho of {term} is at {side} ({shown}): {cause}.", code))
-            continue
-        smallest, largest = structure.distance_range()
-        if smallest <= low and high <= largest:
-            continue
-        beyond = high > largest
-        edge = (f"beyond the largest distance between positions ({largest:.3g})" if beyond
-                else f"below the smallest distance between positions ({smallest:.3g})")
-        cause, code = _lscale_advice(fit, term, beyond)
-        found.append(_finding("lscale_edge", name, f"the length scale of {term} reaches {edge} ({shown}): "
-                                                    f"{cause}.", code))
+        for parameter in parameter_terms(structure, block.n_columns):
+            name = naming.structure_parameter(block.group, parameter)
+            draws = fit.idata.posterior[naming.variable(name)].values
+            if structure.kind == "toep":  # this lag's correlation
+                draws = draws[..., int(parameter[len("toep__rho"):]) - 1]
+            finding = _edge_finding(fit, block, term, name, draws.ravel())
+            found += [finding] if finding else []
     return found
+
+
+def _edge_finding(fit, block, term, name, draws) -> dict | None:
+    """The finding on one parameter's draws, or None when its interval stays away from the edges."""
+    structure = block.structure
+    low, median, high = np.quantile(draws, [0.025, 0.5, 0.975])
+    shown = f"posterior median {median:.3g}, 95% interval [{low:.3g}, {high:.3g}]"
+    if structure.parameter == "rho":
+        floor = -1.0 if structure.kind in ("ar1", "toep") else -1.0 / max(block.n_columns - 1, 1)
+        if low > floor + EDGE_GAP and high < 1.0 - EDGE_GAP:
+            return None
+        side = "+1" if high >= 1.0 - EDGE_GAP else ("-1" if floor == -1.0 else f"{floor:.3g}")
+        cause, code = _rho_advice(fit, term, side)
+        label = "rho" if structure.kind != "toep" else f"the lag-{name.term[len('toep__rho'):]} correlation"
+        return _finding("structure_edge", name, f"{label} of {term} is at {side} ({shown}): {cause}.", code)
+    smallest, largest = structure.distance_range()
+    if smallest <= low and high <= largest:
+        return None
+    beyond = high > largest
+    edge = (f"beyond the largest distance between positions ({largest:.3g})" if beyond
+            else f"below the smallest distance between positions ({smallest:.3g})")
+    cause, code = _lscale_advice(fit, term, beyond)
+    return _finding("lscale_edge", name, f"the length scale of {term} reaches {edge} ({shown}): {cause}.", code)

@@ -39,7 +39,7 @@ from numpyro.handlers import substitute, trace
 
 from ..distributions import DISTRIBUTIONS
 from ..priors import PriorSpec, in_units_of
-from ..structures import PARAMETERS
+from ..structures import PARAMETERS, parameter_shape
 from .autocor import AR1Normal, whitened_marginal, whitening_log_det
 from .categorical import categorical_model
 from .effects import (BlockEffects, fixed_coefficients, block_effects, block_order, centring_loc, dynamic_weights,
@@ -115,11 +115,12 @@ def per_sigma(structure: ModelStructure) -> bool:
 
 
 def _block_parameters(k: int, block: BlockStructure, sigma=None):
-    """Block k's SDs and, for a structured block, its parameter (``rho_k`` or ``lscale_k``), else None."""
+    """Block k's SDs and, for a structured block, its parameter (``rho_k``, ``lscale_k``; ``toep``: one per lag)."""
     sd = _sample_vector(f"sd_{k}", block.sd_priors, sigma)
     if not block.structure:
         return sd, None
-    return sd, numpyro.sample(f"{PARAMETERS[block.structure]}_{k}", prior_distribution(block.structure_prior))
+    prior = prior_distribution(block.structure_prior).expand(parameter_shape(block.structure, block.n_columns))
+    return sd, numpyro.sample(f"{PARAMETERS[block.structure]}_{k}", prior)
 
 
 def _block_factor(k: int, block: BlockStructure, data: ModelData, sigma=None):
@@ -178,8 +179,7 @@ def _row_weights(data: ModelData):
 
 
 def linear_predictor(structure: ModelStructure, data: ModelData, params: dict, skip: int = -1):
-    """eta = Intercept_c + X b + offset + sum of the mean's block gathers (``params`` holds b, r_k, Intercept_c),
-    leaving out block ``skip``."""
+    """eta = Intercept_c + X b + offset + block gathers of the mean but ``skip`` (``params``: b, r_k, Intercept_c)."""
     eta = data.X @ params["b"] if structure.b_priors else jnp.zeros(data.y.shape[0])
     if structure.intercept_prior is not None:
         eta = eta + params["Intercept_c"]

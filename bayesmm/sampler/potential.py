@@ -19,7 +19,7 @@ from scipy import special
 
 from ..distributions import DISTRIBUTIONS
 from ..priors import PriorSpec
-from ..structures import PARAMETERS
+from ..structures import PARAMETERS, parameter_shape
 
 from ..model.program import ModelData, ModelStructure, grouped_priors, make_model
 
@@ -134,7 +134,8 @@ def _site_priors(structure: ModelStructure) -> dict:
         for name, idx, _ in grouped_priors(block.sd_priors):
             out[f"sd_{k}_{name}"] = tuple(block.sd_priors[i] for i in idx)
         if block.structure_prior is not None:
-            out[f"{PARAMETERS[block.structure]}_{k}"] = (block.structure_prior,)
+            size = int(np.prod(parameter_shape(block.structure, block.n_columns)))
+            out[f"{PARAMETERS[block.structure]}_{k}"] = (block.structure_prior,) * size
     return out
 
 
