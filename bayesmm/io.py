@@ -228,7 +228,7 @@ def _without_data(fit, meta: dict) -> dict:
     record = {"design": design.without_rows(), "family": fit.family, "prior_entries": fit.prior_entries,
               "separation": fit.separation}
     blob = portable.dumps(record, design.n_obs, keep=(record["design"].fixed_means,)
-                          + tuple(b.column_scale for b in design.blocks))
+                          + tuple(b.column_scale for b in design.blocks) + _structure_arrays(design))
     if design.has_rows and fit.data is not None:
         _check_encoders(fit, dataclasses.replace(portable.loads(blob)["design"], y=design.y))
     meta["rows"] = False
@@ -236,13 +236,21 @@ def _without_data(fit, meta: dict) -> dict:
     return {"record": ("record_byte", np.frombuffer(blob, dtype=np.uint8))}
 
 
+def _structure_arrays(design) -> tuple:
+    """The covariance structures' own arrays (positions, the approximation's box), which new data is kriged or
+    evaluated against: kept whatever their length, since a field with one position per row has as many as rows."""
+    structures = [b.structure for b in design.blocks if b.structure is not None]
+    return tuple(s.positions for s in structures if s.positions is not None) + tuple(
+        array for s in structures if s.basis is not None for array in (s.basis.centre, s.basis.half_width))
+
+
 def _check_encoders(fit, stored) -> None:
     """The stored encoders, applied to the training rows, must give the fitted design's arrays."""
     from .answers.predict import prediction_design, training_frame
 
     def same(a, b) -> bool:
-        return (a is None) == (b is None) and (a is None or np.allclose(np.asarray(a, float), np.asarray(b, float),
-                                                                          rtol=1e-12, atol=1e-12))
+        return (a is None) == (b is None) and (a is None or np.shape(a) == np.shape(b) and np.allclose(
+            np.asarray(a, float), np.asarray(b, float), rtol=1e-12, atol=1e-12))
 
     original = prediction_design(fit)
     try:

@@ -202,3 +202,25 @@ def test_a_fit_with_random_effects_in_its_zi_formula_round_trips(tmp_path):
     new = pd.DataFrame({"x": [0.5, -1.0], "w": [0, 1], "site": ["s04", "unseen"]})
     pd.testing.assert_frame_equal(loaded.predict(new, seed=3), fit.predict(new, seed=3))
     pd.testing.assert_frame_equal(loaded.tidy(), fit.tidy())
+
+
+@pytest.mark.slow
+def test_a_spatial_fit_with_a_position_per_row_saved_without_its_data_krigs_as_the_original(tmp_path):
+    """An exp field with one position per row: its positions are as many as the rows, and are the structure's own
+    record (kept by data=False, not dropped as a column of the data), so new positions are kriged as by the
+    original."""
+    rng = np.random.default_rng(6)
+    sites = np.round(rng.uniform(0, 10, (24, 2)), 3)
+    distance = np.sqrt(((sites[:, None] - sites[None]) ** 2).sum(-1))
+    data = pd.DataFrame({"x": sites[:, 0], "y2": sites[:, 1], "g": "field"})
+    data["y"] = 1.0 + np.linalg.cholesky(np.exp(-distance / 2) + 1e-9 * np.eye(24)) @ rng.normal(size=24)
+    fit = quiet(bmm.fit, "y ~ 1 + exp(x + y2 + 0 | g)", data, chains=1, draws=200, warmup=200, seed=3)
+    assert fit.design.blocks[0].structure.positions.shape == (len(data), 2)
+    path = tmp_path / "field.nc"
+    fit.save(path, data=False)
+    loaded = bmm.load(path)
+    np.testing.assert_array_equal(loaded.design.blocks[0].structure.positions, fit.design.blocks[0].structure.positions)
+    new = pd.DataFrame({"x": [0.5, 5.0, sites[0, 0]], "y2": [9.5, 5.0, sites[0, 1]], "g": "field"})
+    for kind in ("mean", "response"):
+        pd.testing.assert_frame_equal(loaded.predict(new, kind=kind, seed=5), fit.predict(new, kind=kind, seed=5))
+    pd.testing.assert_frame_equal(loaded.tidy(), fit.tidy())
