@@ -60,3 +60,19 @@ def test_a_structure_the_data_has_is_no_finding(formula):
     frame["y"] = rng.multivariate_normal(np.zeros(8), R, size=30).reshape(-1) + 0.3 * rng.normal(size=len(frame))
     fit = bmm.fit(formula, frame, chains=2, draws=300, warmup=300, seed=1)
     assert not {"structure_edge", "lscale_edge"} & set(fit.diagnose().kind), fit.diagnose().lines()
+
+
+@pytest.mark.slow
+def test_a_toeplitz_lag_at_one_is_a_finding_named_by_its_lag():
+    """A constant level per group: every lag's correlation of toep runs to +1, each one a finding of its own."""
+    frame = _levels_only(times=4)
+    frame["f"] = pd.Categorical(frame.t)
+    # the safeguard off: its refits cannot move a posterior that sits at the edge, and the finding is what counts
+    fit = bmm.fit("y ~ 1 + toep(0 + f | g)", frame, chains=2, draws=300, warmup=300, seed=1, refit=False)
+    table = fit.diagnose()
+    rows = table[table.kind == "structure_edge"]
+    assert "toep_g__rho1" in set(rows.parameter), table.lines()
+    row = rows[rows.parameter == "toep_g__rho1"].iloc[0]
+    assert "the lag-1 correlation of toep(0 + f | g) is at +1" in row.message
+    assert "toep(0 + f | g) + (1 | g)" in row.advice
+    _check_advice(row.advice)
