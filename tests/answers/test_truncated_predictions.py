@@ -55,6 +55,7 @@ def test_new_data_takes_the_bounds_of_the_formula(fit):
     assert fit.predict(new, kind="response", summary=False).to_numpy().min() >= 0.0
 
 
+@pytest.mark.slow  # a fit of its own, with both bounds
 def test_bounds_from_a_column_must_be_in_new_data():
     data = DATA.assign(cap=8.0)
     with warnings.catch_warnings():

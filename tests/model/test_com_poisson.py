@@ -69,6 +69,7 @@ def test_poisson_at_shape_one_and_finite_gradients():
         assert all(np.isfinite(float(g)) for g in grads)
 
 
+@pytest.mark.slow  # a 2 x (500 + 500) fit of the series-summed likelihood
 def test_recovers_under_dispersed_counts():
     """Counts with a variance about 0.4 of their mean given mu (nu = 2.5), a random intercept on log mu."""
     rng = np.random.default_rng(9)  # its group effects average -0.04 (seed 8: -0.23)

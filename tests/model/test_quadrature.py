@@ -115,6 +115,7 @@ def test_observation_level_block_is_integrated_unless_marginalize_is_false(ticks
         compile_model(pairs.design, pairs.family, pairs.prior_entries, marginalize=True)
 
 
+@pytest.mark.slow  # a grouseticks fit
 def test_grouseticks_fit_draws_every_effect_and_keeps_the_integrated_log_likelihood(ticks):
     """A short fit: the observation-level effects come back per row (drawn from their conditional), with
     posterior means that track each row's residual; ``log_lik`` is the integrated one (finite, one per row)."""

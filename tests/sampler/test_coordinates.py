@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -57,6 +58,7 @@ def test_covariate_rotation_is_exact_and_separates_the_covariates(levels, column
     np.testing.assert_allclose(alone["z_0"], projection, rtol=1e-9, atol=1e-9)
 
 
+@pytest.mark.slow  # a 20,000-row crossed poisson fit, 4 x (400 + 400)
 def test_crossed_intercept_mixes():
     """Crossed poisson effects, 100 rows per level of g1 and 1,000 per level of g2: the intercept and the
     means of both blocks trade off along a ridge through every level, which a diagonal mass matrix over the
