@@ -8,6 +8,7 @@ cycle.
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from typing import TYPE_CHECKING
 
@@ -118,7 +119,7 @@ class CheckedModel:
             if refit and chains > 1:
                 run = self._refit_poor_blocks(run, settings, marginalize, centered)
                 run = self._run_longer(run)
-        fit = dataclasses.replace(run.fit, seconds=time.perf_counter() - start)
+        fit = run.fit.timed(time.perf_counter() - start)
         # the call's own settings (the safeguard may have kept a fit with other ones): the report's call
         fit.idata.posterior.attrs.update(call_draws=int(draws), call_target_accept=float(target_accept))
         warn_convergence(fit)  # one BayesMMWarning with the status line, when a check failed
@@ -146,7 +147,8 @@ class CheckedModel:
                  "bayesmm_version": __version__, "seed": int(settings.seed), "n_dropped_rows": self.design.n_dropped,
                  "marginalized": int(any(kind != "sampled" for kind in plan.kinds)),
                  "sampler": samples.path, "refit": "", "plan": plan.line(),
-                 "centered_levels": sum(block.centred for block in plan.blocks)}
+                 "centered_levels": sum(block.centred for block in plan.blocks),
+                 "exact_groups": json.dumps(_exact_groups(self.design, plan))}
         idata = build_idata(samples, self.design, self.family, attrs)
         fit = self._fit_record(idata, settings, plan, time.perf_counter() - start)
         sampled = [k for k, kind in enumerate(plan.kinds) if kind == "sampled"]
@@ -211,6 +213,13 @@ class CheckedModel:
         before = attrs["refit"].rstrip(".")
         longer.idata.posterior.attrs["refit"] = (f"{before}; then {note}." if before else f"{note}.")
         return dataclasses.replace(run, fit=longer)
+
+
+def _exact_groups(design, plan) -> list[str]:
+    """The groups whose level effects the fit draws exactly from their conditional: every block of the group
+    integrated out (their Rhats are judged against chance, :func:`bayesmm.answers.convergence.chance_rhat`)."""
+    cond = [(block.group, kind) for block, kind in zip(design.blocks, plan.kinds) if block.part == "cond"]
+    return sorted({group for group, _ in cond} - {group for group, kind in cond if kind == "sampled"})
 
 
 def _summarising() -> None:

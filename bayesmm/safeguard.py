@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import naming
-from .answers.convergence import ESS_LIMIT, RHAT_LIMIT, level_rhats, mixing_table
+from .answers.convergence import ESS_LIMIT, RHAT_LIMIT, level_rhats, mixing_table, rhat_fails
 
 __all__ = ["RHAT_LIMIT", "ESS_LIMIT", "LONGER_RHAT", "ess_limit", "BlockMixing", "block_mixing", "flip", "fit_quality",
            "raised_target", "describe", "runs_longer", "worst_mixing", "describe_longer"]
@@ -138,12 +138,15 @@ LONGER_RHAT = 1.05
 
 def runs_longer(fit) -> bool:
     """Whether the safeguard runs this fit's chains longer: no divergent transition, some parameter at Rhat >=
-    1.01 (a level effect included: of thousands, some reach 1.01 by chance in chains that mix well) or with a
-    bulk or tail ESS below :func:`ess_limit`, and none at Rhat >= :data:`LONGER_RHAT`."""
+    1.01 (a level effect included; a level effect drawn exactly from its conditional at its chance limit,
+    :func:`~bayesmm.answers.convergence.chance_rhat`) or with a bulk or tail ESS below :func:`ess_limit`, and none
+    at Rhat >= :data:`LONGER_RHAT` (or above its chance limit, where that is higher)."""
     if int(fit.idata.sample_stats["diverging"].values.sum()):
         return False
-    rhat, ess = worst_mixing(fit)
-    return bool(rhat < LONGER_RHAT and (rhat >= RHAT_LIMIT or ess < ess_limit(fit)))
+    table = mixing_table(fit)
+    _, ess = worst_mixing(fit)
+    apart = (table["rhat"] >= np.maximum(table["rhat_limit"], LONGER_RHAT)).any()
+    return bool(not apart and (rhat_fails(table).any() or ess < ess_limit(fit)))
 
 
 def worst_mixing(fit) -> tuple[float, float]:

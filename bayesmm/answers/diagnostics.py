@@ -113,9 +113,9 @@ def _finding(kind: str, parameter: str, message: str, advice: str) -> dict:
 
 
 def _convergence(fit) -> list[dict]:
-    """One finding per parameter that fails a check (its worst failure as ``kind``), one per group whose
-    level effects have Rhat >= 1.01, each with its likely causes and their code; then divergences, tree depth
-    and E-BFMI."""
+    """One finding per parameter that fails a check (its worst failure as ``kind``), one per group whose level
+    effects reach their Rhat limit (1.01; :func:`~.convergence.chance_rhat` for levels drawn exactly), each with
+    its likely causes and their code; then divergences, tree depth and E-BFMI."""
     from .remedies import causes_of
 
     if fit.method != "nuts":  # no chains: nothing to converge (the status line says the fit is approximate)
@@ -125,7 +125,7 @@ def _convergence(fit) -> list[dict]:
         if not row.n_poor:
             continue
         if row.effect == "ranef":
-            message = (f"{row.n_poor} of {row.n_levels} level effects have Rhat >= {RHAT_MAX} (worst "
+            message = (f"{row.n_poor} of {row.n_levels} level effects have Rhat >= {row.rhat_limit:.4g} (worst "
                        f"{row.label}: {row.rhat:.3f}): the chains disagree on them")
             kind = "rhat"
         else:

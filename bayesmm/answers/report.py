@@ -29,7 +29,7 @@ from .. import naming
 from ..errors import BayesMMError
 from ..phrasing import reading_code
 from ..posterior import parameter_names
-from .convergence import ESS_LIMIT, RHAT_LIMIT, mixing_table, status_line, tree_depth_hits
+from .convergence import ESS_LIMIT, RHAT_LIMIT, mixing_table, rhat_fails, status_line, tree_depth_hits
 from .report_render import Banner, Figure, render_html, render_markdown, write_images
 
 __all__ = ["report", "build_sections", "SECTIONS"]
@@ -322,7 +322,7 @@ def _others(fit) -> str:
 def _why(fit) -> list[str]:
     table = mixing_table(fit)
     summary = table[table["effect"] != "ranef"]
-    poor_rhat = int(table.loc[table["rhat"] >= RHAT_LIMIT, "n_poor"].clip(lower=1).sum())
+    poor_rhat = int(table.loc[rhat_fails(table), "n_poor"].clip(lower=1).sum())
     divergent = int(fit.idata.sample_stats["diverging"].values.sum())
     hits, depth = tree_depth_hits(fit)
     words = []

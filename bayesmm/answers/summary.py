@@ -6,7 +6,7 @@ import pandas as pd
 
 from ..phrasing import command_line
 from .. import naming
-from .convergence import ESS_LIMIT, RHAT_LIMIT, mixing_table, status_line
+from .convergence import ESS_LIMIT, RHAT_LIMIT, mixing_table, rhat_fails, status_line
 from ..posterior import parameter_names
 
 __all__ = ["summary_text"]
@@ -103,12 +103,13 @@ def _warnings(fit, table: pd.DataFrame) -> list[str]:
     mixing = mixing_table(fit)
     summary = mixing[mixing["effect"] != "ranef"]
     out = []
-    grouped = {f"Rhat > {RHAT_LIMIT}": mixing[mixing["rhat"] >= RHAT_LIMIT],
+    grouped = {f"Rhat > {RHAT_LIMIT}": mixing[rhat_fails(mixing)],
                f"bulk ESS < {ESS_LIMIT}": summary[summary["ess_bulk"] < ESS_LIMIT],
                f"tail ESS < {ESS_LIMIT}": summary[summary["ess_tail"] < ESS_LIMIT]}
     for label, rows in grouped.items():
         if len(rows):
             names = [f"{r.n_poor} effects of {r.group}'s levels{'' if r.component == 'cond' else ' in ' + r.component}"
+                     + (f" at {r.rhat_limit:.3f} or more" if r.rhat_limit > RHAT_LIMIT else "")
                      if r.effect == "ranef" else r.label for r in rows.itertuples()]
             tail = (": the chains have not converged; run longer chains before using these results."
                     if label.startswith("Rhat") else ": estimates are imprecise; run more draws.")
