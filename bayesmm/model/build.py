@@ -14,8 +14,10 @@ from .arrays import as_float, on_device
 from .autocor import autocor_data
 from .censoring import model_bounds
 from .likelihoods import count_table
-from .marginal import marginal_data, one_block_data
+from .marginal import indicator_columns, marginal_data, one_block_data
+from .panels import panel_statistics
 from .records import BlockStructure, ModelData, ModelStructure
+from .structured import MARKOV
 
 __all__ = ["compile_model", "build_model", "model_data"]
 
@@ -118,7 +120,22 @@ def _by_level(design, k, plan, data, X) -> dict:
         offset=None if design.offset is None else on_device(np.asarray(design.offset, dtype=float)[first]),
         trials=None, group_index=tuple(on_device(np.asarray(b.group_index)[first]) for b in design.blocks),
         Z=tuple(on_device(np.asarray(b.Z, dtype=float)[first]) for b in design.blocks))
-    return {"one_block": statistics, "cells": cells}
+    return {"one_block": statistics, "cells": cells, "panel": _panel(design, k, X)}
+
+
+def _panel(design, k, X):
+    """The sums of a balanced panel (:mod:`.panels`) when block ``k``, an ``ar1``/``ou`` block, is the model's only
+    random-effect block (the rest of the mean is then the fixed effects); else None."""
+    block = design.blocks[k]
+    if (len(design.blocks) > 1 or design.parts or design.autocor is not None or block.structure is None
+            or block.structure.model_kind not in MARKOV):
+        return None
+    column = indicator_columns(np.asarray(block.Z, dtype=float))
+    if column is None:
+        return None
+    Xa = np.column_stack([np.ones(X.shape[0]), X]) if "Intercept" in design.fixed_names else X
+    target = np.asarray(design.y, dtype=float) - (0.0 if design.offset is None else np.asarray(design.offset, float))
+    return panel_statistics(block.group_index, column, block.n_levels, block.n_columns, Xa, target, design.weights)
 
 
 def _sampled(design, k, plan, data, X) -> dict:
@@ -174,11 +191,20 @@ def build_model(plan, design, family, entries: list[PriorEntry]) -> tuple[ModelS
         bounds=bounds, autocor=_autocor(design, structure, data),
         **extra, **{name: tuple(values) for name, values in per_block.items()},
         y_table=None if table is None else tuple(None if a is None else on_device(a) for a in table),
+        Z=data.Z if structure.categories else _indicator_columns(data.Z),
         part_X=tuple(on_device(X_part, float) for X_part, _ in design.parts.values()),
         centred=tuple(on_device(b.weights, float) for b in plan.blocks),
         positions=tuple(_positions(b) for b in design.blocks),
         aliases=tuple((on_device(a.levels), on_device(a.partner_levels), on_device(a.information, float),
                        on_device(a.variance, float)) for _, a in pairs))
+
+
+def _indicator_columns(Z: tuple) -> tuple:
+    """Each block's ``Z``, or for a block whose rows hold one 1 each (a positional structure's, ``(0 + f | g)``) the
+    column of that 1 per row: the linear predictor then gathers one effect per row instead of a rows x q product
+    (1,000 series x 50 times: 2.5 million products per evaluation)."""
+    columns = [indicator_columns(np.asarray(z)) for z in Z]
+    return tuple(z if column is None else on_device(column.astype(np.int32)) for z, column in zip(Z, columns))
 
 
 def _autocor(design, structure: ModelStructure, data: ModelData):

@@ -45,13 +45,14 @@ from .categorical import categorical_model
 from .effects import (BlockEffects, fixed_coefficients, block_effects, block_order, centring_loc, dynamic_weights,
                       level_weights_at, split_aliased)
 from .likelihoods import TabledCounts, likelihood
-from .marginal import (cell_statistics, conditional_effects, dense_woodbury,
-                       marginal_log_likelihood, one_block_effects, one_block_log_likelihood)
+from .marginal import (cell_statistics, conditional_effects, dense_woodbury, marginal_log_likelihood, one_block_effects,
+                       one_block_log_likelihood)
 from .means import INVERSE_LINKS
 from .ordinal import threshold_sites
+from .panels import markov_block_log_likelihood
 from .quadrature import RowIntegrated
 from .records import BlockStructure, ModelData, ModelStructure
-from .structured import MARKOV, markov_effects, markov_log_likelihood, structure_factor
+from .structured import MARKOV, markov_effects, structure_factor
 
 __all__ = ["make_model", "prior_distribution", "generated", "linear_predictor", "grouped_priors", "keeps_log_lik"]
 
@@ -193,11 +194,11 @@ def _with_effects(structure: ModelStructure, data: ModelData, params: dict, eta,
     for k, block in enumerate(structure.blocks):
         if k == skip or block.part != part:
             continue
-        if block.intercept_only:
-            eta = eta + params[f"r_{k}"][:, 0][data.group_index[k]]
-            continue
-        effects = params[f"r_{k}"][data.group_index[k]]
-        eta = eta + jnp.sum(data.Z[k] * effects, axis=-1)
+        r, Z = params[f"r_{k}"], data.Z[k]
+        if block.intercept_only or Z.ndim == 1:  # one column, or each row's one indicator column (build.py)
+            eta = eta + r[data.group_index[k], 0 if block.intercept_only else Z]
+        else:
+            eta = eta + jnp.sum(Z * r[data.group_index[k]], axis=-1)
     return eta
 
 
@@ -272,9 +273,8 @@ def make_model(structure: ModelStructure):
 def _marginal_of(structure: ModelStructure, data: ModelData, params: dict):
     """The dense marginal's cross-products: the data's, or with autocorrelated residuals the whitened ones at the
     draw's rho (:func:`.autocor.whitened_marginal`)."""
-    if not structure.autocor:
-        return data.marginal
-    return whitened_marginal(data.autocor, params[structure.autocor], data.marginal)
+    return (whitened_marginal(data.autocor, params[structure.autocor], data.marginal) if structure.autocor
+            else data.marginal)
 
 
 def _whitening(structure: ModelStructure, data: ModelData, params: dict):
@@ -283,11 +283,11 @@ def _whitening(structure: ModelStructure, data: ModelData, params: dict):
 
 def _one_block_likelihood(structure: ModelStructure, data: ModelData, params: dict, integrated: dict, sigma):
     """The log-likelihood with ``structure.marginal_block`` integrated out level by level."""
-    statistics = _one_block_statistics(structure, data, params)
+    statistics = _one_block_statistics(structure, data, params)  # unused by a balanced panel's sums: compiled out
     k = structure.marginal_block
     if "markov" in integrated:
-        return markov_log_likelihood(structure.blocks[k].structure, *integrated["markov"], data.positions[k], sigma,
-                                     data.one_block.ZtZ, *statistics, data.one_block.n)
+        return markov_block_log_likelihood(structure.blocks[k].structure, *integrated["markov"], data.positions[k],
+                                           sigma, data, statistics, fixed_coefficients(structure, params))
     return one_block_log_likelihood(integrated["factor"], sigma, data.one_block.ZtZ, *statistics, data.one_block.n)
 
 

@@ -132,3 +132,6 @@ class ModelData(NamedTuple):
     autocor: AutocorData | None = None
     #: per block: a structured block's column positions (columns x coordinates; ``cs``: zeros), or None
     positions: tuple = ()
+    #: a balanced panel's sums (:class:`.panels.PanelStatistics`) for its ``ar1``/``ou`` block integrated out level by
+    #: level, from which the block's likelihood takes no per-level work; or None
+    panel: tuple | None = None
