@@ -21,6 +21,7 @@ import functools
 import hashlib
 import os
 import pathlib
+import pickle
 import tempfile
 
 import jax
@@ -30,7 +31,7 @@ from jax.sharding import NamedSharding, PartitionSpec
 from ..config import cache_directory
 from .ticks import export_checks
 
-__all__ = ["program_key", "stored_program", "enable_compilation_cache"]
+__all__ = ["program_key", "stored_program", "stored_value", "enable_compilation_cache"]
 
 _SOURCE = pathlib.Path(__file__).resolve().parents[1]
 
@@ -52,6 +53,7 @@ def enable_compilation_cache() -> None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
 
 
+@functools.lru_cache(maxsize=1)
 def _environment() -> str:
     import jaxlib
     import numpyro
@@ -73,11 +75,11 @@ def program_key(*parts) -> str | None:
     return hashlib.sha256((text + repr(environment)).encode()).hexdigest()[:40]
 
 
-def _path(key: str | None) -> pathlib.Path | None:
+def _path(key: str | None, suffix: str = ".stablehlo") -> pathlib.Path | None:
     directory = cache_directory()
     if not key or not directory:
         return None
-    return pathlib.Path(directory) / "programs" / f"{key}.stablehlo"
+    return pathlib.Path(directory) / "programs" / f"{key}{suffix}"
 
 
 def _read(path: pathlib.Path):
@@ -88,15 +90,37 @@ def _read(path: pathlib.Path):
 
 
 def _write(path: pathlib.Path, exported) -> None:
+    _write_bytes(path, lambda: exported.serialize())
+
+
+def _write_bytes(path: pathlib.Path, payload) -> None:
     handle = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as handle:
-            handle.write(exported.serialize())
+            handle.write(payload())
         os.replace(handle.name, path)  # atomic: a concurrent reader sees the old file or the whole new one
     except Exception:  # noqa: BLE001 - a read-only or full disk, no flatbuffers: run without storing
         if handle is not None and os.path.exists(handle.name):
             os.unlink(handle.name)
+
+
+def stored_value(key: str | None, compute, check=lambda value: True):
+    """``compute()``, kept between processes under ``key`` (a pickle beside the stored programs): what a program's
+    caller learns by tracing (a model's latent sites) and would otherwise trace again in each fresh process. A
+    stored value that cannot be read or that fails ``check`` is computed again."""
+    path = _path(key, ".pickle")
+    if path is not None and path.exists():
+        try:
+            value = pickle.loads(path.read_bytes())
+            if check(value):
+                return value
+        except Exception:  # noqa: BLE001 - a truncated or foreign file: compute it again
+            pass
+    value = compute()
+    if path is not None:
+        _write_bytes(path, lambda: pickle.dumps(value))
+    return value
 
 
 def stored_program(key: str | None, fn, mesh=None, split: int = 0, compiler_options: dict | None = None,

@@ -21,6 +21,7 @@ import time
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 __all__ = ["TARGET", "tick", "tick_every", "export_checks", "ensure_registered", "ChainTicks", "listener",
            "run_interruptibly"]
@@ -150,7 +151,8 @@ def ensure_registered() -> bool:
         new_capsule.argtypes = (ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p)
         capsule = new_capsule(ctypes.cast(_HANDLER, ctypes.c_void_p).value, b"xla._CUSTOM_CALL_TARGET", None)
         jax.ffi.register_ffi_target(TARGET, capsule, platform="cpu", api_version=1)
-        return int(jax.jit(_custom_call, backend="cpu")(jnp.int32(0))) == 0
+        # a numpy argument: jnp.int32(0) would compile a conversion program of its own first
+        return int(jax.jit(_custom_call, backend="cpu")(np.int32(0))) == 0
     except Exception:  # noqa: BLE001 - an XLA without this FFI: the portable, uncached callback
         return False
 

@@ -47,6 +47,8 @@ if sys.argv[1] == "forbid-tracing":  # building the sampler's trace again now fa
     nuts._one_chain = lambda *a, **k: (_ for _ in ()).throw(AssertionError("the sampler was traced again"))
     nuts._continued_chain = lambda *a, **k: (_ for _ in ()).throw(AssertionError("traced again"))
     nuts.chain_program.cache_clear()
+    import bayesmm.sampler.potential as potential  # nor is the model traced to find its sites
+    potential._traced_sites = lambda *a, **k: (_ for _ in ()).throw(AssertionError("the model was traced again"))
 fit = bmm.fit("Reaction ~ Days + (Days | Subject)", bmm.datasets.load("sleepstudy"), chains=2, draws=150,
               warmup=150, seed=11)
 print(repr(float(np.asarray(fit.idata.posterior["b"]).sum())), repr(float(fit.tidy()["estimate"].sum())),
@@ -55,8 +57,8 @@ print(repr(float(np.asarray(fit.idata.posterior["b"]).sum())), repr(float(fit.ti
 
 
 def test_fresh_process_loads_the_stored_sampler(tmp_path):
-    """A fresh process with the same cache directory reads the stored sampler instead of tracing it (a
-    traced sampler would raise there) and gives the very same draws."""
+    """A fresh process with the same cache directory reads the stored sampler and the model's latent sites
+    instead of tracing them (a trace of either would raise there) and gives the very same draws."""
     env = dict(os.environ, BAYESMM_CACHE_DIR=str(tmp_path))
     runs = []
     for mode in ("first", "forbid-tracing"):
@@ -68,6 +70,7 @@ def test_fresh_process_loads_the_stored_sampler(tmp_path):
     # the sampler (starting points: numpy), and the safeguard's continuation when it ran the chains longer
     longer = runs[0][2] == "300"
     assert len(list((tmp_path / "programs").glob("*.stablehlo"))) == 1 + longer
+    assert len(list((tmp_path / "programs").glob("*.pickle"))) == 1  # the sites
 
 
 def test_stored_program_survives_a_damaged_file(tmp_path, monkeypatch):
@@ -94,6 +97,30 @@ def test_stored_program_survives_a_damaged_file(tmp_path, monkeypatch):
     assert _path("k2") is None
     assert np.allclose(stored_program("k2", double)(x)["y"], [0, 2, 4])
     assert not (tmp_path / "programs" / "k2.stablehlo").exists()
+
+
+def test_stored_value_is_computed_again_when_unreadable(tmp_path, monkeypatch):
+    """A stored value is read back under its key; a damaged one, or one that fails its check, is computed and
+    stored again; without a cache directory or a key nothing is stored."""
+    from bayesmm.sampler.stored import _path, stored_value
+
+    monkeypatch.setenv("BAYESMM_CACHE_DIR", str(tmp_path))
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"a": (1, (2, 3))}
+
+    assert stored_value("v1", compute) == {"a": (1, (2, 3))} and len(calls) == 1
+    assert stored_value("v1", compute) == {"a": (1, (2, 3))} and len(calls) == 1  # read, not computed
+    assert stored_value("v1", compute, check=lambda value: "b" in value) == {"a": (1, (2, 3))} and len(calls) == 2
+    _path("v1", ".pickle").write_bytes(b"not a pickle")
+    assert stored_value("v1", compute) == {"a": (1, (2, 3))} and len(calls) == 3
+    assert stored_value("v1", compute) == {"a": (1, (2, 3))} and len(calls) == 3  # stored anew
+    assert stored_value(None, compute) == {"a": (1, (2, 3))} and len(calls) == 4
+    monkeypatch.setenv("BAYESMM_CACHE_DIR", "")
+    assert stored_value("v2", compute) == {"a": (1, (2, 3))} and len(calls) == 5
+    assert not (tmp_path / "programs" / "v2.pickle").exists()
 
 
 def test_program_key_tells_models_apart(sleepstudy):
