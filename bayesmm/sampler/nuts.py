@@ -23,6 +23,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.flatten_util import ravel_pytree
 from jax.sharding import Mesh, PartitionSpec
 from numpyro.infer.hmc import hmc
 from numpyro.infer.util import ParamInfo
@@ -81,11 +82,12 @@ def _one_chain(structure: ModelStructure, shapes: HashableShapes, warmup: int, d
     def run(jitter, key, centre, data):
         helpers, rotated, bases, sampler_potential, potential, data = _sampler_coordinates(structure, shapes, data,
                                                                                            specs)
+        flat, unflat = _flattening(helpers)
+        moved = lambda z: sampler_potential(unflat(z))  # noqa: E731 - the potential of what NUTS moves
         # to_sampler is linear: the jittered start in sampler coordinates is the sum of the two mapped
-        zs0, (energy, grad), finite = usable_start(jax.value_and_grad(sampler_potential),
-                                                   to_sampler(centre, rotated, bases),
-                                                   to_sampler(jitter, rotated, bases))
-        init_kernel, sample_kernel = hmc(potential_fn_gen=lambda data: sampler_potential, algo="NUTS")
+        zs0, (energy, grad), finite = usable_start(jax.value_and_grad(moved), flat(to_sampler(centre, rotated, bases)),
+                                                   flat(to_sampler(jitter, rotated, bases)))
+        init_kernel, sample_kernel = hmc(potential_fn_gen=lambda data: moved, algo="NUTS")
         k_init, k_gen = jax.random.split(key)
         if _samples_effects(helpers):  # random effects sampled: start from curvature
             bent = curvature(potential, to_model(zs0, rotated, bases), data)
@@ -96,7 +98,8 @@ def _one_chain(structure: ModelStructure, shapes: HashableShapes, warmup: int, d
                             max_tree_depth=max_tree_depth, dense_mass=dense, inverse_mass_matrix=inverse_mass,
                             model_args=(data,), rng_key=k_init)
 
-        record = lambda s: _record(s, rotated, bases)  # noqa: E731
+        position, restore = _positions(helpers, rotated, bases, unflat)
+        record = lambda s: _record(s, position)  # noqa: E731
 
         # One loop over warmup and draws (the kernel adapts while ``i < warmup``): one copy of NUTS in the
         # program, half the code to compile and load. Warmup iterations write into slot 0, which the first
@@ -107,7 +110,7 @@ def _one_chain(structure: ModelStructure, shapes: HashableShapes, warmup: int, d
             return s, _keep(kept, record(s), jnp.maximum(i - warmup, 0))
 
         last, (z, stats) = _ticking_loop(warmup + draws, step, (state, _buffers(record(state), draws)), specs)
-        flat = constrain(helpers.sites, z)
+        flat = constrain(helpers.sites, restore(z))
         extra = generated(structure, data, flat, key=k_gen)
         return flat, dict(zip(STAT_FIELDS, stats)), extra, finite, _end_state(last)
 
@@ -133,10 +136,38 @@ def _samples_effects(helpers: Compiled) -> bool:
     return any(name.startswith("z_") for name in helpers.sites)
 
 
-def _record(state, rotated, bases):
-    """What a draw keeps: the position in model coordinates and the sampler statistics (``STAT_FIELDS``)."""
-    return to_model(state.z, rotated, bases), (state.diverging, state.num_steps, state.accept_prob, state.energy,
-                                               state.potential_energy, state.adapt_state.step_size)
+def _same(z):
+    return z
+
+
+def _flattening(helpers: Compiled):
+    """``(flat, unflat)`` between the sampler's coordinates (a dict of sites) and the position NUTS moves.
+
+    Without sampled effects the mass matrix is diagonal, and NUTS moves one vector: the sites raveled in the order
+    numpyro ravels them itself (sorted names), so that the arithmetic is numpyro's to rounding, while the program
+    carries one array per field of NUTS's state instead of one per site: fewer buffers, copies and kernels per
+    iteration (``benchmarks/README.md``, cold start). With sampled effects the mass matrix's dense blocks are named
+    by site (:mod:`.coordinates`), and NUTS moves the sites as they are."""
+    if _samples_effects(helpers):
+        return _same, _same
+    _, unravel = ravel_pytree({name: jnp.zeros(shape) for name, (_, shape) in helpers.sites.items()})
+    return (lambda z: ravel_pytree(z)[0]), unravel
+
+
+def _positions(helpers: Compiled, rotated, bases, unflat):
+    """``(position, restore)``: what a draw keeps of NUTS's position, and the draws in model coordinates from
+    what was kept. A flat position is kept as it is (one buffer written per iteration, not one per site) and
+    unraveled after the loop; sites are kept in model coordinates."""
+    if _samples_effects(helpers):
+        return (lambda z: to_model(z, rotated, bases)), _same
+    return _same, jax.vmap(lambda z: to_model(unflat(z), rotated, bases))
+
+
+def _record(state, position):
+    """What a draw keeps: ``position(state.z)`` (:func:`_positions`) and the sampler statistics
+    (``STAT_FIELDS``)."""
+    return position(state.z), (state.diverging, state.num_steps, state.accept_prob, state.energy,
+                               state.potential_energy, state.adapt_state.step_size)
 
 
 def _buffers(record, draws: int):
@@ -172,8 +203,8 @@ def _ticking_loop(iterations: int, step, carry, specs=None):
 
 
 def _end_state(state) -> dict:
-    """What a chain needs to go on sampling after its last draw (:func:`continuation_program`): the position in
-    sampler coordinates, the adapted step size and inverse mass matrix, and the random key."""
+    """What a chain needs to go on sampling after its last draw (:func:`continuation_program`): the position NUTS
+    moves (:func:`_flattening`), the adapted step size and inverse mass matrix, and the random key."""
     return {"z": state.z, "step_size": state.adapt_state.step_size,
             "inverse_mass": state.adapt_state.inverse_mass_matrix, "key": state.rng_key}
 
@@ -186,8 +217,11 @@ def _continued_chain(structure: ModelStructure, shapes: HashableShapes, draws: i
 
     def run(end, data):
         helpers, rotated, bases, sampler_potential, _, data = _sampler_coordinates(structure, shapes, data, specs)
-        energy, grad = jax.value_and_grad(sampler_potential)(end["z"])
-        init_kernel, sample_kernel = hmc(potential_fn_gen=lambda data: sampler_potential, algo="NUTS")
+        _, unflat = _flattening(helpers)
+        moved = lambda z: sampler_potential(unflat(z))  # noqa: E731
+        position, restore = _positions(helpers, rotated, bases, unflat)
+        energy, grad = jax.value_and_grad(moved)(end["z"])
+        init_kernel, sample_kernel = hmc(potential_fn_gen=lambda data: moved, algo="NUTS")
         k_run, k_gen = jax.random.split(end["key"])
         dense = (dense_groups(structure, helpers.sites, rotated) or []) if _samples_effects(helpers) else False
         state = init_kernel(ParamInfo(end["z"], energy, grad), 0, step_size=end["step_size"],
@@ -198,11 +232,10 @@ def _continued_chain(structure: ModelStructure, shapes: HashableShapes, draws: i
         def step(i, carry):
             s, kept = carry
             s = sample_kernel(s, model_args=(data,))
-            return s, _keep(kept, _record(s, rotated, bases), i)
+            return s, _keep(kept, _record(s, position), i)
 
-        last, (z, stats) = _ticking_loop(draws, step, (state, _buffers(_record(state, rotated, bases), draws)),
-                                         specs)
-        flat = constrain(helpers.sites, z)
+        last, (z, stats) = _ticking_loop(draws, step, (state, _buffers(_record(state, position), draws)), specs)
+        flat = constrain(helpers.sites, restore(z))
         extra = generated(structure, data, flat, key=k_gen)
         return flat, dict(zip(STAT_FIELDS, stats)), extra, _end_state(last)
 
