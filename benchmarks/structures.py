@@ -7,6 +7,11 @@ hyperparameters and fixed effects, and whether the 95% intervals cover the simul
 times the model arrays, the first log-density gradient (with its compilation) and one gradient of one chain.
 
     python benchmarks/structures.py [--groups 1000] [--times 50] [--chains 2] [--draws 500] [--profile] [--no-refit]
+                                    [--phases]
+
+``--phases`` runs the fit under Python's profiler with a CPU clock and prints the CPU seconds (all threads) of its
+stages: the model arrays, the sampler (compilation or loading, warmup, sampling and the conditional draws in one
+program), a run longer, the InferenceData and the level effects' Rhats.
 
 ``--no-refit`` turns the safeguard off (``refit=False``): with 50,000 level effects a few reach Rhat 1.01 by
 chance, and the safeguard then runs each chain longer (a second program to compile and as many draws again).
@@ -14,6 +19,8 @@ chance, and the safeguard then runs each chain longer (a second program to compi
 from __future__ import annotations
 
 import argparse
+import cProfile
+import pstats
 import time
 
 import numpy as np
@@ -72,6 +79,22 @@ def profile(frame: pd.DataFrame) -> None:
     print(f"  one gradient, one chain: {1e3 * (time.perf_counter() - start) / repeats:.2f} ms", flush=True)
 
 
+#: the fit's stages for ``--phases``: (label, module path ending, function name)
+PHASES = (("model arrays", "model/build.py", "build_model"), ("sampler", "sampler/run.py", "sample_posterior"),
+          ("run longer", "sampler/run.py", "continue_posterior"),
+          ("InferenceData", "bayesmm/posterior.py", "build_idata"),
+          ("level Rhats", "answers/convergence.py", "level_rhats"))
+
+
+def print_phases(profiler) -> None:
+    """CPU seconds (all threads) and calls of each of :data:`PHASES`, from the profiler's cumulative times."""
+    table = pstats.Stats(profiler).stats
+    for label, path, name in PHASES:
+        hits = [(v[1], v[3]) for (file, _, function), v in table.items() if file.endswith(path) and function == name]
+        calls, seconds = sum(h[0] for h in hits), sum(h[1] for h in hits)
+        print(f"  {label}: {seconds:.1f} s CPU ({calls} call{'s' if calls != 1 else ''})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--groups", type=int, default=1000)
@@ -80,6 +103,7 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=500)
     parser.add_argument("--profile", action="store_true", help="time the model arrays and one gradient first")
     parser.add_argument("--no-refit", action="store_true", help="refit=False: no safeguard run")
+    parser.add_argument("--phases", action="store_true", help="CPU seconds of the fit's stages (profiler)")
     args = parser.parse_args()
     import jax
 
@@ -88,10 +112,16 @@ def main() -> None:
     if args.profile:
         profile(frame)
     _COMPILE[0] = 0.0
+    profiler = cProfile.Profile(time.process_time) if args.phases else None
     start, cpu = time.perf_counter(), time.process_time()
+    if profiler is not None:
+        profiler.enable()
     fit = bmm.fit(FORMULA, frame, chains=args.chains, draws=args.draws, warmup=args.draws, seed=1,
                   refit=not args.no_refit)
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    if profiler is not None:
+        profiler.disable()
+        print_phases(profiler)
     table = fit.tidy()
     stats = fit.idata.sample_stats
     steps = float(stats.n_steps.mean()) if "n_steps" in stats else float("nan")

@@ -9,8 +9,9 @@ for ``delta = beta - beta0``::
 
 where ``YY = sum_l Y_l Y_l'``, ``YX = sum_l Y_l (x) X_l`` and ``XX = sum_l X_l (x) X_l`` are summed once, before
 sampling. A gradient then costs O(q^2 p^2) whatever the number of levels and rows, instead of a recursion over the
-times for every level (1,000 series x 50 times: about 0.1 ms against 2 ms). ``beta0`` is the least-squares fit of
-the fixed effects alone: the sums are of residuals about it, so that no large mean cancels in ``G``.
+times for every level (1,000 series x 50 times: one gradient of the log density 0.37 ms CPU against 2.3 ms).
+``beta0`` is the least-squares fit of the fixed effects alone: the sums are of residuals about it, so that no large
+mean cancels in ``G``.
 """
 from __future__ import annotations
 

@@ -196,7 +196,7 @@ def _with_effects(structure: ModelStructure, data: ModelData, params: dict, eta,
             continue
         r, Z = params[f"r_{k}"], data.Z[k]
         if block.intercept_only or Z.ndim == 1:  # one column, or each row's one indicator column (build.py)
-            eta = eta + r[data.group_index[k], 0 if block.intercept_only else Z]
+            eta = eta + (r[:, 0][data.group_index[k]] if block.intercept_only else r[data.group_index[k], Z])
         else:
             eta = eta + jnp.sum(Z * r[data.group_index[k]], axis=-1)
     return eta
