@@ -204,6 +204,12 @@ def conditional_effects(blocks, factors, beta, sigma, md: MarginalData, noise):
 # sum over the level's rows of w Z d_c``: per step one gather of ``d`` to the rows and one segment sum over the
 # block's levels, instead of the gathers of every sampled block, the fixed-effect product and their
 # transposes (scatter-adds) over all rows.
+#
+# On cells the rows are kept in a fixed scattered order (:func:`scattered_rows`), not the data's. A scatter-add
+# whose consecutive rows hit the same sum waits for the previous add each time: InstEval sorted by student runs
+# about 25 dependent adds per student in the forward segment sum, and rows sorted by cell would do the same in the
+# gradient's sum back into the cells. In a scattered order consecutive adds go to different sums and overlap: the
+# students x cells product and its gradient take about 30% less CPU time (``benchmarks/README.md``, InstEval).
 
 
 class OneBlockData(NamedTuple):
@@ -220,6 +226,9 @@ class OneBlockData(NamedTuple):
     #: (rows,): ``level * q + column`` of each row's one nonzero column when ``Z`` is an indicator (a positional
     #: structure's ``ar1(t + 0 | g)``: one column per time), ``Zw`` then the rows' weights (rows,); else None
     slot: jnp.ndarray | None = None
+    #: (rows,): each row's level, in the rows' order here when it is not the data's (on cells,
+    #: :func:`scattered_rows`); None: the data's order, the block's own level index
+    level_index: jnp.ndarray | None = None
 
 
 def level_cross_products(block, weights: np.ndarray | None = None) -> np.ndarray:
@@ -241,7 +250,7 @@ def level_cross_products(block, weights: np.ndarray | None = None) -> np.ndarray
 
 def one_block_data(block, y: np.ndarray, weights: np.ndarray | None, cell_index: np.ndarray | None) -> OneBlockData:
     """The integrated-out block's :class:`OneBlockData` for response ``y`` and the rows' cells (None: one
-    cell per row)."""
+    cell per row); on cells its per-row arrays are in :func:`scattered_rows` order."""
     y = np.asarray(y, dtype=float)
     w = np.ones(y.size) if weights is None else np.asarray(weights, dtype=float)
     Z = np.asarray(block.Z, dtype=float)
@@ -255,10 +264,20 @@ def one_block_data(block, y: np.ndarray, weights: np.ndarray | None, cell_index:
     Zte0 = np.stack([np.bincount(block.group_index, Zw[:, a] * within, minlength=block.n_levels)
                      for a in range(Zw.shape[1])], axis=1)
     column = indicator_columns(Z)
-    slot = None if column is None else on_device(np.asarray(block.group_index, dtype=np.int64) * Z.shape[1] + column)
-    return OneBlockData(as_float(level_cross_products(block, weights)), as_float(Zw if slot is None else w),
+    slot = None if column is None else np.asarray(block.group_index, dtype=np.int64) * Z.shape[1] + column
+    order = slice(None) if cell_index is None else scattered_rows(y.size)
+    taken = lambda a: None if a is None else on_device(np.asarray(a)[order])  # noqa: E731
+    return OneBlockData(as_float(level_cross_products(block, weights)), as_float((Zw if slot is None else w)[order]),
                         as_float(Zte0), as_float(np.sum(w * within ** 2)), as_float(np.sum(w)), as_float(mean),
-                        as_float(cell_w), None if cell_index is None else on_device(cell_index), slot)
+                        as_float(cell_w), taken(cell_index), taken(slot),
+                        level_index=None if cell_index is None else taken(block.group_index))
+
+
+def scattered_rows(n: int) -> np.ndarray:
+    """A fixed order of ``n`` rows in which neighbours seldom share a level or a cell (a permutation from a fixed
+    seed: the same arrays, hence the same draws, in every fit), for the segment sums of :func:`cell_statistics`
+    (see the note above :class:`OneBlockData`)."""
+    return np.random.default_rng(0).permutation(n)
 
 
 def indicator_columns(Z: np.ndarray) -> np.ndarray | None:
@@ -270,9 +289,11 @@ def indicator_columns(Z: np.ndarray) -> np.ndarray | None:
 
 
 def cell_statistics(data: OneBlockData, index, eta_cells):
-    """``(Z_l' W e_l per level, e' W e)`` from the cells' linear predictor (see the note above)."""
+    """``(Z_l' W e_l per level, e' W e)`` from the cells' linear predictor (see the note above); ``index``: the
+    rows' levels in the data's order, used when ``data`` keeps none of its own (``level_index``)."""
     d = data.cell_mean - eta_cells
     rows = d if data.cell_index is None else d[data.cell_index]
+    index = index if data.level_index is None else data.level_index
     if data.slot is not None:  # one indicator column per row: one sum per level and column
         levels, q = data.Zte0.shape
         Zte = data.Zte0 + jax.ops.segment_sum(data.Zw * rows, data.slot, num_segments=levels * q).reshape(levels, q)
