@@ -68,7 +68,8 @@ def rank_normalized_rhat(values: np.ndarray) -> np.ndarray:
     """Rank-normalised split Rhat (Vehtari et al. 2021; the value of ArviZ's ``rhat``) of each column of
     ``values`` shaped (chain, draw, ...), vectorised over the columns: ArviZ loops over them in Python, which
     takes seconds for thousands of random effects. One full sort per column serves both the bulk's ranks and
-    the folded draws' (tail) ranks, and the normal scores come from a table of the possible ranks."""
+    the folded draws' (tail) ranks; the normal scores come from a table of the possible ranks and enter only
+    through their sums per split chain, taken in the sorted order (no scatter back to the draws' order)."""
     values = np.asarray(values, dtype=float)
     chains, draws = values.shape[:2]
     flat = values.reshape(chains, draws, -1)
@@ -80,7 +81,7 @@ def rank_normalized_rhat(values: np.ndarray) -> np.ndarray:
     half = draws // 2
     split = np.concatenate([flat[:, :half], flat[:, draws - half:]], axis=0)
     rows = np.ascontiguousarray(split.reshape(-1, split.shape[-1]).T)  # one row per column, its draws along it
-    n = rows.shape[1]
+    n, m = rows.shape[1], split.shape[0]
     order = np.argsort(rows, axis=1)
     ordered = np.take_along_axis(rows, order, axis=1)
     # the folded draws |x - median| in the sorted draws' order fall and then rise: two runs, which a stable
@@ -88,46 +89,46 @@ def rank_normalized_rhat(values: np.ndarray) -> np.ndarray:
     median = 0.5 * (ordered[:, (n - 1) // 2] + ordered[:, n // 2])
     folded = np.abs(ordered - median[:, None])
     again = np.argsort(folded, axis=1, kind="stable")
-
+    # each sorted position's split chain, numbered across the rows (row r's chains r * m .. r * m + m - 1)
+    chain = order // half + m * np.arange(rows.shape[0])[:, None]
     # normal scores of the ranks, which are multiples of 1/2 from 1 to n: a table instead of ndtri per draw
-    scores = special.ndtri((np.arange(2 * n + 1) / 2 - 0.375) / (n + 0.25))
-
-    def z_scale(order, ordered):
-        z = np.empty(ordered.shape)
-        if np.all(ordered[:, 1:] != ordered[:, :-1]):  # no ties: rank j + 1 at sorted position j in every row
-            np.put_along_axis(z, order, np.broadcast_to(scores[2:2 * n + 1:2], ordered.shape), axis=1)
-        else:
-            z = scores[(2 * _ranks(order, ordered)).astype(np.int64)]
-        return z.T.reshape(split.shape)
-
-    def rhat(x):
-        m = x.shape[1]
-        between = m * x.mean(axis=1).var(axis=0, ddof=1)
-        within = x.var(axis=1, ddof=1).mean(axis=0)
-        return np.sqrt((between / within + m - 1) / m)
-
+    table = special.ndtri((np.arange(2 * n + 1) / 2 - 0.375) / (n + 0.25))
     with np.errstate(all="ignore"):
-        bulk = rhat(z_scale(order, ordered))
-        tail = rhat(z_scale(np.take_along_axis(order, again, axis=1), np.take_along_axis(folded, again, axis=1)))
+        bulk = _split_rhat(_sorted_scores(ordered, table), chain, m, half)
+        tail = _split_rhat(_sorted_scores(np.take_along_axis(folded, again, axis=1), table),
+                           np.take_along_axis(chain, again, axis=1), m, half)
     out = np.maximum(bulk, tail)
     out[~np.isfinite(bulk) | ~np.isfinite(tail)] = np.nan
     return out.reshape(values.shape[2:])
 
 
-def _ranks(order: np.ndarray, ordered: np.ndarray) -> np.ndarray:
-    """Ranks (1 to n) along each row, ties averaged (scipy's ``rankdata(method="average")``), from the rows'
-    sorting permutation ``order`` and their sorted values ``ordered``: a tie (a stuck chain repeats its values;
-    folding at the median ties the two middle draws) gets the mean of the first and last positions of its run."""
-    position = np.broadcast_to(np.arange(ordered.shape[1]), ordered.shape)
-    starts = np.ones(ordered.shape, dtype=bool)
-    starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
-    ends = np.ones(ordered.shape, dtype=bool)
-    ends[:, :-1] = starts[:, 1:]
-    first = np.maximum.accumulate(np.where(starts, position, 0), axis=1)
-    last = np.minimum.accumulate(np.where(ends, position, ordered.shape[1])[:, ::-1], axis=1)[:, ::-1]
-    ranks = np.empty(ordered.shape)
-    np.put_along_axis(ranks, order, (first + last) / 2 + 1, axis=1)
-    return ranks
+def _sorted_scores(ordered: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """The normal score of each sorted position's rank (flat, rows x n), ties averaged (scipy's
+    ``rankdata(method="average")``): a tie (a stuck chain repeats its values; folding at the median ties the two
+    middle draws) gets the score of the mean of its run's first and last ranks. ``table``: scores by half rank."""
+    rows, n = ordered.shape
+    scores = np.tile(table[2:2 * n + 1:2], rows)  # rank j + 1 at sorted position j
+    row, j = np.nonzero(ordered[:, 1:] == ordered[:, :-1])  # positions j and j + 1 tie (row by row, j rising)
+    if row.size:
+        new = np.concatenate([[True], (row[1:] != row[:-1]) | (j[1:] != j[:-1] + 1)])  # a run's first tie
+        starts, run = np.flatnonzero(new), np.cumsum(new) - 1
+        first, last = j[starts], np.maximum.reduceat(j, starts) + 1
+        value = table[first + last + 2][run]  # the mean rank (first + last) / 2 + 1, in half ranks
+        scores[row * n + j] = value
+        scores[row * n + j + 1] = value
+    return scores
+
+
+def _split_rhat(scores: np.ndarray, chain: np.ndarray, m: int, n: int) -> np.ndarray:
+    """Rhat of each row's scores (flat, in sorted order) from their sums and sums of squares in each of its ``m``
+    split chains of ``n`` draws (``chain``: each sorted position's chain, numbered across the rows)."""
+    index = chain.ravel()
+    total = np.bincount(index, scores, minlength=chain.shape[0] * m).reshape(-1, m)
+    squares = np.bincount(index, scores * scores, minlength=chain.shape[0] * m).reshape(-1, m)
+    mean = total / n
+    within = ((squares - n * mean * mean) / (n - 1)).mean(axis=1)
+    between = n * mean.var(axis=1, ddof=1)
+    return np.sqrt((between / within + n - 1) / n)
 
 
 def level_rhats(fit, group: str, component: str = "cond") -> np.ndarray | None:
