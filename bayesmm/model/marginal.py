@@ -229,6 +229,9 @@ class OneBlockData(NamedTuple):
     #: (rows,): each row's level, in the rows' order here when it is not the data's (on cells,
     #: :func:`scattered_rows`); None: the data's order, the block's own level index
     level_index: jnp.ndarray | None = None
+    #: the distinct matrices among the levels' ``Z_l' W Z_l`` (U, q, q), each level's (L,) and how many levels have
+    #: each (U,), when there are few (:func:`level_kinds`); None otherwise
+    kinds: tuple | None = None
 
 
 def level_cross_products(block, weights: np.ndarray | None = None) -> np.ndarray:
@@ -267,10 +270,28 @@ def one_block_data(block, y: np.ndarray, weights: np.ndarray | None, cell_index:
     slot = None if column is None else np.asarray(block.group_index, dtype=np.int64) * Z.shape[1] + column
     order = slice(None) if cell_index is None else scattered_rows(y.size)
     taken = lambda a: None if a is None else on_device(np.asarray(a)[order])  # noqa: E731
-    return OneBlockData(as_float(level_cross_products(block, weights)), as_float((Zw if slot is None else w)[order]),
+    ZtZ = level_cross_products(block, weights)
+    return OneBlockData(as_float(ZtZ), as_float((Zw if slot is None else w)[order]),
                         as_float(Zte0), as_float(np.sum(w * within ** 2)), as_float(np.sum(w)), as_float(mean),
                         as_float(cell_w), taken(cell_index), taken(slot),
-                        level_index=None if cell_index is None else taken(block.group_index))
+                        level_index=None if cell_index is None else taken(block.group_index), kinds=level_kinds(ZtZ))
+
+
+#: :func:`level_kinds` groups the levels when they hold at most this share as many distinct ``Z_l' W Z_l``
+KIND_SHARE = 0.25
+
+
+def level_kinds(ZtZ: np.ndarray):
+    """``(distinct Z_l' W Z_l (U, q, q), each level's (L,), how many levels have each (U,))`` when the levels hold
+    at most ``KIND_SHARE`` as many distinct matrices as levels, else None. An intercept-only block without weights
+    has ``Z_l' Z_l = n_l``, its level's row count: InstEval's 2,972 students have 86 distinct counts, so the
+    per-level factor ``M_l`` of the marginal, its square root and logarithm are taken 86 times per step instead
+    of 2,972 (the levels' solves gather them)."""
+    distinct, kind, count = np.unique(ZtZ.reshape(ZtZ.shape[0], -1), axis=0, return_inverse=True, return_counts=True)
+    if distinct.shape[0] > KIND_SHARE * ZtZ.shape[0]:
+        return None
+    return (as_float(distinct.reshape((-1,) + ZtZ.shape[1:])), on_device(kind.ravel().astype(np.int32)),
+            as_float(count))
 
 
 def scattered_rows(n: int) -> np.ndarray:
@@ -307,13 +328,16 @@ def _one_block(factor, sigma, level_ZtZ, Zte):
     return _small_cholesky(M), Zte @ factor
 
 
-def one_block_log_likelihood(factor, sigma, level_ZtZ, Zte, ete, n):
+def one_block_log_likelihood(factor, sigma, level_ZtZ, Zte, ete, n, kinds=None):
     """log N(e | 0, sigma^2 I + Z T T' Z') for one block (``T = I_L (x) factor``), per level by Woodbury, from
-    ``Zte`` (L, q), the level sums ``Z_l' W e_l``, and ``ete = e' W e``; ``n``: the weights' sum."""
-    C, Wr = _one_block(factor, sigma, level_ZtZ, Zte)
-    half = forward_solve(C, Wr)
+    ``Zte`` (L, q), the level sums ``Z_l' W e_l``, and ``ete = e' W e``; ``n``: the weights' sum. With ``kinds``
+    (:func:`level_kinds`) the factors are taken once per distinct ``Z_l' W Z_l`` and gathered per level."""
+    distinct, kind, count = (level_ZtZ, None, None) if kinds is None else kinds
+    C, Wr = _one_block(factor, sigma, distinct, Zte)
+    half = forward_solve(C if kind is None else [[c if c is None else c[kind] for c in row] for row in C], Wr)
     quad = (ete - jnp.sum(half * half) / sigma**2) / sigma**2
-    logdet = n * jnp.log(sigma**2) + 2 * sum(jnp.sum(jnp.log(C[i][i])) for i in range(len(C)))
+    log_diagonal = sum(jnp.log(C[i][i]) for i in range(len(C)))
+    logdet = n * jnp.log(sigma**2) + 2 * (jnp.sum(log_diagonal) if count is None else count @ log_diagonal)
     return -0.5 * (n * jnp.log(2 * jnp.pi) + logdet + quad)
 
 

@@ -288,7 +288,8 @@ def _one_block_likelihood(structure: ModelStructure, data: ModelData, params: di
     if "markov" in integrated:
         return markov_block_log_likelihood(structure.blocks[k].structure, *integrated["markov"], data.positions[k],
                                            sigma, data, statistics, fixed_coefficients(structure, params))
-    return one_block_log_likelihood(integrated["factor"], sigma, data.one_block.ZtZ, *statistics, data.one_block.n)
+    return one_block_log_likelihood(integrated["factor"], sigma, data.one_block.ZtZ, *statistics, data.one_block.n,
+                                    data.one_block.kinds)
 
 
 def _factor_of(structure: ModelStructure, data: ModelData, sample: dict, k: int):

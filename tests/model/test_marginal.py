@@ -25,6 +25,7 @@ from bayesmm.model.marginal import (
     one_block_data,
     one_block_effects,
     one_block_log_likelihood,
+    level_kinds,
 )
 from bayesmm.sampler.nuts import _one_chain, compiled, shapes_key
 from bayesmm.sampler.potential import initial_values
@@ -186,6 +187,32 @@ def test_one_block_likelihood_on_cells_equals_the_rows():
     assert float(on_cells[0]) == pytest.approx(float(on_rows[0]), rel=1e-12)
     for name in params:
         np.testing.assert_allclose(np.asarray(on_cells[1][name]), np.asarray(on_rows[1][name]), rtol=1e-9, atol=1e-12)
+
+
+def test_one_block_likelihood_per_distinct_cross_product_equals_per_level():
+    """Levels sharing their Z_l'Z_l (an intercept's row counts; a slope measured at the same values in every level)
+    take the marginal's per-level factor once per distinct matrix: the same log-likelihood and gradient as one
+    factor per level, for one column and for two correlated ones."""
+    rng = np.random.default_rng(11)
+    for Z, group in ((np.ones((300, 1)), rng.integers(0, 60, 300)),
+                     (np.column_stack([np.ones(240), np.tile([0.0, 1.0, 2.0, 3.0], 60)]), np.repeat(np.arange(60), 4))):
+        levels, q = 60, Z.shape[1]
+        ZtZ = np.stack([Z[group == lv].T @ Z[group == lv] for lv in range(levels)])
+        kinds = level_kinds(ZtZ)
+        assert kinds is not None and kinds[0].shape[0] < levels / 4
+        Zte = jnp.asarray(rng.normal(size=(levels, q)) * 3.0)
+        factor = jnp.asarray(np.linalg.cholesky(np.array([[0.8, 0.3], [0.3, 0.5]])[:q, :q]))
+
+        def log_lik(f, sigma, with_kinds):
+            return one_block_log_likelihood(f, sigma, jnp.asarray(ZtZ), Zte, 400.0, float(len(group)),
+                                            kinds if with_kinds else None)
+
+        by_kind = jax.value_and_grad(log_lik, argnums=(0, 1))(factor, 1.3, True)
+        by_level = jax.value_and_grad(log_lik, argnums=(0, 1))(factor, 1.3, False)
+        assert float(by_kind[0]) == pytest.approx(float(by_level[0]), rel=1e-13)
+        for a, b in zip(by_kind[1], by_level[1]):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-11, atol=1e-12)
+    assert level_kinds(np.arange(10.0).reshape(10, 1, 1)) is None  # every level its own: per level as before
 
 
 def test_one_block_marginal_equals_dense_multivariate_normal(crossed_gaussian):
