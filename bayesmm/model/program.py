@@ -283,13 +283,12 @@ def _whitening(structure: ModelStructure, data: ModelData, params: dict):
 
 def _one_block_likelihood(structure: ModelStructure, data: ModelData, params: dict, integrated: dict, sigma):
     """The log-likelihood with ``structure.marginal_block`` integrated out level by level."""
-    statistics = _one_block_statistics(structure, data, params)  # unused by a balanced panel's sums: compiled out
+    statistics, block = _one_block_statistics(structure, data, params), data.one_block  # a balanced panel ignores them
     k = structure.marginal_block
     if "markov" in integrated:
         return markov_block_log_likelihood(structure.blocks[k].structure, *integrated["markov"], data.positions[k],
                                            sigma, data, statistics, fixed_coefficients(structure, params))
-    return one_block_log_likelihood(integrated["factor"], sigma, data.one_block.ZtZ, *statistics, data.one_block.n,
-                                    data.one_block.kinds)
+    return one_block_log_likelihood(integrated["factor"], sigma, block.ZtZ, *statistics, block.n, block.kinds)
 
 
 def _factor_of(structure: ModelStructure, data: ModelData, sample: dict, k: int):
