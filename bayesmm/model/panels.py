@@ -17,13 +17,12 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
 from ..structures import markov_precision, markov_steps
 from .arrays import as_float
-from .structured import markov_log_likelihood
+from .structured import markov_log_likelihood, tridiagonal_cholesky
 
 __all__ = ["PanelStatistics", "panel_statistics", "panel_log_likelihood", "markov_block_log_likelihood",
            "PANEL_MAX_ENTRIES"]
@@ -75,20 +74,10 @@ def panel_statistics(group_index: np.ndarray, column: np.ndarray, n_levels: int,
 
 def _cholesky_inverse(diagonal, off):
     """The diagonal ``c`` of the lower bidiagonal Cholesky factor ``C`` of a tridiagonal matrix (diagonal (q,),
-    off-diagonal (q - 1,)) and ``C^-1`` (q x q), row by row: ``C^-1_i = (e_i - m_i C^-1_{i-1}) / c_i``."""
+    off-diagonal (q - 1,)) and ``C^-1`` (q x q): the per-level recursion with the identity's columns as levels."""
     q = diagonal.shape[0]
-
-    def step(carry, inputs):
-        c_prev, row_prev = carry
-        d, o, unit = inputs
-        m = o / c_prev
-        c = jnp.sqrt(d - m * m)
-        row = (unit - m * row_prev) / c
-        return (c, row), (c, row)
-
-    start = (jnp.ones(()), jnp.zeros(q))
-    _, (c, inverse) = jax.lax.scan(step, start, (diagonal, jnp.concatenate([jnp.zeros(1), off]), jnp.eye(q)))
-    return c, inverse
+    c, _, inverse = tridiagonal_cholesky(jnp.broadcast_to(diagonal, (q, q)), off, jnp.eye(q))
+    return c[:, 0], inverse
 
 
 def panel_log_likelihood(kind, sd, param, positions, sigma, stats: PanelStatistics, beta):

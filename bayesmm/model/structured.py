@@ -22,7 +22,7 @@ import jax.numpy as jnp
 from ..hsgp import spectral_density
 from ..structures import cholesky, markov_precision, markov_steps
 
-__all__ = ["structure_factor", "markov_log_likelihood", "markov_effects", "MARKOV"]
+__all__ = ["structure_factor", "markov_log_likelihood", "markov_effects", "tridiagonal_cholesky", "MARKOV"]
 
 #: structures integrated out of a gaussian model level by level on their tridiagonal precision
 MARKOV = ("ar1", "ou")
@@ -44,7 +44,7 @@ def _tridiagonal(kind, sd, param, positions, sigma, counts):
     return diagonal / sd**2 + counts / sigma**2, off / sd**2, q * jnp.log(sd**2) + logdet_r
 
 
-def _cholesky_solve(diagonal, off, rhs):
+def tridiagonal_cholesky(diagonal, off, rhs):
     """Lower bidiagonal Cholesky factor of each level's tridiagonal matrix (diagonal (L, q), shared off-diagonal
     (q - 1,)) and ``h = C^-1 rhs``: returns (C's diagonal (q, L), C's sub-diagonal (q, L), h (q, L))."""
     off_before = jnp.concatenate([jnp.zeros(1), off])
@@ -68,7 +68,7 @@ def markov_log_likelihood(kind, sd, param, positions, sigma, level_ZtZ, Zte, ete
     is diagonal (one indicator column per time)."""
     counts = jnp.diagonal(level_ZtZ, axis1=1, axis2=2)
     diagonal, off, logdet_sigma = _tridiagonal(kind, sd[0], param, positions, sigma, counts)
-    c, _, h = _cholesky_solve(diagonal, off, Zte / sigma**2)
+    c, _, h = tridiagonal_cholesky(diagonal, off, Zte / sigma**2)
     levels = counts.shape[0]
     logdet = n * jnp.log(sigma**2) + levels * logdet_sigma + 2.0 * jnp.sum(jnp.log(c))
     quad = ete / sigma**2 - jnp.sum(h * h)
@@ -79,7 +79,7 @@ def markov_effects(kind, sd, param, positions, sigma, level_ZtZ, Zte, noise):
     """One draw of the block's effects (L, q) from their exact conditional ``N(P_l^-1 b_l, P_l^-1)``."""
     counts = jnp.diagonal(level_ZtZ, axis1=1, axis2=2)
     diagonal, off, _ = _tridiagonal(kind, sd[0], param, positions, sigma, counts)
-    c, m, h = _cholesky_solve(diagonal, off, Zte / sigma**2)
+    c, m, h = tridiagonal_cholesky(diagonal, off, Zte / sigma**2)
     v = h + noise.reshape(h.shape)
     m_after = jnp.concatenate([m[1:], jnp.zeros((1, m.shape[1]))])  # C[i+1, i]
 
