@@ -304,7 +304,7 @@ def banner(fit) -> Banner:
     if line.startswith("NOTE"):
         return Banner("note", line, "The first run failed a convergence check; the refit passed them all, and its "
                                     f"draws are the ones reported here. {_others(fit)}".strip())
-    return Banner("warning", line, " ".join(_why(fit)))
+    return Banner("warning", line, " ".join([*_why(fit), _others(fit)]).strip())
 
 
 #: fit.diagnose()'s kinds of finding that the status line already covers

@@ -190,10 +190,13 @@ def test_posterior_means_near_performance(nb2_fit, nb2_null_fit):
     """0.3 posterior SD of performance's plug-in values, but for the conditional R² of the GLMMs: the posterior
     of a random-effect variance over 15 to 23 levels is skewed right, so its mean (and the conditional R²'s) lies
     above the ML estimate by 0.6 to 0.75 posterior SD (cbpp's herd: 0.236 against 0.187 in a 4 x 1000 run;
-    salamanders' site with the null model's lambda: 0.695 against 0.662); those get 1 SD and must lie above."""
+    salamanders' site with the null model's lambda: 0.695 against 0.662); those get 1 SD and must lie above.
+    sleepstudy's 18 subjects give SDs whose posterior lies above REML's, so its marginal R² lies below the plug-in
+    by 0.26-0.33 SD (2 x 500 draws, seeds 1-3: the same gap, not Monte Carlo noise of about 0.05 SD): 0.5 SD."""
     sleep = r2(sleep_fit())
-    assert _z(sleep, "marginal", REF["sleepstudy"]["REML"]["marginal"]) < 0.3
-    assert _z(sleep, "conditional", REF["sleepstudy"]["REML"]["conditional"]) < 0.3
+    assert _z(sleep, "marginal", REF["sleepstudy"]["REML"]["marginal"]) < 0.5
+    assert sleep.loc["marginal", "estimate"] < REF["sleepstudy"]["REML"]["marginal"]
+    assert _z(sleep, "conditional", REF["sleepstudy"]["REML"]["conditional"]) < 0.5
     tables = {"cbpp": [r2(cbpp_fit())], "salamanders_nb2": [r2(nb2_fit), r2(nb2_fit, null_fit=nb2_null_fit)]}
     for case, found in tables.items():
         for table in found:
@@ -253,7 +256,8 @@ def test_layout_draws_and_methods():
     assert list(table.index) == ["marginal", "conditional", "bayes"] and table.index.name == "measure"
     assert list(table.columns) == ["estimate", "std_error", "conf_low", "conf_high", "method"]
     draws = r2(fit, summary=False)
-    assert list(draws.columns) == ["marginal", "conditional", "bayes"] and len(draws) == 1000
+    n_draws = fit.idata.posterior.sizes["chain"] * fit.idata.posterior.sizes["draw"]  # the safeguard may add some
+    assert list(draws.columns) == ["marginal", "conditional", "bayes"] and len(draws) == n_draws
     for measure in draws:
         values = draws[measure]
         assert table.loc[measure, "estimate"] == pytest.approx(values.mean())
