@@ -1,6 +1,7 @@
 """Simulation-based calibration (Talts et al. 2018, arXiv:1804.06788) of every sampling path bayesmm chooses.
 
-``validation/sbc.py`` checks four families on one model; this script checks each way ``compile_model``
+``validation/sbc.py`` checks four families on one model, ``validation/sbc_structures.py`` the covariance-structure
+blocks; this script checks each way ``compile_model``
 (``bayesmm/model/__init__.py``) can turn a model into a density for NUTS, one case per path:
 
 ========================  ==========================================================================
@@ -187,6 +188,11 @@ class Case:
     covariates: Callable[[Settings], pd.DataFrame]
     check: Callable
     centered: bool | None = None
+    #: ``{name: draws}`` of the parameters ranked, from a posterior or a prior (None: :func:`parameters`)
+    ranked: Callable | None = None
+
+    def ranked_parameters(self, post) -> dict[str, np.ndarray]:
+        return (self.ranked or parameters)(post)
 
 
 CASES = (
@@ -232,14 +238,15 @@ def parameters(post) -> dict[str, np.ndarray]:
     return out
 
 
-def simulate(case: Case, settings: Settings):
-    """The fixed covariates, the true parameters (one dict per replication) and the simulated responses."""
+def simulate(case: Case, settings: Settings, offset: int):
+    """The fixed covariates, the true parameters (one dict per replication) and the simulated responses; the
+    simulation's seed is the settings' plus ``offset`` (the case's position among the cases run)."""
     import bayesmm as bmm
 
     data = case.covariates(settings)
     model = bmm.Model(case.formula, data, family=case.family, priors=case.priors)
-    prior = model.sample_prior(draws=settings.replications, seed=settings.seed + PATHS.index(case.path))
-    truth = parameters(prior.prior)
+    prior = model.sample_prior(draws=settings.replications, seed=settings.seed + offset)
+    truth = case.ranked_parameters(prior.prior)
     ys = prior.prior_predictive["y"].values[0]
     return data, [{k: float(v[i]) for k, v in truth.items()} for i in range(settings.replications)], ys
 
@@ -278,7 +285,7 @@ def fit_one(case: Case, settings: Settings, data: pd.DataFrame, rep: int, y, tru
                             centered=case.centered)
     except bmm.BayesMMError as err:  # recorded, never silently dropped
         return dict(row, divergent=0, seconds=time.perf_counter() - start, error=str(err).splitlines()[0]), []
-    draws = parameters(fit.idata.posterior)
+    draws = case.ranked_parameters(fit.idata.posterior)
     ranks = []
     for name, value in truth.items():
         kept = draws[name][::settings.thin]
@@ -287,15 +294,17 @@ def fit_one(case: Case, settings: Settings, data: pd.DataFrame, rep: int, y, tru
     return dict(row, divergent=fit.n_divergent, seconds=time.perf_counter() - start, error=""), ranks
 
 
-def run(settings: Settings, paths=PATHS, log=None, partial: str | None = None, start: int = 0):
-    """``(fits, ranks)`` DataFrames of every replication of every path, replications interleaved across paths
-    (an interrupted run keeps an even share of each); ``partial``: a prefix for CSVs rewritten every round."""
-    simulated = {path: simulate(_case(path), settings) for path in paths}
+def run(settings: Settings, paths=PATHS, log=None, partial: str | None = None, start: int = 0, cases=CASES):
+    """``(fits, ranks)`` DataFrames of every replication of every path (of ``cases``), replications interleaved
+    across paths (an interrupted run keeps an even share of each); ``partial``: a prefix for CSVs rewritten every
+    round."""
+    by_path = {case.path: case for case in cases}
+    simulated = {path: simulate(by_path[path], settings, list(by_path).index(path)) for path in paths}
     fits, ranks = [], []
     for rep in range(start, settings.replications):
         for path in paths:
             data, truths, ys = simulated[path]
-            row, rows = fit_one(_case(path), settings, data, rep, ys[rep], truths[rep])
+            row, rows = fit_one(by_path[path], settings, data, rep, ys[rep], truths[rep])
             fits.append(row)
             ranks += rows
             if log:
@@ -430,15 +439,21 @@ def _level_report(ranks: pd.DataFrame, settings: Settings) -> None:
           f"Kolmogorov-Smirnov against uniform p {stats.kstest(p, 'uniform').pvalue:.3g}")
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def arguments(description: str, paths) -> argparse.ArgumentParser:
+    """The command line of a script that runs cases of ``paths`` (this one and ``sbc_structures.py``)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--full", action="store_true", help="100 replications per path (else the small run)")
     parser.add_argument("--replications", type=int, default=None)
-    parser.add_argument("--paths", default=",".join(PATHS), help="comma-separated subset")
+    parser.add_argument("--paths", default=",".join(paths), help="comma-separated subset")
     parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "sbc_results"))
     parser.add_argument("--start", type=int, default=0, help="first replication (to resume a run)")
     parser.add_argument("--combine", nargs=2, default=None, metavar=("FITS", "RANKS"),
                         help="summarise the CSVs of an earlier (partial) run instead of running")
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = arguments(__doc__.splitlines()[0], PATHS)
     parser.add_argument("--levels", default=None, metavar="PATH:GROUP",
                         help="rank every level's effect of GROUP in PATH's fits (e.g. quadrature_poisson:obs)")
     parser.add_argument("--seed", type=int, default=7, help="the simulation's seed for --levels")
