@@ -452,6 +452,7 @@ def test_replay_in_batches_that_divide_the_draws_is_the_same():
     assert _dividing_batch(1000, 256) == 250 and _dividing_batch(4000, 256) == 250
     assert _dividing_batch(997, 256) == 256  # a prime: the remainder copy is the price
     assert _dividing_batch(100, 256) == 256 and _dividing_batch(1000, None) is None
+    assert _dividing_batch(1000, 256, 73421) == 50  # InstEval's rows: batches of about 4 M values, not 18 M
     family, link = "poisson", "log"
     df, model = _model(family, link, seed=1)
     structure, data = compile_model(model.design, model.family, model.prior_entries, marginalize=False, centred=False)
