@@ -20,13 +20,13 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import jax
 import jax.numpy as jnp
 import jax.scipy.linalg as jla
 import numpy as np
 
 from ..plan.choose import PER_LEVEL_COLUMNS, n_coefficients
 from .arrays import as_float, on_device
+from .sparse_sums import SparseSums, apply_sums, sparse_sums
 
 __all__ = ["MarginalData", "marginal_data", "marginal_log_likelihood", "conditional_effects", "level_cross_products",
            "one_block_log_likelihood", "one_block_effects", "OneBlockData", "one_block_data", "cell_statistics"]
@@ -205,30 +205,23 @@ def conditional_effects(blocks, factors, beta, sigma, md: MarginalData, noise):
 # block's levels, instead of the gathers of every sampled block, the fixed-effect product and their
 # transposes (scatter-adds) over all rows.
 #
-# On cells the rows are kept in a fixed scattered order (:func:`scattered_rows`), not the data's. A scatter-add
-# whose consecutive rows hit the same sum waits for the previous add each time: InstEval sorted by student runs
-# about 25 dependent adds per student in the forward segment sum, and rows sorted by cell would do the same in the
-# gradient's sum back into the cells. In a scattered order consecutive adds go to different sums and overlap: the
-# students x cells product and its gradient take about 30% less CPU time (``benchmarks/README.md``, InstEval).
+# The sums over the level's rows are one sparse product ``A d`` (a row of ``A`` per level and column, a column per
+# cell, a nonzero ``w Z`` per row of the data) and their gradient ``A' g``, both by gathers
+# (:mod:`.sparse_sums`): XLA's CPU scatter-add, the segment sum's, runs one row at a time.
 
 
 class OneBlockData(NamedTuple):
     """What the integrated-out block's likelihood needs besides the cells' linear predictor."""
 
     ZtZ: jnp.ndarray  # (L, q, q): Z_l' W Z_l per level
-    Zw: jnp.ndarray  # (rows, q): w * Z, the block's columns times the frequency weights
     Zte0: jnp.ndarray  # (L, q): Z_l' W (y - ybar_cell) per level
     ss_within: jnp.ndarray  # sum of w (y - ybar_cell)^2
     n: jnp.ndarray  # sum of w
     cell_mean: jnp.ndarray  # (cells,): weighted mean response per cell
     cell_weight: jnp.ndarray  # (cells,): weight per cell (its rows' weights summed)
-    cell_index: jnp.ndarray | None  # (rows,): each row's cell; None when every row is its own cell
-    #: (rows,): ``level * q + column`` of each row's one nonzero column when ``Z`` is an indicator (a positional
-    #: structure's ``ar1(t + 0 | g)``: one column per time), ``Zw`` then the rows' weights (rows,); else None
-    slot: jnp.ndarray | None = None
-    #: (rows,): each row's level, in the rows' order here when it is not the data's (on cells,
-    #: :func:`scattered_rows`); None: the data's order, the block's own level index
-    level_index: jnp.ndarray | None = None
+    #: ``A`` of ``sum over the level's rows of w Z d_c = A d`` (:class:`.sparse_sums.SparseSums`): a row per level and
+    #: column (``level * q + column``), a column per cell (per row of the data when every row is its own cell)
+    sums: SparseSums
     #: the distinct matrices among the levels' ``Z_l' W Z_l`` (U, q, q), each level's (L,) and how many levels have
     #: each (U,), when there are few (:func:`level_kinds`); None otherwise
     kinds: tuple | None = None
@@ -253,7 +246,7 @@ def level_cross_products(block, weights: np.ndarray | None = None) -> np.ndarray
 
 def one_block_data(block, y: np.ndarray, weights: np.ndarray | None, cell_index: np.ndarray | None) -> OneBlockData:
     """The integrated-out block's :class:`OneBlockData` for response ``y`` and the rows' cells (None: one
-    cell per row); on cells its per-row arrays are in :func:`scattered_rows` order."""
+    cell per row)."""
     y = np.asarray(y, dtype=float)
     w = np.ones(y.size) if weights is None else np.asarray(weights, dtype=float)
     Z = np.asarray(block.Z, dtype=float)
@@ -266,15 +259,21 @@ def one_block_data(block, y: np.ndarray, weights: np.ndarray | None, cell_index:
         within = y - mean[cell_index]
     Zte0 = np.stack([np.bincount(block.group_index, Zw[:, a] * within, minlength=block.n_levels)
                      for a in range(Zw.shape[1])], axis=1)
-    column = indicator_columns(Z)
-    slot = None if column is None else np.asarray(block.group_index, dtype=np.int64) * Z.shape[1] + column
-    order = slice(None) if cell_index is None else scattered_rows(y.size)
-    taken = lambda a: None if a is None else on_device(np.asarray(a)[order])  # noqa: E731
     ZtZ = level_cross_products(block, weights)
-    return OneBlockData(as_float(ZtZ), as_float((Zw if slot is None else w)[order]),
-                        as_float(Zte0), as_float(np.sum(w * within ** 2)), as_float(np.sum(w)), as_float(mean),
-                        as_float(cell_w), taken(cell_index), taken(slot),
-                        level_index=None if cell_index is None else taken(block.group_index), kinds=level_kinds(ZtZ))
+    return OneBlockData(as_float(ZtZ), as_float(Zte0), as_float(np.sum(w * within ** 2)), as_float(np.sum(w)),
+                        as_float(mean), as_float(cell_w), _level_sums(block, Zw, cell_index, mean.size),
+                        kinds=level_kinds(ZtZ))
+
+
+def _level_sums(block, Zw: np.ndarray, cell_index: np.ndarray | None, n_cells: int) -> SparseSums:
+    """``A`` of :class:`OneBlockData`: a nonzero ``w Z[row, column]`` at (``level * q + column``, the row's cell) for
+    each row and nonzero column (one per row for an indicator ``Z``, a positional structure's)."""
+    q = Zw.shape[1]
+    row, column = np.nonzero(Zw)
+    level = np.asarray(block.group_index, dtype=np.int64)[row]
+    values = Zw[row, column]
+    return sparse_sums(level * q + column, row if cell_index is None else np.asarray(cell_index)[row],
+                       None if np.all(values == 1.0) else values, block.n_levels * q, n_cells)
 
 
 #: :func:`level_kinds` groups the levels when they hold at most this share as many distinct ``Z_l' W Z_l``
@@ -294,32 +293,18 @@ def level_kinds(ZtZ: np.ndarray):
             as_float(count))
 
 
-def scattered_rows(n: int) -> np.ndarray:
-    """A fixed order of ``n`` rows in which neighbours seldom share a level or a cell (a permutation from a fixed
-    seed: the same arrays, hence the same draws, in every fit), for the segment sums of :func:`cell_statistics`
-    (see the note above :class:`OneBlockData`)."""
-    return np.random.default_rng(0).permutation(n)
-
-
 def indicator_columns(Z: np.ndarray) -> np.ndarray | None:
-    """Each row's one nonzero column when ``Z`` (rows x q, q > 1) holds a single 1 per row, else None: the
-    per-level sums then need one segment sum of the rows, not one of a rows x q product per gradient."""
+    """Each row's one nonzero column when ``Z`` (rows x q, q > 1) holds a single 1 per row, else None: ``Z_l'WZ_l``
+    is then diagonal, one count per level and column, and the linear predictor gathers one effect per row."""
     if Z.ndim != 2 or Z.shape[1] < 2 or not np.all((Z == 0.0) | (Z == 1.0)) or np.any(Z.sum(axis=1) != 1.0):
         return None
     return np.argmax(Z, axis=1)
 
 
-def cell_statistics(data: OneBlockData, index, eta_cells):
-    """``(Z_l' W e_l per level, e' W e)`` from the cells' linear predictor (see the note above); ``index``: the
-    rows' levels in the data's order, used when ``data`` keeps none of its own (``level_index``)."""
+def cell_statistics(data: OneBlockData, eta_cells):
+    """``(Z_l' W e_l per level, e' W e)`` from the cells' linear predictor (see the note above)."""
     d = data.cell_mean - eta_cells
-    rows = d if data.cell_index is None else d[data.cell_index]
-    index = index if data.level_index is None else data.level_index
-    if data.slot is not None:  # one indicator column per row: one sum per level and column
-        levels, q = data.Zte0.shape
-        Zte = data.Zte0 + jax.ops.segment_sum(data.Zw * rows, data.slot, num_segments=levels * q).reshape(levels, q)
-    else:
-        Zte = data.Zte0 + jax.ops.segment_sum(data.Zw * rows[:, None], index, num_segments=data.ZtZ.shape[0])
+    Zte = data.Zte0 + apply_sums(data.sums, d).reshape(data.Zte0.shape)
     return Zte, data.ss_within + data.cell_weight @ (d * d)
 
 

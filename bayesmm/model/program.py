@@ -322,7 +322,7 @@ def _one_block_statistics(structure: ModelStructure, data: ModelData, params: di
     linear predictor of the rows' cells (:func:`.marginal.cell_statistics`)."""
     k = structure.marginal_block
     eta = linear_predictor(structure, data.cells if data.cells is not None else data, params, skip=k)
-    return cell_statistics(data.one_block, data.group_index[k], eta)
+    return cell_statistics(data.one_block, eta)
 
 
 def _one_block_draw(structure: ModelStructure, data: ModelData, sample: dict, key):

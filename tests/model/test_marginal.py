@@ -227,7 +227,7 @@ def test_one_block_marginal_equals_dense_multivariate_normal(crossed_gaussian):
     Z[np.arange(len(e)), block.group_index] = 1.0
     expected = stats.multivariate_normal(np.zeros(len(e)), sigma**2 * np.eye(len(e)) + sd**2 * Z @ Z.T).logpdf(e)
     by_row = one_block_data(block, e, None, None)  # every row its own cell, linear predictor 0: residuals e
-    Zte, ete = cell_statistics(by_row, data.group_index[0], jnp.zeros(len(e)))
+    Zte, ete = cell_statistics(by_row, jnp.zeros(len(e)))
     args = (jnp.diag(jnp.asarray([sd])), sigma, by_row.ZtZ, Zte)
     got = one_block_log_likelihood(*args, ete, float(len(e)))
     assert float(got) == pytest.approx(expected, rel=1e-10)
@@ -301,7 +301,7 @@ def test_per_level_marginal_equals_dense(formula):
 
 def test_indicator_block_statistics_equal_the_dense_products():
     """A block whose Z holds one 1 per row (a positional structure's columns) takes its per-level sums from one
-    segment sum over ``level * q + column``: the same Z_l'WZ_l, Z_l'W e_l and e'We as the dense products, with
+    nonzero per row at ``level * q + column``: the same Z_l'WZ_l, Z_l'W e_l and e'We as the dense products, with
     weights and cells."""
     from types import SimpleNamespace
 
@@ -314,8 +314,8 @@ def test_indicator_block_statistics_equal_the_dense_products():
     eta = rng.normal(size=12)
     block = SimpleNamespace(Z=Z, group_index=group, n_levels=levels)
     data = one_block_data(block, y, weights, cells)
-    assert data.slot is not None and data.Zw.shape == (rows,)
-    Zte, ete = cell_statistics(data, jnp.asarray(group), jnp.asarray(eta))
+    assert data.sums.forward.order.shape == (levels * q,)  # one sum per level and column
+    Zte, ete = cell_statistics(data, jnp.asarray(eta))
     e = y - eta[cells]
     expected = np.stack([(Z[group == lv] * (weights * e)[group == lv, None]).sum(0) for lv in range(levels)])
     assert np.allclose(np.asarray(Zte), expected) and np.isclose(float(ete), np.sum(weights * e * e))
