@@ -126,6 +126,33 @@ def test_chains_short_of_the_checks_run_longer_from_where_they_stopped():
     assert f"draws=300, warmup=300, seed={seed}" in _call(kept)
 
 
+@pytest.mark.parametrize("limit", [2 * 6 * 5, 2 * 6 * 5 - 1])
+def test_joined_draws_share_the_generated_arrays_and_keep_the_log_lik_within_its_limit(monkeypatch, limit):
+    """Chains run longer join each array once (a site both drawn and generated is one array), and the pointwise
+    log-likelihood only while the longer run's draws x rows stay within LOG_LIK_MAX_VALUES, as one run of that
+    length would."""
+    from bayesmm.model import program
+    from bayesmm.sampler.run import Samples
+
+    monkeypatch.setattr(program, "LOG_LIK_MAX_VALUES", limit)
+    rng = np.random.default_rng(0)
+
+    def part(draws):
+        r, log_lik = rng.normal(size=(2, draws, 4, 1)), rng.normal(size=(2, draws, 5))
+        return Samples({"b": rng.normal(size=(2, draws)), "r_0": r}, {"diverging": np.zeros((2, draws), bool)},
+                       {"r_0": r, "log_lik": log_lik})
+
+    first, more = part(6), part(6)
+    joined = first.extended(more)
+    assert joined.draws["r_0"] is joined.generated["r_0"] and joined.draws["r_0"].shape == (2, 12, 4, 1)
+    np.testing.assert_array_equal(joined.draws["b"], np.concatenate([first.draws["b"], more.draws["b"]], axis=1))
+    assert joined.stats["diverging"].shape == (2, 12)
+    if limit >= 12 * 5:
+        np.testing.assert_array_equal(joined.generated["log_lik"][:, 6:], more.generated["log_lik"])
+    else:
+        assert "log_lik" not in joined.generated
+
+
 @pytest.mark.slow
 def test_the_default_run_ends_clean(precise_proportions):
     """At default settings the batch SD mixes poorly non-centred (ESS about 380 at seed 1); the refit

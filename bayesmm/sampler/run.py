@@ -48,11 +48,16 @@ class Samples:
 
     def extended(self, more: "Samples") -> "Samples":
         """These draws followed by ``more`` (the same chains run longer), with ``more``'s end states."""
-        join = lambda a, b: {k: np.concatenate([a[k], b[k]], axis=1) for k in a if k in b}  # noqa: E731
-        generated = join(self.generated, more.generated)
-        if "log_lik" in generated and not keeps_log_lik(*generated["log_lik"].shape[1:]):
-            del generated["log_lik"]  # as a run of that many draws would (LOG_LIK_MAX_VALUES)
-        return Samples(join(self.draws, more.draws), join(self.stats, more.stats), generated, self.path, more.end)
+        def join(a: dict, b: dict, done: dict) -> dict:  # ``done``: arrays joined already (draws share generated's)
+            return {k: done[k] if k in done else np.concatenate([a[k], b[k]], axis=1) for k in a if k in b}
+
+        first, later = dict(self.generated), more.generated
+        if "log_lik" in first and "log_lik" in later and not keeps_log_lik(
+                first["log_lik"].shape[1] + later["log_lik"].shape[1], first["log_lik"].shape[2]):
+            del first["log_lik"]  # as a run of that many draws would (LOG_LIK_MAX_VALUES); dropped before joining
+        generated = join(first, later, {})
+        return Samples(join(self.draws, more.draws, generated), join(self.stats, more.stats, {}), generated,
+                       self.path, more.end)
 
 
 def _chain_method(chains: int) -> str:
