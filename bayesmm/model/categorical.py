@@ -23,6 +23,7 @@ import numpyro.distributions as dist
 from numpyro.distributions import constraints
 
 from ..distributions import DISTRIBUTIONS
+from .lkj import lkj_cholesky
 from .ordinal import CategoryScores
 
 __all__ = ["CategoricalScores", "categorical_model", "CATEGORICAL_LIKELIHOODS"]
@@ -84,7 +85,7 @@ def _block_effects(k: int, block):
     sd = _vector(f"sd_{k}", block.sd_priors)
     z = numpyro.sample(f"z_{k}", dist.Normal(0.0, 1.0).expand([block.n_levels, block.n_columns]).to_event(2))
     if block.correlated and block.n_columns > 1:
-        chol = numpyro.sample(f"L_{k}", dist.LKJCholesky(block.n_columns, block.cor_prior.args[0]))
+        chol = numpyro.sample(f"L_{k}", lkj_cholesky(block.n_columns, block.cor_prior.args[0]))
         return numpyro.deterministic(f"r_{k}", z @ (sd[:, None] * chol).T)
     return numpyro.deterministic(f"r_{k}", z * sd)
 

@@ -7,7 +7,7 @@ Parameterisation (what the sampler sees):
   ``Intercept_c - x_means @ b``.
 * ``b``: the other fixed effects; priors with different distributions are sampled in groups and joined.
 * per random-effect block ``k`` with ``q`` columns and ``L`` levels: ``sd_k`` (q), for correlated blocks
-  ``L_k`` (LKJ Cholesky factor), and raw effects ``z_k`` (L x q). With ``F_k = diag(sd_k) L_k``, a level
+  ``L_k`` (LKJ Cholesky factor, ``lkj.py``), and raw effects ``z_k`` (L x q). With ``F_k = diag(sd_k) L_k``, a level
   sampled non-centred has standard-normal ``z_kj`` and effects ``F_k z_kj``; a level sampled centred
   (``data.centred[k][j]``, chosen from the data by ``centring.py``) has ``z_kj ~ N(loc, F_k F_k')`` and
   effects ``z_kj - loc``: hierarchical centring, with ``loc`` the intercept in the intercept column of one
@@ -45,6 +45,7 @@ from .categorical import categorical_model
 from .effects import (BlockEffects, fixed_coefficients, block_effects, block_order, centring_loc, dynamic_weights,
                       level_weights_at, split_aliased)
 from .likelihoods import TabledCounts, likelihood
+from .lkj import lkj_cholesky
 from .marginal import (cell_statistics, conditional_effects, dense_woodbury, marginal_log_likelihood, one_block_effects,
                        one_block_log_likelihood)
 from .means import INVERSE_LINKS
@@ -58,8 +59,7 @@ __all__ = ["make_model", "prior_distribution", "generated", "linear_predictor", 
 
 
 class _Flat(dist.ImproperUniform):
-    """A flat (improper) prior whose ``sample`` gives zeros instead of raising, so that tracing the model to
-    find its sites (``potential.latent_sites``) works; the sampler never draws from it."""
+    """A flat prior whose ``sample`` gives zeros (tracing the model for its sites works); never drawn from."""
 
     def sample(self, key, sample_shape=()):
         return jnp.zeros(tuple(sample_shape) + self.batch_shape + self.event_shape)
@@ -130,7 +130,7 @@ def _block_factor(k: int, block: BlockStructure, data: ModelData, sigma=None):
     if block.structure:
         return structure_factor(block.structure, sd, param, data.positions[k])
     if block.correlated and block.n_columns > 1:
-        chol = numpyro.sample(f"L_{k}", dist.LKJCholesky(block.n_columns, block.cor_prior.args[0]))
+        chol = numpyro.sample(f"L_{k}", lkj_cholesky(block.n_columns, block.cor_prior.args[0]))
         return sd[:, None] * chol
     return jnp.diag(sd)
 
