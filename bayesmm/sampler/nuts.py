@@ -204,9 +204,19 @@ def _ticking_loop(iterations: int, step, carry, specs=None):
 
 def _end_state(state) -> dict:
     """What a chain needs to go on sampling after its last draw (:func:`continuation_program`): the position NUTS
-    moves (:func:`_flattening`), the adapted step size and inverse mass matrix, and the random key."""
+    moves (:func:`_flattening`), the adapted step size and inverse mass matrix (:func:`_mass_keys`), the key."""
     return {"z": state.z, "step_size": state.adapt_state.step_size,
-            "inverse_mass": state.adapt_state.inverse_mass_matrix, "key": state.rng_key}
+            "inverse_mass": _mass_keys(state.adapt_state.inverse_mass_matrix), "key": state.rng_key}
+
+
+def _mass_keys(inverse_mass, back: bool = False, sites: str = "\x1f"):
+    """numpyro's mass matrix per group of sites (a dict keyed by tuples of names) keyed by the names joined, as a
+    stored program's inputs and outputs must be (string keys), or (``back``) split again in the tuples' order."""
+    if not isinstance(inverse_mass, dict):
+        return inverse_mass
+    if back:
+        return dict(sorted((tuple(key.split(sites)), value) for key, value in inverse_mass.items()))
+    return {sites.join(key): value for key, value in inverse_mass.items()}
 
 
 def _continued_chain(structure: ModelStructure, shapes: HashableShapes, draws: int, target_accept: float,
@@ -225,7 +235,7 @@ def _continued_chain(structure: ModelStructure, shapes: HashableShapes, draws: i
         k_run, k_gen = jax.random.split(end["key"])
         dense = (dense_groups(structure, helpers.sites, rotated) or []) if _samples_effects(helpers) else False
         state = init_kernel(ParamInfo(end["z"], energy, grad), 0, step_size=end["step_size"],
-                            inverse_mass_matrix=end["inverse_mass"], adapt_step_size=False, adapt_mass_matrix=False,
+                            inverse_mass_matrix=_mass_keys(end["inverse_mass"], back=True), adapt_step_size=False, adapt_mass_matrix=False,
                             target_accept_prob=target_accept, max_tree_depth=max_tree_depth, dense_mass=dense,
                             model_args=(data,), rng_key=k_run)
 

@@ -49,28 +49,35 @@ if sys.argv[1] == "forbid-tracing":  # building the sampler's trace again now fa
     nuts.chain_program.cache_clear()
     import bayesmm.sampler.potential as potential  # nor is the model traced to find its sites
     potential._traced_sites = lambda *a, **k: (_ for _ in ()).throw(AssertionError("the model was traced again"))
-fit = bmm.fit("Reaction ~ Days + (Days | Subject)", bmm.datasets.load("sleepstudy"), chains=2, draws=150,
-              warmup=150, seed=11)
+if sys.argv[2] == "sleepstudy":  # random effects integrated out: NUTS moves one vector, one mass matrix
+    fit = bmm.fit("Reaction ~ Days + (Days | Subject)", bmm.datasets.load("sleepstudy"), chains=2, draws=150,
+                  warmup=150, seed=11)
+else:  # random effects sampled: numpyro's mass matrix per group of sites, a dict keyed by tuples of names
+    fit = bmm.fit("cbind(incidence, size - incidence) ~ period + (1 | herd)", bmm.datasets.load("cbpp"),
+                  family="binomial", chains=2, draws=150, warmup=150, seed=11)
 print(repr(float(np.asarray(fit.idata.posterior["b"]).sum())), repr(float(fit.tidy()["estimate"].sum())),
       fit.settings.draws)
 """
 
 
-def test_fresh_process_loads_the_stored_sampler(tmp_path):
+@pytest.mark.parametrize("model", ["sleepstudy", "cbpp"])
+def test_fresh_process_loads_the_stored_sampler(tmp_path, model):
     """A fresh process with the same cache directory reads the stored sampler and the model's latent sites
-    instead of tracing them (a trace of either would raise there) and gives the very same draws."""
+    instead of tracing them (a trace of either would raise there) and gives the very same draws; also where the
+    chains' end states hold a mass matrix per group of sites (stored programs take string keys only)."""
     env = dict(os.environ, BAYESMM_CACHE_DIR=str(tmp_path))
     runs = []
     for mode in ("first", "forbid-tracing"):
-        out = subprocess.run([sys.executable, "-c", _STORED_FIT, mode], env=env, capture_output=True, text=True,
+        out = subprocess.run([sys.executable, "-c", _STORED_FIT, mode, model], env=env, capture_output=True, text=True,
                              timeout=600, cwd=pathlib.Path(__file__).parents[2])
         assert out.returncode == 0, out.stderr[-3000:]
         runs.append(out.stdout.split())
     assert runs[0] == runs[1]
-    # the sampler (starting points: numpy), and the safeguard's continuation when it ran the chains longer
+    # the sampler, the safeguard's continuation when it ran the chains longer, and with sampled random effects the
+    # starting points' program (sleepstudy's starting points: numpy)
     longer = runs[0][2] == "300"
-    assert len(list((tmp_path / "programs").glob("*.stablehlo"))) == 1 + longer
-    assert len(list((tmp_path / "programs").glob("*.pickle"))) == 1  # the sites
+    assert len(list((tmp_path / "programs").glob("*.stablehlo"))) == 1 + longer + (model == "cbpp")
+    assert len(list((tmp_path / "programs").glob("*.pickle"))) == 1 + (model == "cbpp")  # the sites (and the start's)
 
 
 def test_stored_program_survives_a_damaged_file(tmp_path, monkeypatch):
