@@ -12,9 +12,10 @@ numpyro's.
 from __future__ import annotations
 
 import jax.numpy as jnp
+from jax.nn import softplus
+from jax.scipy.special import gammaln, multigammaln
 from numpyro.distributions import LKJCholesky, constraints
 from numpyro.distributions.transforms import CorrCholeskyTransform, biject_to
-from jax.nn import softplus
 
 __all__ = ["lkj_cholesky", "ElementwiseLKJCholesky", "ElementwiseCorrCholesky", "ELEMENTWISE_MAX"]
 
@@ -89,8 +90,6 @@ class ElementwiseLKJCholesky(LKJCholesky):
         return unnormalized - self._normalizer()
 
     def _normalizer(self):
-        from jax.scipy.special import gammaln, multigammaln
-
         dm1 = self.dimension - 1
         alpha = self.concentration + 0.5 * dm1
         return 0.5 * dm1 * jnp.log(jnp.pi) + multigammaln(alpha - 0.5, dm1) - gammaln(alpha) * dm1

@@ -5,9 +5,9 @@ students), and their gradient sums back into the cells. As a segment sum that is
 backend runs one row at a time. Here each row of ``A`` gathers ``x`` at its nonzeros' columns, padded to a common
 width within a few buckets of rows with similar counts (the padding at most a quarter of the width), and sums along
 the width; ``A'`` is held the same way, so that the gradient gathers too: InstEval's students x cells product with its
-gradient 190 -> 130 us CPU against segment sums in a scattered row order (``benchmarks/README.md``, InstEval). A linear primitive carries ``A x`` with ``A' y`` as its
-transpose, so reverse mode (the potential's gradient) applies ``A'``, forward mode (the curvature's Hessian-vector
-products) applies ``A``, and ``vmap`` maps over ``x``.
+gradient 190 -> 130 us CPU against segment sums in a scattered row order (``benchmarks/README.md``, InstEval). A
+linear primitive carries ``A x`` with ``A' y`` as its transpose, so reverse mode (the potential's gradient) applies
+``A'``, forward mode (the curvature's Hessian-vector products) applies ``A``, and ``vmap`` maps over ``x``.
 """
 from __future__ import annotations
 

@@ -235,9 +235,9 @@ def _continued_chain(structure: ModelStructure, shapes: HashableShapes, draws: i
         k_run, k_gen = jax.random.split(end["key"])
         dense = (dense_groups(structure, helpers.sites, rotated) or []) if _samples_effects(helpers) else False
         state = init_kernel(ParamInfo(end["z"], energy, grad), 0, step_size=end["step_size"],
-                            inverse_mass_matrix=_mass_keys(end["inverse_mass"], back=True), adapt_step_size=False, adapt_mass_matrix=False,
+                            inverse_mass_matrix=_mass_keys(end["inverse_mass"], back=True), adapt_step_size=False,
                             target_accept_prob=target_accept, max_tree_depth=max_tree_depth, dense_mass=dense,
-                            model_args=(data,), rng_key=k_run)
+                            model_args=(data,), rng_key=k_run, adapt_mass_matrix=False)
 
         def step(i, carry):
             s, kept = carry
