@@ -1,19 +1,18 @@
 """Compiled programs cached per model structure, data shapes and sampler settings.
 
-numpyro's ``MCMC`` builds new Python closures on every call, so JAX traces and lowers the whole sampler
-again for each fit (about 1-2 s for a small model, even with the persistent compilation cache). Here the
-sampler of all chains -- the starting point (jitter shrunk until the density is finite), NUTS
-initialisation, warmup and sampling (numpyro's functional ``hmc`` kernel in one ``lax.fori_loop``),
-constraining the draws and replaying the model for generated quantities (``Intercept``, random effects,
-pointwise log-likelihood) -- is one program of ``(jitter, keys, centre, data)``: ``jax.shard_map`` over a
-mesh of local devices for parallel chains (CPU devices of :mod:`bayesmm.config`, or GPUs;
-:func:`chain_devices`), or a ``jax.jit`` of one chain run chain after chain. The starting points' centre
-and jitter come from the host (:func:`~bayesmm.sampler.potential.initial_values`: prior medians in closed
-form, numpy's generator), so that one program is all a fit compiles: XLA compilation is most of a fresh
-process's first fit. It is built once per ``(structure, data shapes, settings)`` and kept in an
-``lru_cache``; all arrays travel as arguments, so a second fit of a model with the same structure and
-shapes runs the compiled program straight away, with no tracing and no compilation. It is also stored
-between processes (:mod:`.stored`), so a fresh process does not trace it again either.
+numpyro's ``MCMC`` builds new Python closures on every call, so JAX traces and lowers the whole sampler again for
+each fit (about 1-2 s for a small model, even with the persistent compilation cache). Here the sampler of all chains
+-- the starting point (jitter shrunk until the density is finite), NUTS initialisation, warmup and sampling
+(numpyro's functional ``hmc`` kernel in one ``lax.fori_loop``), constraining the draws and replaying the model for
+generated quantities (``Intercept``, random effects, pointwise log-likelihood) -- is one program of ``(jitter, keys,
+centre, data)``: ``jax.shard_map`` over a mesh of local devices for parallel chains (CPU devices of
+:mod:`bayesmm.config`, or GPUs; :func:`chain_devices`), or a ``jax.jit`` of one chain run chain after chain. The
+starting points' centre and jitter come from the host (:func:`~bayesmm.sampler.potential.initial_values`: prior
+medians in closed form, numpy's generator), so that one program is all a fit compiles: XLA compilation is most of a
+fresh process's first fit. It is built once per ``(structure, data shapes, settings)`` and kept in an ``lru_cache``;
+all arrays travel as arguments, so a second fit of a model with the same structure and shapes runs the compiled
+program straight away, with no tracing and no compilation. It is also stored between processes (:mod:`.stored`), so
+a fresh process does not trace it again either.
 """
 from __future__ import annotations
 
@@ -28,7 +27,8 @@ from jax.sharding import Mesh, PartitionSpec
 from numpyro.infer.hmc import hmc
 from numpyro.infer.util import ParamInfo
 
-from .potential import HashableShapes, shape_tree, constrain, initial_values, latent_sites, make_potential, usable_start
+from .potential import (HashableShapes, shape_tree, constrain, initial_values, latent_sites, make_potential, reported,
+                        usable_start)
 from .coordinates import curvature, dense_groups, initial_mass, rotated_sites, site_bases, to_model, to_sampler
 from ..model.program import generated
 from ..model.records import ModelData, ModelStructure
@@ -112,7 +112,7 @@ def _one_chain(structure: ModelStructure, shapes: HashableShapes, warmup: int, d
         last, (z, stats) = _ticking_loop(warmup + draws, step, (state, _buffers(record(state), draws)), specs)
         flat = constrain(helpers.sites, restore(z))
         extra = generated(structure, data, flat, key=k_gen)
-        return flat, dict(zip(STAT_FIELDS, stats)), extra, finite, _end_state(last)
+        return reported(flat, extra), dict(zip(STAT_FIELDS, stats)), extra, finite, _end_state(last)
 
     return run
 
@@ -247,7 +247,7 @@ def _continued_chain(structure: ModelStructure, shapes: HashableShapes, draws: i
         last, (z, stats) = _ticking_loop(draws, step, (state, _buffers(_record(state, position), draws)), specs)
         flat = constrain(helpers.sites, restore(z))
         extra = generated(structure, data, flat, key=k_gen)
-        return flat, dict(zip(STAT_FIELDS, stats)), extra, _end_state(last)
+        return reported(flat, extra), dict(zip(STAT_FIELDS, stats)), extra, _end_state(last)
 
     return run
 

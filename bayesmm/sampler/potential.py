@@ -88,6 +88,12 @@ def constrain(sites: dict, z: dict) -> dict:
     return {name: sites[name][0](value) for name, value in z.items()}
 
 
+def reported(flat: dict, extra: dict) -> dict:
+    """The constrained draws a sampler returns: a block's standardised effects ``z_k`` are left out where the
+    generated ``r_k`` carries the effects (the fit reads ``r_k``; ``z_k`` would be a second array as large)."""
+    return {name: value for name, value in flat.items() if not (name.startswith("z_") and f"r_{name[2:]}" in extra)}
+
+
 def make_potential(structure: ModelStructure, sites: dict):
     """``potential(z, data)``: minus the log joint density in unconstrained space (with the Jacobian)."""
     model = make_model(structure)
