@@ -99,9 +99,10 @@ class CheckedModel:
         poorly (Rhat >= 1.01 or ESS < 400), refit once with that block in the other parameterisation, and
         after divergent transitions with ``target_accept`` raised to 0.95 (0.99 from 0.95), and to 0.99 once more
         if divergences remain; the best fit is kept. Then a fit still short of those checks, without a
-        divergence and with every Rhat below 1.05, has its chains run ``draws`` draws longer, from where they
-        stopped (:mod:`bayesmm.safeguard`; ``fit.idata.posterior.attrs["refit"]`` says what was done, and
-        ``fit.settings.draws`` counts the draws kept). ``False`` keeps the first fit as it is.
+        divergence and with every Rhat below 1.05, has its chains run longer from where they stopped, half
+        of ``draws`` at a time while a check still fails, at most ``draws`` more (:mod:`bayesmm.safeguard`;
+        ``fit.idata.posterior.attrs["refit"]`` says what was done, and ``fit.settings.draws`` counts the draws
+        kept). ``False`` keeps the first fit as it is.
         ``shards``: split the rows over this many devices per chain (CPU devices, GPUs, or the devices of several
         processes under ``jax.distributed``), the log density and its gradient summed across them: the same draws
         to float rounding, for data larger than one device holds (docs/sampling.md, "Devices and sharding").
@@ -193,26 +194,32 @@ class CheckedModel:
 
     def _run_longer(self, run: "_Run") -> "_Run":
         """The safeguard's last step (:func:`bayesmm.safeguard.runs_longer`): chains that fail a check without a
-        divergence or an Rhat of 1.05 run as many draws again, from where they stopped; the longer fit is kept
-        (the same chains, more draws) and its summary says so."""
+        divergence or an Rhat of 1.05 run longer from where they stopped, half as many draws again at a time
+        (:func:`bayesmm.safeguard.longer_steps`) while a check still fails, up to as many draws again; the longer
+        fit is kept (the same chains, more draws) and its summary says so."""
         from .sampler.run import continue_posterior
         from .posterior import build_idata
-        from .safeguard import describe_longer, runs_longer
+        from .safeguard import describe_longer, longer_steps, runs_longer
 
-        fit = run.fit
+        first = longer = run.fit
         structure, data, samples, attrs = run.chains
-        if samples.end is None or not runs_longer(fit):
+        if samples.end is None or not runs_longer(first):
             return run
-        draws = int(fit.settings.draws)
-        more = continue_posterior(structure, data, fit.settings, samples, draws)
-        _summarising()
-        attrs = dict(attrs, refit=fit.idata.posterior.attrs.get("refit", ""))
-        longer = self._fit_record(build_idata(more, self.design, self.family, attrs),
-                                  dataclasses.replace(fit.settings, draws=2 * draws), fit.plan, fit.seconds)
-        note = describe_longer(fit, longer, draws)
+        attrs = dict(attrs, refit=first.idata.posterior.attrs.get("refit", ""))
+        draws, added = int(first.settings.draws), 0
+        for step in longer_steps(draws):
+            if added and not runs_longer(longer):
+                break
+            samples = continue_posterior(structure, data, first.settings, samples, step)
+            added += step
+            _summarising()
+            longer = self._fit_record(build_idata(samples, self.design, self.family, attrs),
+                                      dataclasses.replace(first.settings, draws=draws + added), first.plan,
+                                      first.seconds)
+        note = describe_longer(first, longer, added)
         before = attrs["refit"].rstrip(".")
         longer.idata.posterior.attrs["refit"] = (f"{before}; then {note}." if before else f"{note}.")
-        return dataclasses.replace(run, fit=longer)
+        return dataclasses.replace(run, fit=longer, chains=(structure, data, samples, attrs))
 
 
 def _exact_groups(design, plan) -> list[str]:
