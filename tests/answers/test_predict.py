@@ -255,7 +255,7 @@ def test_a_new_levels_effects_in_a_part_are_drawn_from_that_parts_sds():
     fit = zip_fit()
     new = pd.DataFrame({"x": [0.0, 0.0], "w": [0, 1], "site": ["new site", "s03"]})
     design = prediction_design(fit, new)
-    index = np.arange(2000)
+    index = np.arange(fit.idata.posterior.sizes["chain"] * fit.idata.posterior.sizes["draw"])  # every draw kept
     fixed = _draws(fit, "b_zi")[:, [0]] + _draws(fit, "b_zi")[:, [1]] * new["w"].to_numpy()
     logit = lambda aux: np.log(aux["zi"]) - np.log1p(-aux["zi"])  # noqa: E731
     sampled = logit(family_parameters(fit, design, index, "sample", seed=4)) - fixed
