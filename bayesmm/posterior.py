@@ -122,11 +122,9 @@ def _random_variables(design, part, component, draws, gen, posterior: dict, coor
         level_dim, term_dim = naming.level_dim(group, component), naming.term_dim(group, component)
         levels, q = design.blocks[parts[0][0]].levels, len(terms)
         sd = np.zeros(shape + (q,))
-        (first, columns), *more = parts
-        whole = (not more and columns == slice(0, q) and gen[f"r_{first}"].dtype == np.float64
-                 and gen[f"r_{first}"].shape == shape + (len(levels), q))
-        # one block of every term: its effects as they are (no copy of draws x levels x terms)
-        r = gen[f"r_{first}"] if whole else np.zeros(shape + (len(levels), q))
+        # one block holding every term: its effects as they are (no copy of draws x levels x terms)
+        whole = len(parts) == 1
+        r = np.asarray(gen[f"r_{parts[0][0]}"], dtype=float) if whole else np.zeros(shape + (len(levels), q))
         cor = np.broadcast_to(np.eye(q), shape + (q, q)).copy()
         for k, columns in parts:
             sd[..., columns] = draws[f"sd_{k}"]

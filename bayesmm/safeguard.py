@@ -10,7 +10,8 @@ in the other parameterisation, and the better of the two fits is kept. A fit wit
 refitted (in the same run) with a higher target acceptance rate, the usual remedy (smaller steps), and
 the same rule keeps the better fit. A fit still short of the checks without a divergence and with every Rhat
 below 1.05 then has its chains run longer (from where they stopped, with their adapted step size and mass
-matrix), half as many draws again at a time and checked after each, up to as many draws again in all. Numpy and pandas only: the refit itself is the model's.
+matrix), half as many draws again at a time and checked after each, up to as many draws again in all. Numpy and
+pandas only: the refit itself is the model's.
 """
 from __future__ import annotations
 
@@ -21,8 +22,9 @@ import numpy as np
 from . import naming
 from .answers.convergence import ESS_LIMIT, RHAT_LIMIT, level_rhats, mixing_table, rhat_fails
 
-__all__ = ["RHAT_LIMIT", "ESS_LIMIT", "LONGER_RHAT", "LONGER_SHARE", "longer_steps", "ess_limit", "BlockMixing", "block_mixing", "flip", "fit_quality",
-           "raised_target", "describe", "runs_longer", "worst_mixing", "describe_longer"]
+__all__ = ["RHAT_LIMIT", "ESS_LIMIT", "LONGER_RHAT", "LONGER_SHARE", "longer_steps", "ess_limit", "BlockMixing",
+           "block_mixing", "flip", "fit_quality", "raised_target", "describe", "runs_longer", "worst_mixing",
+           "describe_longer"]
 
 #: with fewer draws than the default 4 x 1000, the ESS asked of a parameter is this share of the draws
 ESS_SHARE = 0.1
@@ -145,7 +147,7 @@ LONGER_SHARE = 0.5
 def longer_steps(draws: int) -> list[int]:
     """The draws each step of a run longer adds to chains of ``draws`` draws: :data:`LONGER_SHARE` of them
     (at least one), then the rest, as many draws again in all."""
-    first = min(int(draws), max(1, int(np.ceil(draws * LONGER_SHARE))))
+    first = max(1, int(np.ceil(draws * LONGER_SHARE)))
     return [first] + ([int(draws) - first] if draws > first else [])
 
 
