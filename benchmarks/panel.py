@@ -137,29 +137,31 @@ def main() -> None:
     if args.profile:
         profile(df, args.family, centered)
 
-    # each call of the compiled sampler (a refit by the safeguard is a second call): start, seconds, XLA
+    # each call of the compiled sampler (a refit or run longer by the safeguard is another call): start, seconds, XLA
     # compilation inside, leapfrog steps per draw
     import bayesmm.sampler.run as inference
     calls = []
-    inner = inference.chain_program
 
-    @functools.wraps(inner)
-    def timed_program(*a, **k):
-        program = inner(*a, **k)
+    def timed(inner):
+        @functools.wraps(inner)
+        def timed_program(*a, **k):
+            program = inner(*a, **k)
 
-        def run(*args_, **kwargs_):
-            call = {"start": time.perf_counter(), "compile": _COMPILE[0]}
-            out = jax.block_until_ready(program(*args_, **kwargs_))
-            call["seconds"] = time.perf_counter() - call["start"]
-            call["compile"] = _COMPILE[0] - call["compile"]
-            call["steps"] = float(np.mean(np.asarray(out[1]["num_steps"])))
-            calls.append(call)
-            print(f"sampler call {len(calls)}: {call['seconds']:.1f} s (XLA {call['compile']:.1f} s), "
-                  f"{call['steps']:.1f} leapfrog steps per draw", flush=True)
-            return out
-        return run
+            def run(*args_, **kwargs_):
+                call = {"start": time.perf_counter(), "compile": _COMPILE[0]}
+                out = jax.block_until_ready(program(*args_, **kwargs_))
+                call["seconds"] = time.perf_counter() - call["start"]
+                call["compile"] = _COMPILE[0] - call["compile"]
+                call["steps"] = float(np.mean(np.asarray(out[1]["num_steps"])))
+                calls.append(call)
+                print(f"sampler call {len(calls)} ({inner.__name__}): {call['seconds']:.1f} s (XLA "
+                      f"{call['compile']:.1f} s), {call['steps']:.1f} leapfrog steps per draw", flush=True)
+                return out
+            return run
+        return timed_program
 
-    inference.chain_program = timed_program
+    inference.chain_program = timed(inference.chain_program)
+    inference.continuation_program = timed(inference.continuation_program)
     start, cpu_start = time.perf_counter(), time.process_time()
     compile_start = _COMPILE[0]
     settings = dict(chains=args.chains, draws=args.draws, warmup=args.warmup, seed=args.seed)
