@@ -6,8 +6,8 @@
 
 Simulates ``y ~ a + b + c + (1 | id)`` with ``6,000 x scale`` levels of ``id`` holding 1-5 rows each (about 21,000
 rows at scale 1): ``a`` a standard normal varying by row, ``b`` a 0/1 covariate constant within each ``id`` (as
-``female``), ``c`` a 0/1 covariate varying by row (as ``outwork``); the truth is Intercept -2.6 (poisson -2.8, bernoulli -3), slopes 0.3, 0.5,
--0.4, sd(id) 1 and, for the negative binomial, phi 0.5 (about 90% zeros). ``--subset N`` keeps only the first N
+``female``), ``c`` a 0/1 covariate varying by row (as ``outwork``); the truth is Intercept -2.6 (poisson -2.8,
+bernoulli -3), slopes 0.3, 0.5, -0.4, sd(id) 1 and, for the negative binomial, phi 0.5 (about 90% zeros). ``--subset N`` keeps only the first N
 levels (a smaller panel of the same shape). Fits at defaults (``bmm.fit(formula, df, family=..., seed=...)``,
 ``progress`` left alone) and prints one table row: rows, levels, XLA compile seconds, seconds up to the sampler
 (design, model arrays, centring guess, starting points), warmup and sampling seconds (split in proportion to
@@ -82,7 +82,7 @@ def profile(df: pd.DataFrame, family: str, centered) -> None:
 
     import bayesmm as bmm
     from bayesmm.model import compile_model
-    from bayesmm.sampler.nuts import compiled, shapes_key, starting_points
+    from bayesmm.sampler.nuts import compiled, compiler_options, shapes_key, starting_points
 
     start = time.perf_counter()
     model = bmm.Model(FORMULA, df, family=family)
@@ -97,8 +97,11 @@ def profile(df: pd.DataFrame, family: str, centered) -> None:
     init, _ = starting_points(structure, data, 0, 1)
     print(f"  starting points: {time.perf_counter() - start:.2f} s", flush=True)
     one = jax.tree.map(lambda v: v[0], init)
-    grad = jax.jit(jax.value_and_grad(compiled(structure, shapes).potential))
+    # compiled as the sampler is (without YNNPACK fusions: with them one gradient of the 10x panel took 3.4 ms,
+    # without 3.1 ms)
     before, start = _COMPILE[0], time.perf_counter()
+    grad = jax.jit(jax.value_and_grad(compiled(structure, shapes).potential)).lower(one, data).compile(
+        compiler_options=compiler_options(float(len(df)) * 1e6))
     jax.block_until_ready(grad(one, data))
     print(f"  first gradient: {time.perf_counter() - start:.2f} s (XLA {_COMPILE[0] - before:.2f} s)", flush=True)
     repeats = 200
@@ -137,8 +140,8 @@ def main() -> None:
     if args.profile:
         profile(df, args.family, centered)
 
-    # each call of the compiled sampler (a refit or run longer by the safeguard is another call): start, seconds, XLA
-    # compilation inside, leapfrog steps per draw
+    # each call of the compiled sampler (a refit or run longer by the safeguard is another call): start, seconds,
+    # XLA compilation inside, leapfrog steps per draw
     import bayesmm.sampler.run as inference
     calls = []
 

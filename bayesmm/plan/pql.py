@@ -78,11 +78,11 @@ def pql_variances(design, family: str, link: str):
     return state.info, state.tau2, w
 
 
-#: Above this many rows, the block-by-block sweeps find the variances on a random sample of this many rows (a
-#: level's information comes from every row: the last ``FULL_SWEEPS`` sweeps run on all of them), so that their
-#: cost stays bounded: 40 sweeps over all of the crossed poisson benchmark's 1M rows took 3.5 s of CPU, on this
-#: sample 0.3 s, and gave the SDs' guesses 0.247 and 0.088 against 0.259 and 0.092 (truth 0.25 and 0.09; the
-#: centring weights' means agree to 0.001).
+#: Above this many rows, the block-by-block sweeps find the variances on a random sample of about this many rows
+#: (:func:`_sample`; a level's information comes from every row: the last ``FULL_SWEEPS`` sweeps run on all of
+#: them), so that their cost stays bounded: 40 sweeps over all of the crossed poisson benchmark's 1M rows took
+#: 3.5 s of CPU, on the sample 0.3 s, and gave the variances' guesses 0.262 and 0.090 against 0.259 and 0.091
+#: (truth 0.25 and 0.09; the centring weights' means within 0.01).
 SAMPLE_ROWS = 100_000
 FULL_SWEEPS = 2
 #: ... made of whole levels of the block with the most levels when that keeps at least this many of them
